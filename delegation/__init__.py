@@ -1,0 +1,73 @@
+"""delegation: macaroon-based tokens that carry a human-approved task down a chain of agents.
+
+The verbs: :func:`mint` a root token for an approved task, bound to the first agent's key;
+:func:`attenuate` it offline; :func:`delegate` it to a sub-agent's key with a signed hop;
+:func:`prove` possession for one request; :meth:`Verifier.verify` the whole chain.
+
+Laws, each enforced by the verifier and tested:
+
+- A caveat can only narrow authority, and no holder can remove one.
+- A hop counts only when signed by the holder in force; the last holder signs every request.
+- Anything the verifier does not understand, cannot parse or cannot check denies.
+- Every denial carries stable reason codes (:class:`Code`), the hop and the caveat that failed.
+"""
+
+from delegation.caveats import ArgConstraint, Caveat, Registry, default_registry
+from delegation.decision import Decision, Reason
+from delegation.errors import (
+    AuthoringError,
+    Code,
+    DelegationError,
+    Denied,
+    KeyringError,
+    MalformedToken,
+    NotNarrowing,
+    TokenError,
+    TokenTooLarge,
+)
+from delegation.keys import AgentKey, Keyring, decode_public_key, encode_public_key
+from delegation.proof import prove
+from delegation.request import MalformedRequest, Request
+from delegation.stores import MemoryNonceStore, NonceStore, StoreUnavailable
+from delegation.task import Agent, Link, TaskRecord
+from delegation.token import Scope, UnverifiedToken, attenuate, decode, delegate, mint
+from delegation.verifier import VerifiedChain, Verifier
+
+__all__ = [
+    "Agent",
+    "AgentKey",
+    "ArgConstraint",
+    "AuthoringError",
+    "Caveat",
+    "Code",
+    "Decision",
+    "DelegationError",
+    "Denied",
+    "Keyring",
+    "KeyringError",
+    "Link",
+    "MalformedRequest",
+    "MalformedToken",
+    "MemoryNonceStore",
+    "NonceStore",
+    "NotNarrowing",
+    "Reason",
+    "Registry",
+    "Request",
+    "Scope",
+    "StoreUnavailable",
+    "TaskRecord",
+    "TokenError",
+    "TokenTooLarge",
+    "UnverifiedToken",
+    "VerifiedChain",
+    "Verifier",
+    "attenuate",
+    "decode",
+    "decode_public_key",
+    "default_registry",
+    "delegate",
+    "encode_public_key",
+    "mint",
+    "prove",
+]

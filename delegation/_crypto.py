@@ -1,0 +1,93 @@
+"""HMAC chain, chain digests and domain-separated signed payloads. Private: see the spec.
+
+The HMAC chain is libmacaroons' (so pymacaroons reproduces it): a derived key
+``HMAC(b"macaroons-key-generator", root_key)``, then ``sig = HMAC(key, identifier)`` and for each
+caveat ``sig = HMAC(sig, cid)``, or ``HMAC(sig, HMAC(sig, vid) || HMAC(sig, cid))`` for a
+third-party caveat.
+
+The chain digest is public: anyone holding a token can compute it for any prefix. It names a
+prefix (token ids, hop ids) and is what hop signatures sign, so a hop cannot be spliced into
+another chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from delegation import _cbor
+from delegation._wire import RawCaveat
+
+KEY_GENERATOR = b"macaroons-key-generator"
+CHAIN_DOMAIN = b"delegation/v1/chain\x00"
+HOP_DOMAIN = b"delegation/v1/hop\x00"
+POP_DOMAIN = b"delegation/v1/pop\x00"
+REQUEST_DOMAIN = b"delegation/v1/request\x00"
+
+
+def _mac(key: bytes, msg: bytes) -> bytes:
+    return hmac.digest(key, msg, "sha256")
+
+
+def initial_signature(root_key: bytes, identifier: bytes) -> bytes:
+    return _mac(_mac(KEY_GENERATOR, root_key), identifier)
+
+
+def chain_step(sig: bytes, caveat: RawCaveat) -> bytes:
+    if caveat.vid is None:
+        return _mac(sig, caveat.cid)
+    return _mac(sig, _mac(sig, caveat.vid) + _mac(sig, caveat.cid))
+
+
+def chain_signature(root_key: bytes, identifier: bytes, caveats: Iterable[RawCaveat]) -> bytes:
+    sig = initial_signature(root_key, identifier)
+    for caveat in caveats:
+        sig = chain_step(sig, caveat)
+    return sig
+
+
+def macs_equal(a: bytes, b: bytes) -> bool:
+    return hmac.compare_digest(a, b)
+
+
+def _framed(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def digest_start(identifier: bytes) -> bytes:
+    return hashlib.sha256(CHAIN_DOMAIN + _framed(identifier)).digest()
+
+
+def digest_step(digest: bytes, caveat: RawCaveat) -> bytes:
+    vid = b"" if caveat.vid is None else caveat.vid
+    return hashlib.sha256(digest + _framed(caveat.cid) + _framed(vid)).digest()
+
+
+def hop_message(prefix_digest: bytes, agent_id: str, public_key: bytes) -> bytes:
+    """What the holder in force signs to delegate to ``agent_id``/``public_key``."""
+    return HOP_DOMAIN + prefix_digest + _cbor.dumps([agent_id, public_key])
+
+
+def request_digest(request_fields: list[_cbor.CBORValue]) -> bytes:
+    return hashlib.sha256(REQUEST_DOMAIN + _cbor.dumps(request_fields)).digest()
+
+
+def pop_message(token_digest: bytes, req_digest: bytes, issued_at: int, nonce: bytes) -> bytes:
+    """What the final holder signs for one request."""
+    return POP_DOMAIN + _cbor.dumps([token_digest, req_digest, issued_at, nonce])
+
+
+def token_digest(token_bytes: bytes) -> bytes:
+    return hashlib.sha256(token_bytes).digest()
+
+
+def ed25519_verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True

@@ -1,0 +1,218 @@
+"""Macaroon V2 binary framing and the base64url text form. Private: see ``specs/token-format.md``.
+
+Layout (libmacaroons V2)::
+
+    0x02
+    [LOCATION] IDENTIFIER EOS                      header
+    ( [LOCATION] IDENTIFIER [VID] EOS )*           caveats; LOCATION only with a VID
+    EOS
+    SIGNATURE                                      32 bytes, then end of input
+
+A field is ``type:varint length:varint data``; EOS is the single byte 0. Decoding is strict:
+fields in order, no duplicates, minimal varints, lengths inside the input and the limits,
+nothing after the signature. So one token has exactly one binary spelling, and with canonical
+base64url exactly one text spelling.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from dataclasses import dataclass
+
+from delegation.errors import MalformedToken, TokenTooLarge
+from delegation.limits import (
+    MAX_CAVEAT_BYTES,
+    MAX_CAVEATS,
+    MAX_IDENTIFIER_BYTES,
+    MAX_LOCATION_BYTES,
+    MAX_TOKEN_BYTES,
+)
+
+VERSION = 2
+EOS = 0
+LOCATION = 1
+IDENTIFIER = 2
+VID = 4
+SIGNATURE = 6
+SIGNATURE_BYTES = 32
+
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+
+@dataclass(frozen=True, slots=True)
+class RawCaveat:
+    """One caveat as framed: ``vid`` is set only on third-party caveats."""
+
+    cid: bytes
+    vid: bytes | None = None
+    location: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RawMacaroon:
+    identifier: bytes
+    caveats: tuple[RawCaveat, ...]
+    signature: bytes
+    location: str | None = None
+
+
+def b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64decode(text: str, max_chars: int, what: str = "token") -> bytes:
+    """Decode canonical unpadded base64url. Raises TokenTooLarge or MalformedToken."""
+    if len(text) > max_chars:
+        raise TokenTooLarge(f"{what} is longer than {max_chars} characters")
+    if not text or len(text) % 4 == 1 or not _B64URL.fullmatch(text):
+        raise MalformedToken(f"{what} is not unpadded base64url")
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedToken(f"{what} is not unpadded base64url") from exc
+    if b64encode(data) != text:  # nonzero padding bits: a second spelling of the same bytes
+        raise MalformedToken(f"{what} is not in canonical base64url")
+    return data
+
+
+def encode(mac: RawMacaroon) -> bytes:
+    out = bytearray([VERSION])
+    if mac.location is not None:
+        _put(out, LOCATION, mac.location.encode("utf-8"))
+    _put(out, IDENTIFIER, mac.identifier)
+    out.append(EOS)
+    for cav in mac.caveats:
+        if cav.location is not None:
+            _put(out, LOCATION, cav.location.encode("utf-8"))
+        _put(out, IDENTIFIER, cav.cid)
+        if cav.vid is not None:
+            _put(out, VID, cav.vid)
+        out.append(EOS)
+    out.append(EOS)
+    _put(out, SIGNATURE, mac.signature)
+    return bytes(out)
+
+
+def decode(data: bytes) -> RawMacaroon:
+    """Parse a binary V2 macaroon. Raises TokenTooLarge or MalformedToken."""
+    if len(data) > MAX_TOKEN_BYTES:
+        raise TokenTooLarge(f"token is larger than {MAX_TOKEN_BYTES} bytes")
+    reader = _Reader(data)
+    if reader.byte() != VERSION:
+        raise MalformedToken("token is not a version 2 macaroon")
+    location, identifier, vid = reader.section()
+    if identifier is None or vid is not None:
+        raise MalformedToken("token header must hold an identifier and nothing else")
+    if len(identifier) > MAX_IDENTIFIER_BYTES:
+        raise TokenTooLarge(f"identifier is larger than {MAX_IDENTIFIER_BYTES} bytes")
+    caveats: list[RawCaveat] = []
+    while reader.peek() != EOS:
+        if len(caveats) >= MAX_CAVEATS:
+            raise TokenTooLarge(f"token has more than {MAX_CAVEATS} caveats")
+        cav_location, cid, cav_vid = reader.section()
+        if cid is None:
+            raise MalformedToken("caveat has no identifier")
+        if cav_location is not None and cav_vid is None:
+            raise MalformedToken("a first-party caveat has no location")
+        if len(cid) > MAX_CAVEAT_BYTES or (cav_vid is not None and len(cav_vid) > MAX_CAVEAT_BYTES):
+            raise TokenTooLarge(f"caveat is larger than {MAX_CAVEAT_BYTES} bytes")
+        caveats.append(RawCaveat(cid, cav_vid, cav_location))
+    reader.byte()
+    field_type, signature = reader.field()
+    if field_type != SIGNATURE or len(signature) != SIGNATURE_BYTES:
+        raise MalformedToken("token does not end with a 32-byte signature")
+    if not reader.at_end():
+        raise MalformedToken("bytes follow the signature")
+    return RawMacaroon(identifier, tuple(caveats), signature, location)
+
+
+def _put(out: bytearray, field_type: int, data: bytes) -> None:
+    _put_varint(out, field_type)
+    _put_varint(out, len(data))
+    out += data
+
+
+def _put_varint(out: bytearray, n: int) -> None:
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+class _Reader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def at_end(self) -> bool:
+        return self.pos == len(self.data)
+
+    def peek(self) -> int:
+        if self.pos >= len(self.data):
+            raise MalformedToken("token ends early")
+        return self.data[self.pos]
+
+    def byte(self) -> int:
+        value = self.peek()
+        self.pos += 1
+        return value
+
+    def varint(self) -> int:
+        value = shift = 0
+        while True:
+            b = self.byte()
+            if shift >= 21:  # nothing in a token needs a length of 2**21 or more
+                raise MalformedToken("varint too long")
+            value |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                if b == 0 and shift > 7:
+                    raise MalformedToken("varint is not minimally encoded")
+                return value
+
+    def field(self) -> tuple[int, bytes]:
+        field_type = self.varint()
+        if field_type == EOS:
+            return EOS, b""
+        length = self.varint()
+        end = self.pos + length
+        if end > len(self.data):
+            raise MalformedToken("field length runs past the end of the token")
+        data = self.data[self.pos : end]
+        self.pos = end
+        return field_type, data
+
+    def section(self) -> tuple[str | None, bytes | None, bytes | None]:
+        """Read ``[LOCATION] [IDENTIFIER] [VID] EOS``, strictly in that order, each at most once."""
+        location: str | None = None
+        identifier = vid = None
+        last = EOS
+        while True:
+            field_type, data = self.field()
+            if field_type == EOS:
+                return location, identifier, vid
+            if field_type <= last or field_type not in (LOCATION, IDENTIFIER, VID):
+                raise MalformedToken("fields are out of order, repeated or unknown")
+            last = field_type
+            if field_type == LOCATION:
+                location = _location(data)
+            elif field_type == IDENTIFIER:
+                identifier = data
+            else:
+                vid = data
+
+
+def _location(data: bytes) -> str:
+    if len(data) > MAX_LOCATION_BYTES:
+        raise TokenTooLarge(f"location is longer than {MAX_LOCATION_BYTES} bytes")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedToken("location is not UTF-8") from exc
+    if not text.isprintable():
+        raise MalformedToken("location holds control characters")
+    return text

@@ -1,0 +1,172 @@
+"""Argument constraints: every listed constraint holds for the request's arguments.
+
+Operators: ``eq`` (the argument equals a text, integer or boolean, type included: ``"3"``,
+``3.0`` and ``true`` do not equal ``3``), ``in`` (equals one of a set), ``min`` and ``max``
+(a number, not a boolean, within an integer bound), ``resource`` (a text argument matching a
+resource pattern). A missing argument satisfies nothing. Checks are total and bounded.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar, Self
+
+from delegation import patterns
+from delegation._cbor import CBORValue
+from delegation.caveats import _body
+from delegation.caveats.registry import Caveat, CheckContext, ParentView
+from delegation.errors import CaveatFailed, Code, MalformedToken, NotNarrowing
+from delegation.limits import MAX_LIST_ITEMS, MAX_NAME_CHARS
+from delegation.request import ArgValue
+
+Scalar = str | int | bool
+OPS = {"eq": 1, "in": 2, "min": 3, "max": 4, "resource": 5}
+_OP_NAMES = {v: k for k, v in OPS.items()}
+
+
+def _scalar(value: CBORValue, what: str) -> Scalar:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return _body.integer(value, what)
+    if isinstance(value, str):
+        return _body.text(value, what, MAX_NAME_CHARS)
+    raise MalformedToken(f"{what} must be text, an integer or a boolean")
+
+
+def _same(arg: ArgValue, value: Scalar) -> bool:
+    return type(arg) is type(value) and arg == value
+
+
+@dataclass(frozen=True, slots=True)
+class ArgConstraint:
+    arg: str
+    op: str
+    value: Scalar | tuple[Scalar, ...]
+
+    def __post_init__(self) -> None:
+        _body.text(self.arg, "argument name")
+        if self.op not in OPS:
+            raise MalformedToken(f"argument operator must be one of {sorted(OPS)}")
+        what = f"argument {self.arg!r} {self.op} value"
+        if self.op == "in":
+            values = self.value if isinstance(self.value, tuple | list) else None
+            if not values or len(values) > MAX_LIST_ITEMS:
+                raise MalformedToken(f"{what} must be 1-{MAX_LIST_ITEMS} values")
+            items = tuple(_scalar(v, what) for v in values)
+            if len({(type(v), v) for v in items}) != len(items):
+                raise MalformedToken(f"{what} has duplicates")
+            object.__setattr__(self, "value", items)
+        elif self.op in ("min", "max"):
+            if type(self.value) is not int:
+                raise MalformedToken(f"{what} must be an integer")
+            _body.integer(self.value, what)
+        elif self.op == "resource":
+            text = _body.text(self.value, what, 1024)  # type: ignore[arg-type]
+            try:
+                patterns.parse_resource(text, pattern=True)
+            except patterns.PatternError as exc:
+                raise MalformedToken(f"{what}: {exc}") from exc
+        else:
+            _scalar(self.value, what)  # type: ignore[arg-type]
+
+    def satisfied_by(self, arg: ArgValue) -> bool:
+        value = self.value
+        if self.op == "eq":
+            return _same(arg, value)  # type: ignore[arg-type]
+        if self.op == "in":
+            return any(_same(arg, v) for v in value)  # type: ignore[union-attr]
+        if self.op in ("min", "max"):
+            if isinstance(arg, bool) or not isinstance(arg, int | float) or not math.isfinite(arg):
+                return False
+            return arg >= value if self.op == "min" else arg <= value  # type: ignore[operator]
+        if not isinstance(arg, str):
+            return False
+        try:
+            parsed = patterns.parse_resource(arg)
+        except patterns.PatternError:
+            return False
+        return patterns.resource_matches(patterns.parse_resource(value, pattern=True), parsed)  # type: ignore[arg-type]
+
+    def to_cbor(self) -> list[CBORValue]:
+        value = list(self.value) if isinstance(self.value, tuple) else self.value
+        return [self.arg, OPS[self.op], value]
+
+    def describe(self) -> str:
+        shown = list(self.value) if isinstance(self.value, tuple) else self.value
+        return f"{self.arg} {self.op} {shown!r}"
+
+    def narrows(self, parent: ArgConstraint) -> str | None:
+        """Why this constraint would try to widen ``parent`` (same argument), or None."""
+        if self.op in ("eq", "in"):
+            values = self.value if isinstance(self.value, tuple) else (self.value,)
+            for v in values:
+                if not parent.satisfied_by(v):
+                    return f"{self.arg}={v!r} is outside the token's {parent.describe()}"
+        elif self.op == parent.op == "min" and self.value < parent.value:  # type: ignore[operator]
+            return f"{self.describe()} is below the token's {parent.describe()}"
+        elif self.op == parent.op == "max" and self.value > parent.value:  # type: ignore[operator]
+            return f"{self.describe()} is above the token's {parent.describe()}"
+        elif self.op == parent.op == "resource" and not patterns.resource_covers(
+            patterns.parse_resource(parent.value, pattern=True),  # type: ignore[arg-type]
+            patterns.parse_resource(self.value, pattern=True),  # type: ignore[arg-type]
+        ):
+            return f"{self.describe()} is not inside the token's {parent.describe()}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Args(Caveat):
+    type_id: ClassVar[int] = 7
+    name: ClassVar[str] = "args"
+
+    constraints: tuple[ArgConstraint, ...]
+
+    def __post_init__(self) -> None:
+        items = tuple(sorted(self.constraints, key=lambda c: (c.arg, OPS[c.op])))
+        if not items or len(items) > MAX_LIST_ITEMS:
+            raise MalformedToken(f"an args caveat holds 1-{MAX_LIST_ITEMS} constraints")
+        keys = [(c.arg, c.op) for c in items]
+        if len(set(keys)) != len(keys):
+            raise MalformedToken("an args caveat has one constraint per argument and operator")
+        object.__setattr__(self, "constraints", items)
+
+    @classmethod
+    def from_body(cls, body: CBORValue) -> Self:
+        if not isinstance(body, list):
+            raise MalformedToken("args must be an array of [name, op, value]")
+        out = []
+        for item in body:
+            if not isinstance(item, list) or len(item) != 3 or item[1] not in _OP_NAMES:
+                raise MalformedToken("an argument constraint is [name, op, value]")
+            name, op, value = item
+            if isinstance(value, list):
+                value = tuple(value)
+            out.append(ArgConstraint(_body.text(name, "argument name"), _OP_NAMES[op], value))
+        return cls(tuple(out))
+
+    def to_body(self) -> CBORValue:
+        return [c.to_cbor() for c in self.constraints]
+
+    def describe(self) -> list[str]:
+        return [c.describe() for c in self.constraints]
+
+    def check(self, ctx: CheckContext) -> None:
+        args = ctx.request.args
+        for c in self.constraints:
+            if c.arg not in args:
+                raise CaveatFailed(Code.ARGS_NOT_ALLOWED, f"argument {c.arg!r} is missing")
+            if not c.satisfied_by(args[c.arg]):
+                raise CaveatFailed(
+                    Code.ARGS_NOT_ALLOWED, f"argument {c.arg!r} does not satisfy {c.describe()}"
+                )
+
+    def check_narrows(self, parent: ParentView) -> None:
+        for _, other in parent.of_type(Args):
+            for mine in self.constraints:
+                for theirs in other.constraints:
+                    if theirs.arg == mine.arg:
+                        why = mine.narrows(theirs)
+                        if why:
+                            raise NotNarrowing(why)

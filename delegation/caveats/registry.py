@@ -1,0 +1,173 @@
+"""The caveat base class and the registry that maps type ids to caveat families.
+
+A caveat on the wire is the deterministic CBOR array ``[type_id, body]``. Type ids are in the
+ranges of ``specs/caveats.md``: 1-127 core families, 128-1023 reserved for the spec,
+1024-4294967295 application-defined. An id is never reused. A type id the registry does not
+know decodes to :class:`UnknownCaveat`, which keeps its bytes and denies at verification.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self, TypeVar
+
+from delegation import _cbor
+from delegation._cbor import CBORValue
+from delegation.errors import CaveatFailed, Code, MalformedToken
+from delegation.request import Request
+
+MAX_TYPE_ID = 2**32 - 1
+APPLICATION_TYPE_IDS = range(1024, MAX_TYPE_ID + 1)
+_CACHE_LIMIT = 4096
+
+C = TypeVar("C", bound="Caveat")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """What a caveat is checked against: the request, the verifier's clock, its place."""
+
+    request: Request
+    now: int
+    hops_before: int
+    """Signed hops that come before this caveat in the token."""
+    later_agents: tuple[str, ...]
+    """Agent ids of the hops that come after this caveat."""
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """A caveat of a parent token with the number of hops before it."""
+
+    hops_before: int
+    caveat: Caveat
+
+
+@dataclass(frozen=True, slots=True)
+class ParentView:
+    """The parent token's caveats as an attenuation or delegation sees them."""
+
+    placed: tuple[Placed, ...]
+    hops: int
+
+    def of_type(self, cls: type[C]) -> Iterator[tuple[int, C]]:
+        for p in self.placed:
+            if isinstance(p.caveat, cls):
+                yield p.hops_before, p.caveat
+
+
+class Caveat(ABC):
+    """A restriction. Subclasses are frozen dataclasses with a ``type_id`` and a ``name``."""
+
+    type_id: ClassVar[int]
+    name: ClassVar[str]
+
+    @classmethod
+    @abstractmethod
+    def from_body(cls, body: CBORValue) -> Self:
+        """Parse the CBOR body. Raises MalformedToken."""
+
+    @abstractmethod
+    def to_body(self) -> CBORValue:
+        """The CBOR body; ``from_body(to_body())`` gives back an equal caveat."""
+
+    @abstractmethod
+    def check(self, ctx: CheckContext) -> None:
+        """Raise CaveatFailed if the request in ``ctx`` does not satisfy this caveat."""
+
+    def check_narrows(self, parent: ParentView) -> None:  # noqa: B027 (optional hook)
+        """Raise NotNarrowing if adding this caveat to ``parent`` would try to widen it.
+
+        A caveat can never widen a token (the verifier checks all of them); this catches the
+        caller who believes it can. Families whose caveats always narrow keep this default.
+        """
+
+    def describe(self) -> Any:
+        """A JSON-able view for ``inspect``; holds no secrets."""
+        return self.to_body()
+
+    def encode(self) -> bytes:
+        return _cbor.dumps([self.type_id, self.to_body()])
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownCaveat(Caveat):
+    """A caveat whose type this registry does not know: kept byte for byte, always denies."""
+
+    type_id: int  # type: ignore[misc]
+    raw: bytes = field(repr=False)
+    name: ClassVar[str] = "unknown"
+
+    @classmethod
+    def from_body(cls, body: CBORValue) -> Self:
+        raise MalformedToken("an unknown caveat is built from its bytes, not a body")
+
+    def to_body(self) -> CBORValue:
+        return _cbor.loads(self.raw, "caveat")[1]  # type: ignore[index]
+
+    def encode(self) -> bytes:
+        return self.raw
+
+    def check(self, ctx: CheckContext) -> None:
+        raise CaveatFailed(
+            Code.UNKNOWN_CAVEAT,
+            f"caveat type {self.type_id} is not understood by this verifier",
+        )
+
+    def describe(self) -> Any:
+        return {"type_id": self.type_id, "cbor": self.raw.hex()}
+
+
+class Registry:
+    """Caveat families by type id. Registering an id or name twice is an error."""
+
+    def __init__(self, families: Sequence[type[Caveat]] = ()) -> None:
+        self._by_id: dict[int, type[Caveat]] = {}
+        self._by_name: dict[str, type[Caveat]] = {}
+        self._cache: dict[bytes, Caveat] = {}
+        for family in families:
+            self.register(family)
+
+    def register(self, family: type[C]) -> type[C]:
+        type_id, name = family.type_id, family.name
+        if not 1 <= type_id <= MAX_TYPE_ID:
+            raise ValueError(f"caveat type id {type_id} is outside 1..{MAX_TYPE_ID}")
+        if type_id in self._by_id:
+            raise ValueError(f"caveat type id {type_id} is already registered")
+        if name in self._by_name:
+            raise ValueError(f"caveat name {name!r} is already registered")
+        self._by_id[type_id] = family
+        self._by_name[name] = family
+        self._cache.clear()
+        return family
+
+    def copy(self) -> Registry:
+        return Registry(list(self._by_id.values()))
+
+    def families(self) -> tuple[type[Caveat], ...]:
+        return tuple(self._by_id.values())
+
+    def decode(self, cid: bytes) -> Caveat:
+        """Parse one first-party caveat. Raises MalformedToken.
+
+        Parsing is a pure function of the bytes, so results are memoised (bounded).
+        """
+        cached = self._cache.get(cid)
+        if cached is not None:
+            return cached
+        value = _cbor.loads(cid, "caveat")
+        if not isinstance(value, list) or len(value) != 2 or type(value[0]) is not int:
+            raise MalformedToken("a caveat is the CBOR array [type_id, body]")
+        type_id, body = value
+        if not 1 <= type_id <= MAX_TYPE_ID:
+            raise MalformedToken("caveat type id is out of range")
+        family = self._by_id.get(type_id)
+        caveat = UnknownCaveat(type_id, cid) if family is None else family.from_body(body)
+        if caveat.encode() != cid:  # e.g. an unsorted list: same meaning, second spelling
+            raise MalformedToken(f"{family.name if family else 'caveat'} body is not canonical")
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[cid] = caveat
+        return caveat

@@ -1,0 +1,72 @@
+"""Resource: the request's resource matches one of these patterns, segment by segment.
+
+See :mod:`delegation.patterns` for the grammar. A request without a resource, or with one
+that is not canonical (percent-encoding, dot segments, empty segments), matches nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Self
+
+from delegation import patterns
+from delegation._cbor import CBORValue
+from delegation.caveats import _body
+from delegation.caveats.registry import Caveat, CheckContext, ParentView
+from delegation.errors import CaveatFailed, Code, NotNarrowing
+from delegation.patterns import Resource
+
+
+def _parse_pattern(text: str) -> Resource:
+    return patterns.parse_resource(text, pattern=True)
+
+
+_read_pattern = _body.pattern_checked(_parse_pattern)
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceCaveat(Caveat):
+    type_id: ClassVar[int] = 5
+    name: ClassVar[str] = "resource"
+
+    patterns: tuple[str, ...]
+    _parsed: tuple[Resource, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        values = _body.sorted_set(sorted(set(self.patterns)), "resource", _read_pattern)
+        object.__setattr__(self, "patterns", values)
+        object.__setattr__(self, "_parsed", tuple(_parse_pattern(p) for p in values))
+
+    @classmethod
+    def from_body(cls, body: CBORValue) -> Self:
+        return cls(_body.sorted_set(body, "resource", _read_pattern))
+
+    def to_body(self) -> CBORValue:
+        return list(self.patterns)
+
+    def describe(self) -> list[str]:
+        return list(self.patterns)
+
+    def check(self, ctx: CheckContext) -> None:
+        resource = ctx.request.resource
+        if resource is None:
+            raise CaveatFailed(Code.RESOURCE_NOT_ALLOWED, "the request names no resource")
+        if not self.allows(resource):
+            raise CaveatFailed(
+                Code.RESOURCE_NOT_ALLOWED,
+                f"resource {resource!r} matches none of {list(self.patterns)}",
+            )
+
+    def allows(self, resource: str) -> bool:
+        try:
+            parsed = patterns.parse_resource(resource)
+        except patterns.PatternError:
+            return False
+        return any(patterns.resource_matches(p, parsed) for p in self._parsed)
+
+    def check_narrows(self, parent: ParentView) -> None:
+        for _, other in parent.of_type(ResourceCaveat):
+            for text, mine in zip(self.patterns, self._parsed, strict=True):
+                if not any(patterns.resource_covers(o, mine) for o in other._parsed):
+                    allowed = list(other.patterns)
+                    raise NotNarrowing(f"resource {text!r} is not inside the token's {allowed}")

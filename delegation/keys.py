@@ -1,0 +1,246 @@
+"""Root keyrings (HMAC root keys with key ids, rotation) and agent keys (Ed25519).
+
+A root key is 32 random bytes or more and never leaves the issuer and verifiers; a token names
+its key id, and rotation adds a new current key while older ones keep verifying until retired.
+An agent key is an Ed25519 key pair: the public half is what a token is bound to, the private
+half signs delegation hops and proofs of possession.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
+from delegation import _wire
+from delegation.errors import KeyringError, MalformedToken
+from delegation.limits import ROOT_KEY_MIN_BYTES
+
+KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
+PUBLIC_KEY_BYTES = 32
+_KEYRING_KIND = "delegation-keyring"
+_AGENT_KEY_KIND = "delegation-agent-key"
+
+
+def new_key_id() -> str:
+    return f"k{time.strftime('%Y%m%d', time.gmtime())}-{secrets.token_hex(4)}"
+
+
+@dataclass(frozen=True, slots=True)
+class RootKey:
+    key_id: str
+    secret: bytes = field(repr=False)
+    created: int = 0
+
+    def __post_init__(self) -> None:
+        if not KEY_ID_PATTERN.fullmatch(self.key_id):
+            raise KeyringError("a key id is 1-64 characters from A-Z a-z 0-9 . _ -")
+        if len(self.secret) < ROOT_KEY_MIN_BYTES:
+            raise KeyringError(f"a root key needs at least {ROOT_KEY_MIN_BYTES} bytes")
+
+    @classmethod
+    def generate(cls, key_id: str | None = None) -> RootKey:
+        return cls(key_id or new_key_id(), secrets.token_bytes(32), int(time.time()))
+
+
+class Keyring:
+    """Root keys by key id; ``current`` mints, every key present verifies."""
+
+    def __init__(self, keys: list[RootKey], current: str | None = None) -> None:
+        if not keys:
+            raise KeyringError("a keyring needs at least one key")
+        self._keys: dict[str, RootKey] = {}
+        for key in keys:
+            if key.key_id in self._keys:
+                raise KeyringError(f"key id {key.key_id!r} appears twice")
+            self._keys[key.key_id] = key
+        current = current if current is not None else keys[-1].key_id
+        if current not in self._keys:
+            raise KeyringError("the current key id is not in the keyring")
+        self._current = current
+
+    def __repr__(self) -> str:
+        return f"Keyring(key_ids={list(self._keys)!r}, current={self._current!r})"
+
+    @classmethod
+    def generate(cls) -> Keyring:
+        return cls([RootKey.generate()])
+
+    @property
+    def current(self) -> RootKey:
+        return self._keys[self._current]
+
+    @property
+    def key_ids(self) -> tuple[str, ...]:
+        return tuple(self._keys)
+
+    def get(self, key_id: str) -> RootKey | None:
+        """The key for ``key_id``, or None. ``key_id`` is untrusted input; it is only a dict key."""
+        return self._keys.get(key_id)
+
+    def rotated(self) -> Keyring:
+        """A keyring with a fresh current key; the older keys keep verifying."""
+        fresh = RootKey.generate()
+        while fresh.key_id in self._keys:
+            fresh = RootKey.generate()
+        return Keyring([*self._keys.values(), fresh], fresh.key_id)
+
+    def without(self, key_id: str) -> Keyring:
+        """A keyring with ``key_id`` retired: its tokens stop verifying."""
+        if key_id == self._current:
+            raise KeyringError("rotate before retiring the current key")
+        return Keyring([k for k in self._keys.values() if k.key_id != key_id], self._current)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "kind": _KEYRING_KIND,
+                "version": 1,
+                "current": self._current,
+                "keys": [
+                    {"key_id": k.key_id, "secret": _wire.b64encode(k.secret), "created": k.created}
+                    for k in self._keys.values()
+                ],
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Keyring:
+        doc = _load_json(text, _KEYRING_KIND)
+        try:
+            keys = [
+                RootKey(str(k["key_id"]), _b64(k["secret"]), int(k.get("created", 0)))
+                for k in doc["keys"]
+            ]
+            return cls(keys, str(doc["current"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KeyringError("keyring file is missing fields") from exc
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        _write_private(Path(path), self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Keyring:
+        return cls.from_json(_read(Path(path)))
+
+
+class AgentKey:
+    """An agent's Ed25519 key pair. ``public_key`` is the 32 raw bytes tokens are bound to."""
+
+    __slots__ = ("_private", "public_key")
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        self.public_key: bytes = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def __repr__(self) -> str:
+        return f"AgentKey(public_key={encode_public_key(self.public_key)!r})"
+
+    @classmethod
+    def generate(cls) -> AgentKey:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> AgentKey:
+        """Deterministic key from a 32-byte seed: for test vectors and fixtures only."""
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    def sign(self, message: bytes) -> bytes:
+        return self._private.sign(message)
+
+    def to_json(self) -> str:
+        seed = self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return json.dumps(
+            {
+                "kind": _AGENT_KEY_KIND,
+                "version": 1,
+                "public_key": encode_public_key(self.public_key),
+                "private_key": _wire.b64encode(seed),
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> AgentKey:
+        doc = _load_json(text, _AGENT_KEY_KIND)
+        try:
+            seed = _b64(doc["private_key"])
+            key = cls(Ed25519PrivateKey.from_private_bytes(seed))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KeyringError("agent key file is missing or has a bad private key") from exc
+        if "public_key" in doc and doc["public_key"] != encode_public_key(key.public_key):
+            raise KeyringError("agent key file's public key does not match its private key")
+        return key
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        _write_private(Path(path), self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> AgentKey:
+        return cls.from_json(_read(Path(path)))
+
+
+def encode_public_key(public_key: bytes) -> str:
+    """The text form of an agent public key: unpadded base64url of the 32 raw bytes."""
+    return _wire.b64encode(public_key)
+
+
+def decode_public_key(text: str) -> bytes:
+    """Parse the text form of a public key. Raises MalformedToken."""
+    raw = _wire.b64decode(text.strip(), 64, "public key")
+    if len(raw) != PUBLIC_KEY_BYTES:
+        raise MalformedToken("a public key is 32 bytes")
+    return raw
+
+
+def _b64(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise TypeError("expected base64url text")
+    try:
+        return _wire.b64decode(value, 1024, "key")
+    except MalformedToken as exc:
+        raise ValueError("bad base64url") from exc
+
+
+def _load_json(text: str, kind: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise KeyringError("key file is not JSON") from exc
+    if not isinstance(doc, dict) or doc.get("kind") != kind or doc.get("version") != 1:
+        raise KeyringError(f"not a {kind} version 1 file")
+    return doc
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise KeyringError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a secret file readable by its owner only, replacing any file atomically."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

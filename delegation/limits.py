@@ -1,0 +1,40 @@
+"""Hard limits and time constants. Normative: ``specs/token-format.md`` section "Limits".
+
+Every limit is checked before work that grows with the input.
+"""
+
+from typing import Final
+
+MAX_TOKEN_BYTES: Final = 16 * 1024
+"""Binary token size. The base64url text form is capped at the matching length."""
+MAX_TOKEN_CHARS: Final = (MAX_TOKEN_BYTES * 4 + 2) // 3
+MAX_IDENTIFIER_BYTES: Final = 4096
+MAX_CAVEAT_BYTES: Final = 2048
+MAX_LOCATION_BYTES: Final = 256
+MAX_CAVEATS: Final = 64
+MAX_HOPS: Final = 16
+"""Signed hops in one token, whatever its own depth caps say."""
+
+MAX_CBOR_DEPTH: Final = 4
+MAX_LIST_ITEMS: Final = 32
+MAX_NAME_CHARS: Final = 256
+"""Names: agent ids, tool, action, audience, intent, task id, approver, argument names."""
+MAX_TEXT_CHARS: Final = 2048
+"""Free text: the approved statement."""
+MAX_RESOURCE_CHARS: Final = 1024
+MAX_RESOURCE_SEGMENTS: Final = 32
+MAX_TIME: Final = 2**34
+"""Times are whole seconds since the Unix epoch in [0, MAX_TIME)."""
+MAX_INT: Final = 2**53
+"""Integers in caveats and arguments lie in (-MAX_INT, MAX_INT)."""
+
+MAX_PROOF_CHARS: Final = 256
+MAX_REQUEST_ARGS: Final = 64
+MAX_ARG_VALUE_CHARS: Final = 4096
+
+CLOCK_SKEW_SECONDS: Final = 30
+"""Tolerance for a not-before time and for a proof issued by a clock running ahead."""
+POP_MAX_AGE_SECONDS: Final = 60
+"""A proof of possession is accepted for this long after its issue time."""
+
+ROOT_KEY_MIN_BYTES: Final = 32

@@ -1,0 +1,114 @@
+"""Resource and agent-id patterns: segment matching, never regular expressions from tokens.
+
+Resources are ``scheme://seg/seg/...`` or ``/seg/seg/...``. A segment is one or more of the
+characters ``A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) + , ; = : @``, and is never ``.`` or ``..``. There is
+no percent-encoding, no empty segment, no query and no fragment: a resource outside this form
+matches nothing, so encoded or dot-segment tricks cannot reach a sibling.
+
+A resource pattern has the same form, where a segment may also be ``*`` (exactly one segment) or,
+as the last segment only, ``**`` (zero or more trailing segments).
+
+An agent id is 1-256 characters from ``A-Z a-z 0-9 - . _ : @ / +``. An agent-id pattern is an exact
+id, ``prefix*`` (the prefix followed by anything) or ``*`` (any agent).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from delegation.limits import MAX_NAME_CHARS, MAX_RESOURCE_CHARS, MAX_RESOURCE_SEGMENTS
+
+_SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
+_SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()+,;=:@]+")
+_AGENT_ID = re.compile(r"[A-Za-z0-9\-._:@/+]+")
+ONE = "*"
+REST = "**"
+
+
+class PatternError(ValueError):
+    """A resource, resource pattern, agent id or agent-id pattern not in canonical form."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    scheme: str
+    segments: tuple[str, ...]
+
+
+def parse_resource(text: str, pattern: bool = False) -> Resource:
+    """Split ``text`` into scheme and segments. Raises PatternError if not canonical."""
+    what = "resource pattern" if pattern else "resource"
+    if len(text) > MAX_RESOURCE_CHARS:
+        raise PatternError(f"{what} is longer than {MAX_RESOURCE_CHARS} characters")
+    scheme, sep, path = text.partition("://")
+    if sep:
+        if not _SCHEME.fullmatch(scheme):
+            raise PatternError(f"{what} has an invalid scheme")
+    elif text.startswith("/"):
+        scheme, path = "", text[1:]
+    else:
+        raise PatternError(f"{what} must start with 'scheme://' or '/'")
+    segments = tuple(path.split("/"))
+    if len(segments) > MAX_RESOURCE_SEGMENTS:
+        raise PatternError(f"{what} has more than {MAX_RESOURCE_SEGMENTS} segments")
+    last = len(segments) - 1
+    for i, seg in enumerate(segments):
+        if pattern and (seg == ONE or (seg == REST and i == last)):
+            continue
+        if seg in (".", "..") or not _SEGMENT.fullmatch(seg):
+            raise PatternError(f"{what} segment {i + 1} is empty, a dot segment or not canonical")
+    return Resource(scheme, segments)
+
+
+def resource_matches(pattern: Resource, resource: Resource) -> bool:
+    if pattern.scheme != resource.scheme:
+        return False
+    segs = resource.segments
+    for i, p in enumerate(pattern.segments):
+        if p == REST:
+            return True
+        if i >= len(segs) or (p != ONE and p != segs[i]):
+            return False
+    return len(segs) == len(pattern.segments)
+
+
+def resource_covers(outer: Resource, inner: Resource) -> bool:
+    """True if every resource ``inner`` matches is matched by ``outer``."""
+    if outer.scheme != inner.scheme:
+        return False
+    segs = inner.segments
+    for i, o in enumerate(outer.segments):
+        if o == REST:
+            return True
+        if i >= len(segs) or segs[i] == REST:
+            return False
+        if o != ONE and o != segs[i]:
+            return False
+    return len(segs) == len(outer.segments)
+
+
+def check_agent_id(text: str) -> str:
+    if len(text) > MAX_NAME_CHARS or not _AGENT_ID.fullmatch(text):
+        raise PatternError("an agent id is 1-256 characters from A-Z a-z 0-9 - . _ : @ / +")
+    return text
+
+
+def check_agent_pattern(text: str) -> str:
+    if text == ONE:
+        return text
+    check_agent_id(text[:-1] if text.endswith(ONE) else text)
+    return text
+
+
+def agent_matches(pattern: str, agent_id: str) -> bool:
+    if pattern.endswith(ONE):
+        return agent_id.startswith(pattern[:-1])
+    return agent_id == pattern
+
+
+def agent_covers(outer: str, inner: str) -> bool:
+    """True if every agent id ``inner`` matches is matched by ``outer``."""
+    if outer.endswith(ONE):
+        return inner.startswith(outer[:-1])
+    return inner == outer

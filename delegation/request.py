@@ -1,0 +1,128 @@
+"""The request a tool server checks a token against.
+
+The verifier builds it from what it knows itself: its own audience name, the parsed route (tool,
+action, resource), the call's arguments. Time is not part of it: the verifier passes its own
+clock in. Nothing here comes from a client-supplied header or timestamp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import cbor2
+
+from delegation.errors import MalformedToken
+from delegation.limits import MAX_ARG_VALUE_CHARS, MAX_CBOR_DEPTH, MAX_NAME_CHARS, MAX_REQUEST_ARGS
+
+ArgValue = str | int | float | bool | None | list[Any] | dict[str, Any]
+
+_REQUEST_DOMAIN = b"delegation/v1/request\x00"
+
+
+class MalformedRequest(MalformedToken):
+    """A request whose fields or arguments are outside what the spec allows (code ``malformed``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One tool call. ``resource`` and ``intent`` may be None when the call has none."""
+
+    audience: str
+    tool: str
+    action: str
+    resource: str | None = None
+    intent: str | None = None
+    args: Mapping[str, ArgValue] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("audience", "tool", "action"):
+            _name(getattr(self, name), name)
+        for name in ("resource", "intent"):
+            value = getattr(self, name)
+            if value is not None:
+                _name(value, name, MAX_ARG_VALUE_CHARS if name == "resource" else MAX_NAME_CHARS)
+        if not isinstance(self.args, Mapping):
+            raise MalformedRequest("args must be a mapping")
+        if len(self.args) > MAX_REQUEST_ARGS:
+            raise MalformedRequest(f"a request has at most {MAX_REQUEST_ARGS} arguments")
+        for key, value in self.args.items():
+            _name(key, "argument name")
+            _arg(value, 0)
+        object.__setattr__(self, "args", dict(self.args))
+
+    @classmethod
+    def from_json(cls, doc: object) -> Request:
+        """Build from the JSON request-file shape. Raises MalformedRequest."""
+        if not isinstance(doc, dict):
+            raise MalformedRequest("a request is a JSON object")
+        unknown = set(doc) - {"audience", "tool", "action", "resource", "intent", "args"}
+        if unknown:
+            raise MalformedRequest(f"unknown request fields: {', '.join(sorted(unknown))}")
+        try:
+            return cls(
+                audience=doc["audience"],
+                tool=doc["tool"],
+                action=doc["action"],
+                resource=doc.get("resource"),
+                intent=doc.get("intent"),
+                args=doc.get("args", {}),
+            )
+        except KeyError as exc:
+            raise MalformedRequest(f"request is missing {exc.args[0]!r}") from exc
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"audience": self.audience, "tool": self.tool, "action": self.action}
+        if self.resource is not None:
+            doc["resource"] = self.resource
+        if self.intent is not None:
+            doc["intent"] = self.intent
+        doc["args"] = dict(self.args)
+        return doc
+
+    def digest(self) -> bytes:
+        """SHA-256 over the canonical CBOR of every field: what a proof of possession binds."""
+        fields = [self.audience, self.tool, self.action, self.resource, self.intent, self.args]
+        return hashlib.sha256(_REQUEST_DOMAIN + cbor2.dumps(fields, canonical=True)).digest()
+
+
+def _name(value: object, what: str, limit: int = MAX_NAME_CHARS) -> None:
+    if not isinstance(value, str) or not value:
+        raise MalformedRequest(f"{what} must be non-empty text")
+    if len(value) > limit:
+        raise MalformedRequest(f"{what} is longer than {limit} characters")
+    if not value.isprintable():
+        raise MalformedRequest(f"{what} holds control characters")
+
+
+def _arg(value: object, depth: int) -> None:
+    if depth > MAX_CBOR_DEPTH:
+        raise MalformedRequest("an argument is nested too deeply")
+    if value is None or isinstance(value, bool | int):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+            raise MalformedRequest("an integer argument is out of range")
+        return
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise MalformedRequest("a number argument is NaN or infinite")
+        return
+    if isinstance(value, str):
+        if len(value) > MAX_ARG_VALUE_CHARS:
+            raise MalformedRequest(f"a text argument is longer than {MAX_ARG_VALUE_CHARS}")
+        return
+    if isinstance(value, list | dict):
+        if len(value) > MAX_REQUEST_ARGS:
+            raise MalformedRequest(f"an argument holds more than {MAX_REQUEST_ARGS} items")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise MalformedRequest("argument object keys must be text")
+                _arg(item, depth + 1)
+        else:
+            for item in value:
+                _arg(item, depth + 1)
+        return
+    raise MalformedRequest(f"an argument has unsupported type {type(value).__name__}")

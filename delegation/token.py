@@ -1,0 +1,328 @@
+"""Minting, attenuating and delegating tokens, and the unverified token a holder carries.
+
+Laws: a caveat can only narrow authority and can never be removed (removing one would need
+the chain signature from before it, which no later holder has). A hop counts only when signed
+by the holder in force. ``attenuate`` and ``delegate`` also refuse, at authoring time, caveats
+that try to widen their parent, because a caller who tries that has a bug.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from delegation import _cbor, _crypto, _wire
+from delegation.caveats import Action as ActionCaveat
+from delegation.caveats import (
+    ArgConstraint,
+    Args,
+    Audience,
+    Caveat,
+    Delegatees,
+    Hop,
+    Intent,
+    MaxDepth,
+    Registry,
+    ResourceCaveat,
+    Tool,
+    Validity,
+    default_registry,
+)
+from delegation.caveats.registry import ParentView, Placed, UnknownCaveat
+from delegation.errors import AuthoringError, MalformedToken
+from delegation.keys import KEY_ID_PATTERN, AgentKey, Keyring
+from delegation.limits import MAX_CAVEATS, MAX_TOKEN_CHARS
+from delegation.task import Agent, Link, TaskRecord
+
+FORMAT_VERSION = 1
+NONCE_BYTES = 16
+ID_BYTES = 16
+_ID_VERSION, _ID_KEY, _ID_NONCE, _ID_TASK, _ID_HOLDER = 1, 2, 3, 4, 5
+_ID_FIELDS = frozenset({_ID_VERSION, _ID_KEY, _ID_NONCE, _ID_TASK, _ID_HOLDER})
+_DEFAULT_REGISTRY = default_registry()
+
+
+@dataclass(frozen=True, slots=True)
+class Identifier:
+    """The root identifier: format version, key id, random nonce, the task, the first holder."""
+
+    key_id: str
+    nonce: bytes
+    task: TaskRecord
+    holder: Agent
+
+    def encode(self) -> bytes:
+        return _cbor.dumps(
+            {
+                _ID_VERSION: FORMAT_VERSION,
+                _ID_KEY: self.key_id,
+                _ID_NONCE: self.nonce,
+                _ID_TASK: self.task.to_cbor(),
+                _ID_HOLDER: self.holder.to_cbor(),
+            }
+        )
+
+    @classmethod
+    def decode(cls, data: bytes) -> Identifier:
+        value = _cbor.loads(data, "identifier")
+        if not isinstance(value, dict) or set(value) != _ID_FIELDS:
+            raise MalformedToken("identifier does not have exactly the version 1 fields")
+        if value[_ID_VERSION] != FORMAT_VERSION or type(value[_ID_VERSION]) is not int:
+            raise MalformedToken("identifier has an unsupported format version")
+        key_id, nonce = value[_ID_KEY], value[_ID_NONCE]
+        if not isinstance(key_id, str) or not KEY_ID_PATTERN.fullmatch(key_id):
+            raise MalformedToken("identifier has an invalid key id")
+        if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
+            raise MalformedToken("identifier nonce is not 16 bytes")
+        return cls(
+            key_id, nonce, TaskRecord.from_cbor(value[_ID_TASK]), Agent.from_cbor(value[_ID_HOLDER])
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Restrictions to add. All optional to attenuate; mint needs audiences and an expiry.
+
+    ``expires`` is absolute Unix seconds; ``expires_in`` is relative to the clock passed in.
+    """
+
+    audiences: Sequence[str] = ()
+    tools: Sequence[str] = ()
+    actions: Sequence[str] = ()
+    resources: Sequence[str] = ()
+    intents: Sequence[str] = ()
+    args: Sequence[ArgConstraint] = ()
+    expires: int | None = None
+    expires_in: int | None = None
+    not_before: int | None = None
+    max_depth: int | None = None
+    delegatees: Sequence[str] = ()
+    extra: Sequence[Caveat] = field(default=())
+
+    def caveats(self, now: int) -> list[Caveat]:
+        if self.expires is not None and self.expires_in is not None:
+            raise AuthoringError("give expires or expires_in, not both")
+        expires = self.expires if self.expires_in is None else now + self.expires_in
+        out: list[Caveat] = []
+        if expires is not None or self.not_before is not None:
+            out.append(Validity(self.not_before, expires))
+        for values, family in (
+            (self.audiences, Audience),
+            (self.tools, Tool),
+            (self.actions, ActionCaveat),
+            (self.intents, Intent),
+        ):
+            if values:
+                out.append(family(tuple(values)))
+        if self.resources:
+            out.append(ResourceCaveat(tuple(self.resources)))
+        if self.args:
+            out.append(Args(tuple(self.args)))
+        if self.max_depth is not None:
+            out.append(MaxDepth(self.max_depth))
+        if self.delegatees:
+            out.append(Delegatees(tuple(self.delegatees)))
+        out.extend(self.extra)
+        return out
+
+
+class UnverifiedToken:
+    """A decoded token whose signature nobody has checked. Its caveats are ``unsafe_caveats``.
+
+    Any holder can read, attenuate and delegate it; only a verifier with the root key can say
+    whether it is genuine (:meth:`delegation.Verifier.verify`).
+    """
+
+    __slots__ = ("_caveats", "identifier", "raw", "token_bytes")
+
+    def __init__(self, raw: _wire.RawMacaroon, token_bytes: bytes | None = None) -> None:
+        self.raw = raw
+        self.token_bytes = _wire.encode(raw) if token_bytes is None else token_bytes
+        self.identifier = Identifier.decode(raw.identifier)
+        self._caveats: tuple[Caveat, ...] | None = None
+
+    def __str__(self) -> str:
+        return self.encode()
+
+    def __repr__(self) -> str:
+        return f"UnverifiedToken(token_id={self.token_id!r}, caveats={len(self.raw.caveats)})"
+
+    def encode(self) -> str:
+        """The one-line base64url form, fit for an HTTP header."""
+        return _wire.b64encode(self.token_bytes)
+
+    @property
+    def token_id(self) -> str:
+        """Public id of the root token (and of every token derived from it)."""
+        return _crypto.digest_start(self.raw.identifier)[:ID_BYTES].hex()
+
+    @property
+    def task(self) -> TaskRecord:
+        return self.identifier.task
+
+    def unsafe_caveats(self, registry: Registry | None = None) -> tuple[Caveat, ...]:
+        """Parsed caveats, NOT verified. Raises MalformedToken for one that cannot be parsed."""
+        if registry is None and self._caveats is not None:
+            return self._caveats
+        reg = registry or _DEFAULT_REGISTRY
+        parsed = tuple(_parse_caveat(reg, c) for c in self.raw.caveats)
+        if registry is None:
+            self._caveats = parsed
+        return parsed
+
+    def chain(self) -> tuple[Link, ...]:
+        """The agents as the token claims them, root holder first. Unverified; has hop ids."""
+        holder = self.identifier.holder
+        links = [Link(holder.agent_id, holder.public_key)]
+        digest = _crypto.digest_start(self.raw.identifier)
+        for raw, cav in zip(self.raw.caveats, self.unsafe_caveats(), strict=True):
+            digest = _crypto.digest_step(digest, raw)
+            if isinstance(cav, Hop):
+                links.append(Link(cav.agent_id, cav.public_key, digest[:ID_BYTES].hex()))
+        return tuple(links)
+
+    @property
+    def holder(self) -> Link:
+        """The agent whose key must sign proofs and further hops."""
+        return self.chain()[-1]
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able view of the whole token, for ``inspect``. Holds no secrets."""
+        caveats = []
+        hops = 0
+        for index, cav in enumerate(self.unsafe_caveats()):
+            if isinstance(cav, Hop):
+                hops += 1
+            caveats.append({"index": index, "hop": hops, "type": cav.name, "value": cav.describe()})
+        return {
+            "token_id": self.token_id,
+            "key_id": self.identifier.key_id,
+            "location": self.raw.location,
+            "task": self.task.to_json(),
+            "chain": [link.to_json() for link in self.chain()],
+            "caveats": caveats,
+        }
+
+
+def _parse_caveat(registry: Registry, raw: _wire.RawCaveat) -> Caveat:
+    if raw.vid is not None:
+        # Third-party caveats are not part of this version: the token stays decodable and
+        # re-encodable, and the verifier denies it as an unknown caveat.
+        return UnknownCaveat(0, raw.cid)
+    return registry.decode(raw.cid)
+
+
+def decode(token: str) -> UnverifiedToken:
+    """Parse the base64url form. Raises TokenTooLarge or MalformedToken; checks no signature."""
+    data = _wire.b64decode(token, MAX_TOKEN_CHARS, "token")
+    return UnverifiedToken(_wire.decode(data), data)
+
+
+def _as_token(token: str | UnverifiedToken) -> UnverifiedToken:
+    return decode(token) if isinstance(token, str) else token
+
+
+def mint(
+    keyring: Keyring,
+    task: TaskRecord,
+    holder: Agent,
+    scope: Scope,
+    *,
+    location: str | None = None,
+    now: int | None = None,
+    nonce: bytes | None = None,
+) -> UnverifiedToken:
+    """Mint a root token for an approved task, bound to ``holder``. Raises AuthoringError.
+
+    ``scope`` must name at least one audience and an expiry: a token without them is refused.
+    ``nonce`` (16 bytes) is for reproducible test vectors only; by default it is random.
+    """
+    now = int(time.time()) if now is None else now
+    caveats = scope.caveats(now)
+    if not any(isinstance(c, Audience) for c in caveats):
+        raise AuthoringError("a root token needs at least one audience")
+    if not any(isinstance(c, Validity) and c.expires is not None for c in caveats):
+        raise AuthoringError("a root token needs an expiry")
+    key = keyring.current
+    nonce = secrets.token_bytes(NONCE_BYTES) if nonce is None else nonce
+    identifier = Identifier(key.key_id, nonce, task, holder).encode()
+    root = _wire.RawMacaroon(
+        identifier, (), _crypto.initial_signature(key.secret, identifier), location
+    )
+    return _append(UnverifiedToken(root), caveats)
+
+
+def attenuate(
+    token: str | UnverifiedToken, scope: Scope | Iterable[Caveat], *, now: int | None = None
+) -> UnverifiedToken:
+    """Append caveats offline. Raises NotNarrowing for one that tries to widen the token."""
+    now = int(time.time()) if now is None else now
+    caveats = scope.caveats(now) if isinstance(scope, Scope) else list(scope)
+    return _append(_as_token(token), caveats)
+
+
+def delegate(
+    token: str | UnverifiedToken,
+    holder_key: AgentKey,
+    to: Agent,
+    scope: Scope | None = None,
+    *,
+    now: int | None = None,
+) -> UnverifiedToken:
+    """Delegate to ``to``: a hop signed by ``holder_key``, then ``scope``'s narrowing caveats.
+
+    Raises AuthoringError if ``holder_key`` is not the token's holder or ``to`` is already in
+    the chain, and NotNarrowing if the token's depth cap or delegatee list forbids the hop.
+    """
+    parent = _as_token(token)
+    chain = parent.chain()
+    if holder_key.public_key != chain[-1].public_key:
+        raise AuthoringError("only the token's current holder can delegate it")
+    if any(link.public_key == to.public_key for link in chain):
+        raise AuthoringError("that key is already in the chain: delegation cannot loop")
+    digest = _crypto.digest_start(parent.raw.identifier)
+    for raw in parent.raw.caveats:
+        digest = _crypto.digest_step(digest, raw)
+    signature = holder_key.sign(_crypto.hop_message(digest, to.agent_id, to.public_key))
+    now = int(time.time()) if now is None else now
+    extra = scope.caveats(now) if scope is not None else []
+    return _append(parent, [Hop(to.agent_id, to.public_key, signature), *extra])
+
+
+def _append(token: UnverifiedToken, caveats: Sequence[Caveat]) -> UnverifiedToken:
+    existing = token.unsafe_caveats()
+    if len(existing) + len(caveats) > MAX_CAVEATS:
+        raise AuthoringError(f"a token carries at most {MAX_CAVEATS} caveats")
+    placed: list[Placed] = []
+    hops = 0
+    for cav in existing:
+        placed.append(Placed(hops, cav))
+        hops += isinstance(cav, Hop)
+    raw_caveats = list(token.raw.caveats)
+    sig = token.raw.signature
+    for cav in caveats:
+        cav.check_narrows(ParentView(tuple(placed), hops))
+        placed.append(Placed(hops, cav))
+        hops += isinstance(cav, Hop)
+        raw = _wire.RawCaveat(cav.encode())
+        raw_caveats.append(raw)
+        sig = _crypto.chain_step(sig, raw)
+    mac = _wire.RawMacaroon(token.raw.identifier, tuple(raw_caveats), sig, token.raw.location)
+    result = UnverifiedToken(mac)
+    if len(result.encode()) > MAX_TOKEN_CHARS:
+        raise AuthoringError("the token would exceed the size limit")
+    return result
+
+
+__all__ = [
+    "Identifier",
+    "Scope",
+    "UnverifiedToken",
+    "attenuate",
+    "decode",
+    "delegate",
+    "mint",
+]
