@@ -26,7 +26,6 @@ KEY_GENERATOR = b"macaroons-key-generator"
 CHAIN_DOMAIN = b"delegation/v1/chain\x00"
 HOP_DOMAIN = b"delegation/v1/hop\x00"
 POP_DOMAIN = b"delegation/v1/pop\x00"
-REQUEST_DOMAIN = b"delegation/v1/request\x00"
 
 
 def _mac(key: bytes, msg: bytes) -> bytes:
@@ -70,10 +69,6 @@ def digest_step(digest: bytes, caveat: RawCaveat) -> bytes:
 def hop_message(prefix_digest: bytes, agent_id: str, public_key: bytes) -> bytes:
     """What the holder in force signs to delegate to ``agent_id``/``public_key``."""
     return HOP_DOMAIN + prefix_digest + _cbor.dumps([agent_id, public_key])
-
-
-def request_digest(request_fields: list[_cbor.CBORValue]) -> bytes:
-    return hashlib.sha256(REQUEST_DOMAIN + _cbor.dumps(request_fields)).digest()
 
 
 def pop_message(token_digest: bytes, req_digest: bytes, issued_at: int, nonce: bytes) -> bytes:

@@ -33,7 +33,7 @@ from delegation.caveats import (
 )
 from delegation.caveats.registry import ParentView, Placed, UnknownCaveat
 from delegation.errors import AuthoringError, MalformedToken
-from delegation.keys import KEY_ID_PATTERN, AgentKey, Keyring
+from delegation.keys import AgentKey, Keyring
 from delegation.limits import MAX_CAVEATS, MAX_TOKEN_CHARS
 from delegation.task import Agent, Link, TaskRecord
 
@@ -73,8 +73,10 @@ class Identifier:
         if value[_ID_VERSION] != FORMAT_VERSION or type(value[_ID_VERSION]) is not int:
             raise MalformedToken("identifier has an unsupported format version")
         key_id, nonce = value[_ID_KEY], value[_ID_NONCE]
-        if not isinstance(key_id, str) or not KEY_ID_PATTERN.fullmatch(key_id):
-            raise MalformedToken("identifier has an invalid key id")
+        # Any text is accepted here and simply not found in a keyring (``unknown_key``): the key
+        # id is attacker input read before the MAC, used only as a dictionary key.
+        if not isinstance(key_id, str) or not key_id or not key_id.isprintable():
+            raise MalformedToken("identifier key id is not printable text")
         if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
             raise MalformedToken("identifier nonce is not 16 bytes")
         return cls(

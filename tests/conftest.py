@@ -1,0 +1,93 @@
+"""Shared fixtures. Keys here are TEST FIXTURES ONLY: fixed seeds, never use them for real."""
+
+from __future__ import annotations
+
+import pytest
+
+from delegation import (
+    Agent,
+    AgentKey,
+    Keyring,
+    Request,
+    Scope,
+    TaskRecord,
+    UnverifiedToken,
+    Verifier,
+    mint,
+)
+from delegation.keys import RootKey
+
+NOW = 1_800_000_000
+"""A fixed clock for tests: 2027-01-15T08:00:00Z."""
+
+
+def seeded_agent(n: int) -> AgentKey:
+    """Deterministic Ed25519 key number ``n`` (test fixture only)."""
+    return AgentKey.from_seed(bytes([n]) * 32)
+
+
+@pytest.fixture
+def now() -> int:
+    return NOW
+
+
+@pytest.fixture
+def keyring() -> Keyring:
+    return Keyring([RootKey("test-k1", b"\x01" * 32, NOW)])
+
+
+@pytest.fixture
+def orchestrator() -> AgentKey:
+    return seeded_agent(1)
+
+
+@pytest.fixture
+def researcher() -> AgentKey:
+    return seeded_agent(2)
+
+
+@pytest.fixture
+def writer() -> AgentKey:
+    return seeded_agent(3)
+
+
+@pytest.fixture
+def task() -> TaskRecord:
+    return TaskRecord("task-42", "alice@example.com", NOW - 60, "Summarise account 42's notes")
+
+
+@pytest.fixture
+def root_scope() -> Scope:
+    return Scope(
+        audiences=["crm"],
+        tools=["crm.read", "crm.update"],
+        actions=["read", "write"],
+        resources=["crm://accounts/42/**"],
+        intents=["summarise", "update-notes"],
+        expires=NOW + 3600,
+        max_depth=2,
+    )
+
+
+@pytest.fixture
+def root_token(
+    keyring: Keyring, task: TaskRecord, orchestrator: AgentKey, root_scope: Scope
+) -> UnverifiedToken:
+    return mint(
+        keyring,
+        task,
+        Agent("orchestrator", orchestrator.public_key),
+        root_scope,
+        now=NOW,
+        nonce=b"\x00" * 16,
+    )
+
+
+@pytest.fixture
+def verifier(keyring: Keyring) -> Verifier:
+    return Verifier(keyring, clock=lambda: NOW)
+
+
+@pytest.fixture
+def read_request() -> Request:
+    return Request("crm", "crm.read", "read", "crm://accounts/42/notes", "summarise")
