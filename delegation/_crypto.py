@@ -49,6 +49,16 @@ def chain_signature(root_key: bytes, identifier: bytes, caveats: Iterable[RawCav
     return sig
 
 
+def chain_signatures(
+    root_key: bytes, identifier: bytes, caveats: Iterable[RawCaveat]
+) -> list[bytes]:
+    """Every chain state: entry i is the signature before caveat i; the last is the final one."""
+    states = [initial_signature(root_key, identifier)]
+    for caveat in caveats:
+        states.append(chain_step(states[-1], caveat))
+    return states
+
+
 def macs_equal(a: bytes, b: bytes) -> bool:
     return hmac.compare_digest(a, b)
 

@@ -50,6 +50,11 @@ class Code(StrEnum):
     REPLAY = "replay"
     UNKNOWN_CAVEAT = "unknown_caveat"
     STORE_UNAVAILABLE = "store_unavailable"
+    DISCHARGE_REQUIRED = "discharge_required"
+    BAD_DISCHARGE = "bad_discharge"
+    APPROVAL_REQUIRED = "approval_required"
+    REVOKED = "revoked"
+    USES_EXHAUSTED = "uses_exhausted"
 
 
 class DelegationError(Exception):

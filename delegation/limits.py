@@ -28,6 +28,11 @@ MAX_TIME: Final = 2**34
 MAX_INT: Final = 2**53
 """Integers in caveats and arguments lie in (-MAX_INT, MAX_INT)."""
 
+MAX_DISCHARGES: Final = 8
+"""Discharges presented with one token."""
+MAX_DISCHARGE_DEPTH: Final = 2
+"""A discharge may itself need discharges, this many levels deep at most."""
+
 MAX_PROOF_CHARS: Final = 256
 MAX_REQUEST_ARGS: Final = 64
 MAX_ARG_VALUE_CHARS: Final = 4096

@@ -31,11 +31,12 @@ from delegation.caveats import (
     Validity,
     default_registry,
 )
-from delegation.caveats.registry import ParentView, Placed, UnknownCaveat
+from delegation.caveats.registry import ParentView, Placed
 from delegation.errors import AuthoringError, MalformedToken
 from delegation.keys import AgentKey, Keyring
 from delegation.limits import MAX_CAVEATS, MAX_TOKEN_CHARS
 from delegation.task import Agent, Link, TaskRecord
+from delegation.thirdparty import ThirdPartyCaveat
 
 FORMAT_VERSION = 1
 NONCE_BYTES = 16
@@ -211,9 +212,7 @@ class UnverifiedToken:
 
 def _parse_caveat(registry: Registry, raw: _wire.RawCaveat) -> Caveat:
     if raw.vid is not None:
-        # Third-party caveats are not part of this version: the token stays decodable and
-        # re-encodable, and the verifier denies it as an unknown caveat.
-        return UnknownCaveat(0, raw.cid)
+        return ThirdPartyCaveat.decode(raw.cid, raw.location)
     return registry.decode(raw.cid)
 
 

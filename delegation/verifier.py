@@ -6,54 +6,111 @@ Order of checks (``specs/verification.md``):
 2. find the root key by key id (``unknown_key``); the location field plays no part;
 3. recompute the HMAC chain over the received bytes, compare in constant time
    (``bad_signature``; deliberately says nothing about where);
-4. parse every caveat (``malformed``); more than ``MAX_HOPS`` hops is ``too_large``;
+4. parse every caveat (``malformed``); more than ``MAX_HOPS`` hops is ``too_large``; open
+   each third-party caveat's verification id (``bad_discharge``);
 5. walk the hops: each signed by the holder in force over the chain so far, no key twice
    (``bad_hop``); require an audience and an expiry (``missing_caveat``);
-6. check every caveat against the request and the verifier's clock, collecting every failure;
-7. check the holder's proof of possession (``pop_required``, ``pop_invalid``) and claim its
-   nonce (``replay``; ``store_unavailable`` if the store cannot answer).
+6. ask the revocation store about every chain prefix, the task, every agent key and the root
+   key id (``revoked``);
+7. check every first-party caveat against the request and the verifier's clock, and every
+   third-party caveat against its discharge, collecting every failure (caveat codes,
+   ``approval_required``, ``discharge_required``, ``bad_discharge``);
+8. check the holder's proof of possession (``pop_required``, ``pop_invalid``) and claim its
+   nonce (``replay``);
+9. only if nothing failed, count one use against every ``max_uses`` caveat
+   (``uses_exhausted``).
 
-Only step 5's hop signatures are cached, keyed by chain state; nothing else is, so expiry and
-replay are decided afresh on every call.
+Any store that cannot answer yields ``store_unavailable``. Only step 5's hop signatures are
+cached, keyed by chain state; revocation, expiry, approvals, uses and replay are decided
+afresh on every call.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from delegation import _crypto, _wire
-from delegation.caveats import Audience, Caveat, Hop, Registry, Validity, default_registry
+from delegation.caveats import (
+    Audience,
+    Caveat,
+    Delegatees,
+    Hop,
+    MaxDepth,
+    MaxUses,
+    Registry,
+    Validity,
+    default_registry,
+)
 from delegation.caveats.registry import CheckContext, Placed
 from delegation.decision import Decision, Reason
-from delegation.errors import CaveatFailed, Code, Denied, MalformedToken, TokenError
-from delegation.keys import Keyring
-from delegation.limits import CLOCK_SKEW_SECONDS, MAX_HOPS, POP_MAX_AGE_SECONDS
+from delegation.errors import CaveatFailed, Code, Denied, TokenError
+from delegation.keys import Keyring, encode_public_key
+from delegation.limits import (
+    CLOCK_SKEW_SECONDS,
+    MAX_DISCHARGE_DEPTH,
+    MAX_DISCHARGES,
+    MAX_HOPS,
+    POP_MAX_AGE_SECONDS,
+)
 from delegation.proof import Proof
 from delegation.request import Request
-from delegation.stores import MemoryNonceStore, NonceStore, StoreUnavailable
+from delegation.stores import (
+    MemoryNonceStore,
+    MemoryRevocationStore,
+    MemoryUseCounter,
+    NonceStore,
+    Revocation,
+    RevocationKind,
+    RevocationStore,
+    StoreUnavailable,
+    UseCounter,
+    UseLimit,
+)
 from delegation.task import Link, TaskRecord
+from delegation.thirdparty import (
+    BadDischarge,
+    ThirdPartyCaveat,
+    bind,
+    decode_discharge,
+    open_vid,
+)
 from delegation.token import ID_BYTES, UnverifiedToken, decode
 
 log = logging.getLogger("delegation")
 
 _INTEGRITY = "the token failed its integrity check"
+_NOT_IN_DISCHARGES = (Hop, MaxDepth, Delegatees, MaxUses)
+
+
+@dataclass(frozen=True, slots=True)
+class ThirdPartyPlace:
+    """A third-party caveat of a verified chain, with its opened caveat root key."""
+
+    index: int
+    segment: int
+    cid: bytes
+    caveat: ThirdPartyCaveat
+    caveat_key: bytes
 
 
 @dataclass(frozen=True, slots=True)
 class VerifiedChain:
     """A token whose HMAC chain, encoding, hop signatures and holder continuity checked out.
 
-    Only this type hands out caveats as trustworthy. Request-time checks (expiry, scope,
-    proof, replay) are still ahead: see :meth:`Verifier.authorize`.
+    Only this type hands out caveats as trustworthy. Request-time checks (revocation, expiry,
+    scope, discharges, proof, replay, uses) are still ahead: see :meth:`Verifier.authorize`.
     """
 
     token: UnverifiedToken
     task: TaskRecord
     links: tuple[Link, ...]
     caveats: tuple[Placed, ...]
+    prefix_digests: tuple[bytes, ...]
+    """Chain digest of the identifier, then after each caveat."""
+    third_party: tuple[ThirdPartyPlace, ...] = ()
 
     @property
     def holder(self) -> Link:
@@ -63,11 +120,26 @@ class VerifiedChain:
     def token_id(self) -> str:
         return self.token.token_id
 
+    def revocation_candidates(self) -> list[Revocation]:
+        """Everything whose revocation kills this token, broadest first."""
+        out = [
+            Revocation(RevocationKind.KEY, self.token.identifier.key_id),
+            Revocation(RevocationKind.TASK, self.task.task_id),
+        ]
+        out += [
+            Revocation(RevocationKind.AGENT, encode_public_key(link.public_key))
+            for link in self.links
+        ]
+        out += [Revocation(RevocationKind.CHAIN, d[:ID_BYTES].hex()) for d in self.prefix_digests]
+        return out
+
 
 class Verifier:
     """Checks tokens minted under ``keyring``. Holds no per-request state but the hop cache.
 
     ``clock`` returns Unix seconds; it is the only source of time unless a call passes ``now``.
+    The stores default to in-memory ones; pass shared stores (e.g.
+    :class:`delegation.stores.SQLiteState`) when several verifiers must agree.
     """
 
     def __init__(
@@ -76,12 +148,18 @@ class Verifier:
         *,
         registry: Registry | None = None,
         nonce_store: NonceStore | None = None,
+        revocations: RevocationStore | None = None,
+        uses: UseCounter | None = None,
         clock: Callable[[], float] = time.time,
         hop_cache_size: int = 4096,
     ) -> None:
         self._keyring = keyring
         self._registry = registry if registry is not None else default_registry()
         self._nonces: NonceStore = nonce_store if nonce_store is not None else MemoryNonceStore()
+        self._revocations: RevocationStore = (
+            revocations if revocations is not None else MemoryRevocationStore()
+        )
+        self._uses: UseCounter = uses if uses is not None else MemoryUseCounter()
         self._clock = clock
         self._hop_cache: dict[tuple[bytes, bytes], None] = {}
         self._hop_cache_size = hop_cache_size
@@ -92,6 +170,7 @@ class Verifier:
         request: Request,
         proof: str | None,
         *,
+        discharges: Sequence[str] = (),
         now: float | None = None,
     ) -> Decision:
         """The whole check. Never raises for bad input: every failure is a denying Decision."""
@@ -106,7 +185,7 @@ class Verifier:
         except Exception:  # fail closed on a bug, and make it visible
             log.exception("unexpected error while checking a token chain")
             return Decision(False, (Reason(Code.MALFORMED, "internal error while verifying"),))
-        return self.authorize(chain, request, proof, now=now)
+        return self.authorize(chain, request, proof, discharges=discharges, now=now)
 
     def check_chain(self, token: str | UnverifiedToken) -> VerifiedChain:
         """Steps 1-5. Raises TokenError (``malformed``, ``too_large``) or Denied."""
@@ -115,30 +194,39 @@ class Verifier:
         key = self._keyring.get(tok.identifier.key_id)
         if key is None:
             raise Denied([Reason(Code.UNKNOWN_KEY, "the token's root key is not known here")])
-        signature = _crypto.chain_signature(key.secret, raw.identifier, raw.caveats)
-        if not _crypto.macs_equal(signature, raw.signature):
+        states = _crypto.chain_signatures(key.secret, raw.identifier, raw.caveats)
+        if not _crypto.macs_equal(states[-1], raw.signature):
             raise Denied([Reason(Code.BAD_SIGNATURE, _INTEGRITY)])
 
         task, token_id = tok.task, tok.token_id
         holder = tok.identifier.holder
         links = [Link(holder.agent_id, holder.public_key)]
+
+        def deny(reason: Reason) -> _ChainDenied:
+            return _ChainDenied([reason], task, tuple(links), token_id)
+
         try:
-            caveats = tuple(self._parse(c) for c in raw.caveats)
+            caveats = tok.unsafe_caveats(self._registry)
         except TokenError as exc:
-            raise _ChainDenied(
-                [Reason(exc.code, exc.detail)], task, tuple(links), token_id
-            ) from exc
+            raise deny(Reason(exc.code, exc.detail)) from exc
         if sum(isinstance(c, Hop) for c in caveats) > MAX_HOPS:
-            reason = Reason(Code.TOO_LARGE, f"the token has more than {MAX_HOPS} hops")
-            raise _ChainDenied([reason], task, tuple(links), token_id)
+            raise deny(Reason(Code.TOO_LARGE, f"the token has more than {MAX_HOPS} hops"))
 
         placed: list[Placed] = []
+        third_party: list[ThirdPartyPlace] = []
         seen = {holder.public_key}
-        digest = _crypto.digest_start(raw.identifier)
+        digests = [_crypto.digest_start(raw.identifier)]
         for index, (raw_cav, cav) in enumerate(zip(raw.caveats, caveats, strict=True)):
-            before = digest
-            digest = _crypto.digest_step(digest, raw_cav)
-            placed.append(Placed(len(links) - 1, cav))
+            before = digests[-1]
+            digests.append(_crypto.digest_step(before, raw_cav))
+            segment = len(links) - 1
+            placed.append(Placed(segment, cav))
+            if isinstance(cav, ThirdPartyCaveat):
+                try:
+                    caveat_key = open_vid(states[index], raw_cav.vid or b"")
+                except BadDischarge as exc:
+                    raise deny(Reason(exc.code, exc.detail, segment, index)) from exc
+                third_party.append(ThirdPartyPlace(index, segment, raw_cav.cid, cav, caveat_key))
             if not isinstance(cav, Hop):
                 continue
             hop_no = len(links)
@@ -148,10 +236,9 @@ class Verifier:
             elif not self._hop_signed(before, raw_cav.cid, links[-1].public_key, cav):
                 problem = f"hop {hop_no} is not signed by the holder in force"
             if problem:
-                reason = Reason(Code.BAD_HOP, problem, hop_no, index)
-                raise _ChainDenied([reason], task, tuple(links), token_id)
+                raise deny(Reason(Code.BAD_HOP, problem, hop_no, index))
             seen.add(cav.public_key)
-            links.append(Link(cav.agent_id, cav.public_key, digest[:ID_BYTES].hex()))
+            links.append(Link(cav.agent_id, cav.public_key, digests[-1][:ID_BYTES].hex()))
 
         missing = []
         if not any(isinstance(c, Audience) for c in caveats):
@@ -159,9 +246,10 @@ class Verifier:
         if not any(isinstance(c, Validity) and c.expires is not None for c in caveats):
             missing.append("an expiry")
         if missing:
-            reason = Reason(Code.MISSING_CAVEAT, f"the token has no {' or '.join(missing)}")
-            raise _ChainDenied([reason], task, tuple(links), token_id)
-        return VerifiedChain(tok, task, tuple(links), tuple(placed))
+            raise deny(Reason(Code.MISSING_CAVEAT, f"the token has no {' or '.join(missing)}"))
+        return VerifiedChain(
+            tok, task, tuple(links), tuple(placed), tuple(digests), tuple(third_party)
+        )
 
     def authorize(
         self,
@@ -169,18 +257,18 @@ class Verifier:
         request: Request,
         proof: str | None,
         *,
+        discharges: Sequence[str] = (),
         now: float | None = None,
     ) -> Decision:
-        """Steps 6-7: every caveat against ``request`` at ``now``, then the proof of possession."""
+        """Steps 6-9: revocation, caveats and discharges, the proof, then use limits."""
         at = int(self._clock() if now is None else now)
-        reasons = self._check_caveats(chain, request, at)
-        reasons.extend(self._check_proof(chain, request, proof, at))
+        reasons = self._check_revocation(chain)
+        reasons += self._check_caveats(chain, request, at)
+        reasons += self._check_discharges(chain, request, discharges, at)
+        reasons += self._check_proof(chain, request, proof, at)
+        if not reasons:
+            reasons = self._count_use(chain, at)
         return Decision(not reasons, tuple(reasons), chain.task, chain.links, chain.token_id)
-
-    def _parse(self, raw: _wire.RawCaveat) -> Caveat:
-        if raw.vid is not None:
-            raise MalformedToken("third-party caveats are not supported by this verifier")
-        return self._registry.decode(raw.cid)
 
     def _hop_signed(self, prefix: bytes, cid: bytes, signer: bytes, hop: Hop) -> bool:
         # The prefix digest fixes the whole chain before the hop, hence the signer too, so
@@ -196,22 +284,97 @@ class Verifier:
         self._hop_cache[cache_key] = None
         return True
 
+    def _check_revocation(self, chain: VerifiedChain) -> list[Reason]:
+        try:
+            hit = self._revocations.first_revoked(chain.revocation_candidates())
+        except Exception as exc:  # any store failure denies
+            return [_store_failure(exc, "revocation")]
+        if hit is None:
+            return []
+        return [Reason(Code.REVOKED, f"the token was revoked ({hit.kind} {hit.value})")]
+
     def _check_caveats(self, chain: VerifiedChain, request: Request, now: int) -> list[Reason]:
         agents = [link.agent_id for link in chain.links[1:]]
         reasons = []
         for index, placed in enumerate(chain.caveats):
             cav = placed.caveat
+            if isinstance(cav, ThirdPartyCaveat):
+                continue  # satisfied by discharges, in _check_discharges
             segment = placed.hops_before + isinstance(cav, Hop)  # a hop opens its own segment
-            later = tuple(agents[segment:])
-            try:
-                cav.check(CheckContext(request, now, placed.hops_before, later))
-            except CaveatFailed as failed:
+            ctx = CheckContext(request, now, placed.hops_before, tuple(agents[segment:]))
+            failed = _check_one(cav, ctx)
+            if failed is not None:
                 reasons.append(Reason(failed.code, failed.detail, segment, index))
-            except Exception:  # an application caveat with a bug denies; it never allows
-                log.exception("caveat %s raised while checking", cav.name)
-                detail = f"the {cav.name} caveat could not be evaluated"
-                reasons.append(Reason(Code.MALFORMED, detail, segment, index))
         return reasons
+
+    def _check_discharges(
+        self, chain: VerifiedChain, request: Request, discharges: Sequence[str], now: int
+    ) -> list[Reason]:
+        if len(discharges) > MAX_DISCHARGES:
+            return [Reason(Code.TOO_LARGE, f"more than {MAX_DISCHARGES} discharges")]
+        by_cid: dict[bytes, _wire.RawMacaroon] = {}
+        for text in discharges:
+            try:
+                raw = decode_discharge(text)
+            except BadDischarge as exc:
+                return [Reason(Code.BAD_DISCHARGE, exc.detail)]
+            if raw.identifier in by_cid:
+                return [Reason(Code.BAD_DISCHARGE, "two discharges name the same caveat")]
+            by_cid[raw.identifier] = raw
+
+        reasons: list[Reason] = []
+        used: set[bytes] = set()
+        pending = [(place, 0) for place in chain.third_party]
+        while pending:
+            place, depth = pending.pop(0)
+            where = {"hop": place.segment, "caveat": place.index}
+            discharge = by_cid.get(place.cid)
+            if discharge is None or place.cid in used:
+                if place.caveat.applies_to(request):
+                    reasons.append(_missing_discharge(place))
+                continue
+            used.add(place.cid)
+            if depth > MAX_DISCHARGE_DEPTH:
+                reasons.append(Reason(Code.BAD_DISCHARGE, "discharges nest too deeply", **where))
+                continue
+            states = _crypto.chain_signatures(
+                place.caveat_key, discharge.identifier, discharge.caveats
+            )
+            if not _crypto.macs_equal(
+                bind(chain.token.raw.signature, states[-1]), discharge.signature
+            ):
+                detail = "the discharge does not verify for this token"
+                reasons.append(Reason(Code.BAD_DISCHARGE, detail, **where))
+                continue
+            for j, raw_cav in enumerate(discharge.caveats):
+                try:
+                    nested = self._discharge_caveat(raw_cav, states[j], place)
+                except TokenError as exc:
+                    reasons.append(Reason(Code.BAD_DISCHARGE, f"discharge: {exc.detail}", **where))
+                    continue
+                if isinstance(nested, ThirdPartyPlace):
+                    pending.append((nested, depth + 1))
+                    continue
+                failed = _check_one(nested, CheckContext(request, now, 0, ()))
+                if failed is not None:
+                    detail = f"discharge for caveat {place.index}: {failed.detail}"
+                    reasons.append(Reason(failed.code, detail, **where))
+        if set(by_cid) - used:
+            reasons.append(Reason(Code.BAD_DISCHARGE, "a discharge matches no caveat it needs"))
+        return reasons
+
+    def _discharge_caveat(
+        self, raw: _wire.RawCaveat, state: bytes, parent: ThirdPartyPlace
+    ) -> Caveat | ThirdPartyPlace:
+        """Parse one caveat of a discharge. Raises TokenError for one a discharge cannot carry."""
+        if raw.vid is not None:
+            caveat = ThirdPartyCaveat.decode(raw.cid, raw.location)
+            key = open_vid(state, raw.vid)
+            return ThirdPartyPlace(parent.index, parent.segment, raw.cid, caveat, key)
+        cav = self._registry.decode(raw.cid)
+        if isinstance(cav, _NOT_IN_DISCHARGES):
+            raise BadDischarge(f"a discharge cannot carry a {cav.name} caveat")
+        return cav
 
     def _check_proof(
         self, chain: VerifiedChain, request: Request, proof: str | None, now: int
@@ -235,12 +398,60 @@ class Verifier:
         try:
             fresh = self._nonces.claim(parsed.replay_key(holder), expires, now)
         except Exception as exc:  # any store failure denies
-            if not isinstance(exc, StoreUnavailable):
-                log.exception("nonce store failed")
-            return [Reason(Code.STORE_UNAVAILABLE, "the replay store cannot answer")]
+            return [_store_failure(exc, "replay")]
         if not fresh:
             return [Reason(Code.REPLAY, "this proof has been used before")]
         return []
+
+    def _count_use(self, chain: VerifiedChain, now: int) -> list[Reason]:
+        limits = []
+        places = []
+        expires = min(
+            p.caveat.expires
+            for p in chain.caveats
+            if isinstance(p.caveat, Validity) and p.caveat.expires is not None
+        )
+        for index, placed in enumerate(chain.caveats):
+            if isinstance(placed.caveat, MaxUses):
+                key = chain.prefix_digests[index + 1]
+                limits.append(UseLimit(key, placed.caveat.uses, expires + CLOCK_SKEW_SECONDS))
+                places.append((placed.hops_before, index, placed.caveat.uses))
+        if not limits:
+            return []
+        try:
+            exhausted = self._uses.consume(limits, now)
+        except Exception as exc:  # any store failure denies
+            return [_store_failure(exc, "use-count")]
+        if exhausted is None:
+            return []
+        segment, index, uses = places[exhausted]
+        detail = f"the token's {uses} uses are spent"
+        return [Reason(Code.USES_EXHAUSTED, detail, segment, index)]
+
+
+def _check_one(cav: Caveat, ctx: CheckContext) -> CaveatFailed | None:
+    try:
+        cav.check(ctx)
+    except CaveatFailed as failed:
+        return failed
+    except Exception:  # an application caveat with a bug denies; it never allows
+        log.exception("caveat %s raised while checking", cav.name)
+        return CaveatFailed(Code.MALFORMED, f"the {cav.name} caveat could not be evaluated")
+    return None
+
+
+def _missing_discharge(place: ThirdPartyPlace) -> Reason:
+    if place.caveat.is_approval:
+        code, detail = Code.APPROVAL_REQUIRED, "this call needs a human approval (a discharge)"
+    else:
+        code, detail = Code.DISCHARGE_REQUIRED, "this call needs a third party's discharge"
+    return Reason(code, detail, place.segment, place.index)
+
+
+def _store_failure(exc: Exception, which: str) -> Reason:
+    if not isinstance(exc, StoreUnavailable):
+        log.exception("%s store failed", which)
+    return Reason(Code.STORE_UNAVAILABLE, f"the {which} store cannot answer")
 
 
 class _ChainDenied(Denied):

@@ -1,6 +1,7 @@
 """Caveat families and their registry. ``default_registry()`` knows every core family."""
 
 from delegation.caveats.args import ArgConstraint, Args
+from delegation.caveats.call import Call
 from delegation.caveats.delegatee import Delegatees
 from delegation.caveats.depth import MaxDepth
 from delegation.caveats.hop import Hop
@@ -14,6 +15,7 @@ from delegation.caveats.registry import (
     UnknownCaveat,
 )
 from delegation.caveats.resource import ResourceCaveat
+from delegation.caveats.uses import MaxUses
 from delegation.caveats.validity import Validity
 
 CORE_FAMILIES: tuple[type[Caveat], ...] = (
@@ -27,6 +29,8 @@ CORE_FAMILIES: tuple[type[Caveat], ...] = (
     MaxDepth,
     Delegatees,
     Hop,
+    Call,
+    MaxUses,
 )
 
 
@@ -42,12 +46,14 @@ __all__ = [
     "ArgConstraint",
     "Args",
     "Audience",
+    "Call",
     "Caveat",
     "CheckContext",
     "Delegatees",
     "Hop",
     "Intent",
     "MaxDepth",
+    "MaxUses",
     "ParentView",
     "Registry",
     "ResourceCaveat",

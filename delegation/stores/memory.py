@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import heapq
 import threading
+from collections.abc import Sequence
 
-from delegation.stores.base import StoreUnavailable
+from delegation.stores.base import Revocation, StoreUnavailable, UseLimit
 
 
 class MemoryNonceStore:
@@ -37,3 +38,46 @@ class MemoryNonceStore:
             self._seen[key] = expires_at
             heapq.heappush(self._expiry, (expires_at, key))
             return True
+
+
+class MemoryRevocationStore:
+    """Revocations held in a set. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._revoked: set[Revocation] = set()
+        self._lock = threading.Lock()
+
+    def revoke(self, revocation: Revocation, now: int) -> None:
+        with self._lock:
+            self._revoked.add(revocation)
+
+    def first_revoked(self, candidates: Sequence[Revocation]) -> Revocation | None:
+        with self._lock:
+            return next((c for c in candidates if c in self._revoked), None)
+
+
+class MemoryUseCounter:
+    """Use counts by key, all-or-nothing under one lock. Forgets a count after ``keep_until``."""
+
+    def __init__(self) -> None:
+        self._counts: dict[bytes, tuple[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def count(self, key: bytes) -> int:
+        with self._lock:
+            return self._counts.get(key, (0, 0))[0]
+
+    def consume(self, limits: Sequence[UseLimit], now: int) -> int | None:
+        with self._lock:
+            current = []
+            for index, limit in enumerate(limits):
+                used, keep = self._counts.get(limit.key, (0, 0))
+                if keep and keep <= now:
+                    used = 0
+                if used >= limit.limit:
+                    return index
+                current.append(used)
+            for limit, used in zip(limits, current, strict=True):
+                keep = max(limit.keep_until, self._counts.get(limit.key, (0, 0))[1])
+                self._counts[limit.key] = (used + 1, keep)
+            return None

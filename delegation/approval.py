@@ -1,0 +1,206 @@
+"""Human approval of one specific call, and third-party caveats in general: both sides.
+
+Holder side: :func:`require_approval` adds a third-party caveat for an approval service (the
+issuer does this at mint time to mark tools or actions as needing a human; any holder may do
+it to restrict itself), and :func:`bind_discharge` binds a discharge to the token it will
+travel with.
+
+Approver side: :class:`Approver` opens the tickets addressed to its key, shows what is being
+approved (task, chain of agents, the call) and, on a human's yes, mints a discharge that holds
+only for that exact call and expires within minutes.
+
+A sub-agent cannot approve itself: a discharge satisfies only the caveat whose id it carries,
+and it verifies only under that caveat's root key, which was sealed to the approval service
+and to the chain state before the caveat. Neither is known to a later holder.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from delegation import _crypto, _wire
+from delegation.caveats import Call, Caveat, Validity
+from delegation.errors import AuthoringError
+from delegation.limits import MAX_CAVEATS
+from delegation.request import Request
+from delegation.task import Link, TaskRecord
+from delegation.thirdparty import (
+    PURPOSE_APPROVAL,
+    ApproverKey,
+    BadDischarge,
+    Rule,
+    ThirdPartyCaveat,
+    TicketContents,
+    bind,
+    decode_discharge,
+    new_caveat_key,
+    seal_ticket,
+    seal_vid,
+)
+from delegation.token import UnverifiedToken, decode
+
+APPROVAL_TTL_SECONDS = 300
+"""How long an approval discharge lives by default."""
+MAX_APPROVAL_TTL_SECONDS = 900
+
+
+def require_approval(
+    token: str | UnverifiedToken,
+    approver: bytes,
+    *,
+    rules: Iterable[Rule | str] = (),
+    location: str | None = None,
+    purpose: int = PURPOSE_APPROVAL,
+) -> UnverifiedToken:
+    """Append a third-party caveat for ``approver`` (its X25519 public key).
+
+    With ``rules`` (``"tool"`` or ``"tool:action"``) it applies only to matching calls;
+    without, to every call. Raises AuthoringError if the token is full.
+    """
+    tok = decode(token) if isinstance(token, str) else token
+    if len(tok.raw.caveats) >= MAX_CAVEATS:
+        raise AuthoringError(f"a token carries at most {MAX_CAVEATS} caveats")
+    parsed = tuple(r if isinstance(r, Rule) else Rule.parse(r) for r in rules)
+    caveat_key = new_caveat_key()
+    ticket = seal_ticket(approver, TicketContents(caveat_key, tok.token_id, purpose))
+    caveat = ThirdPartyCaveat(purpose, approver, ticket, parsed, location)
+    raw = _wire.RawCaveat(caveat.encode(), seal_vid(tok.raw.signature, caveat_key), location)
+    signature = _crypto.chain_step(tok.raw.signature, raw)
+    mac = _wire.RawMacaroon(
+        tok.raw.identifier, (*tok.raw.caveats, raw), signature, tok.raw.location
+    )
+    return UnverifiedToken(mac)
+
+
+def bind_discharge(token: str | UnverifiedToken, discharge: str) -> str:
+    """Bind an (unbound) discharge to ``token``. Raises BadDischarge for an unreadable one."""
+    tok = decode(token) if isinstance(token, str) else token
+    raw = decode_discharge(discharge)
+    bound = _wire.RawMacaroon(
+        raw.identifier, raw.caveats, bind(tok.raw.signature, raw.signature), raw.location
+    )
+    return _wire.b64encode(_wire.encode(bound))
+
+
+@dataclass(frozen=True, slots=True)
+class PendingApproval:
+    """One approval a human is asked for: what, for which task, through which agents."""
+
+    caveat_index: int
+    caveat: ThirdPartyCaveat
+    task: TaskRecord
+    chain: tuple[Link, ...]
+    token_id: str
+    request: Request | None
+    _ticket: TicketContents
+
+    def summary(self) -> str:
+        """A readable description of what is being approved."""
+        agents = " -> ".join(link.agent_id for link in self.chain)
+        call = "any call" if self.request is None else _describe_call(self.request)
+        return (
+            f"task {self.task.task_id!r} approved by {self.task.approved_by}: "
+            f"{self.task.statement!r}\nagents: {agents}\ncall: {call}"
+        )
+
+
+def _describe_call(request: Request) -> str:
+    parts = [f"{request.tool} {request.action} on {request.audience}"]
+    if request.resource is not None:
+        parts.append(f"resource {request.resource}")
+    if request.intent is not None:
+        parts.append(f"intent {request.intent}")
+    if request.args:
+        parts.append(f"args {dict(request.args)!r}")
+    return ", ".join(parts)
+
+
+class Approver:
+    """The approval service's side. Holds the service's X25519 key."""
+
+    def __init__(self, key: ApproverKey, *, location: str | None = None) -> None:
+        self._key = key
+        self.location = location
+
+    @property
+    def public_key(self) -> bytes:
+        return self._key.public_key
+
+    def pending(self, token: str | UnverifiedToken, request: Request) -> list[PendingApproval]:
+        """The third-party caveats in ``token`` addressed to this service that ``request``
+        needs. A ticket that does not open, or that names another token, is BadDischarge.
+        The chain shown is as the token claims it (the approver holds no root key)."""
+        tok = decode(token) if isinstance(token, str) else token
+        out = []
+        for index, cav in enumerate(tok.unsafe_caveats()):
+            if not isinstance(cav, ThirdPartyCaveat) or cav.third_party != self.public_key:
+                continue
+            if not cav.applies_to(request):
+                continue
+            ticket = self._key.open_ticket(cav.ticket)
+            if ticket.token_id != tok.token_id:
+                raise BadDischarge("the ticket was sealed for another token")
+            out.append(
+                PendingApproval(index, cav, tok.task, tok.chain(), tok.token_id, request, ticket)
+            )
+        return out
+
+    def approve(
+        self,
+        pending: PendingApproval,
+        *,
+        now: int | None = None,
+        ttl: int = APPROVAL_TTL_SECONDS,
+    ) -> str:
+        """Mint the (unbound) discharge for ``pending``: valid for ``ttl`` seconds and, when
+        the pending approval names a call, for that exact call only."""
+        return self._discharge(pending.caveat.encode(), pending._ticket, pending.request, now, ttl)
+
+    def discharge_ticket(
+        self,
+        cid: bytes,
+        request: Request | None,
+        *,
+        now: int | None = None,
+        ttl: int = APPROVAL_TTL_SECONDS,
+    ) -> str:
+        """Mint an unbound discharge for a bare caveat id. Raises BadDischarge/MalformedToken."""
+        caveat = ThirdPartyCaveat.decode(cid)
+        if caveat.third_party != self.public_key:
+            raise BadDischarge("the caveat is addressed to another third party")
+        if caveat.is_approval and request is None:
+            raise AuthoringError("an approval discharge needs the call it approves")
+        return self._discharge(cid, self._key.open_ticket(caveat.ticket), request, now, ttl)
+
+    def _discharge(
+        self,
+        cid: bytes,
+        ticket: TicketContents,
+        request: Request | None,
+        now: int | None,
+        ttl: int,
+    ) -> str:
+        if not 0 < ttl <= MAX_APPROVAL_TTL_SECONDS:
+            raise AuthoringError(f"an approval lives 1-{MAX_APPROVAL_TTL_SECONDS} seconds")
+        at = int(time.time()) if now is None else now
+        caveats: list[Caveat] = [Validity(None, at + ttl)]
+        if request is not None:
+            caveats.append(Call(request.digest()))
+        raws = tuple(_wire.RawCaveat(c.encode()) for c in caveats)
+        signature = _crypto.chain_signature(ticket.caveat_key, cid, raws)
+        raw = _wire.RawMacaroon(cid, raws, signature, self.location)
+        return _wire.b64encode(_wire.encode(raw))
+
+
+__all__ = [
+    "APPROVAL_TTL_SECONDS",
+    "Approver",
+    "ApproverKey",
+    "BadDischarge",
+    "PendingApproval",
+    "Rule",
+    "bind_discharge",
+    "require_approval",
+]

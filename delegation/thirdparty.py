@@ -1,0 +1,301 @@
+"""Third-party caveats, tickets, discharges and binding. Normative: ``specs/third-party.md``.
+
+A third-party caveat says "a discharge from this third party is needed". Its three parts:
+
+- the caveat id (``cid``), public and in the HMAC chain: deterministic CBOR map
+  ``{1: 1, 2: purpose, 3: third party's X25519 public key, 4: rules (optional), 5: ticket}``.
+  ``rules`` limit when it applies (``[[tool], [tool, action], ...]``, any match); without
+  rules it always applies. ``purpose`` 1 is a human approval, 0 any other third party.
+- the ticket, which only the third party can open: ``ephemeral X25519 public key (32) ||
+  ChaCha20-Poly1305(key = HKDF-SHA256(X25519(eph, tp), info = domain || eph || tp),
+  nonce = 0, plaintext = CBOR {1: caveat root key, 2: token id, 3: purpose})``. The key is
+  fresh per ephemeral key, so a zero nonce is never reused.
+- the verification id (``vid``): ``nonce (12) || ChaCha20-Poly1305(key = chain signature
+  before this caveat, nonce, caveat root key)``. The verifier, who recomputes the chain, opens
+  it; a later holder, who only knows a later signature, cannot.
+
+A discharge is a macaroon whose identifier is the cid and whose root key is the caveat root
+key; its own first-party caveats (a short expiry, the exact call) are enforced. Before use it
+is bound to the token it travels with: its signature becomes
+``HMAC(Z, HMAC(Z, token signature) || HMAC(Z, discharge signature))`` with ``Z`` 32 zero bytes
+(libmacaroons' binding), so it works with that token and no other, not even an ancestor.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Self
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
+from delegation import _cbor, _wire
+from delegation._cbor import CBORValue
+from delegation.caveats import _body
+from delegation.caveats.registry import Caveat, CheckContext
+from delegation.errors import CaveatFailed, Code, KeyringError, MalformedToken
+from delegation.keys import _load_json, _read, _write_private, encode_public_key
+from delegation.limits import MAX_LIST_ITEMS, MAX_TOKEN_CHARS
+from delegation.request import Request
+
+PURPOSE_THIRD_PARTY = 0
+PURPOSE_APPROVAL = 1
+_TICKET_DOMAIN = b"delegation/v1/ticket\x00"
+_VID_AAD = b"delegation/v1/vid"
+_KEY_BYTES = 32
+_ZERO_KEY = bytes(32)
+_CID_FIELDS = frozenset({1, 2, 3, 4, 5})
+_APPROVER_KIND = "delegation-approver-key"
+
+
+class BadDischarge(MalformedToken):
+    """A discharge, ticket or verification id that cannot be used (code ``bad_discharge``)."""
+
+    code = Code.BAD_DISCHARGE
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """When a third-party caveat applies: this tool, and this action if given."""
+
+    tool: str
+    action: str | None = None
+
+    def matches(self, request: Request) -> bool:
+        return request.tool == self.tool and (self.action is None or request.action == self.action)
+
+    def __str__(self) -> str:
+        return self.tool if self.action is None else f"{self.tool}:{self.action}"
+
+    @classmethod
+    def parse(cls, text: str) -> Rule:
+        tool, _, action = text.partition(":")
+        return cls(_body.text(tool, "rule tool"), _body.text(action, "rule action") or None)
+
+
+@dataclass(frozen=True, slots=True)
+class ThirdPartyCaveat(Caveat):
+    """The public part of a third-party caveat (its cid). Framed with a vid, not registered.
+
+    The verifier satisfies it with a discharge (see :mod:`delegation.verifier`); its own
+    ``check`` denies, so a code path that forgets discharges fails closed.
+    """
+
+    type_id: ClassVar[int] = 0
+    name: ClassVar[str] = "third_party"
+
+    purpose: int
+    third_party: bytes
+    ticket: bytes
+    rules: tuple[Rule, ...] = ()
+    location: str | None = None
+
+    @property
+    def is_approval(self) -> bool:
+        return self.purpose == PURPOSE_APPROVAL
+
+    def applies_to(self, request: Request) -> bool:
+        return not self.rules or any(rule.matches(request) for rule in self.rules)
+
+    def to_body(self) -> CBORValue:
+        body: dict[int, CBORValue] = {1: 1, 2: self.purpose, 3: self.third_party, 5: self.ticket}
+        if self.rules:
+            body[4] = [[r.tool] if r.action is None else [r.tool, r.action] for r in self.rules]
+        return body
+
+    def encode(self) -> bytes:
+        return _cbor.dumps(self.to_body())
+
+    def check(self, ctx: CheckContext) -> None:
+        code = Code.APPROVAL_REQUIRED if self.is_approval else Code.DISCHARGE_REQUIRED
+        raise CaveatFailed(code, "a third-party caveat is satisfied only by a discharge")
+
+    @classmethod
+    def from_body(cls, body: CBORValue) -> Self:
+        raise MalformedToken("a third-party caveat is decoded from its cid and location")
+
+    @classmethod
+    def decode(cls, cid: bytes, location: str | None = None) -> ThirdPartyCaveat:
+        value = _cbor.loads(cid, "third-party caveat")
+        if not isinstance(value, dict) or not set(value) <= _CID_FIELDS or value.get(1) != 1:
+            raise MalformedToken("third-party caveat is not a version 1 map")
+        purpose, third_party, ticket = value.get(2), value.get(3), value.get(5)
+        if purpose not in (PURPOSE_THIRD_PARTY, PURPOSE_APPROVAL) or type(purpose) is not int:
+            raise MalformedToken("third-party caveat has an unknown purpose")
+        if not isinstance(third_party, bytes) or len(third_party) != _KEY_BYTES:
+            raise MalformedToken("third-party caveat key is not 32 bytes")
+        if not isinstance(ticket, bytes) or not ticket:
+            raise MalformedToken("third-party caveat has no ticket")
+        rules: list[Rule] = []
+        raw_rules = value.get(4, [])
+        if not isinstance(raw_rules, list) or len(raw_rules) > MAX_LIST_ITEMS:
+            raise MalformedToken("third-party caveat rules must be a short array")
+        if 4 in value and not raw_rules:
+            raise MalformedToken("third-party caveat rules, when present, are not empty")
+        for rule in raw_rules:
+            if not isinstance(rule, list) or len(rule) not in (1, 2):
+                raise MalformedToken("a rule is [tool] or [tool, action]")
+            action = _body.text(rule[1], "rule action") if len(rule) == 2 else None
+            rules.append(Rule(_body.text(rule[0], "rule tool"), action))
+        return cls(purpose, third_party, ticket, tuple(rules), location)
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "ticket_bytes": len(self.ticket),
+            "purpose": "approval" if self.is_approval else "third_party",
+            "third_party": encode_public_key(self.third_party),
+            "location": self.location,
+            "applies_to": [str(r) for r in self.rules] or "every call",
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TicketContents:
+    caveat_key: bytes = b""
+    token_id: str = ""
+    purpose: int = PURPOSE_APPROVAL
+
+    def __repr__(self) -> str:
+        return f"TicketContents(token_id={self.token_id!r}, purpose={self.purpose})"
+
+
+def seal_ticket(third_party: bytes, contents: TicketContents) -> bytes:
+    ephemeral = X25519PrivateKey.generate()
+    eph_pub = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    key = _ticket_key(
+        ephemeral.exchange(X25519PublicKey.from_public_bytes(third_party)), eph_pub, third_party
+    )
+    plain = _cbor.dumps({1: contents.caveat_key, 2: contents.token_id, 3: contents.purpose})
+    return eph_pub + ChaCha20Poly1305(key).encrypt(bytes(12), plain, _TICKET_DOMAIN)
+
+
+def _ticket_key(shared: bytes, eph_pub: bytes, third_party: bytes) -> bytes:
+    hkdf = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=_TICKET_DOMAIN + eph_pub + third_party
+    )
+    return hkdf.derive(shared)
+
+
+def seal_vid(chain_signature: bytes, caveat_key: bytes) -> bytes:
+    nonce = secrets.token_bytes(12)
+    return nonce + ChaCha20Poly1305(chain_signature).encrypt(nonce, caveat_key, _VID_AAD)
+
+
+def open_vid(chain_signature: bytes, vid: bytes) -> bytes:
+    """The caveat root key. Raises BadDischarge if the vid does not open under the chain."""
+    if len(vid) != 12 + _KEY_BYTES + 16:
+        raise BadDischarge("verification id has the wrong length")
+    try:
+        return ChaCha20Poly1305(chain_signature).decrypt(vid[:12], vid[12:], _VID_AAD)
+    except InvalidTag as exc:
+        raise BadDischarge("verification id does not open") from exc
+
+
+def bind(token_signature: bytes, discharge_signature: bytes) -> bytes:
+    """libmacaroons' binding of a discharge to the token it travels with."""
+    return hmac.digest(
+        _ZERO_KEY,
+        hmac.digest(_ZERO_KEY, token_signature, "sha256")
+        + hmac.digest(_ZERO_KEY, discharge_signature, "sha256"),
+        "sha256",
+    )
+
+
+def decode_discharge(text: str) -> _wire.RawMacaroon:
+    """Parse a discharge's text form. Raises BadDischarge (never another exception type)."""
+    try:
+        return _wire.decode(_wire.b64decode(text, MAX_TOKEN_CHARS, "discharge"))
+    except MalformedToken as exc:
+        raise BadDischarge(f"discharge: {exc.detail}") from exc
+
+
+class ApproverKey:
+    """A third party's X25519 key pair: the public half seals tickets, the private opens them."""
+
+    __slots__ = ("_private", "public_key")
+
+    def __init__(self, private: X25519PrivateKey) -> None:
+        self._private = private
+        self.public_key: bytes = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def __repr__(self) -> str:
+        return f"ApproverKey(public_key={encode_public_key(self.public_key)!r})"
+
+    @classmethod
+    def generate(cls) -> ApproverKey:
+        return cls(X25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> ApproverKey:
+        """Deterministic key from 32 bytes: for test vectors and fixtures only."""
+        return cls(X25519PrivateKey.from_private_bytes(seed))
+
+    def open_ticket(self, ticket: bytes) -> TicketContents:
+        """Open a ticket sealed to this key. Raises BadDischarge."""
+        if len(ticket) < _KEY_BYTES + 16:
+            raise BadDischarge("ticket is too short")
+        eph_pub = ticket[:_KEY_BYTES]
+        try:
+            shared = self._private.exchange(X25519PublicKey.from_public_bytes(eph_pub))
+            key = _ticket_key(shared, eph_pub, self.public_key)
+            plain = ChaCha20Poly1305(key).decrypt(bytes(12), ticket[_KEY_BYTES:], _TICKET_DOMAIN)
+            value = _cbor.loads(plain, "ticket")
+        except (InvalidTag, ValueError, MalformedToken) as exc:
+            raise BadDischarge("ticket does not open under this key") from exc
+        if not isinstance(value, dict) or set(value) != {1, 2, 3}:
+            raise BadDischarge("ticket contents are malformed")
+        caveat_key, token_id, purpose = value[1], value[2], value[3]
+        if not isinstance(caveat_key, bytes) or len(caveat_key) != _KEY_BYTES:
+            raise BadDischarge("ticket caveat key is malformed")
+        if not isinstance(token_id, str) or type(purpose) is not int:
+            raise BadDischarge("ticket contents are malformed")
+        return TicketContents(caveat_key, token_id, purpose)
+
+    def to_json(self) -> str:
+        seed = self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return json.dumps(
+            {
+                "kind": _APPROVER_KIND,
+                "version": 1,
+                "public_key": encode_public_key(self.public_key),
+                "private_key": _wire.b64encode(seed),
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> ApproverKey:
+        doc = _load_json(text, _APPROVER_KIND)
+        try:
+            seed = _wire.b64decode(str(doc["private_key"]), 64, "key")
+            key = cls(X25519PrivateKey.from_private_bytes(seed))
+        except (KeyError, ValueError, MalformedToken) as exc:
+            raise KeyringError("approver key file is missing or has a bad private key") from exc
+        if doc.get("public_key") not in (None, encode_public_key(key.public_key)):
+            raise KeyringError("approver key file's public key does not match its private key")
+        return key
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        _write_private(Path(path), self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ApproverKey:
+        return cls.from_json(_read(Path(path)))
+
+
+def new_caveat_key() -> bytes:
+    return secrets.token_bytes(_KEY_BYTES)
