@@ -206,6 +206,11 @@ class _Reader:
                 vid = data
 
 
+def check_location(text: str) -> None:
+    """Raise MalformedToken or TokenTooLarge for a location the decoder would refuse."""
+    _location(text.encode("utf-8"))
+
+
 def _location(data: bytes) -> str:
     if len(data) > MAX_LOCATION_BYTES:
         raise TokenTooLarge(f"location is longer than {MAX_LOCATION_BYTES} bytes")

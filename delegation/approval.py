@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from delegation import _crypto, _wire
 from delegation.caveats import Call, Caveat, Validity
-from delegation.errors import AuthoringError
+from delegation.errors import AuthoringError, TokenError
 from delegation.limits import MAX_CAVEATS
 from delegation.request import Request
 from delegation.task import Link, TaskRecord
@@ -60,6 +60,11 @@ def require_approval(
     without, to every call. Raises AuthoringError if the token is full.
     """
     tok = decode(token) if isinstance(token, str) else token
+    if location is not None:
+        try:
+            _wire.check_location(location)
+        except TokenError as exc:
+            raise AuthoringError(f"location: {exc.detail}") from exc
     if len(tok.raw.caveats) >= MAX_CAVEATS:
         raise AuthoringError(f"a token carries at most {MAX_CAVEATS} caveats")
     parsed = tuple(r if isinstance(r, Rule) else Rule.parse(r) for r in rules)
@@ -121,6 +126,11 @@ class Approver:
     """The approval service's side. Holds the service's X25519 key."""
 
     def __init__(self, key: ApproverKey, *, location: str | None = None) -> None:
+        if location is not None:
+            try:
+                _wire.check_location(location)
+            except TokenError as exc:
+                raise AuthoringError(f"location: {exc.detail}") from exc
         self._key = key
         self.location = location
 

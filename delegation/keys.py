@@ -219,7 +219,7 @@ def _b64(value: Any) -> bytes:
 def _load_json(text: str, kind: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise KeyringError("key file is not JSON") from exc
     if not isinstance(doc, dict) or doc.get("kind") != kind or doc.get("version") != 1:
         raise KeyringError(f"not a {kind} version 1 file")
@@ -231,6 +231,8 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise KeyringError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise KeyringError(f"{path} is not a UTF-8 key file") from exc
 
 
 def _write_private(path: Path, text: str) -> None:

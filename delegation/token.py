@@ -32,7 +32,7 @@ from delegation.caveats import (
     default_registry,
 )
 from delegation.caveats.registry import ParentView, Placed
-from delegation.errors import AuthoringError, MalformedToken
+from delegation.errors import AuthoringError, MalformedToken, TokenError
 from delegation.keys import AgentKey, Keyring
 from delegation.limits import MAX_CAVEATS, MAX_TOKEN_CHARS
 from delegation.task import Agent, Link, TaskRecord
@@ -242,6 +242,11 @@ def mint(
     ``nonce`` (16 bytes) is for reproducible test vectors only; by default it is random.
     """
     now = int(time.time()) if now is None else now
+    if location is not None:
+        try:
+            _wire.check_location(location)
+        except TokenError as exc:
+            raise AuthoringError(f"location: {exc.detail}") from exc
     caveats = scope.caveats(now)
     if not any(isinstance(c, Audience) for c in caveats):
         raise AuthoringError("a root token needs at least one audience")

@@ -1,0 +1,317 @@
+"""``delegation demo``: one approved task, an orchestrator, two sub-agents and a tool server.
+
+The story runs on embedded defaults in a temporary directory and prints each step for a person
+to read. Every call's outcome is checked against what the story expects: a surprise is printed
+and makes the demo exit 1, so the demo doubles as a smoke test of the whole library.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from delegation import (
+    Agent,
+    AgentKey,
+    ArgConstraint,
+    AuthoringError,
+    Code,
+    Decision,
+    Keyring,
+    Request,
+    Scope,
+    TaskRecord,
+    UnverifiedToken,
+    Verifier,
+    delegate,
+    encode_public_key,
+    mint,
+    prove,
+)
+from delegation.proof import Proof
+
+AUDIENCE = "crm"
+TASK_ID = "task-42"
+APPROVER = "alice@example.com"
+STATEMENT = "Summarise the notes of account 42 and file the summary as a new note"
+
+ROOT_SCOPE = Scope(
+    audiences=[AUDIENCE],
+    tools=["crm.read", "crm.update"],
+    actions=["read", "write"],
+    resources=["crm://accounts/42/**"],
+    intents=["summarise", "update-notes"],
+    expires_in=900,
+    max_depth=1,
+    delegatees=["researcher", "writer"],
+)
+RESEARCHER_SCOPE = Scope(
+    tools=["crm.read"],
+    actions=["read"],
+    resources=["crm://accounts/42/**"],
+    intents=["summarise"],
+    expires_in=600,
+)
+WRITER_SCOPE = Scope(
+    tools=["crm.update"],
+    actions=["write"],
+    resources=["crm://accounts/42/notes/*"],
+    intents=["update-notes"],
+    args=[ArgConstraint("length", "max", 2000)],
+)
+
+
+def _read(resource: str) -> Request:
+    return Request(AUDIENCE, "crm.read", "read", resource, "summarise")
+
+
+def _write(resource: str, length: int) -> Request:
+    note = "Renewal likely; two open tickets."
+    return Request(
+        AUDIENCE, "crm.update", "write", resource, "update-notes", {"length": length, "text": note}
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One call to the tool server, and the first reason code the story expects (None: allow)."""
+
+    title: str
+    token: str
+    request: Request
+    proof: Callable[[], str | None]
+    expect: Code | None
+
+
+def forged_proof(token: UnverifiedToken, key: AgentKey, request: Request) -> str:
+    """A well-formed proof signed by ``key`` even though it is not the token's holder.
+
+    ``prove`` refuses to make one (it could never verify); a thief would build it by hand.
+    """
+    unsigned = Proof(int(time.time()), secrets.token_bytes(16), b"")
+    signature = key.sign(unsigned.message(token.token_bytes, request))
+    return Proof(unsigned.issued_at, unsigned.nonce, signature).encode()
+
+
+def tampered(token: str) -> str:
+    """``token`` with one character changed, inside the signature so the framing still parses."""
+    i = len(token) - 10
+    return token[:i] + ("B" if token[i] == "A" else "A") + token[i + 1 :]
+
+
+def _scope_lines(scope: Scope) -> list[str]:
+    now = int(time.time())
+    lines = []
+    for cav in scope.caveats(now):
+        value: Any = cav.describe()
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        elif isinstance(value, dict):
+            value = ", ".join(f"{k} in {v - now} s" for k, v in value.items())
+        lines.append(f"{cav.name:<10} {value}")
+    return lines
+
+
+class _Story:
+    def __init__(self, out: TextIO, workdir: Path) -> None:
+        self.out = out
+        self.workdir = workdir
+        self.step = 0
+        self.surprises = 0
+        self.decisions: list[Decision] = []
+
+    def say(self, text: str = "") -> None:
+        print(text, file=self.out)
+
+    def heading(self, text: str) -> None:
+        self.step += 1
+        self.say()
+        self.say(f"{self.step}. {text}")
+
+    def save(self, name: str, thing: Keyring | AgentKey) -> str:
+        path = self.workdir / name
+        thing.save(path)
+        return f"{name} (mode {os.stat(path).st_mode & 0o777:04o})"
+
+    def call(self, verifier: Verifier, call: Call) -> None:
+        decision = verifier.verify(call.token, call.request, call.proof())
+        self.decisions.append(decision)
+        mark = "ALLOW" if decision.allowed else "DENY "
+        self.say(f"   [{mark}] {call.title}")
+        if decision.allowed:
+            agents = " -> ".join(link.agent_id for link in decision.chain)
+            self.say(
+                f"           for {decision.task.task_id if decision.task else '?'} via {agents}"
+            )
+        for r in decision.reasons:
+            where = "token" if r.hop is None else f"hop {r.hop}"
+            where += "" if r.caveat is None else f", caveat {r.caveat}"
+            self.say(f"           {r.code} ({where}): {r.detail}")
+        if decision.code != call.expect:
+            self.surprises += 1
+            self.say(
+                f"           !! expected {call.expect or 'allow'}, got {decision.code or 'allow'}"
+            )
+
+
+def run(out: TextIO | None = None) -> int:
+    """Play the story, printing to ``out`` (standard output). Returns 0 if all went as told."""
+    out = sys.stdout if out is None else out
+    with tempfile.TemporaryDirectory(prefix="delegation-demo-") as tmp:
+        story = _Story(out, Path(tmp))
+        _play(story)
+    story.say()
+    decisions = story.decisions
+    denied = [str(d.code) for d in decisions if not d.allowed]
+    story.say(
+        f"{len(decisions)} calls: {len(decisions) - len(denied)} allowed, {len(denied)} denied"
+        + (", each as expected." if not story.surprises else f"; {story.surprises} surprises!")
+    )
+    story.say("denial codes shown: " + ", ".join(dict.fromkeys(denied)))
+    story.say("The temporary directory is gone. Next: `delegation --help`.")
+    return 0 if not story.surprises else 1
+
+
+def _play(story: _Story) -> None:
+    say = story.say
+    say(f"delegation demo: one approved task, an orchestrator, two sub-agents (in {story.workdir})")
+
+    story.heading("The issuer creates a root keyring: HMAC root keys that never leave it.")
+    keyring = Keyring.generate()
+    say(f"   {story.save('issuer-keyring.json', keyring)}, current key id {keyring.current.key_id}")
+
+    story.heading("Each agent creates an Ed25519 key; only the public half is shared.")
+    keys = {name: AgentKey.generate() for name in ("orchestrator", "researcher", "writer")}
+    keys["mallory"] = AgentKey.generate()
+    for name, key in keys.items():
+        role = "  (not part of the task)" if name == "mallory" else ""
+        saved = story.save(f"{name}.key.json", key)
+        say(f"   {name:<12} {encode_public_key(key.public_key)}  {saved}{role}")
+
+    story.heading("A human approves a task.")
+    task = TaskRecord(TASK_ID, APPROVER, int(time.time()), STATEMENT)
+    say(f'   {task.task_id}, approved by {task.approved_by}: "{task.statement}"')
+
+    story.heading("The issuer mints a root token for the orchestrator, bound to its key.")
+    orchestrator = Agent("orchestrator", keys["orchestrator"].public_key)
+    root = mint(keyring, task, orchestrator, ROOT_SCOPE)
+    say(f"   token id {root.token_id}, {len(root.encode())} characters, one line")
+    for line in _scope_lines(ROOT_SCOPE):
+        say(f"     {line}")
+
+    story.heading("The orchestrator delegates narrower scopes, signing one hop for each.")
+    tokens = {"orchestrator": root}
+    for name, scope in (("researcher", RESEARCHER_SCOPE), ("writer", WRITER_SCOPE)):
+        to = Agent(name, keys[name].public_key)
+        tokens[name] = delegate(root, keys["orchestrator"], to, scope)
+        say(f"   -> {name}, hop id {tokens[name].holder.hop_id}, adds:")
+        for line in _scope_lines(scope):
+            say(f"        {line}")
+    try:
+        delegate(
+            tokens["researcher"], keys["researcher"], Agent("mallory", keys["mallory"].public_key)
+        )
+        say("   !! the researcher was able to delegate further")
+        story.surprises += 1
+    except AuthoringError as exc:
+        say(f"   The researcher tries to pass its token on to mallory: refused ({exc}).")
+
+    story.heading("Tool calls reach the CRM, which verifies each token and proof.")
+    verifier = Verifier(keyring)
+    researcher, writer = tokens["researcher"], tokens["writer"]
+    read_notes = _read("crm://accounts/42/notes")
+    first_proof = prove(researcher, keys["researcher"], read_notes)
+
+    def proof_by(name: str, request: Request) -> Callable[[], str]:
+        return lambda: prove(tokens[name], keys[name], request)
+
+    stolen = _read("crm://accounts/42/contracts")
+    wrong_tool = Request(AUDIENCE, "crm.update", "write", "crm://accounts/42/notes/x", "summarise")
+    elsewhere = _read("crm://accounts/43/notes")
+    dotdot = _read("crm://accounts/42/../43/notes")
+    new_note = _write("crm://accounts/42/notes/summary", 640)
+    long_note = _write("crm://accounts/42/notes/summary", 5000)
+    calls = [
+        Call(
+            "researcher reads crm://accounts/42/notes",
+            researcher.encode(),
+            read_notes,
+            lambda: first_proof,
+            None,
+        ),
+        Call(
+            "writer files a 640-character note",
+            writer.encode(),
+            new_note,
+            proof_by("writer", new_note),
+            None,
+        ),
+        Call(
+            "researcher calls crm.update (wrong tool)",
+            researcher.encode(),
+            wrong_tool,
+            proof_by("researcher", wrong_tool),
+            Code.TOOL_NOT_ALLOWED,
+        ),
+        Call(
+            "researcher reads account 43 (wrong resource)",
+            researcher.encode(),
+            elsewhere,
+            proof_by("researcher", elsewhere),
+            Code.RESOURCE_NOT_ALLOWED,
+        ),
+        Call(
+            "researcher reads crm://accounts/42/../43/notes (dot-dot trick)",
+            researcher.encode(),
+            dotdot,
+            proof_by("researcher", dotdot),
+            Code.RESOURCE_NOT_ALLOWED,
+        ),
+        Call(
+            "writer files a 5000-character note (over its limit)",
+            writer.encode(),
+            long_note,
+            proof_by("writer", long_note),
+            Code.ARGS_NOT_ALLOWED,
+        ),
+        Call(
+            "mallory presents the researcher's stolen token, no proof",
+            researcher.encode(),
+            stolen,
+            lambda: None,
+            Code.POP_REQUIRED,
+        ),
+        Call(
+            "mallory presents the stolen token with a proof signed by her own key",
+            researcher.encode(),
+            stolen,
+            lambda: forged_proof(researcher, keys["mallory"], stolen),
+            Code.POP_INVALID,
+        ),
+        Call(
+            "someone replays the researcher's first proof",
+            researcher.encode(),
+            read_notes,
+            lambda: first_proof,
+            Code.REPLAY,
+        ),
+        Call(
+            "the researcher's token with one character changed",
+            tampered(researcher.encode()),
+            read_notes,
+            proof_by("researcher", read_notes),
+            Code.BAD_SIGNATURE,
+        ),
+    ]
+    for call in calls:
+        story.call(verifier, call)
+
+
+__all__ = ["run"]
