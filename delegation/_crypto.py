@@ -72,8 +72,8 @@ def digest_start(identifier: bytes) -> bytes:
 
 
 def digest_step(digest: bytes, caveat: RawCaveat) -> bytes:
-    vid = b"" if caveat.vid is None else caveat.vid
-    return hashlib.sha256(digest + _framed(caveat.cid) + _framed(vid)).digest()
+    vid = b"\x00" if caveat.vid is None else b"\x01" + _framed(caveat.vid)
+    return hashlib.sha256(digest + _framed(caveat.cid) + vid).digest()
 
 
 def hop_message(prefix_digest: bytes, agent_id: str, public_key: bytes) -> bytes:

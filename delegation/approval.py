@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from delegation import _crypto, _wire
 from delegation.caveats import Call, Caveat, Validity
 from delegation.errors import AuthoringError, TokenError
-from delegation.limits import MAX_CAVEATS
+from delegation.limits import MAX_CAVEATS, MAX_TOKEN_BYTES
 from delegation.request import Request
 from delegation.task import Link, TaskRecord
 from delegation.thirdparty import (
@@ -76,7 +76,10 @@ def require_approval(
     mac = _wire.RawMacaroon(
         tok.raw.identifier, (*tok.raw.caveats, raw), signature, tok.raw.location
     )
-    return UnverifiedToken(mac)
+    result = UnverifiedToken(mac)
+    if len(result.token_bytes) > MAX_TOKEN_BYTES:
+        raise AuthoringError("the token would exceed the size limit")
+    return result
 
 
 def bind_discharge(token: str | UnverifiedToken, discharge: str) -> str:

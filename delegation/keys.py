@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from delegation import _wire
+from delegation._ed25519 import is_safe_public_key
 from delegation.errors import KeyringError, MalformedToken
 from delegation.limits import ROOT_KEY_MIN_BYTES
 
@@ -204,6 +205,8 @@ def decode_public_key(text: str) -> bytes:
     raw = _wire.b64decode(text.strip(), 64, "public key")
     if len(raw) != PUBLIC_KEY_BYTES:
         raise MalformedToken("a public key is 32 bytes")
+    if not is_safe_public_key(raw):
+        raise MalformedToken("not a canonical, full-order Ed25519 public key")
     return raw
 
 

@@ -45,7 +45,9 @@ class Proof:
         """Parse a proof. Raises MalformedToken or TokenTooLarge."""
         data = _wire.b64decode(text, MAX_PROOF_CHARS, "proof")
         value = _cbor.loads(data, "proof")
-        if not isinstance(value, list) or len(value) != 4 or value[0] != PROOF_VERSION:
+        if not isinstance(value, list) or len(value) != 4 or type(value[0]) is not int:
+            raise MalformedToken("a proof is [1, issued_at, nonce, signature]")
+        if value[0] != PROOF_VERSION:
             raise MalformedToken("a proof is [1, issued_at, nonce, signature]")
         _, issued_at, nonce, signature = value
         if type(issued_at) is not int or not 0 <= issued_at < MAX_TIME:

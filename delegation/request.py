@@ -98,6 +98,15 @@ def _name(value: object, what: str, limit: int = MAX_NAME_CHARS) -> None:
         raise MalformedRequest(f"{what} holds control characters")
 
 
+def _text(value: str) -> None:
+    if len(value) > MAX_ARG_VALUE_CHARS:
+        raise MalformedRequest(f"a text argument is longer than {MAX_ARG_VALUE_CHARS}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: not text that can be signed
+        raise MalformedRequest("a text argument is not valid Unicode") from exc
+
+
 def _arg(value: object, depth: int) -> None:
     if depth > MAX_CBOR_DEPTH:
         raise MalformedRequest("an argument is nested too deeply")
@@ -110,8 +119,7 @@ def _arg(value: object, depth: int) -> None:
             raise MalformedRequest("a number argument is NaN or infinite")
         return
     if isinstance(value, str):
-        if len(value) > MAX_ARG_VALUE_CHARS:
-            raise MalformedRequest(f"a text argument is longer than {MAX_ARG_VALUE_CHARS}")
+        _text(value)
         return
     if isinstance(value, list | dict):
         if len(value) > MAX_REQUEST_ARGS:
@@ -120,6 +128,7 @@ def _arg(value: object, depth: int) -> None:
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise MalformedRequest("argument object keys must be text")
+                _text(key)
                 _arg(item, depth + 1)
         else:
             for item in value:

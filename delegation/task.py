@@ -8,6 +8,7 @@ from typing import Any
 
 from delegation import _cbor, patterns
 from delegation._cbor import CBORValue
+from delegation._ed25519 import is_safe_public_key
 from delegation.caveats import _body
 from delegation.errors import MalformedToken
 from delegation.keys import PUBLIC_KEY_BYTES, encode_public_key
@@ -66,6 +67,8 @@ class Agent:
             raise MalformedToken(f"agent id: {exc}") from exc
         if not isinstance(self.public_key, bytes) or len(self.public_key) != PUBLIC_KEY_BYTES:
             raise MalformedToken("an agent public key is 32 bytes")
+        if not is_safe_public_key(self.public_key):
+            raise MalformedToken("an agent public key is not a canonical, full-order Ed25519 key")
 
     def to_cbor(self) -> list[CBORValue]:
         return [self.agent_id, self.public_key]

@@ -83,8 +83,10 @@ class Rule:
 
     @classmethod
     def parse(cls, text: str) -> Rule:
-        tool, _, action = text.partition(":")
-        return cls(_body.text(tool, "rule tool"), _body.text(action, "rule action") or None)
+        tool, sep, action = text.partition(":")
+        return cls(
+            _body.text(tool, "rule tool"), _body.text(action, "rule action") if sep else None
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +133,13 @@ class ThirdPartyCaveat(Caveat):
     @classmethod
     def decode(cls, cid: bytes, location: str | None = None) -> ThirdPartyCaveat:
         value = _cbor.loads(cid, "third-party caveat")
-        if not isinstance(value, dict) or not set(value) <= _CID_FIELDS or value.get(1) != 1:
+        version = value.get(1) if isinstance(value, dict) else None
+        if (
+            not isinstance(value, dict)
+            or not set(value) <= _CID_FIELDS
+            or type(version) is not int
+            or version != 1
+        ):
             raise MalformedToken("third-party caveat is not a version 1 map")
         purpose, third_party, ticket = value.get(2), value.get(3), value.get(5)
         if purpose not in (PURPOSE_THIRD_PARTY, PURPOSE_APPROVAL) or type(purpose) is not int:

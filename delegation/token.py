@@ -34,7 +34,12 @@ from delegation.caveats import (
 from delegation.caveats.registry import ParentView, Placed
 from delegation.errors import AuthoringError, MalformedToken, TokenError
 from delegation.keys import AgentKey, Keyring
-from delegation.limits import MAX_CAVEATS, MAX_TOKEN_CHARS
+from delegation.limits import (
+    MAX_CAVEAT_BYTES,
+    MAX_CAVEATS,
+    MAX_IDENTIFIER_BYTES,
+    MAX_TOKEN_CHARS,
+)
 from delegation.task import Agent, Link, TaskRecord
 from delegation.thirdparty import ThirdPartyCaveat
 
@@ -71,7 +76,7 @@ class Identifier:
         value = _cbor.loads(data, "identifier")
         if not isinstance(value, dict) or set(value) != _ID_FIELDS:
             raise MalformedToken("identifier does not have exactly the version 1 fields")
-        if value[_ID_VERSION] != FORMAT_VERSION or type(value[_ID_VERSION]) is not int:
+        if type(value[_ID_VERSION]) is not int or value[_ID_VERSION] != FORMAT_VERSION:
             raise MalformedToken("identifier has an unsupported format version")
         key_id, nonce = value[_ID_KEY], value[_ID_NONCE]
         # Any text is accepted here and simply not found in a keyring (``unknown_key``): the key
@@ -163,6 +168,18 @@ class UnverifiedToken:
         return _crypto.digest_start(self.raw.identifier)[:ID_BYTES].hex()
 
     @property
+    def chain_id(self) -> str:
+        """Public id of this exact token: revoking it revokes it and everything derived from it.
+
+        It is the chain digest over the identifier and every caveat; a root token's chain id
+        differs from its token id, which names the root and all its descendants.
+        """
+        digest = _crypto.digest_start(self.raw.identifier)
+        for raw in self.raw.caveats:
+            digest = _crypto.digest_step(digest, raw)
+        return digest[:ID_BYTES].hex()
+
+    @property
     def task(self) -> TaskRecord:
         return self.identifier.task
 
@@ -171,7 +188,7 @@ class UnverifiedToken:
         if registry is None and self._caveats is not None:
             return self._caveats
         reg = registry or _DEFAULT_REGISTRY
-        parsed = tuple(_parse_caveat(reg, c) for c in self.raw.caveats)
+        parsed = tuple(parse_caveat(reg, c) for c in self.raw.caveats)
         if registry is None:
             self._caveats = parsed
         return parsed
@@ -210,7 +227,8 @@ class UnverifiedToken:
         }
 
 
-def _parse_caveat(registry: Registry, raw: _wire.RawCaveat) -> Caveat:
+def parse_caveat(registry: Registry, raw: _wire.RawCaveat) -> Caveat:
+    """Parse one framed caveat: a third-party caveat if it has a vid. Raises MalformedToken."""
     if raw.vid is not None:
         return ThirdPartyCaveat.decode(raw.cid, raw.location)
     return registry.decode(raw.cid)
@@ -254,7 +272,11 @@ def mint(
         raise AuthoringError("a root token needs an expiry")
     key = keyring.current
     nonce = secrets.token_bytes(NONCE_BYTES) if nonce is None else nonce
+    if len(nonce) != NONCE_BYTES:
+        raise AuthoringError(f"a token nonce is {NONCE_BYTES} bytes")
     identifier = Identifier(key.key_id, nonce, task, holder).encode()
+    if len(identifier) > MAX_IDENTIFIER_BYTES:
+        raise AuthoringError(f"the identifier would exceed {MAX_IDENTIFIER_BYTES} bytes")
     root = _wire.RawMacaroon(
         identifier, (), _crypto.initial_signature(key.secret, identifier), location
     )
@@ -314,6 +336,10 @@ def _append(token: UnverifiedToken, caveats: Sequence[Caveat]) -> UnverifiedToke
         placed.append(Placed(hops, cav))
         hops += isinstance(cav, Hop)
         raw = _wire.RawCaveat(cav.encode())
+        if len(raw.cid) > MAX_CAVEAT_BYTES:
+            raise AuthoringError(
+                f"a {cav.name} caveat would exceed the size limit ({MAX_CAVEAT_BYTES} bytes)"
+            )
         raw_caveats.append(raw)
         sig = _crypto.chain_step(sig, raw)
     mac = _wire.RawMacaroon(token.raw.identifier, tuple(raw_caveats), sig, token.raw.location)

@@ -6,18 +6,22 @@ Order of checks (``specs/verification.md``):
 2. find the root key by key id (``unknown_key``); the location field plays no part;
 3. recompute the HMAC chain over the received bytes, compare in constant time
    (``bad_signature``; deliberately says nothing about where);
-4. parse every caveat (``malformed``); more than ``MAX_HOPS`` hops is ``too_large``; open
-   each third-party caveat's verification id (``bad_discharge``);
-5. walk the hops: each signed by the holder in force over the chain so far, no key twice
-   (``bad_hop``); require an audience and an expiry (``missing_caveat``);
+4. parse every caveat (``malformed``); more than ``MAX_HOPS`` hops is ``too_large``;
+5. walk the caveats in order: each hop signed by the holder in force over the chain so far,
+   no key twice (``bad_hop``); each third-party caveat's verification id opens under the
+   chain state before it (``bad_discharge``); then require an audience and an expiry
+   (``missing_caveat``);
 6. ask the revocation store about every chain prefix, the task, every agent key and the root
    key id (``revoked``);
 7. check every first-party caveat against the request and the verifier's clock, and every
    third-party caveat against its discharge, collecting every failure (caveat codes,
-   ``approval_required``, ``discharge_required``, ``bad_discharge``);
+   ``approval_required``, ``discharge_required``, ``bad_discharge``). A discharge must verify
+   under its caveat's key bound to this token, carry an expiry, and for an approval name the
+   exact call;
 8. check the holder's proof of possession (``pop_required``, ``pop_invalid``) and claim its
    nonce (``replay``);
-9. only if nothing failed, count one use against every ``max_uses`` caveat
+9. only if nothing failed, spend each approval discharge used (an approval is for one call;
+   ``replay`` if already spent) and count one use against every ``max_uses`` caveat
    (``uses_exhausted``).
 
 Any store that cannot answer yields ``store_unavailable``. Only step 5's hop signatures are
@@ -28,6 +32,7 @@ afresh on every call.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +40,7 @@ from dataclasses import dataclass
 from delegation import _crypto, _wire
 from delegation.caveats import (
     Audience,
+    Call,
     Caveat,
     Delegatees,
     Hop,
@@ -77,7 +83,7 @@ from delegation.thirdparty import (
     decode_discharge,
     open_vid,
 )
-from delegation.token import ID_BYTES, UnverifiedToken, decode
+from delegation.token import ID_BYTES, UnverifiedToken, decode, parse_caveat
 
 log = logging.getLogger("delegation")
 
@@ -163,6 +169,7 @@ class Verifier:
         self._clock = clock
         self._hop_cache: dict[tuple[bytes, bytes], None] = {}
         self._hop_cache_size = hop_cache_size
+        self._hop_cache_lock = threading.Lock()
 
     def verify(
         self,
@@ -185,7 +192,12 @@ class Verifier:
         except Exception:  # fail closed on a bug, and make it visible
             log.exception("unexpected error while checking a token chain")
             return Decision(False, (Reason(Code.MALFORMED, "internal error while verifying"),))
-        return self.authorize(chain, request, proof, discharges=discharges, now=now)
+        try:
+            return self.authorize(chain, request, proof, discharges=discharges, now=now)
+        except Exception:  # fail closed on a bug, and make it visible
+            log.exception("unexpected error while authorizing a request")
+            reason = Reason(Code.MALFORMED, "internal error while verifying")
+            return Decision(False, (reason,), chain.task, chain.links, chain.token_id)
 
     def check_chain(self, token: str | UnverifiedToken) -> VerifiedChain:
         """Steps 1-5. Raises TokenError (``malformed``, ``too_large``) or Denied."""
@@ -205,12 +217,17 @@ class Verifier:
         def deny(reason: Reason) -> _ChainDenied:
             return _ChainDenied([reason], task, tuple(links), token_id)
 
-        try:
-            caveats = tok.unsafe_caveats(self._registry)
-        except TokenError as exc:
-            raise deny(Reason(exc.code, exc.detail)) from exc
-        if sum(isinstance(c, Hop) for c in caveats) > MAX_HOPS:
-            raise deny(Reason(Code.TOO_LARGE, f"the token has more than {MAX_HOPS} hops"))
+        caveats: list[Caveat] = []
+        hops = 0
+        for index, raw_cav in enumerate(raw.caveats):
+            try:
+                cav = parse_caveat(self._registry, raw_cav)
+            except TokenError as exc:
+                raise deny(Reason(exc.code, exc.detail, hops, index)) from exc
+            hops += isinstance(cav, Hop)
+            if hops > MAX_HOPS:
+                raise deny(Reason(Code.TOO_LARGE, f"the token has more than {MAX_HOPS} hops"))
+            caveats.append(cav)
 
         placed: list[Placed] = []
         third_party: list[ThirdPartyPlace] = []
@@ -242,11 +259,12 @@ class Verifier:
 
         missing = []
         if not any(isinstance(c, Audience) for c in caveats):
-            missing.append("an audience")
+            missing.append("audience")
         if not any(isinstance(c, Validity) and c.expires is not None for c in caveats):
-            missing.append("an expiry")
+            missing.append("expiry")
         if missing:
-            raise deny(Reason(Code.MISSING_CAVEAT, f"the token has no {' or '.join(missing)}"))
+            detail = f"the token has no {' and no '.join(missing)} caveat"
+            raise deny(Reason(Code.MISSING_CAVEAT, detail))
         return VerifiedChain(
             tok, task, tuple(links), tuple(placed), tuple(digests), tuple(third_party)
         )
@@ -262,10 +280,13 @@ class Verifier:
     ) -> Decision:
         """Steps 6-9: revocation, caveats and discharges, the proof, then use limits."""
         at = int(self._clock() if now is None else now)
+        approvals: list[tuple[bytes, int]] = []
         reasons = self._check_revocation(chain)
         reasons += self._check_caveats(chain, request, at)
-        reasons += self._check_discharges(chain, request, discharges, at)
+        reasons += self._check_discharges(chain, request, discharges, at, approvals)
         reasons += self._check_proof(chain, request, proof, at)
+        if not reasons:
+            reasons = self._claim_approvals(approvals, at)
         if not reasons:
             reasons = self._count_use(chain, at)
         return Decision(not reasons, tuple(reasons), chain.task, chain.links, chain.token_id)
@@ -279,9 +300,10 @@ class Verifier:
         message = _crypto.hop_message(prefix, hop.agent_id, hop.public_key)
         if not _crypto.ed25519_verify(signer, hop.signature, message):
             return False
-        if len(self._hop_cache) >= self._hop_cache_size:
-            self._hop_cache.pop(next(iter(self._hop_cache)))
-        self._hop_cache[cache_key] = None
+        with self._hop_cache_lock:
+            if len(self._hop_cache) >= self._hop_cache_size:
+                self._hop_cache.pop(next(iter(self._hop_cache)))
+            self._hop_cache[cache_key] = None
         return True
 
     def _check_revocation(self, chain: VerifiedChain) -> list[Reason]:
@@ -308,8 +330,15 @@ class Verifier:
         return reasons
 
     def _check_discharges(
-        self, chain: VerifiedChain, request: Request, discharges: Sequence[str], now: int
+        self,
+        chain: VerifiedChain,
+        request: Request,
+        discharges: Sequence[str],
+        now: int,
+        approvals: list[tuple[bytes, int]],
     ) -> list[Reason]:
+        """Every third-party caveat against its discharge. Appends to ``approvals`` the
+        single-use key and expiry of each approval used, to be claimed if the call is allowed."""
         if len(discharges) > MAX_DISCHARGES:
             return [Reason(Code.TOO_LARGE, f"more than {MAX_DISCHARGES} discharges")]
         by_cid: dict[bytes, _wire.RawMacaroon] = {}
@@ -327,40 +356,61 @@ class Verifier:
         pending = [(place, 0) for place in chain.third_party]
         while pending:
             place, depth = pending.pop(0)
-            where = {"hop": place.segment, "caveat": place.index}
             discharge = by_cid.get(place.cid)
             if discharge is None or place.cid in used:
                 if place.caveat.applies_to(request):
                     reasons.append(_missing_discharge(place))
                 continue
             used.add(place.cid)
-            if depth > MAX_DISCHARGE_DEPTH:
-                reasons.append(Reason(Code.BAD_DISCHARGE, "discharges nest too deeply", **where))
-                continue
-            states = _crypto.chain_signatures(
-                place.caveat_key, discharge.identifier, discharge.caveats
+            reasons += self._check_discharge(
+                chain, place, discharge, depth, request, now, pending, approvals
             )
-            if not _crypto.macs_equal(
-                bind(chain.token.raw.signature, states[-1]), discharge.signature
-            ):
-                detail = "the discharge does not verify for this token"
-                reasons.append(Reason(Code.BAD_DISCHARGE, detail, **where))
-                continue
-            for j, raw_cav in enumerate(discharge.caveats):
-                try:
-                    nested = self._discharge_caveat(raw_cav, states[j], place)
-                except TokenError as exc:
-                    reasons.append(Reason(Code.BAD_DISCHARGE, f"discharge: {exc.detail}", **where))
-                    continue
-                if isinstance(nested, ThirdPartyPlace):
-                    pending.append((nested, depth + 1))
-                    continue
-                failed = _check_one(nested, CheckContext(request, now, 0, ()))
-                if failed is not None:
-                    detail = f"discharge for caveat {place.index}: {failed.detail}"
-                    reasons.append(Reason(failed.code, detail, **where))
         if set(by_cid) - used:
             reasons.append(Reason(Code.BAD_DISCHARGE, "a discharge matches no caveat it needs"))
+        return reasons
+
+    def _check_discharge(
+        self,
+        chain: VerifiedChain,
+        place: ThirdPartyPlace,
+        discharge: _wire.RawMacaroon,
+        depth: int,
+        request: Request,
+        now: int,
+        pending: list[tuple[ThirdPartyPlace, int]],
+        approvals: list[tuple[bytes, int]],
+    ) -> list[Reason]:
+        def bad(detail: str) -> list[Reason]:
+            return [Reason(Code.BAD_DISCHARGE, detail, place.segment, place.index)]
+
+        if depth > MAX_DISCHARGE_DEPTH:
+            return bad("discharges nest too deeply")
+        states = _crypto.chain_signatures(place.caveat_key, discharge.identifier, discharge.caveats)
+        if not _crypto.macs_equal(bind(chain.token.raw.signature, states[-1]), discharge.signature):
+            return bad("the discharge does not verify for this token")
+        caveats: list[Caveat] = []
+        for j, raw_cav in enumerate(discharge.caveats):
+            try:
+                parsed = self._discharge_caveat(raw_cav, states[j], place)
+            except TokenError as exc:
+                return bad(f"discharge: {exc.detail}")
+            if isinstance(parsed, ThirdPartyPlace):
+                pending.append((parsed, depth + 1))
+            else:
+                caveats.append(parsed)
+        expiries = [c.expires for c in caveats if isinstance(c, Validity) and c.expires is not None]
+        if not expiries:
+            return bad("the discharge has no expiry")
+        if place.caveat.is_approval:
+            if not any(isinstance(c, Call) for c in caveats):
+                return bad("an approval discharge must name the call it approves")
+            approvals.append((b"approval\x00" + discharge.signature, min(expiries)))
+        reasons = []
+        for cav in caveats:
+            failed = _check_one(cav, CheckContext(request, now, 0, ()))
+            if failed is not None:
+                detail = f"discharge for caveat {place.index}: {failed.detail}"
+                reasons.append(Reason(failed.code, detail, place.segment, place.index))
         return reasons
 
     def _discharge_caveat(
@@ -401,6 +451,17 @@ class Verifier:
             return [_store_failure(exc, "replay")]
         if not fresh:
             return [Reason(Code.REPLAY, "this proof has been used before")]
+        return []
+
+    def _claim_approvals(self, approvals: list[tuple[bytes, int]], now: int) -> list[Reason]:
+        """An approval is for one call: its first allowed use spends it."""
+        for key, expires in approvals:
+            try:
+                fresh = self._nonces.claim(key, expires + CLOCK_SKEW_SECONDS, now)
+            except Exception as exc:  # any store failure denies
+                return [_store_failure(exc, "replay")]
+            if not fresh:
+                return [Reason(Code.REPLAY, "this approval has already been used for a call")]
         return []
 
     def _count_use(self, chain: VerifiedChain, now: int) -> list[Reason]:

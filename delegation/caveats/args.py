@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from delegation import patterns
+from delegation import _cbor, patterns
 from delegation._cbor import CBORValue
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext, ParentView
@@ -54,7 +54,8 @@ class ArgConstraint:
             values = self.value if isinstance(self.value, tuple | list) else None
             if not values or len(values) > MAX_LIST_ITEMS:
                 raise MalformedToken(f"{what} must be 1-{MAX_LIST_ITEMS} values")
-            items = tuple(_scalar(v, what) for v in values)
+            # Canonical order: ascending deterministic CBOR encoding, so one set, one spelling.
+            items = tuple(sorted((_scalar(v, what) for v in values), key=_cbor.dumps))
             if len({(type(v), v) for v in items}) != len(items):
                 raise MalformedToken(f"{what} has duplicates")
             object.__setattr__(self, "value", items)
@@ -138,7 +139,9 @@ class Args(Caveat):
             raise MalformedToken("args must be an array of [name, op, value]")
         out = []
         for item in body:
-            if not isinstance(item, list) or len(item) != 3 or item[1] not in _OP_NAMES:
+            if not isinstance(item, list) or len(item) != 3 or type(item[1]) is not int:
+                raise MalformedToken("an argument constraint is [name, op, value]")
+            if item[1] not in _OP_NAMES:
                 raise MalformedToken("an argument constraint is [name, op, value]")
             name, op, value = item
             if isinstance(value, list):

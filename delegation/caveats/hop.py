@@ -13,6 +13,7 @@ from typing import ClassVar, Self
 
 from delegation import patterns
 from delegation._cbor import CBORValue
+from delegation._ed25519 import is_safe_public_key
 from delegation.caveats import _body
 from delegation.caveats.delegatee import Delegatees
 from delegation.caveats.depth import MaxDepth
@@ -40,6 +41,8 @@ class Hop(Caveat):
             raise MalformedToken(f"hop agent id: {exc}") from exc
         if not isinstance(self.public_key, bytes) or len(self.public_key) != PUBLIC_KEY_BYTES:
             raise MalformedToken("a hop's public key is 32 bytes")
+        if not is_safe_public_key(self.public_key):
+            raise MalformedToken("a hop's public key is not a canonical, full-order Ed25519 key")
         if not isinstance(self.signature, bytes) or len(self.signature) != SIGNATURE_BYTES:
             raise MalformedToken("a hop's signature is 64 bytes")
 

@@ -19,6 +19,7 @@ from delegation.errors import CaveatFailed, Code, MalformedToken
 from delegation.request import Request
 
 MAX_TYPE_ID = 2**32 - 1
+CORE_TYPE_IDS = range(1, 128)
 APPLICATION_TYPE_IDS = range(1024, MAX_TYPE_ID + 1)
 _CACHE_LIMIT = 4096
 
@@ -120,6 +121,11 @@ class UnknownCaveat(Caveat):
         return {"type_id": self.type_id, "cbor": self.raw.hex()}
 
 
+def _is_core(family: type[Caveat]) -> bool:
+    """The spec's own families live in this package; only they take ids 1-127 implicitly."""
+    return family.__module__.startswith("delegation.caveats.")
+
+
 class Registry:
     """Caveat families by type id. Registering an id or name twice is an error."""
 
@@ -128,12 +134,15 @@ class Registry:
         self._by_name: dict[str, type[Caveat]] = {}
         self._cache: dict[bytes, Caveat] = {}
         for family in families:
-            self.register(family)
+            self.register(family, core=_is_core(family))
 
-    def register(self, family: type[C]) -> type[C]:
+    def register(self, family: type[C], *, core: bool = False) -> type[C]:
+        """Add a family. Application families use ids 1024 and up; 1-127 are the spec's own
+        (``core=True``) and 128-1023 are reserved. Raises ValueError on any clash."""
         type_id, name = family.type_id, family.name
-        if not 1 <= type_id <= MAX_TYPE_ID:
-            raise ValueError(f"caveat type id {type_id} is outside 1..{MAX_TYPE_ID}")
+        allowed = CORE_TYPE_IDS if core else APPLICATION_TYPE_IDS
+        if type(type_id) is not int or type_id not in allowed:
+            raise ValueError(f"caveat type id {type_id} is outside {allowed}")
         if type_id in self._by_id:
             raise ValueError(f"caveat type id {type_id} is already registered")
         if name in self._by_name:
