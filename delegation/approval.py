@@ -20,6 +20,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
 from delegation import _crypto, _wire
 from delegation.caveats import Call, Caveat, Validity
 from delegation.errors import AuthoringError, TokenError
@@ -53,11 +55,13 @@ def require_approval(
     rules: Iterable[Rule | str] = (),
     location: str | None = None,
     purpose: int = PURPOSE_APPROVAL,
+    _seeds: tuple[bytes, bytes, bytes] | None = None,
 ) -> UnverifiedToken:
     """Append a third-party caveat for ``approver`` (its X25519 public key).
 
     With ``rules`` (``"tool"`` or ``"tool:action"``) it applies only to matching calls;
     without, to every call. Raises AuthoringError if the token is full.
+    ``_seeds`` (caveat key, ephemeral X25519 seed, vid nonce) is for reproducible vectors only.
     """
     tok = decode(token) if isinstance(token, str) else token
     if location is not None:
@@ -68,10 +72,16 @@ def require_approval(
     if len(tok.raw.caveats) >= MAX_CAVEATS:
         raise AuthoringError(f"a token carries at most {MAX_CAVEATS} caveats")
     parsed = tuple(r if isinstance(r, Rule) else Rule.parse(r) for r in rules)
-    caveat_key = new_caveat_key()
-    ticket = seal_ticket(approver, TicketContents(caveat_key, tok.token_id, purpose))
+    caveat_key, ephemeral, vid_nonce = (
+        (new_caveat_key(), None, None)
+        if _seeds is None
+        else (_seeds[0], X25519PrivateKey.from_private_bytes(_seeds[1]), _seeds[2])
+    )
+    contents = TicketContents(caveat_key, tok.token_id, purpose)
+    ticket = seal_ticket(approver, contents, ephemeral)
     caveat = ThirdPartyCaveat(purpose, approver, ticket, parsed, location)
-    raw = _wire.RawCaveat(caveat.encode(), seal_vid(tok.raw.signature, caveat_key), location)
+    vid = seal_vid(tok.raw.signature, caveat_key, vid_nonce)
+    raw = _wire.RawCaveat(caveat.encode(), vid, location)
     signature = _crypto.chain_step(tok.raw.signature, raw)
     mac = _wire.RawMacaroon(
         tok.raw.identifier, (*tok.raw.caveats, raw), signature, tok.raw.location

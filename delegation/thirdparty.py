@@ -181,8 +181,11 @@ class TicketContents:
         return f"TicketContents(token_id={self.token_id!r}, purpose={self.purpose})"
 
 
-def seal_ticket(third_party: bytes, contents: TicketContents) -> bytes:
-    ephemeral = X25519PrivateKey.generate()
+def seal_ticket(
+    third_party: bytes, contents: TicketContents, ephemeral: X25519PrivateKey | None = None
+) -> bytes:
+    """Seal ``contents`` to ``third_party``. ``ephemeral`` is for reproducible vectors only."""
+    ephemeral = X25519PrivateKey.generate() if ephemeral is None else ephemeral
     eph_pub = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     key = _ticket_key(
         ephemeral.exchange(X25519PublicKey.from_public_bytes(third_party)), eph_pub, third_party
@@ -198,8 +201,9 @@ def _ticket_key(shared: bytes, eph_pub: bytes, third_party: bytes) -> bytes:
     return hkdf.derive(shared)
 
 
-def seal_vid(chain_signature: bytes, caveat_key: bytes) -> bytes:
-    nonce = secrets.token_bytes(12)
+def seal_vid(chain_signature: bytes, caveat_key: bytes, nonce: bytes | None = None) -> bytes:
+    """Seal the caveat key under the chain state. ``nonce`` is for reproducible vectors only."""
+    nonce = secrets.token_bytes(12) if nonce is None else nonce
     return nonce + ChaCha20Poly1305(chain_signature).encrypt(nonce, caveat_key, _VID_AAD)
 
 
