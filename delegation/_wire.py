@@ -20,6 +20,7 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from delegation.errors import MalformedToken, TokenTooLarge
 from delegation.limits import (
@@ -41,8 +42,7 @@ SIGNATURE_BYTES = 32
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
-@dataclass(frozen=True, slots=True)
-class RawCaveat:
+class RawCaveat(NamedTuple):
     """One caveat as framed: ``vid`` is set only on third-party caveats."""
 
     cid: bytes
@@ -96,22 +96,30 @@ def encode(mac: RawMacaroon) -> bytes:
 
 
 def decode(data: bytes) -> RawMacaroon:
-    """Parse a binary V2 macaroon. Raises TokenTooLarge or MalformedToken."""
-    if len(data) > MAX_TOKEN_BYTES:
+    """Parse a binary V2 macaroon. Raises TokenTooLarge or MalformedToken.
+
+    One pass with local indexing: this runs before every verification.
+    """
+    n = len(data)
+    if n > MAX_TOKEN_BYTES:
         raise TokenTooLarge(f"token is larger than {MAX_TOKEN_BYTES} bytes")
-    reader = _Reader(data)
-    if reader.byte() != VERSION:
+    if n == 0 or data[0] != VERSION:
         raise MalformedToken("token is not a version 2 macaroon")
-    location, identifier, vid = reader.section()
+    location, identifier, vid, pos = _section(data, 1, n)
     if identifier is None or vid is not None:
         raise MalformedToken("token header must hold an identifier and nothing else")
     if len(identifier) > MAX_IDENTIFIER_BYTES:
         raise TokenTooLarge(f"identifier is larger than {MAX_IDENTIFIER_BYTES} bytes")
     caveats: list[RawCaveat] = []
-    while reader.peek() != EOS:
+    while True:
+        if pos >= n:
+            raise MalformedToken("token ends early")
+        if data[pos] == EOS:
+            pos += 1
+            break
         if len(caveats) >= MAX_CAVEATS:
             raise TokenTooLarge(f"token has more than {MAX_CAVEATS} caveats")
-        cav_location, cid, cav_vid = reader.section()
+        cav_location, cid, cav_vid, pos = _section(data, pos, n)
         if cid is None:
             raise MalformedToken("caveat has no identifier")
         if cav_location is not None and cav_vid is None:
@@ -119,13 +127,64 @@ def decode(data: bytes) -> RawMacaroon:
         if len(cid) > MAX_CAVEAT_BYTES or (cav_vid is not None and len(cav_vid) > MAX_CAVEAT_BYTES):
             raise TokenTooLarge(f"caveat is larger than {MAX_CAVEAT_BYTES} bytes")
         caveats.append(RawCaveat(cid, cav_vid, cav_location))
-    reader.byte()
-    field_type, signature = reader.field()
-    if field_type != SIGNATURE or len(signature) != SIGNATURE_BYTES:
+    # The signature field: type 6, length 32, then exactly 32 bytes and the end of the input.
+    if n - pos != 2 + SIGNATURE_BYTES or data[pos] != SIGNATURE or data[pos + 1] != SIGNATURE_BYTES:
         raise MalformedToken("token does not end with a 32-byte signature")
-    if not reader.at_end():
-        raise MalformedToken("bytes follow the signature")
-    return RawMacaroon(identifier, tuple(caveats), signature, location)
+    return RawMacaroon(identifier, tuple(caveats), data[pos + 2 :], location)
+
+
+def _varint(data: bytes, pos: int, n: int) -> tuple[int, int]:
+    """Read a minimal unsigned LEB128 varint below 2**21. Returns (value, next position)."""
+    value = shift = 0
+    while True:
+        if pos >= n:
+            raise MalformedToken("token ends early")
+        b = data[pos]
+        pos += 1
+        if shift >= 21:  # nothing in a token needs a length of 2**21 or more
+            raise MalformedToken("varint too long")
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            if b == 0 and shift > 7:
+                raise MalformedToken("varint is not minimally encoded")
+            return value, pos
+
+
+def _section(data: bytes, pos: int, n: int) -> tuple[str | None, bytes | None, bytes | None, int]:
+    """Read ``[LOCATION] [IDENTIFIER] [VID] EOS``, strictly in that order, each at most once."""
+    location: str | None = None
+    identifier = vid = None
+    last = EOS
+    while True:
+        if pos >= n:
+            raise MalformedToken("token ends early")
+        field_type = data[pos]
+        pos += 1
+        if field_type == EOS:
+            return location, identifier, vid, pos
+        # Every known type is one varint byte; anything else is unknown or out of order.
+        if field_type <= last or field_type not in (LOCATION, IDENTIFIER, VID):
+            raise MalformedToken("fields are out of order, repeated or unknown")
+        last = field_type
+        if pos >= n:
+            raise MalformedToken("token ends early")
+        length = data[pos]
+        if length < 0x80:
+            pos += 1
+        else:
+            length, pos = _varint(data, pos, n)
+        end = pos + length
+        if end > n:
+            raise MalformedToken("field length runs past the end of the token")
+        chunk = data[pos:end]
+        pos = end
+        if field_type == IDENTIFIER:
+            identifier = chunk
+        elif field_type == VID:
+            vid = chunk
+        else:
+            location = _location(chunk)
 
 
 def _put(out: bytearray, field_type: int, data: bytes) -> None:
@@ -139,71 +198,6 @@ def _put_varint(out: bytearray, n: int) -> None:
         out.append((n & 0x7F) | 0x80)
         n >>= 7
     out.append(n)
-
-
-class _Reader:
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def at_end(self) -> bool:
-        return self.pos == len(self.data)
-
-    def peek(self) -> int:
-        if self.pos >= len(self.data):
-            raise MalformedToken("token ends early")
-        return self.data[self.pos]
-
-    def byte(self) -> int:
-        value = self.peek()
-        self.pos += 1
-        return value
-
-    def varint(self) -> int:
-        value = shift = 0
-        while True:
-            b = self.byte()
-            if shift >= 21:  # nothing in a token needs a length of 2**21 or more
-                raise MalformedToken("varint too long")
-            value |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                if b == 0 and shift > 7:
-                    raise MalformedToken("varint is not minimally encoded")
-                return value
-
-    def field(self) -> tuple[int, bytes]:
-        field_type = self.varint()
-        if field_type == EOS:
-            return EOS, b""
-        length = self.varint()
-        end = self.pos + length
-        if end > len(self.data):
-            raise MalformedToken("field length runs past the end of the token")
-        data = self.data[self.pos : end]
-        self.pos = end
-        return field_type, data
-
-    def section(self) -> tuple[str | None, bytes | None, bytes | None]:
-        """Read ``[LOCATION] [IDENTIFIER] [VID] EOS``, strictly in that order, each at most once."""
-        location: str | None = None
-        identifier = vid = None
-        last = EOS
-        while True:
-            field_type, data = self.field()
-            if field_type == EOS:
-                return location, identifier, vid
-            if field_type <= last or field_type not in (LOCATION, IDENTIFIER, VID):
-                raise MalformedToken("fields are out of order, repeated or unknown")
-            last = field_type
-            if field_type == LOCATION:
-                location = _location(data)
-            elif field_type == IDENTIFIER:
-                identifier = data
-            else:
-                vid = data
 
 
 def check_location(text: str) -> None:

@@ -1,16 +1,19 @@
 """The ``delegation`` command: parses arguments, calls the library, prints.
 
-Exit status: 0 on success (for ``verify``: allowed), 1 when ``verify`` denies, 2 on bad usage
-or unreadable input. Errors are one line on standard error, never a traceback. Tokens and
-proofs print as one line on standard output, so ``TOKEN=$(delegation mint ...)`` works.
+Exit status: 0 on success (for ``verify``: allowed), 1 when ``verify`` denies or ``discharge``
+does not approve, 2 on bad usage or unreadable input. Errors are one line on standard error,
+never a traceback. Tokens, proofs and discharges print as one line each on standard output, so
+``TOKEN=$(delegation mint ...)`` works.
+
+The approval commands live in :mod:`delegation._cli_approval`, the state commands (``state
+init``, ``revoke``) in :mod:`delegation._cli_state`, shared plumbing in
+:mod:`delegation._cli_common`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -24,118 +27,53 @@ from delegation import (
     Decision,
     DelegationError,
     Keyring,
-    Request,
     Scope,
     TaskRecord,
-    UnverifiedToken,
     Verifier,
+    _cli_approval,
+    _cli_state,
     attenuate,
-    decode,
-    decode_public_key,
     delegate,
     encode_public_key,
     mint,
     prove,
 )
 from delegation import demo as demo_module
-from delegation.limits import MAX_PROOF_CHARS, MAX_TOKEN_CHARS
+from delegation._cli_common import (
+    EXIT_DENIED,
+    EXIT_OK,
+    EXIT_USAGE,
+    INTEGER,
+    POSITIONAL_HELP,
+    STDIN,
+    Run,
+    UsageError,
+    add_command,
+    agent_public_key,
+    emit,
+    load_agent_key,
+    load_keyring,
+    load_request,
+    load_token,
+    read_stdin,
+    refuse_overwrite,
+    save,
+    shown,
+    token_text,
+    whole,
+)
+from delegation._wire import b64encode
+from delegation.caveats import MaxUses
+from delegation.caveats.uses import MAX_USES_LIMIT
+from delegation.limits import MAX_DISCHARGES, MAX_PROOF_CHARS, MAX_TOKEN_CHARS
 
-EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
-MAX_REQUEST_FILE_BYTES = 1 << 20
 DEFAULT_EXPIRES_IN = 3600
-STDIN = "-"
-_INTEGER = re.compile(r"-?(0|[1-9][0-9]*)")
 
 _ARG_VALUES_HELP = """\
 argument values: in --arg-eq and --arg-in a value that looks like a plain integer (42, -7) is an
 integer, true and false are booleans, a value in double quotes ("42") is the text inside them,
 and anything else is text. Types count: the integer 42 does not equal the text "42".
 --arg-min and --arg-max take integers."""
-
-
-_POSITIONAL_HELP = "the token (one line of base64url), or - to read it from standard input"
-
-
-class UsageError(Exception):
-    """Bad arguments or unreadable input: exit status 2 with a one-line message."""
-
-
-# --- reading input ------------------------------------------------------------------------
-
-
-def _read_stdin(limit: int, what: str) -> str:
-    try:
-        text = sys.stdin.read(limit + 2)  # a little slack for a trailing newline
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{what} on standard input is not UTF-8 text") from exc
-    return text.strip()
-
-
-def _token_text(arg: str) -> str:
-    return _read_stdin(MAX_TOKEN_CHARS, "token") if arg == STDIN else arg.strip()
-
-
-def _token(arg: str) -> UnverifiedToken:
-    return decode(_token_text(arg))
-
-
-def _read_file(path: str, limit: int, what: str) -> str:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise UsageError(f"cannot read {what} {path}: {exc.strerror}") from exc
-    if len(data) > limit:
-        raise UsageError(f"{what} {path} is larger than {limit} bytes")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{what} {path} is not UTF-8 text") from exc
-
-
-def _load_request(path: str) -> Request:
-    text = _read_file(path, MAX_REQUEST_FILE_BYTES, "request file")
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise UsageError(f"request file {path} is not valid JSON") from exc
-    try:
-        return Request.from_json(doc)
-    except DelegationError as exc:
-        raise UsageError(f"request file {path}: {exc}") from exc
-
-
-def _load_keyring(path: str) -> Keyring:
-    try:
-        return Keyring.load(path)
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise UsageError(f"keyring {path} is not a readable keyring file") from exc
-
-
-def _load_agent_key(path: str) -> AgentKey:
-    try:
-        return AgentKey.load(path)
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise UsageError(f"key file {path} is not a readable agent key file") from exc
-
-
-def _public_key(text: str, flag: str) -> bytes:
-    try:
-        return decode_public_key(text)
-    except DelegationError as exc:
-        raise UsageError(f"{flag}: {exc}") from exc
-
-
-def _refuse_overwrite(path: str, force: bool) -> None:
-    if os.path.lexists(path) and not force:
-        raise UsageError(f"{path} already exists; pass --force to replace it")
-
-
-def _save(thing: Keyring | AgentKey, path: str) -> None:
-    try:
-        thing.save(path)  # owner-only (0600), replaced atomically
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 # --- argument types -----------------------------------------------------------------------
@@ -146,7 +84,7 @@ def _arg_value(text: str) -> str | int | bool:
         return text[1:-1]
     if text in ("true", "false"):
         return text == "true"
-    if _INTEGER.fullmatch(text):
+    if INTEGER.fullmatch(text):
         return int(text)
     return text
 
@@ -168,7 +106,7 @@ def _constraint(op: str) -> Callable[[str], ArgConstraint]:
             value = _arg_value(raw)
         elif op == "in":
             value = tuple(_arg_value(v) for v in raw.split(","))
-        elif _INTEGER.fullmatch(raw):
+        elif INTEGER.fullmatch(raw):
             value = int(raw)
         else:
             raise argparse.ArgumentTypeError(f"{flag} expects NAME=INTEGER, got {text!r}")
@@ -178,15 +116,6 @@ def _constraint(op: str) -> Callable[[str], ArgConstraint]:
             raise argparse.ArgumentTypeError(f"{flag} {text!r}: {exc}") from exc
 
     parse.__name__ = flag  # argparse names the type in its error messages
-    return parse
-
-
-def _whole(low: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        if not _INTEGER.fullmatch(text) or int(text) < low:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
-        return int(text)
-
     return parse
 
 
@@ -203,27 +132,21 @@ def _rfc3339(text: str) -> float:
 # --- printing ---------------------------------------------------------------------------
 
 
-def _shown(value: object) -> str:
-    """Text safe for a terminal: control characters escaped."""
-    text = str(value)
-    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
-
-
 def _when(seconds: float) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _task_lines(task: dict[str, Any]) -> list[str]:
-    who, at = _shown(task["approved_by"]), _when(task["approved_at"])
+    who, at = shown(task["approved_by"]), _when(task["approved_at"])
     return [
-        f"task      {_shown(task['task_id'])}, approved by {who} at {at}",
-        f"          {_shown(json.dumps(task['statement'], ensure_ascii=False))}",
+        f"task      {shown(task['task_id'])}, approved by {who} at {at}",
+        f"          {shown(json.dumps(task['statement'], ensure_ascii=False))}",
         f"          digest {task['digest']}",
     ]
 
 
 def _chain_lines(chain: list[dict[str, Any]]) -> list[str]:
-    names = [_shown(link["agent_id"]) for link in chain]
+    names = [shown(link["agent_id"]) for link in chain]
     width = max(map(len, names), default=0)
     lines = []
     for n, (name, link) in enumerate(zip(names, chain, strict=True)):
@@ -235,14 +158,23 @@ def _chain_lines(chain: list[dict[str, Any]]) -> list[str]:
 
 def _caveat_value(value: Any) -> str:
     if isinstance(value, list):
-        return ", ".join(_shown(v) for v in value)
+        return ", ".join(shown(v) for v in value)
     if isinstance(value, dict):
         parts = []
         for key, item in value.items():
-            shown = _when(item) if key in ("expires", "not_before") else _shown(item)
-            parts.append(f"{key} {shown}")
+            text = _when(item) if key in ("expires", "not_before") else shown(item)
+            parts.append(f"{key} {text}")
         return ", ".join(parts)
-    return _shown(value)
+    return shown(value)
+
+
+def _third_party_lines(value: dict[str, Any]) -> list[str]:
+    """A third-party caveat: who must discharge it, for which calls, and its cid."""
+    who = "human approval" if value["purpose"] == "approval" else "third party"
+    where = "" if value["location"] is None else f" at {shown(value['location'])}"
+    calls = value["applies_to"]
+    calls = shown(calls) if isinstance(calls, str) else ", ".join(shown(c) for c in calls)
+    return [f"{who} by {value['third_party']}{where}, for {calls}", f"cid {value['cid']}"]
 
 
 def _print_decision(decision: Decision) -> None:
@@ -252,7 +184,7 @@ def _print_decision(decision: Decision) -> None:
         for line in _task_lines(doc["task"]):
             print(line)
     if doc["chain"]:
-        print("agents    " + " -> ".join(_shown(link["agent_id"]) for link in doc["chain"]))
+        print("agents    " + " -> ".join(shown(link["agent_id"]) for link in doc["chain"]))
         for line in _chain_lines(doc["chain"]):
             print(line)
     if doc["token_id"] is not None:
@@ -261,7 +193,7 @@ def _print_decision(decision: Decision) -> None:
         where = "token" if reason["hop"] is None else f"hop {reason['hop']}"
         if reason["caveat"] is not None:
             where += f", caveat {reason['caveat']}"
-        print(f"reason    {reason['code']} ({where}): {_shown(reason['detail'])}")
+        print(f"reason    {reason['code']} ({where}): {shown(reason['detail'])}")
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -278,81 +210,96 @@ def _scope(ns: argparse.Namespace, expires_in: int | None) -> Scope:
         expires_in=expires_in,
         max_depth=ns.max_depth,
         delegatees=ns.delegatee or (),
+        extra=[] if ns.max_uses is None else [MaxUses(ns.max_uses)],
     )
 
 
-def _emit(token: UnverifiedToken) -> int:
-    text = token.encode()
-    decode(text)  # never print a token that cannot be read back
-    print(text)
-    return EXIT_OK
-
-
 def cmd_keygen(ns: argparse.Namespace) -> int:
-    _refuse_overwrite(ns.out, ns.force)
+    refuse_overwrite(ns.out, ns.force)
     key = AgentKey.generate()
-    _save(key, ns.out)
+    save(key, ns.out)
     print(encode_public_key(key.public_key))
     return EXIT_OK
 
 
 def cmd_keyring_init(ns: argparse.Namespace) -> int:
-    _refuse_overwrite(ns.file, ns.force)
+    refuse_overwrite(ns.file, ns.force)
     keyring = Keyring.generate()
-    _save(keyring, ns.file)
+    save(keyring, ns.file)
     print(keyring.current.key_id)
     return EXIT_OK
 
 
 def cmd_keyring_rotate(ns: argparse.Namespace) -> int:
-    keyring = _load_keyring(ns.file).rotated()
-    _save(keyring, ns.file)
+    keyring = load_keyring(ns.file).rotated()
+    save(keyring, ns.file)
     print(keyring.current.key_id)
     return EXIT_OK
 
 
 def cmd_mint(ns: argparse.Namespace) -> int:
-    keyring = _load_keyring(ns.keyring)
-    holder = Agent(ns.holder_id, _public_key(ns.holder, "--holder"))
+    keyring = load_keyring(ns.keyring)
+    holder = Agent(ns.holder_id, agent_public_key(ns.holder, "--holder"))
     now = int(time.time())
     task = TaskRecord(ns.task_id, ns.approved_by, now, ns.statement)
     expires_in = DEFAULT_EXPIRES_IN if ns.expires_in is None else ns.expires_in
     scope = _scope(ns, expires_in)
-    return _emit(mint(keyring, task, holder, scope, location=ns.location, now=now))
+    token = mint(keyring, task, holder, scope, location=ns.location, now=now)
+    return emit(_cli_approval.add_issuer_approval(token, ns))
 
 
 def cmd_attenuate(ns: argparse.Namespace) -> int:
-    token = _token(ns.token)
+    token = load_token(ns.token)
     caveats = _scope(ns, ns.expires_in).caveats(int(time.time()))
     if not caveats:
         raise UsageError("attenuate needs at least one restriction flag")
-    return _emit(attenuate(token, caveats))
+    return emit(attenuate(token, caveats))
 
 
 def cmd_delegate(ns: argparse.Namespace) -> int:
-    token = _token(ns.token)
-    key = _load_agent_key(ns.key)
-    to = Agent(ns.agent_id, _public_key(ns.to, "--to"))
-    return _emit(delegate(token, key, to, _scope(ns, ns.expires_in)))
+    token = load_token(ns.token)
+    key = load_agent_key(ns.key)
+    to = Agent(ns.agent_id, agent_public_key(ns.to, "--to"))
+    return emit(delegate(token, key, to, _scope(ns, ns.expires_in)))
 
 
 def cmd_prove(ns: argparse.Namespace) -> int:
-    token = _token(ns.token)
-    key = _load_agent_key(ns.key)
-    print(prove(token, key, _load_request(ns.request)))
+    token = load_token(ns.token)
+    key = load_agent_key(ns.key)
+    print(prove(token, key, load_request(ns.request)))
     return EXIT_OK
 
 
+def _discharges(args: list[str] | None) -> list[str]:
+    out = []
+    for arg in args or ():
+        if arg == STDIN:  # one discharge a line, e.g. piped from `delegation discharge`
+            text = read_stdin((MAX_DISCHARGES + 1) * (MAX_TOKEN_CHARS + 2), "discharges")
+            out += [line.strip() for line in text.splitlines() if line.strip()]
+        else:
+            out.append(arg.strip())
+    return out
+
+
 def cmd_verify(ns: argparse.Namespace) -> int:
-    if ns.token == STDIN and ns.proof == STDIN:
-        raise UsageError("only one of TOKEN and --proof can be read from standard input")
-    keyring = _load_keyring(ns.keyring)
-    request = _load_request(ns.request)
-    token = _token_text(ns.token)
+    if [ns.token, ns.proof, *(ns.discharge or ())].count(STDIN) > 1:
+        raise UsageError("only one of TOKEN, --proof and --discharge can be read from stdin")
+    keyring = load_keyring(ns.keyring)
+    request = load_request(ns.request)
+    token = token_text(ns.token)
     proof = ns.proof
     if proof is not None:
-        proof = _read_stdin(MAX_PROOF_CHARS, "proof") if proof == STDIN else proof.strip()
-    decision = Verifier(keyring).verify(token, request, proof, now=ns.at)
+        proof = read_stdin(MAX_PROOF_CHARS, "proof") if proof == STDIN else proof.strip()
+    discharges = _discharges(ns.discharge)
+    if ns.state is None:
+        decision = Verifier(keyring).verify(token, request, proof, discharges=discharges, now=ns.at)
+    else:
+        state = _cli_state.open_state(ns.state, create=False)
+        try:
+            verifier = Verifier(keyring, nonce_store=state, revocations=state, uses=state)
+            decision = verifier.verify(token, request, proof, discharges=discharges, now=ns.at)
+        finally:
+            state.close()
     if ns.json:
         print(json.dumps(decision.to_json(), indent=2))
     else:
@@ -361,22 +308,34 @@ def cmd_verify(ns: argparse.Namespace) -> int:
 
 
 def cmd_inspect(ns: argparse.Namespace) -> int:
-    doc = _token(ns.token).describe()
+    token = load_token(ns.token)
+    doc = {"chain_id": token.chain_id, **token.describe()}
+    third_party = {i for i, raw in enumerate(token.raw.caveats) if raw.vid is not None}
+    for cav in doc["caveats"]:
+        if cav["index"] in third_party:  # its cid is what `discharge` takes
+            cav["value"]["cid"] = b64encode(token.raw.caveats[cav["index"]].cid)
     if ns.json:
         print(json.dumps(doc, indent=2))
         return EXIT_OK
     print("UNVERIFIED: inspect reads a token; only verify checks its signatures")
     print(f"token id  {doc['token_id']}")
+    print(f"chain id  {doc['chain_id']}  (this exact token, for revoke)")
     print(f"key id    {doc['key_id']}")
     if doc["location"] is not None:
-        print(f"location  {_shown(doc['location'])} (a hint only)")
+        print(f"location  {shown(doc['location'])} (a hint only)")
     for line in [*_task_lines(doc["task"]), *_chain_lines(doc["chain"])]:
         print(line)
     print("caveats")
     for cav in doc["caveats"]:
         segment = "root " if cav["hop"] == 0 else f"hop {cav['hop']}"
-        value = _caveat_value(cav["value"])
-        print(f"  {cav['index']:>2}  {segment}  {cav['type']:<10}  {value}")
+        head = f"  {cav['index']:>2}  {segment}  {cav['type']:<11}  "
+        if cav["index"] in third_party:
+            first, *more = _third_party_lines(cav["value"])
+            print(head + first)
+            for line in more:
+                print(" " * len(head) + line)
+        else:
+            print(head + _caveat_value(cav["value"]))
     return EXIT_OK
 
 
@@ -389,8 +348,8 @@ def cmd_demo(ns: argparse.Namespace) -> int:
 
 def _add_restrictions(parser: argparse.ArgumentParser, *, minting: bool) -> None:
     group = parser.add_argument_group(
-        "restrictions (repeat a flag to allow several values; --expires-in and --max-depth "
-        "take one)"
+        "restrictions (repeat a flag to allow several values; --expires-in, --max-depth and "
+        "--max-uses take one)"
     )
     group.add_argument(
         "--audience", metavar="A", help="audience (service) allowed", action="append"
@@ -420,16 +379,22 @@ def _add_restrictions(parser: argparse.ArgumentParser, *, minting: bool) -> None
         )
     default = f" (default {DEFAULT_EXPIRES_IN})" if minting else ""
     group.add_argument(
-        "--expires-in", type=_whole(1), metavar="SECONDS", help=f"expire after SECONDS{default}"
+        "--expires-in", type=whole(1), metavar="SECONDS", help=f"expire after SECONDS{default}"
     )
     group.add_argument(
-        "--max-depth", type=_whole(0), metavar="N", help="at most N further delegation hops"
+        "--max-depth", type=whole(0), metavar="N", help="at most N further delegation hops"
     )
     group.add_argument(
         "--delegatee",
         metavar="PATTERN",
         help="agent ids allowed below: id, prefix* or *",
         action="append",
+    )
+    group.add_argument(
+        "--max-uses",
+        type=whole(1, MAX_USES_LIMIT),
+        metavar="N",
+        help="at most N allowed calls, counted in verify's --state (1 = single use)",
     )
 
 
@@ -442,13 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def command(
-        name: str, run: Callable[[argparse.Namespace], int], text: str, more: str = "", **kw: Any
-    ) -> Any:
-        description = f"{text}. {more}" if more else text
-        sub = commands.add_parser(name, help=text, description=description, **kw)
-        sub.set_defaults(run=run)
-        return sub
+    def command(name: str, run: Run, text: str, more: str = "", **kw: Any) -> Any:
+        return add_command(commands, name, run, text, more, **kw)
 
     with_args: dict[str, Any] = {
         "epilog": _ARG_VALUES_HELP,
@@ -484,22 +444,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--holder-id", default="orchestrator", metavar="ID", help="its agent id")
     sub.add_argument("--location", metavar="URL", help="a hint where the token is used")
     _add_restrictions(sub, minting=True)
+    _cli_approval.add_mint_flags(sub)
 
     sub = command("attenuate", cmd_attenuate, "append narrowing caveats", **with_args)
-    sub.add_argument("token", metavar="TOKEN", help=_POSITIONAL_HELP)
+    sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
     _add_restrictions(sub, minting=False)
 
     sub = command(
         "delegate", cmd_delegate, "delegate to a sub-agent with a signed hop", **with_args
     )
-    sub.add_argument("token", metavar="TOKEN", help=_POSITIONAL_HELP)
+    sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
     sub.add_argument("--key", required=True, metavar="HOLDER_KEY_FILE")
     sub.add_argument("--to", required=True, metavar="PUBKEY", help="the sub-agent's public key")
     sub.add_argument("--agent-id", required=True, metavar="ID", help="the sub-agent's id")
     _add_restrictions(sub, minting=False)
 
     sub = command("prove", cmd_prove, "sign a request as the token's holder; print the proof")
-    sub.add_argument("token", metavar="TOKEN", help=_POSITIONAL_HELP)
+    sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
     sub.add_argument("--key", required=True, metavar="HOLDER_KEY_FILE")
     sub.add_argument("--request", required=True, metavar="REQUEST.json")
 
@@ -507,11 +468,13 @@ def build_parser() -> argparse.ArgumentParser:
         "verify",
         cmd_verify,
         "check a token and proof against a request",
-        "Exits 0 on allow, 1 on deny, 2 on bad usage or unreadable input. Each run has its own "
-        "replay memory, so a proof replayed to a later run is not detected here; a tool "
-        "server keeps one verifier and its nonce store.",
+        "Exits 0 on allow, 1 on deny, 2 on bad usage or unreadable input. Without --state, "
+        "replay memory and use counts last for this run only (a proof or approval replayed to "
+        "a later run is not detected, max-uses counts restart) and nothing is revoked. With "
+        "--state FILE, revocations, use counts and spent proofs and approvals live in FILE, "
+        "shared by every run and process that names it.",
     )
-    sub.add_argument("token", metavar="TOKEN", help=_POSITIONAL_HELP)
+    sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
     sub.add_argument("--keyring", required=True, metavar="FILE")
     sub.add_argument("--request", required=True, metavar="REQUEST.json")
     sub.add_argument("--proof", metavar="PROOF", help="proof of possession (- for stdin)")
@@ -522,17 +485,31 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RFC3339",
         help="verify as of this time, for offline analysis only (e.g. 2027-01-15T08:00:00Z)",
     )
+    sub.add_argument(
+        "--discharge",
+        metavar="DISCHARGE",
+        action="append",
+        help="a bound discharge (approval) for the call; repeat for several; - reads them "
+        "from stdin, one a line",
+    )
+    sub.add_argument(
+        "--state",
+        metavar="FILE",
+        help="shared state file (see `state init`): revocations, use counts, replay",
+    )
 
     sub = command("inspect", cmd_inspect, "show a token's task, chain and caveats (unverified)")
-    sub.add_argument("token", metavar="TOKEN", help=_POSITIONAL_HELP)
+    sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
     sub.add_argument("--json", action="store_true", help="print as JSON")
 
+    _cli_approval.register(commands)
+    _cli_state.register(commands)
     command("demo", cmd_demo, "play a whole delegation story in a temporary directory")
     return parser
 
 
 def _fail(message: str) -> int:
-    print(f"delegation: error: {_shown(message)}", file=sys.stderr)
+    print(f"delegation: error: {shown(message)}", file=sys.stderr)
     return EXIT_USAGE
 
 

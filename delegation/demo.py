@@ -1,5 +1,9 @@
 """``delegation demo``: one approved task, an orchestrator, two sub-agents and a tool server.
 
+Act 1 shows scope, holder binding and integrity. Act 2 shows a human approving one risky call
+(an approval service with its own key), a single-use token, and revocation of one branch, with
+the tool server's state in a SQLite file that two verifiers share.
+
 The story runs on embedded defaults in a temporary directory and prints each step for a person
 to read. Every call's outcome is checked against what the story expects: a surprise is printed
 and makes the demo exit 1, so the demo doubles as a smoke test of the whole library.
@@ -12,7 +16,7 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -35,11 +39,17 @@ from delegation import (
     mint,
     prove,
 )
+from delegation.approval import Approver, bind_discharge, require_approval
+from delegation.caveats import MaxUses
 from delegation.proof import Proof
+from delegation.stores import Revocation, RevocationKind, SQLiteState
+from delegation.thirdparty import ApproverKey
 
 AUDIENCE = "crm"
 TASK_ID = "task-42"
 APPROVER = "alice@example.com"
+APPROVALS = "https://approvals.example/crm"
+NEEDS_APPROVAL = "crm.update:write"
 STATEMENT = "Summarise the notes of account 42 and file the summary as a new note"
 
 ROOT_SCOPE = Scope(
@@ -66,6 +76,14 @@ WRITER_SCOPE = Scope(
     intents=["update-notes"],
     args=[ArgConstraint("length", "max", 2000)],
 )
+SINGLE_USE_SCOPE = Scope(
+    tools=["crm.read"],
+    actions=["read"],
+    resources=["crm://accounts/42/contracts"],
+    intents=["summarise"],
+    expires_in=120,
+    extra=[MaxUses(1)],
+)
 
 
 def _read(resource: str) -> Request:
@@ -88,6 +106,7 @@ class Call:
     request: Request
     proof: Callable[[], str | None]
     expect: Code | None
+    discharges: Sequence[str] = ()
 
 
 def forged_proof(token: UnverifiedToken, key: AgentKey, request: Request) -> str:
@@ -126,6 +145,7 @@ class _Story:
         self.step = 0
         self.surprises = 0
         self.decisions: list[Decision] = []
+        self.act_one_calls = 0
 
     def say(self, text: str = "") -> None:
         print(text, file=self.out)
@@ -135,13 +155,19 @@ class _Story:
         self.say()
         self.say(f"{self.step}. {text}")
 
-    def save(self, name: str, thing: Keyring | AgentKey) -> str:
+    def save(self, name: str, thing: Keyring | AgentKey | ApproverKey) -> str:
         path = self.workdir / name
         thing.save(path)
         return f"{name} (mode {os.stat(path).st_mode & 0o777:04o})"
 
+    def surprise(self, text: str) -> None:
+        self.surprises += 1
+        self.say(f"   !! {text}")
+
     def call(self, verifier: Verifier, call: Call) -> None:
-        decision = verifier.verify(call.token, call.request, call.proof())
+        decision = verifier.verify(
+            call.token, call.request, call.proof(), discharges=call.discharges
+        )
         self.decisions.append(decision)
         mark = "ALLOW" if decision.allowed else "DENY "
         self.say(f"   [{mark}] {call.title}")
@@ -172,7 +198,8 @@ def run(out: TextIO | None = None) -> int:
     denied = [str(d.code) for d in decisions if not d.allowed]
     story.say(
         f"{len(decisions)} calls: {len(decisions) - len(denied)} allowed, {len(denied)} denied"
-        + (", each as expected." if not story.surprises else f"; {story.surprises} surprises!")
+        + (", each as expected" if not story.surprises else f"; {story.surprises} surprises!")
+        + f" (act 1: {story.act_one_calls}; act 2: {len(decisions) - story.act_one_calls})."
     )
     story.say("denial codes shown: " + ", ".join(dict.fromkeys(denied)))
     story.say("The temporary directory is gone. Next: `delegation --help`.")
@@ -218,8 +245,7 @@ def _play(story: _Story) -> None:
         delegate(
             tokens["researcher"], keys["researcher"], Agent("mallory", keys["mallory"].public_key)
         )
-        say("   !! the researcher was able to delegate further")
-        story.surprises += 1
+        story.surprise("the researcher was able to delegate further")
     except AuthoringError as exc:
         say(f"   The researcher tries to pass its token on to mallory: refused ({exc}).")
 
@@ -312,6 +338,121 @@ def _play(story: _Story) -> None:
     ]
     for call in calls:
         story.call(verifier, call)
+    story.act_one_calls = len(story.decisions)
+    _act_two(story, keyring, keys, task)
+
+
+def _act_two(story: _Story, keyring: Keyring, keys: dict[str, AgentKey], task: TaskRecord) -> None:
+    say = story.say
+    say()
+    say("Act 2: a human approves one risky call; a single-use token; revoking one branch.")
+
+    story.heading("An approval service creates an X25519 key; the issuer learns its public half.")
+    approver_key = ApproverKey.generate()
+    approver = Approver(approver_key, location=APPROVALS)
+    saved = story.save("approver.key.json", approver_key)
+    say(f"   approver {encode_public_key(approver_key.public_key)}  {saved}")
+
+    story.heading(
+        f"The issuer mints a new root token; its scope says {NEEDS_APPROVAL} needs a human."
+    )
+    orchestrator = Agent("orchestrator", keys["orchestrator"].public_key)
+    root = mint(keyring, task, orchestrator, ROOT_SCOPE)
+    root = require_approval(
+        root, approver_key.public_key, rules=[NEEDS_APPROVAL], location=APPROVALS
+    )
+    say(f"   token id {root.token_id}; the approval caveat sits before any hop")
+    tokens: dict[str, UnverifiedToken] = {}
+    for name, scope in (("researcher", RESEARCHER_SCOPE), ("writer", WRITER_SCOPE)):
+        tokens[name] = delegate(
+            root, keys["orchestrator"], Agent(name, keys[name].public_key), scope
+        )
+        say(f"   -> {name}, hop id {tokens[name].holder.hop_id}")
+
+    story.heading("Two CRM replicas verify, sharing one SQLite state file.")
+    path = story.workdir / "crm-state.sqlite"
+    states = [SQLiteState(path), SQLiteState(path)]
+    try:
+        crm, replica = (Verifier(keyring, nonce_store=st, revocations=st, uses=st) for st in states)
+        say(f"   {path.name}: spent proofs and approvals, use counts, revocations")
+        _approvals_and_limits(story, approver, keys, tokens, root, crm, replica, states[0])
+    finally:
+        for st in states:
+            st.close()
+
+
+def _approvals_and_limits(
+    story: _Story,
+    approver: Approver,
+    keys: dict[str, AgentKey],
+    tokens: dict[str, UnverifiedToken],
+    root: UnverifiedToken,
+    crm: Verifier,
+    replica: Verifier,
+    state: SQLiteState,
+) -> None:
+    say = story.say
+    researcher, writer = tokens["researcher"], tokens["writer"]
+
+    def proof_by(
+        name: str, request: Request, token: UnverifiedToken | None = None
+    ) -> Callable[[], str]:
+        return lambda: prove(token or tokens[name], keys[name], request)
+
+    note = _write("crm://accounts/42/notes/summary", 640)
+    story.call(crm, Call("writer files its note, not yet approved", writer.encode(), note,
+                         proof_by("writer", note), Code.APPROVAL_REQUIRED))  # fmt: skip
+
+    story.heading("The approval service shows a human what is asked; the human says yes.")
+    pending = approver.pending(writer, note)
+    if len(pending) != 1:
+        story.surprise(f"expected one approval to review, found {len(pending)}")
+        return
+    for line in pending[0].summary().splitlines():
+        say(f"   | {line}")
+    approval = bind_discharge(writer, approver.approve(pending[0]))
+    say("   The discharge is bound to the writer's token and this exact call; it lives 300 s.")
+
+    other = _write("crm://accounts/42/notes/summary", 900)
+    for verifier, call in (
+        (crm, Call("writer files the approved note", writer.encode(), note,
+                   proof_by("writer", note), None, (approval,))),
+        (crm, Call("writer files a different note with that approval", writer.encode(), other,
+                   proof_by("writer", other), Code.APPROVAL_REQUIRED, (approval,))),
+        (replica, Call("the other replica is shown the same approval again", writer.encode(),
+                       note, proof_by("writer", note), Code.REPLAY, (approval,))),
+    ):  # fmt: skip
+        story.call(verifier, call)
+
+    story.heading("The orchestrator grants the researcher one read of the contracts (max_uses 1).")
+    to = Agent("researcher", keys["researcher"].public_key)
+    single = delegate(root, keys["orchestrator"], to, SINGLE_USE_SCOPE)
+    contracts = _read("crm://accounts/42/contracts")
+    for verifier, title, expect in (
+        (crm, "researcher reads the contracts", None),
+        (replica, "researcher reads them again, at the other replica", Code.USES_EXHAUSTED),
+    ):
+        proof = proof_by("researcher", contracts, single)
+        story.call(verifier, Call(title, single.encode(), contracts, proof, expect))
+
+    story.heading(
+        "The issuer revokes the researcher's hop: its branch dies, the writer's lives on."
+    )
+    hop_id = researcher.holder.hop_id or ""
+    state.revoke(Revocation(RevocationKind.CHAIN, hop_id), int(time.time()))
+    say(f"   revoked chain {hop_id}")
+    notes = _read("crm://accounts/42/notes")
+    story.call(crm, Call("researcher reads crm://accounts/42/notes", researcher.encode(), notes,
+                         proof_by("researcher", notes), Code.REVOKED))  # fmt: skip
+    second = _write("crm://accounts/42/notes/follow-up", 320)
+    pending = approver.pending(writer, second)
+    if len(pending) != 1:
+        story.surprise(f"expected one approval to review, found {len(pending)}")
+        return
+    again = bind_discharge(writer, approver.approve(pending[0]))
+    say("   The human approves one more note for the writer.")
+    story.call(crm, Call("writer files the second approved note", writer.encode(), second,
+                         proof_by("writer", second), None, (again,)))  # fmt: skip
 
 
 __all__ = ["run"]

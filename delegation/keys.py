@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from delegation import _wire
+from delegation import _crypto, _wire
 from delegation._ed25519 import is_safe_public_key
 from delegation.errors import KeyringError, MalformedToken
 from delegation.limits import ROOT_KEY_MIN_BYTES
@@ -45,12 +45,15 @@ class RootKey:
     key_id: str
     secret: bytes = field(repr=False)
     created: int = 0
+    derived: bytes = field(init=False, repr=False, compare=False)
+    """libmacaroons' derived key, computed once: the HMAC chain starts from it."""
 
     def __post_init__(self) -> None:
         if not KEY_ID_PATTERN.fullmatch(self.key_id):
             raise KeyringError("a key id is 1-64 characters from A-Z a-z 0-9 . _ -")
-        if len(self.secret) < ROOT_KEY_MIN_BYTES:
+        if not isinstance(self.secret, bytes) or len(self.secret) < ROOT_KEY_MIN_BYTES:
             raise KeyringError(f"a root key needs at least {ROOT_KEY_MIN_BYTES} bytes")
+        object.__setattr__(self, "derived", _crypto.derive_key(self.secret))
 
     @classmethod
     def generate(cls, key_id: str | None = None) -> RootKey:

@@ -11,7 +11,8 @@ MAX_TOKEN_CHARS: Final = (MAX_TOKEN_BYTES * 4 + 2) // 3
 MAX_IDENTIFIER_BYTES: Final = 4096
 MAX_CAVEAT_BYTES: Final = 2048
 MAX_LOCATION_BYTES: Final = 256
-MAX_CAVEATS: Final = 64
+MAX_CAVEATS: Final = 96
+"""Enough for MAX_HOPS hops with a few narrowing caveats each."""
 MAX_HOPS: Final = 16
 """Signed hops in one token, whatever its own depth caps say."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from delegation.limits import MAX_NAME_CHARS, MAX_RESOURCE_CHARS, MAX_RESOURCE_SEGMENTS
 
@@ -36,6 +37,7 @@ class Resource:
     segments: tuple[str, ...]
 
 
+@lru_cache(maxsize=4096)
 def parse_resource(text: str, pattern: bool = False) -> Resource:
     """Split ``text`` into scheme and segments. Raises PatternError if not canonical."""
     what = "resource pattern" if pattern else "resource"

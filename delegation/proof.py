@@ -44,19 +44,21 @@ class Proof:
     def decode(cls, text: str) -> Proof:
         """Parse a proof. Raises MalformedToken or TokenTooLarge."""
         data = _wire.b64decode(text, MAX_PROOF_CHARS, "proof")
-        value = _cbor.loads(data, "proof")
-        if not isinstance(value, list) or len(value) != 4 or type(value[0]) is not int:
+        # The layout is fixed, so it is read byte by byte rather than through a generic
+        # decoder: array(4), unsigned 1, unsigned issued_at (shortest form), bytes(16), bytes(64).
+        if data[:2] != b"\x84\x01":
             raise MalformedToken("a proof is [1, issued_at, nonce, signature]")
-        if value[0] != PROOF_VERSION:
-            raise MalformedToken("a proof is [1, issued_at, nonce, signature]")
-        _, issued_at, nonce, signature = value
-        if type(issued_at) is not int or not 0 <= issued_at < MAX_TIME:
+        issued_at, pos = _read_uint(data, 2)
+        if not 0 <= issued_at < MAX_TIME:
             raise MalformedToken("proof issued_at is not a valid time")
-        if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
-            raise MalformedToken("proof nonce is not 16 bytes")
-        if not isinstance(signature, bytes) or len(signature) != SIGNATURE_BYTES:
-            raise MalformedToken("proof signature is not 64 bytes")
-        return cls(issued_at, nonce, signature)
+        nonce_at, sig_at = pos + 1, pos + 1 + NONCE_BYTES + 2
+        if (
+            data[pos : pos + 1] != b"\x50"
+            or data[nonce_at + NONCE_BYTES : sig_at] != b"\x58\x40"
+            or len(data) != sig_at + SIGNATURE_BYTES
+        ):
+            raise MalformedToken("a proof is [1, issued_at, nonce(16), signature(64)]")
+        return cls(issued_at, data[nonce_at : nonce_at + NONCE_BYTES], data[sig_at:])
 
     def message(self, token_bytes: bytes, request: Request) -> bytes:
         return _crypto.pop_message(
@@ -65,6 +67,22 @@ class Proof:
 
     def replay_key(self, holder_public_key: bytes) -> bytes:
         return holder_public_key + self.nonce
+
+
+def _read_uint(data: bytes, pos: int) -> tuple[int, int]:
+    """A CBOR unsigned integer in its shortest form at ``pos``. Returns (value, next position)."""
+    if pos >= len(data) or data[pos] >> 5 != 0:
+        raise MalformedToken("proof issued_at is not an unsigned integer")
+    info = data[pos] & 0x1F
+    if info < 24:
+        return info, pos + 1
+    size = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
+    if size is None or pos + 1 + size > len(data):
+        raise MalformedToken("proof issued_at is not an unsigned integer")
+    value = int.from_bytes(data[pos + 1 : pos + 1 + size], "big")
+    if value < (24 if size == 1 else 1 << (4 * size)):
+        raise MalformedToken("proof issued_at is not in its shortest form")
+    return value, pos + 1 + size
 
 
 def prove(

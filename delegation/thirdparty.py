@@ -47,7 +47,7 @@ from delegation import _cbor, _wire
 from delegation._cbor import CBORValue
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext
-from delegation.errors import CaveatFailed, Code, KeyringError, MalformedToken
+from delegation.errors import CaveatFailed, Code, KeyringError, MalformedToken, TokenError
 from delegation.keys import _load_json, _read, _write_private, encode_public_key
 from delegation.limits import MAX_LIST_ITEMS, MAX_TOKEN_CHARS
 from delegation.request import Request
@@ -231,7 +231,7 @@ def decode_discharge(text: str) -> _wire.RawMacaroon:
     """Parse a discharge's text form. Raises BadDischarge (never another exception type)."""
     try:
         return _wire.decode(_wire.b64decode(text, MAX_TOKEN_CHARS, "discharge"))
-    except MalformedToken as exc:
+    except TokenError as exc:  # malformed or too large: either way, not a usable discharge
         raise BadDischarge(f"discharge: {exc.detail}") from exc
 
 

@@ -90,6 +90,21 @@ class Identifier:
         )
 
 
+_IDENTIFIERS: dict[bytes, Identifier] = {}
+_IDENTIFIER_CACHE_LIMIT = 4096
+
+
+def _decode_identifier(data: bytes) -> Identifier:
+    """Identifier.decode, memoised: parsing is a pure function of the bytes (bounded cache)."""
+    found = _IDENTIFIERS.get(data)
+    if found is None:
+        found = Identifier.decode(data)
+        if len(_IDENTIFIERS) >= _IDENTIFIER_CACHE_LIMIT:
+            _IDENTIFIERS.clear()
+        _IDENTIFIERS[data] = found
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Scope:
     """Restrictions to add. All optional to attenuate; mint needs audiences and an expiry.
@@ -149,7 +164,7 @@ class UnverifiedToken:
     def __init__(self, raw: _wire.RawMacaroon, token_bytes: bytes | None = None) -> None:
         self.raw = raw
         self.token_bytes = _wire.encode(raw) if token_bytes is None else token_bytes
-        self.identifier = Identifier.decode(raw.identifier)
+        self.identifier = _decode_identifier(raw.identifier)
         self._caveats: tuple[Caveat, ...] | None = None
 
     def __str__(self) -> str:

@@ -20,9 +20,9 @@ Order of checks (``specs/verification.md``):
    exact call;
 8. check the holder's proof of possession (``pop_required``, ``pop_invalid``) and claim its
    nonce (``replay``);
-9. only if nothing failed, spend each approval discharge used (an approval is for one call;
-   ``replay`` if already spent) and count one use against every ``max_uses`` caveat
-   (``uses_exhausted``).
+9. only if nothing failed, count one use against every ``max_uses`` caveat
+   (``uses_exhausted``), then spend each approval discharge used (an approval is for one
+   call; ``replay`` if already spent).
 
 Any store that cannot answer yields ``store_unavailable``. Only step 5's hop signatures are
 cached, keyed by chain state; revocation, expiry, approvals, uses and replay are decided
@@ -59,6 +59,7 @@ from delegation.limits import (
     MAX_DISCHARGE_DEPTH,
     MAX_DISCHARGES,
     MAX_HOPS,
+    MAX_TIME,
     POP_MAX_AGE_SECONDS,
 )
 from delegation.proof import Proof
@@ -116,7 +117,11 @@ class VerifiedChain:
     caveats: tuple[Placed, ...]
     prefix_digests: tuple[bytes, ...]
     """Chain digest of the identifier, then after each caveat."""
-    third_party: tuple[ThirdPartyPlace, ...] = ()
+    third_party: tuple[ThirdPartyPlace, ...]
+    expires: int
+    """The earliest expiry among the token's caveats."""
+    use_limits: tuple[tuple[int, int, int, int], ...]
+    """(caveat index, segment, uses, keep count until) of each max_uses caveat."""
 
     @property
     def holder(self) -> Link:
@@ -206,7 +211,7 @@ class Verifier:
         key = self._keyring.get(tok.identifier.key_id)
         if key is None:
             raise Denied([Reason(Code.UNKNOWN_KEY, "the token's root key is not known here")])
-        states = _crypto.chain_signatures(key.secret, raw.identifier, raw.caveats)
+        states = _crypto.chain_states_derived(key.derived, raw.identifier, raw.caveats)
         if not _crypto.macs_equal(states[-1], raw.signature):
             raise Denied([Reason(Code.BAD_SIGNATURE, _INTEGRITY)])
 
@@ -224,49 +229,77 @@ class Verifier:
                 cav = parse_caveat(self._registry, raw_cav)
             except TokenError as exc:
                 raise deny(Reason(exc.code, exc.detail, hops, index)) from exc
-            hops += isinstance(cav, Hop)
-            if hops > MAX_HOPS:
-                raise deny(Reason(Code.TOO_LARGE, f"the token has more than {MAX_HOPS} hops"))
+            if type(cav) is Hop:
+                hops += 1
+                if hops > MAX_HOPS:
+                    detail = f"the token has more than {MAX_HOPS} hops"
+                    raise deny(Reason(Code.TOO_LARGE, detail, hops, index))
             caveats.append(cav)
 
+        # One pass in token order. Classification uses type() identity: the core families are
+        # final, and isinstance() against an ABC costs more than the rest of this loop.
         placed: list[Placed] = []
         third_party: list[ThirdPartyPlace] = []
+        use_limits: list[tuple[int, int, int, int]] = []
         seen = {holder.public_key}
         digests = [_crypto.digest_start(raw.identifier)]
-        for index, (raw_cav, cav) in enumerate(zip(raw.caveats, caveats, strict=True)):
+        has_audience = False
+        expires: int | None = None
+        for index, cav in enumerate(caveats):
+            raw_cav = raw.caveats[index]
             before = digests[-1]
             digests.append(_crypto.digest_step(before, raw_cav))
             segment = len(links) - 1
             placed.append(Placed(segment, cav))
-            if isinstance(cav, ThirdPartyCaveat):
+            kind = type(cav)
+            if kind is Validity:
+                exp = cav.expires  # type: ignore[attr-defined]
+                if exp is not None and (expires is None or exp < expires):
+                    expires = exp
+            elif kind is Audience:
+                has_audience = True
+            elif kind is MaxUses:
+                # Every token sharing this counter shares this prefix, so none outlives the
+                # prefix's expiry: keep the count until then (or for good if it has none yet).
+                keep = MAX_TIME if expires is None else expires + CLOCK_SKEW_SECONDS
+                use_limits.append((index, segment, cav.uses, keep))  # type: ignore[attr-defined]
+            elif kind is ThirdPartyCaveat:
+                assert isinstance(cav, ThirdPartyCaveat)
                 try:
                     caveat_key = open_vid(states[index], raw_cav.vid or b"")
                 except BadDischarge as exc:
                     raise deny(Reason(exc.code, exc.detail, segment, index)) from exc
                 third_party.append(ThirdPartyPlace(index, segment, raw_cav.cid, cav, caveat_key))
-            if not isinstance(cav, Hop):
-                continue
-            hop_no = len(links)
-            problem = None
-            if cav.public_key in seen:
-                problem = "a key appears twice in the chain"
-            elif not self._hop_signed(before, raw_cav.cid, links[-1].public_key, cav):
-                problem = f"hop {hop_no} is not signed by the holder in force"
-            if problem:
-                raise deny(Reason(Code.BAD_HOP, problem, hop_no, index))
-            seen.add(cav.public_key)
-            links.append(Link(cav.agent_id, cav.public_key, digests[-1][:ID_BYTES].hex()))
+            elif kind is Hop:
+                assert isinstance(cav, Hop)
+                hop_no = len(links)
+                problem = None
+                if cav.public_key in seen:
+                    problem = "a key appears twice in the chain"
+                elif not self._hop_signed(before, raw_cav.cid, links[-1].public_key, cav):
+                    problem = f"hop {hop_no} is not signed by the holder in force"
+                if problem:
+                    raise deny(Reason(Code.BAD_HOP, problem, hop_no, index))
+                seen.add(cav.public_key)
+                links.append(Link(cav.agent_id, cav.public_key, digests[-1][:ID_BYTES].hex()))
 
         missing = []
-        if not any(isinstance(c, Audience) for c in caveats):
+        if not has_audience:
             missing.append("audience")
-        if not any(isinstance(c, Validity) and c.expires is not None for c in caveats):
+        if expires is None:
             missing.append("expiry")
-        if missing:
+        if missing or expires is None:
             detail = f"the token has no {' and no '.join(missing)} caveat"
             raise deny(Reason(Code.MISSING_CAVEAT, detail))
         return VerifiedChain(
-            tok, task, tuple(links), tuple(placed), tuple(digests), tuple(third_party)
+            tok,
+            task,
+            tuple(links),
+            tuple(placed),
+            tuple(digests),
+            tuple(third_party),
+            expires,
+            tuple(use_limits),
         )
 
     def authorize(
@@ -285,10 +318,12 @@ class Verifier:
         reasons += self._check_caveats(chain, request, at)
         reasons += self._check_discharges(chain, request, discharges, at, approvals)
         reasons += self._check_proof(chain, request, proof, at)
-        if not reasons:
-            reasons = self._claim_approvals(approvals, at)
+        # Uses before approvals: a use counter that is down or spent must not burn a human's
+        # approval. (An approval already spent then costs a use: only its holder can do that.)
         if not reasons:
             reasons = self._count_use(chain, at)
+        if not reasons:
+            reasons = self._claim_approvals(approvals, at)
         return Decision(not reasons, tuple(reasons), chain.task, chain.links, chain.token_id)
 
     def _hop_signed(self, prefix: bytes, cid: bytes, signer: bytes, hop: Hop) -> bool:
@@ -317,14 +352,16 @@ class Verifier:
 
     def _check_caveats(self, chain: VerifiedChain, request: Request, now: int) -> list[Reason]:
         agents = [link.agent_id for link in chain.links[1:]]
+        contexts = [
+            CheckContext(request, now, segment, tuple(agents[segment:]))
+            for segment in range(len(chain.links))
+        ]
         reasons = []
-        for index, placed in enumerate(chain.caveats):
-            cav = placed.caveat
-            if isinstance(cav, ThirdPartyCaveat):
-                continue  # satisfied by discharges, in _check_discharges
-            segment = placed.hops_before + isinstance(cav, Hop)  # a hop opens its own segment
-            ctx = CheckContext(request, now, placed.hops_before, tuple(agents[segment:]))
-            failed = _check_one(cav, ctx)
+        for index, (segment, cav) in enumerate(chain.caveats):
+            kind = type(cav)
+            if kind is Hop or kind is MaxUses or kind is ThirdPartyCaveat:
+                continue  # chain checks, use counting and discharges handle these
+            failed = _check_one(cav, contexts[segment])
             if failed is not None:
                 reasons.append(Reason(failed.code, failed.detail, segment, index))
         return reasons
@@ -465,29 +502,20 @@ class Verifier:
         return []
 
     def _count_use(self, chain: VerifiedChain, now: int) -> list[Reason]:
-        limits = []
-        places = []
-        expires = min(
-            p.caveat.expires
-            for p in chain.caveats
-            if isinstance(p.caveat, Validity) and p.caveat.expires is not None
-        )
-        for index, placed in enumerate(chain.caveats):
-            if isinstance(placed.caveat, MaxUses):
-                key = chain.prefix_digests[index + 1]
-                limits.append(UseLimit(key, placed.caveat.uses, expires + CLOCK_SKEW_SECONDS))
-                places.append((placed.hops_before, index, placed.caveat.uses))
-        if not limits:
+        if not chain.use_limits:
             return []
+        limits = [
+            UseLimit(chain.prefix_digests[index + 1], uses, keep)
+            for index, _, uses, keep in chain.use_limits
+        ]
         try:
             exhausted = self._uses.consume(limits, now)
         except Exception as exc:  # any store failure denies
             return [_store_failure(exc, "use-count")]
         if exhausted is None:
             return []
-        segment, index, uses = places[exhausted]
-        detail = f"the token's {uses} uses are spent"
-        return [Reason(Code.USES_EXHAUSTED, detail, segment, index)]
+        index, segment, uses, _ = chain.use_limits[exhausted]
+        return [Reason(Code.USES_EXHAUSTED, f"the token's {uses} uses are spent", segment, index)]
 
 
 def _check_one(cav: Caveat, ctx: CheckContext) -> CaveatFailed | None:

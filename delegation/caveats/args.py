@@ -88,7 +88,7 @@ class ArgConstraint:
             parsed = patterns.parse_resource(arg)
         except patterns.PatternError:
             return False
-        return patterns.resource_matches(patterns.parse_resource(value, pattern=True), parsed)  # type: ignore[arg-type]
+        return patterns.resource_matches(patterns.parse_resource(value, pattern=True), parsed)
 
     def to_cbor(self) -> list[CBORValue]:
         value = list(self.value) if isinstance(self.value, tuple) else self.value
@@ -110,8 +110,8 @@ class ArgConstraint:
         elif self.op == parent.op == "max" and self.value > parent.value:  # type: ignore[operator]
             return f"{self.describe()} is above the token's {parent.describe()}"
         elif self.op == parent.op == "resource" and not patterns.resource_covers(
-            patterns.parse_resource(parent.value, pattern=True),  # type: ignore[arg-type]
-            patterns.parse_resource(self.value, pattern=True),  # type: ignore[arg-type]
+            patterns.parse_resource(parent.value, pattern=True),
+            patterns.parse_resource(self.value, pattern=True),
         ):
             return f"{self.describe()} is not inside the token's {parent.describe()}"
         return None

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, NamedTuple, Self, TypeVar
 
 from delegation import _cbor
 from delegation._cbor import CBORValue
@@ -38,9 +38,8 @@ class CheckContext:
     """Agent ids of the hops that come after this caveat."""
 
 
-@dataclass(frozen=True, slots=True)
-class Placed:
-    """A caveat of a parent token with the number of hops before it."""
+class Placed(NamedTuple):
+    """A caveat of a token with the number of hops before it."""
 
     hops_before: int
     caveat: Caveat

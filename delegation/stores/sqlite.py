@@ -27,6 +27,9 @@ CREATE TABLE IF NOT EXISTS uses (
 );
 """
 _SWEEP_EVERY = 256
+_STORE_ERRORS = (sqlite3.Error, ValueError, OverflowError)
+"""What binding or running a statement can raise: SQLite errors, and values it cannot bind
+(text with lone surrogates is a UnicodeEncodeError, a ValueError; ints past 2**63 overflow)."""
 
 
 class SQLiteState:
@@ -43,7 +46,7 @@ class SQLiteState:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-        except sqlite3.Error as exc:
+        except _STORE_ERRORS as exc:
             raise StoreUnavailable(f"cannot open state file: {exc}") from exc
 
     def close(self) -> None:
@@ -61,7 +64,7 @@ class SQLiteState:
                     self._db.execute("ROLLBACK")
                     raise
                 self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
+            except _STORE_ERRORS as exc:
                 raise StoreUnavailable(f"state store error: {exc}") from exc
 
     def _sweep(self, db: sqlite3.Connection, now: int) -> None:
@@ -96,7 +99,7 @@ class SQLiteState:
                     f"SELECT kind, value FROM revocations WHERE {where}",  # noqa: S608 (only ?s)
                     [x for c in candidates for x in (str(c.kind), c.value)],
                 ).fetchall()
-            except sqlite3.Error as exc:
+            except _STORE_ERRORS as exc:
                 raise StoreUnavailable(f"state store error: {exc}") from exc
         found = {Revocation(RevocationKind(kind), value) for kind, value in rows}
         return next((c for c in candidates if c in found), None)
@@ -107,7 +110,7 @@ class SQLiteState:
                 rows = self._db.execute(
                     "SELECT kind, value, revoked_at FROM revocations ORDER BY revoked_at"
                 ).fetchall()
-            except sqlite3.Error as exc:
+            except _STORE_ERRORS as exc:
                 raise StoreUnavailable(f"state store error: {exc}") from exc
         return [(Revocation(RevocationKind(k), v), at) for k, v, at in rows]
 
@@ -136,6 +139,6 @@ class SQLiteState:
         with self._lock:
             try:
                 row = self._db.execute("SELECT used FROM uses WHERE key = ?", (key,)).fetchone()
-            except sqlite3.Error as exc:
+            except _STORE_ERRORS as exc:
                 raise StoreUnavailable(f"state store error: {exc}") from exc
         return 0 if row is None else int(row[0])

@@ -1,0 +1,314 @@
+"""Approvals on the command line: ``approver init``, ``require-approval``, ``discharge``, ``bind``,
+and the issuer's ``mint --needs-approval``.
+
+How a call gets approved:
+
+- With the token (the usual way): ``delegation discharge TOKEN --key APPROVER_FILE --request
+  CALL.json`` shows the approver what is asked (task, chain of agents, the call) and, with
+  ``--yes``, prints one discharge per approval the call needs, already bound to that token.
+- With a ticket only: ``delegation inspect TOKEN`` prints each third-party caveat's ``cid``
+  (also in ``inspect --json``, as ``value.cid``). ``delegation discharge CID --key ... --request
+  CALL.json --yes`` prints an unbound discharge, which the holder binds to the exact token it
+  will present with ``delegation bind TOKEN DISCHARGE``. A bare cid names no task or agents, so
+  the approver sees less; prefer the token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from delegation import (
+    DelegationError,
+    Request,
+    TokenError,
+    TokenTooLarge,
+    UnverifiedToken,
+    decode,
+    encode_public_key,
+)
+from delegation._cli_common import (
+    EXIT_DENIED,
+    EXIT_OK,
+    POSITIONAL_HELP,
+    STDIN,
+    UsageError,
+    add_command,
+    approver_public_key,
+    emit,
+    load_approver_key,
+    load_request,
+    load_token,
+    note,
+    read_stdin,
+    refuse_overwrite,
+    save,
+    token_text,
+    whole,
+)
+from delegation._wire import b64decode
+from delegation.approval import (
+    APPROVAL_TTL_SECONDS,
+    MAX_APPROVAL_TTL_SECONDS,
+    Approver,
+    bind_discharge,
+    require_approval,
+)
+from delegation.limits import MAX_TOKEN_CHARS
+from delegation.thirdparty import ApproverKey, Rule, ThirdPartyCaveat, decode_discharge
+
+NOT_APPROVED = "delegation: not approved (pass --yes after a human has reviewed it)"
+
+
+def _rule(text: str) -> Rule:
+    try:
+        return Rule.parse(text)
+    except DelegationError as exc:
+        raise argparse.ArgumentTypeError(f"expected TOOL or TOOL:ACTION, got {text!r}") from exc
+
+
+_rule.__name__ = "TOOL[:ACTION]"  # argparse names the type in its error messages
+
+
+def _require(
+    token: UnverifiedToken, approver: bytes, rules: Sequence[Rule], location: str | None, flag: str
+) -> UnverifiedToken:
+    try:
+        return require_approval(token, approver, rules=rules, location=location)
+    except ValueError as exc:  # a low-order X25519 point fails the key exchange
+        raise UsageError(f"{flag}: not a usable X25519 public key") from exc
+
+
+# --- the issuer, at mint time -------------------------------------------------------------
+
+
+def add_mint_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "approvals (the caveat is added by the issuer, before any hop: no sub-agent can drop it)"
+    )
+    group.add_argument(
+        "--needs-approval",
+        metavar="TOOL[:ACTION]",
+        type=_rule,
+        action="append",
+        help="calls of this tool (and action) need a human approval; repeat for several",
+    )
+    group.add_argument("--approver", metavar="PUBKEY", help="the approval service's public key")
+    group.add_argument(
+        "--approval-location", metavar="URL", help="where to ask for approval (a hint only)"
+    )
+
+
+def add_issuer_approval(token: UnverifiedToken, ns: argparse.Namespace) -> UnverifiedToken:
+    """Apply ``mint``'s approval flags to the freshly minted ``token``."""
+    if not ns.needs_approval:
+        if ns.approver is not None or ns.approval_location is not None:
+            raise UsageError("--approver and --approval-location go with --needs-approval")
+        return token
+    if ns.approver is None:
+        raise UsageError("--needs-approval needs --approver PUBKEY (see `approver init`)")
+    approver = approver_public_key(ns.approver, "--approver")
+    return _require(token, approver, ns.needs_approval, ns.approval_location, "--approver")
+
+
+# --- commands -----------------------------------------------------------------------------
+
+
+def cmd_approver_init(ns: argparse.Namespace) -> int:
+    refuse_overwrite(ns.out, ns.force)
+    key = ApproverKey.generate()
+    save(key, ns.out)
+    print(encode_public_key(key.public_key))
+    return EXIT_OK
+
+
+def cmd_require_approval(ns: argparse.Namespace) -> int:
+    token = load_token(ns.token)
+    approver = approver_public_key(ns.approver, "--approver")
+    return emit(_require(token, approver, ns.rule or (), ns.location, "--approver"))
+
+
+def _token_or_cid(text: str) -> UnverifiedToken | bytes:
+    try:
+        return decode(text)
+    except TokenTooLarge:
+        raise
+    except TokenError:
+        pass
+    try:
+        cid = b64decode(text, MAX_TOKEN_CHARS, "caveat id")
+        ThirdPartyCaveat.decode(cid)
+    except TokenError as exc:
+        raise UsageError(
+            "expected a token, or a third-party caveat id (cid) as `delegation inspect` shows it"
+        ) from exc
+    return cid
+
+
+def _call(request: Request) -> str:
+    return json.dumps(request.to_json(), ensure_ascii=False, sort_keys=True)
+
+
+def _applies(caveat: ThirdPartyCaveat) -> str:
+    return ", ".join(str(r) for r in caveat.rules) or "every call"
+
+
+def _discharge_token(
+    approver: Approver, token: UnverifiedToken, request: Request | None, ns: argparse.Namespace
+) -> int:
+    if request is None:
+        raise UsageError("pass --request REQUEST.json: the call to approve")
+    pending = approver.pending(token, request)
+    if not pending:
+        mine = [
+            c
+            for c in token.unsafe_caveats()
+            if isinstance(c, ThirdPartyCaveat) and c.third_party == approver.public_key
+        ]
+        who = f"approver {encode_public_key(approver.public_key)}"
+        if not mine:
+            note(f"delegation: the token asks nothing of {who}")
+        else:
+            covers = "; ".join(_applies(c) for c in mine)
+            note(f"delegation: that call needs no approval from {who} (it covers: {covers})")
+        return EXIT_DENIED
+    for n, item in enumerate(pending, 1):
+        where = "" if item.caveat.location is None else f", asked at {item.caveat.location}"
+        note(f"approval {n} of {len(pending)} (caveat {item.caveat_index}{where}):")
+        note("\n".join(f"  {line}" for line in item.summary().splitlines()))
+    note("(task and agents as the token states them; the tool server verifies the chain)")
+    if not ns.yes:
+        note(NOT_APPROVED)
+        return EXIT_DENIED
+    for item in pending:
+        print(bind_discharge(token, approver.approve(item, ttl=ns.ttl)))
+    note(f"approved: valid {ns.ttl} s, for this call and this token only, once")
+    return EXIT_OK
+
+
+def _discharge_cid(
+    approver: Approver,
+    key: ApproverKey,
+    cid: bytes,
+    request: Request | None,
+    ns: argparse.Namespace,
+) -> int:
+    caveat = ThirdPartyCaveat.decode(cid)
+    if caveat.third_party != key.public_key:
+        raise UsageError("that caveat is addressed to another approver key")
+    contents = key.open_ticket(caveat.ticket)
+    if caveat.is_approval and request is None:
+        raise UsageError("pass --request REQUEST.json: the call to approve")
+    if request is not None and not caveat.applies_to(request):
+        note(f"delegation: that call needs no discharge for this caveat (it covers: "
+             f"{_applies(caveat)})")  # fmt: skip
+        return EXIT_DENIED
+    kind = "human approval" if caveat.is_approval else "third-party discharge"
+    note(f"{kind} for token {contents.token_id}, covering: {_applies(caveat)}")
+    note(f"  call: {'any call' if request is None else _call(request)}")
+    note("(a bare caveat id names no task or agents: give the token to see them)")
+    if not ns.yes:
+        note(NOT_APPROVED)
+        return EXIT_DENIED
+    print(approver.discharge_ticket(cid, request, ttl=ns.ttl))
+    note("approved: the holder binds it with `delegation bind TOKEN DISCHARGE`")
+    return EXIT_OK
+
+
+def cmd_discharge(ns: argparse.Namespace) -> int:
+    key = load_approver_key(ns.key)
+    request = None if ns.request is None else load_request(ns.request)
+    subject = _token_or_cid(token_text(ns.subject))
+    approver = Approver(key)
+    if isinstance(subject, UnverifiedToken):
+        return _discharge_token(approver, subject, request, ns)
+    return _discharge_cid(approver, key, subject, request, ns)
+
+
+def cmd_bind(ns: argparse.Namespace) -> int:
+    if ns.token == STDIN and ns.discharge == STDIN:
+        raise UsageError("only one of TOKEN and DISCHARGE can be read from standard input")
+    token = load_token(ns.token)
+    text = ns.discharge.strip()
+    if text == STDIN:
+        text = read_stdin(MAX_TOKEN_CHARS, "discharge")
+    discharge = decode_discharge(text)
+    if not any(c.vid is not None and c.cid == discharge.identifier for c in token.raw.caveats):
+        raise UsageError("the discharge answers none of this token's third-party caveats")
+    print(bind_discharge(token, text))
+    return EXIT_OK
+
+
+# --- the parser ---------------------------------------------------------------------------
+
+
+def register(commands: Any) -> None:
+    """Add ``approver``, ``require-approval``, ``discharge`` and ``bind`` to the sub-parsers."""
+    approver = commands.add_parser("approver", help="create an approval service's key")
+    actions = approver.add_subparsers(dest="approver_command", required=True, metavar="ACTION")
+    sub = actions.add_parser(
+        "init",
+        help="write a new X25519 approver key (mode 0600); print its public key",
+        description="Write a new X25519 key for an approval service; print its public key, "
+        "which the issuer passes to mint --approver.",
+    )
+    sub.set_defaults(run=cmd_approver_init)
+    sub.add_argument("--out", required=True, metavar="FILE", help="key file to write (mode 0600)")
+    sub.add_argument("--force", action="store_true", help="replace an existing file")
+
+    sub = add_command(
+        commands,
+        "require-approval",
+        cmd_require_approval,
+        "add a human-approval caveat (holder side); print the token",
+        "Any holder may restrict itself this way; only the issuer's caveats (mint "
+        "--needs-approval) are the issuer's requirement.",
+    )
+    sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
+    sub.add_argument("--approver", required=True, metavar="PUBKEY", help="approver public key")
+    sub.add_argument("--location", metavar="URL", help="where to ask for approval (a hint only)")
+    sub.add_argument(
+        "--rule",
+        metavar="TOOL[:ACTION]",
+        type=_rule,
+        action="append",
+        help="only these calls need approval (repeat for several; default every call)",
+    )
+
+    sub = add_command(
+        commands,
+        "discharge",
+        cmd_discharge,
+        "approve one call: print a discharge (approver side)",
+        "Given a TOKEN, shows what is asked (task, agents, the call) on standard error and, "
+        "with --yes, prints one discharge per approval the call needs, bound to that token. "
+        "Given a caveat id (cid, from inspect), prints an unbound discharge for `bind`. Exits "
+        "1 if not approved or if the call needs no approval from this key.",
+    )
+    sub.add_argument(
+        "subject", metavar="TICKET_OR_TOKEN", help="the token, a caveat id (cid), or - for stdin"
+    )
+    sub.add_argument("--key", required=True, metavar="APPROVER_FILE")
+    sub.add_argument("--request", metavar="REQUEST.json", help="the call to approve")
+    sub.add_argument("--yes", action="store_true", help="a human has reviewed it: approve")
+    sub.add_argument(
+        "--ttl",
+        type=whole(1, MAX_APPROVAL_TTL_SECONDS),
+        default=APPROVAL_TTL_SECONDS,
+        metavar="SECONDS",
+        help=f"how long the approval lives (default {APPROVAL_TTL_SECONDS}, "
+        f"at most {MAX_APPROVAL_TTL_SECONDS})",
+    )
+
+    sub = add_command(
+        commands,
+        "bind",
+        cmd_bind,
+        "bind an unbound discharge to the token it will travel with (holder side)",
+        "A bound discharge works with that exact token only. `discharge TOKEN` output is "
+        "already bound; do not bind it again.",
+    )
+    sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
+    sub.add_argument("discharge", metavar="DISCHARGE", help="the discharge, or - for stdin")

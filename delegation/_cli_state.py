@@ -1,0 +1,136 @@
+"""``delegation state init`` and ``delegation revoke``: the SQLite state file verifiers share.
+
+One file holds revocations, use counts and spent proof nonces and approvals
+(:class:`delegation.stores.SQLiteState`). ``verify --state FILE`` refuses a missing file rather
+than start from an empty one, so a mistyped path cannot silently forget every revocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import time
+from typing import Any
+
+from delegation._cli_common import (
+    EXIT_OK,
+    UsageError,
+    add_command,
+    load_token,
+    shown,
+)
+from delegation._wire import b64decode
+from delegation.errors import DelegationError
+from delegation.keys import KEY_ID_PATTERN, encode_public_key
+from delegation.limits import MAX_NAME_CHARS
+from delegation.stores import Revocation, RevocationKind, SQLiteState, StoreUnavailable
+
+_HOP_ID = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def open_state(path: str, *, create: bool) -> SQLiteState:
+    """Open the state file; with ``create``, make it (mode 0600) if missing. Raises UsageError."""
+    if os.path.isdir(path):
+        raise UsageError(f"state file {path} is a directory")
+    if not os.path.exists(path):
+        if not create:
+            raise UsageError(
+                f"state file {path} does not exist; create it with `delegation state init {path}`"
+            )
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except FileExistsError:
+            pass  # another process made it meanwhile: share it
+        except OSError as exc:
+            raise UsageError(f"cannot create state file {path}: {exc.strerror}") from exc
+    try:
+        return SQLiteState(path)
+    except StoreUnavailable as exc:
+        raise UsageError(f"{path} is not a usable state file ({exc})") from exc
+
+
+def cmd_state_init(ns: argparse.Namespace) -> int:
+    if os.path.lexists(ns.file):
+        raise UsageError(f"{ns.file} already exists; a state file is never replaced")
+    open_state(ns.file, create=True).close()
+    print(f"{ns.file}: empty state file (revocations, use counts, spent proofs and approvals)")
+    return EXIT_OK
+
+
+def _revocation(ns: argparse.Namespace) -> tuple[Revocation, str]:
+    """What ``ns`` asks to revoke, and what that kills. Raises UsageError for bad input."""
+    if ns.token is not None:
+        token = load_token(ns.token)
+        what = f"this token (task {token.task.task_id}, held by {token.holder.agent_id})"
+        return Revocation(RevocationKind.CHAIN, token.chain_id), f"{what} and all it derives"
+    if ns.hop is not None:
+        if not _HOP_ID.fullmatch(ns.hop):
+            raise UsageError(f"--hop: a hop id is 32 hex digits, got {ns.hop!r}")
+        hop = ns.hop.lower()
+        return Revocation(RevocationKind.CHAIN, hop), "that hop and every token below it"
+    if ns.task is not None:
+        task = ns.task
+        if not task or len(task) > MAX_NAME_CHARS or not task.isprintable():
+            raise UsageError(f"--task: a task id is 1-{MAX_NAME_CHARS} printable characters")
+        return Revocation(RevocationKind.TASK, task), "every token for that task"
+    if ns.agent is not None:
+        try:
+            raw = b64decode(ns.agent.strip(), 64, "agent public key")
+        except DelegationError as exc:
+            raise UsageError(f"--agent: {exc}") from exc
+        if len(raw) != 32:
+            raise UsageError("--agent: an agent public key is 32 bytes")
+        key = encode_public_key(raw)
+        return Revocation(RevocationKind.AGENT, key), "every chain that passes through that key"
+    if not KEY_ID_PATTERN.fullmatch(ns.key_id):
+        raise UsageError("--key-id: a key id is 1-64 characters from A-Z a-z 0-9 . _ -")
+    return Revocation(RevocationKind.KEY, ns.key_id), "every token minted under that root key"
+
+
+def cmd_revoke(ns: argparse.Namespace) -> int:
+    revocation, meaning = _revocation(ns)
+    state = open_state(ns.state, create=True)
+    try:
+        state.revoke(revocation, int(time.time()))
+    finally:
+        state.close()
+    print(f"revoked {revocation.kind} {shown(revocation.value)}: {shown(meaning)}")
+    return EXIT_OK
+
+
+def register(commands: Any) -> None:
+    """Add ``state`` and ``revoke`` to the ``delegation`` command's sub-parsers."""
+    state = commands.add_parser("state", help="create the state file verifiers share")
+    actions = state.add_subparsers(dest="state_command", required=True, metavar="ACTION")
+    sub = actions.add_parser(
+        "init",
+        help="create an empty state file (mode 0600)",
+        description="Create an empty SQLite state file for revocations, use counts and spent "
+        "proofs and approvals. verify --state refuses a file that does not exist.",
+    )
+    sub.set_defaults(run=cmd_state_init)
+    sub.add_argument("file", metavar="FILE")
+
+    sub = add_command(
+        commands,
+        "revoke",
+        cmd_revoke,
+        "revoke a token, a hop, a task, an agent key or a root key id",
+        "Recorded in the state file (created if missing); every verify --state FILE denies "
+        "what it covers with `revoked`. A token or hop revocation kills that branch only: its "
+        "siblings live on.",
+    )
+    sub.add_argument("--state", required=True, metavar="FILE", help="the shared state file")
+    which = sub.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--token",
+        metavar="TOKEN",
+        help="this exact token and everything derived from it (- for stdin)",
+    )
+    which.add_argument(
+        "--hop", metavar="HOP_ID", help="one hop (as inspect shows it) and its branch"
+    )
+    which.add_argument("--task", metavar="ID", help="every token for a task")
+    which.add_argument("--agent", metavar="PUBKEY", help="every chain through an agent's key")
+    which.add_argument("--key-id", metavar="KID", help="every token under a root key id")

@@ -1,0 +1,290 @@
+"""Argument constraints (``delegation.caveats.args``).
+
+THREATS.md lines covered: "Type confusion: ``"3"``, ``3.0``, ``true`` where an integer is meant;
+NaN, Inf"; "An empty value is malformed, never a wildcard"; "Compare parsed fields exactly";
+"One token, one spelling: non-canonical ... CBOR" (constraint order and set order).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from delegation import ArgConstraint, Code, MalformedToken, NotNarrowing, Request, default_registry
+from delegation.caveats import Args
+from delegation.limits import MAX_INT, MAX_LIST_ITEMS
+from tests.unit._forge import caveat_bytes, check_failure, context, parent_of
+
+REGISTRY = default_registry()
+
+
+def req(**args: Any) -> Request:
+    return Request("crm", "t", "a", args=args)
+
+
+def args(*constraints: ArgConstraint) -> Args:
+    return Args(constraints)
+
+
+def ok(caveat: Args, **request_args: Any) -> None:
+    caveat.check(context(req(**request_args)))
+
+
+def denied(caveat: Args, **request_args: Any) -> None:
+    assert check_failure(caveat, context(req(**request_args))) is Code.ARGS_NOT_ALLOWED
+
+
+# --- construction and encoding -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "constraint",
+    [
+        ArgConstraint("n", "eq", 3),
+        ArgConstraint("n", "eq", "3"),
+        ArgConstraint("n", "eq", True),
+        ArgConstraint("n", "eq", -(MAX_INT - 1)),
+        ArgConstraint("n", "in", (1, "1", True)),
+        ArgConstraint("n", "min", 0),
+        ArgConstraint("n", "max", MAX_INT - 1),
+        ArgConstraint("path", "resource", "/docs/**"),
+    ],
+)
+def test_round_trip(constraint: ArgConstraint) -> None:
+    cav = args(constraint)
+    assert REGISTRY.decode(cav.encode()) == cav
+    assert Args.from_body(cav.to_body()) == cav
+
+
+def test_type_id_and_describe() -> None:
+    assert (Args.type_id, Args.name) == (7, "args")
+    cav = args(ArgConstraint("n", "max", 5), ArgConstraint("c", "in", ("x", "y")))
+    assert cav.describe() == ["c in ['x', 'y']", "n max 5"]
+
+
+def test_constraints_are_stored_in_canonical_order() -> None:
+    a = args(
+        ArgConstraint("n", "max", 5), ArgConstraint("a", "eq", 1), ArgConstraint("n", "min", 1)
+    )
+    assert [(c.arg, c.op) for c in a.constraints] == [("a", "eq"), ("n", "min"), ("n", "max")]
+    b = args(
+        ArgConstraint("n", "min", 1), ArgConstraint("a", "eq", 1), ArgConstraint("n", "max", 5)
+    )
+    assert a.encode() == b.encode()
+
+
+@pytest.mark.parametrize(
+    ("arg", "op", "value"),
+    [
+        ("", "eq", 1),  # empty name
+        ("a\nb", "eq", 1),
+        ("n", "ne", 1),  # unknown operator
+        ("n", "regex", ".*"),
+        ("n", "eq", 1.5),
+        ("n", "eq", None),
+        ("n", "eq", ""),  # empty text is not a wildcard
+        ("n", "eq", MAX_INT),
+        ("n", "eq", (1,)),
+        ("n", "in", ()),  # empty set is not a wildcard
+        ("n", "in", 1),
+        ("n", "in", (1, 1)),
+        ("n", "in", ("a", "a")),
+        ("n", "in", (1.5,)),
+        ("n", "in", tuple(range(MAX_LIST_ITEMS + 1))),
+        ("n", "min", 3.0),
+        ("n", "min", True),
+        ("n", "min", "3"),
+        ("n", "max", MAX_INT),
+        ("n", "max", None),
+        ("p", "resource", "docs"),
+        ("p", "resource", "/docs/../etc"),
+        ("p", "resource", ""),
+        ("p", "resource", 3),
+    ],
+)
+def test_bad_constraints_are_malformed(arg: str, op: str, value: Any) -> None:
+    with pytest.raises(MalformedToken):
+        ArgConstraint(arg, op, value)
+
+
+def test_in_values_of_different_types_are_distinct_and_canonically_ordered() -> None:
+    # ascending by deterministic CBOR encoding: 0x01 < 0x61 0x31 < 0xf5
+    assert ArgConstraint("n", "in", (True, "1", 1)).value == (1, "1", True)
+    assert ArgConstraint("n", "in", ("b", "a")).value == ("a", "b")
+    a = Args((ArgConstraint("n", "in", ("b", "a")),))
+    assert a.encode() == Args((ArgConstraint("n", "in", ("a", "b")),)).encode()
+
+
+def test_bad_args_caveats_are_malformed() -> None:
+    with pytest.raises(MalformedToken):
+        Args(())
+    with pytest.raises(MalformedToken, match="one constraint per argument and operator"):
+        args(ArgConstraint("n", "max", 5), ArgConstraint("n", "max", 6))
+    with pytest.raises(MalformedToken):
+        Args(tuple(ArgConstraint(f"a{i:02d}", "eq", 1) for i in range(MAX_LIST_ITEMS + 1)))
+
+
+@pytest.mark.parametrize(
+    "body_hex",
+    [
+        "80",  # no constraints
+        "6161",  # not an array
+        "81826161 01".replace(" ", ""),  # ["a", 1]: two items
+        "8183616100 01".replace(" ", ""),  # op 0
+        "8183616106 01".replace(" ", ""),  # op 6
+        "81836161f5 01".replace(" ", ""),  # op true: type confusion, not "eq"
+        "81836161616501",  # op "e"
+        "818360 0101".replace(" ", ""),  # empty argument name
+        "8183616101f6",  # eq null
+        "8183616101f93c00",  # eq 1.0
+        "818361610380",  # min []
+        "8183616103f5",  # min true
+        "818361610361 33".replace(" ", ""),  # min "3"
+        "81836161028 0".replace(" ", ""),  # in []
+        "818361610282 0101".replace(" ", ""),  # in [1, 1]
+        "8183616105 6464 6f63 73".replace(" ", ""),  # resource "docs"
+        # constraints out of canonical order: [["b", eq, 1], ["a", eq, 1]]
+        "82836162 0101 83616101 01".replace(" ", ""),
+        # same argument, ops out of order: [["a", max, 1], ["a", min, 1]]
+        "82836161 0401 83616103 01".replace(" ", ""),
+    ],
+)
+def test_bad_bodies_are_malformed(body_hex: str) -> None:
+    with pytest.raises(MalformedToken):
+        REGISTRY.decode(caveat_bytes(Args.type_id, body_hex))
+
+
+# An `in` set has one spelling, like every other set in the format.
+def test_unsorted_in_set_is_malformed() -> None:
+    # [["x", in, ["b", "a"]]]
+    with pytest.raises(MalformedToken):
+        REGISTRY.decode(caveat_bytes(Args.type_id, "8183617802826162 6161".replace(" ", "")))
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+
+def test_eq_compares_value_and_type() -> None:
+    three = args(ArgConstraint("n", "eq", 3))
+    ok(three, n=3)
+    for confused in ("3", 3.0, True, 4, None, [3], {"n": 3}):
+        denied(three, n=confused)
+    text = args(ArgConstraint("n", "eq", "3"))
+    ok(text, n="3")
+    for confused in (3, 3.0, "3 ", "03"):
+        denied(text, n=confused)
+    true = args(ArgConstraint("n", "eq", True))
+    ok(true, n=True)
+    for confused in (1, 1.0, "true", "True"):
+        denied(true, n=confused)
+    one = args(ArgConstraint("n", "eq", 1))
+    denied(one, n=True)
+    zero = args(ArgConstraint("n", "eq", 0))
+    denied(zero, n=False)
+    denied(zero, n=-0.0)
+
+
+def test_a_missing_argument_satisfies_nothing() -> None:
+    for constraint in (
+        ArgConstraint("n", "eq", 3),
+        ArgConstraint("n", "in", (3,)),
+        ArgConstraint("n", "min", -(MAX_INT - 1)),
+        ArgConstraint("n", "max", MAX_INT - 1),
+        ArgConstraint("n", "resource", "/**"),
+    ):
+        denied(args(constraint))
+        denied(args(constraint), m=3)
+        denied(args(constraint), N=3)
+
+
+def test_in_compares_value_and_type() -> None:
+    cav = args(ArgConstraint("n", "in", (1, "two")))
+    ok(cav, n=1)
+    ok(cav, n="two")
+    for confused in ("1", 1.0, True, "Two", 2, None):
+        denied(cav, n=confused)
+
+
+def test_min_and_max_accept_finite_numbers_only() -> None:
+    bounds = args(ArgConstraint("n", "min", 10), ArgConstraint("n", "max", 20))
+    for good in (10, 15, 20, 10.0, 19.5):
+        ok(bounds, n=good)
+    for bad in (9, 21, 9.99, 20.01, True, False, "15", None, [15], {"v": 15}):
+        denied(bounds, n=bad)
+
+
+def test_every_constraint_must_hold() -> None:
+    cav = args(ArgConstraint("a", "eq", 1), ArgConstraint("b", "max", 5))
+    ok(cav, a=1, b=5)
+    denied(cav, a=1, b=6)
+    denied(cav, a=2, b=5)
+    denied(cav, a=1)
+
+
+def test_resource_argument() -> None:
+    cav = args(ArgConstraint("path", "resource", "/docs/**"))
+    ok(cav, path="/docs")
+    ok(cav, path="/docs/a/b")
+    for bad in ("/docs-secret", "/docs/../etc", "/docs/%2e%2e", "/docs//a", "docs/a", 3, None):
+        denied(cav, path=bad)
+
+
+# --- narrowing -----------------------------------------------------------------------------------
+
+NARROWER = [
+    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "eq", 2)),
+    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "in", (1, 3))),
+    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "in", (1, 2, 3))),
+    (ArgConstraint("n", "eq", 2), ArgConstraint("n", "eq", 2)),
+    (ArgConstraint("n", "max", 10), ArgConstraint("n", "max", 10)),
+    (ArgConstraint("n", "max", 10), ArgConstraint("n", "max", 5)),
+    (ArgConstraint("n", "max", 10), ArgConstraint("n", "eq", 7)),
+    (ArgConstraint("n", "max", 10), ArgConstraint("n", "in", (1, 10))),
+    (ArgConstraint("n", "min", 10), ArgConstraint("n", "min", 10)),
+    (ArgConstraint("n", "min", 10), ArgConstraint("n", "min", 15)),
+    (ArgConstraint("n", "min", 10), ArgConstraint("n", "eq", 11)),
+    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "resource", "/d/x/*")),
+    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "eq", "/d/x")),
+    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "in", ("/d", "/d/y"))),
+    (ArgConstraint("n", "eq", 1), ArgConstraint("m", "eq", 2)),  # another argument
+]
+
+
+@pytest.mark.parametrize(("parent", "child"), NARROWER)
+def test_narrowing_accepts_equal_or_narrower(parent: ArgConstraint, child: ArgConstraint) -> None:
+    args(child).check_narrows(parent_of(args(parent)))
+
+
+WIDER = [
+    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "eq", 4)),  # eq outside an in set
+    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "in", (1, 4))),
+    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "eq", "1")),
+    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "eq", True)),
+    (ArgConstraint("n", "eq", 1), ArgConstraint("n", "eq", 2)),
+    (ArgConstraint("n", "eq", 1), ArgConstraint("n", "in", (1, 2))),
+    (ArgConstraint("n", "max", 10), ArgConstraint("n", "max", 11)),  # max above parent max
+    (ArgConstraint("n", "max", 10), ArgConstraint("n", "eq", 11)),
+    (ArgConstraint("n", "max", 10), ArgConstraint("n", "eq", True)),
+    (ArgConstraint("n", "max", 10), ArgConstraint("n", "in", (5, 11))),
+    (ArgConstraint("n", "min", 10), ArgConstraint("n", "min", 9)),  # min below parent min
+    (ArgConstraint("n", "min", 10), ArgConstraint("n", "eq", 9)),
+    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "resource", "/**")),
+    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "resource", "/d-x/**")),
+    (ArgConstraint("p", "resource", "/d/*"), ArgConstraint("p", "resource", "/d/**")),
+    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "eq", "/e")),
+    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "eq", "/d/../e")),
+]
+
+
+@pytest.mark.parametrize(("parent", "child"), WIDER)
+def test_narrowing_refuses_widening(parent: ArgConstraint, child: ArgConstraint) -> None:
+    with pytest.raises(NotNarrowing):
+        args(child).check_narrows(parent_of(args(parent)))
+
+
+def test_narrowing_is_against_every_earlier_args_caveat() -> None:
+    parent = parent_of(args(ArgConstraint("n", "max", 10)), args(ArgConstraint("n", "max", 5)))
+    args(ArgConstraint("n", "max", 5)).check_narrows(parent)
+    with pytest.raises(NotNarrowing):
+        args(ArgConstraint("n", "max", 7)).check_narrows(parent)

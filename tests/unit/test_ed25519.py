@@ -1,0 +1,112 @@
+"""Ed25519 public-key screening (``delegation._ed25519``).
+
+OpenSSL verifies against any 32 bytes that decode to a point; under a small-order key such as
+the identity point, a fixed signature verifies for every message. So a token bound to such a
+key, or a hop to one, would let anyone prove possession.
+
+THREATS.md lines covered: "Proof of possession ... by the current holder's key" (no key that
+anyone can sign for); "A hop counts only if signed by the holder in force" (no hop to such a
+key); "One token, one spelling" (no non-canonical key encodings).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from delegation import (
+    Agent,
+    AgentKey,
+    Code,
+    MalformedToken,
+    Request,
+    UnverifiedToken,
+    Verifier,
+    _crypto,
+    decode_public_key,
+    encode_public_key,
+)
+from delegation._ed25519 import is_safe_public_key
+from delegation.caveats import Hop
+from delegation.proof import Proof
+from tests.conftest import NOW, seeded_agent
+from tests.unit import _forge
+
+IDENTITY = bytes([1]) + bytes(31)
+ANY_MESSAGE_SIGNATURE = IDENTITY + bytes(32)  # R = identity, S = 0
+UNSAFE = {
+    "identity": IDENTITY,
+    "order-4 (y = 0)": bytes(32),
+    "order-2 (y = -1)": bytes.fromhex(
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"
+    ),
+    "order-8 a": bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+    "order-8 b": bytes.fromhex("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+    "order-8 a, other sign": bytes.fromhex(
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa"
+    ),
+    "order-8 b, other sign": bytes.fromhex(
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85"
+    ),
+    "identity with sign bit (x = 0)": bytes([1]) + bytes(30) + b"\x80",
+    "y = p (non-canonical)": bytes.fromhex(
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"
+    ),
+    "y = p + 1 (non-canonical identity)": bytes.fromhex(
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"
+    ),
+    "31 bytes": bytes(31),
+    "33 bytes": bytes(33),
+}
+
+
+def test_why_screening_is_needed() -> None:
+    assert _crypto.ed25519_verify(IDENTITY, ANY_MESSAGE_SIGNATURE, b"any message at all")
+
+
+@pytest.mark.parametrize("name", sorted(UNSAFE))
+def test_small_order_and_non_canonical_keys_are_unsafe(name: str) -> None:
+    assert not is_safe_public_key(UNSAFE[name])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 200, 255])
+def test_generated_keys_are_safe(n: int) -> None:
+    assert is_safe_public_key(seeded_agent(n).public_key)
+    assert is_safe_public_key(AgentKey.generate().public_key)
+
+
+@pytest.mark.parametrize("name", ["identity", "order-8 a", "y = p + 1 (non-canonical identity)"])
+def test_unsafe_keys_are_refused_wherever_a_key_is_read(name: str) -> None:
+    key = UNSAFE[name]
+    with pytest.raises(MalformedToken):
+        Agent("mallory", key)
+    with pytest.raises(MalformedToken):
+        Hop("mallory", key, ANY_MESSAGE_SIGNATURE)
+    with pytest.raises(MalformedToken):
+        decode_public_key(encode_public_key(key))
+
+
+def test_a_hop_to_the_identity_key_does_not_parse(
+    verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    # A holder signs a hop to a key anyone can sign for, then hands the token to the world.
+    message = _crypto.hop_message(_forge.chain_digest(root_token), "anyone", IDENTITY)
+    sig = orchestrator.sign(message)
+    cid = _forge.caveat_bytes(Hop.type_id, "83" + "66" + b"anyone".hex() + "5820" + IDENTITY.hex())
+    cid += bytes.fromhex("5840") + sig
+    token = _forge.append_raw(root_token, cid)
+    request = Request("crm", "crm.read", "read", "crm://accounts/42/notes", "summarise")
+    proof = Proof(NOW, b"\x01" * 16, ANY_MESSAGE_SIGNATURE).encode()
+    decision = verifier.verify(token, request, proof)
+    assert not decision
+    assert [(r.code, r.hop, r.caveat) for r in decision.reasons] == [(Code.MALFORMED, 0, 7)]
+    assert "full-order" in decision.reasons[0].detail
+
+
+def test_a_token_bound_to_the_identity_key_does_not_decode(verifier: Verifier) -> None:
+    good = _forge.identifier(holder=seeded_agent(1))
+    forged = good.replace(seeded_agent(1).public_key, IDENTITY)
+    assert forged != good
+    request = Request("crm", "crm.read", "read", "crm://accounts/42/notes", "summarise")
+    proof = Proof(NOW, b"\x01" * 16, ANY_MESSAGE_SIGNATURE).encode()
+    decision = verifier.verify(_forge.frame(forged, root_key=b"\x01" * 32), request, proof)
+    assert [r.code for r in decision.reasons] == [Code.MALFORMED]

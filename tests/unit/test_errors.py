@@ -1,0 +1,141 @@
+"""The exception tree and the reason-code vocabulary (``delegation.errors``).
+
+THREATS.md lines covered: "Build so that every one is a typed denial, never an allow and never a
+crash" (every error has a stable code and a common base); "Signatures ... never appear in
+errors" (errors carry only the detail they were given).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from delegation import (
+    AuthoringError,
+    Code,
+    DelegationError,
+    Denied,
+    KeyringError,
+    MalformedRequest,
+    MalformedToken,
+    NotNarrowing,
+    Reason,
+    StoreUnavailable,
+    TokenError,
+    TokenTooLarge,
+)
+from delegation.errors import CaveatFailed
+
+
+def test_code_vocabulary_is_stable() -> None:
+    # Codes are part of the wire contract: renaming or reusing one is a breaking change.
+    assert {c.name: c.value for c in Code} == {
+        "MALFORMED": "malformed",
+        "TOO_LARGE": "too_large",
+        "UNKNOWN_KEY": "unknown_key",
+        "BAD_SIGNATURE": "bad_signature",
+        "MISSING_CAVEAT": "missing_caveat",
+        "EXPIRED": "expired",
+        "NOT_YET_VALID": "not_yet_valid",
+        "WRONG_AUDIENCE": "wrong_audience",
+        "TOOL_NOT_ALLOWED": "tool_not_allowed",
+        "ACTION_NOT_ALLOWED": "action_not_allowed",
+        "RESOURCE_NOT_ALLOWED": "resource_not_allowed",
+        "INTENT_NOT_ALLOWED": "intent_not_allowed",
+        "ARGS_NOT_ALLOWED": "args_not_allowed",
+        "DEPTH_EXCEEDED": "depth_exceeded",
+        "DELEGATEE_NOT_ALLOWED": "delegatee_not_allowed",
+        "BAD_HOP": "bad_hop",
+        "POP_REQUIRED": "pop_required",
+        "POP_INVALID": "pop_invalid",
+        "REPLAY": "replay",
+        "UNKNOWN_CAVEAT": "unknown_caveat",
+        "STORE_UNAVAILABLE": "store_unavailable",
+        "DISCHARGE_REQUIRED": "discharge_required",
+        "BAD_DISCHARGE": "bad_discharge",
+        "APPROVAL_REQUIRED": "approval_required",
+        "REVOKED": "revoked",
+        "USES_EXHAUSTED": "uses_exhausted",
+    }
+
+
+def test_the_issues_minimum_codes_exist() -> None:
+    required = [
+        "malformed",
+        "too_large",
+        "unknown_key",
+        "bad_signature",
+        "expired",
+        "not_yet_valid",
+        "wrong_audience",
+        "tool_not_allowed",
+        "action_not_allowed",
+        "resource_not_allowed",
+        "intent_not_allowed",
+        "args_not_allowed",
+        "depth_exceeded",
+        "delegatee_not_allowed",
+        "bad_hop",
+        "pop_required",
+        "pop_invalid",
+        "replay",
+        "unknown_caveat",
+    ]
+    assert {str(c) for c in Code} >= set(required)
+    assert str(Code.BAD_HOP) == "bad_hop"
+    assert f"{Code.REPLAY}" == "replay"
+
+
+@pytest.mark.parametrize(
+    ("cls", "base"),
+    [
+        (TokenError, DelegationError),
+        (MalformedToken, TokenError),
+        (TokenTooLarge, TokenError),
+        (MalformedRequest, MalformedToken),
+        (AuthoringError, DelegationError),
+        (NotNarrowing, AuthoringError),
+        (KeyringError, DelegationError),
+        (CaveatFailed, DelegationError),
+        (Denied, DelegationError),
+        (StoreUnavailable, DelegationError),
+        (DelegationError, Exception),
+    ],
+)
+def test_exception_tree(cls: type[Exception], base: type[Exception]) -> None:
+    assert issubclass(cls, base)
+
+
+def test_token_errors_carry_code_and_detail() -> None:
+    assert TokenError("x").code is Code.MALFORMED
+    err = MalformedToken("caveat is not valid CBOR")
+    assert (err.code, err.detail, str(err)) == (
+        Code.MALFORMED,
+        "caveat is not valid CBOR",
+        err.detail,
+    )
+    big = TokenTooLarge("token is larger than 16384 bytes")
+    assert big.code is Code.TOO_LARGE
+    assert not issubclass(TokenTooLarge, MalformedToken)
+    assert not issubclass(NotNarrowing, TokenError)
+
+
+def test_caveat_failed_carries_code_and_detail() -> None:
+    failed = CaveatFailed(Code.EXPIRED, "the token expired at 5")
+    assert (failed.code, failed.detail, str(failed)) == (
+        Code.EXPIRED,
+        "the token expired at 5",
+        "the token expired at 5",
+    )
+
+
+def test_denied_lists_every_reason() -> None:
+    reasons = [Reason(Code.TOOL_NOT_ALLOWED, "tool x", 0, 2), Reason(Code.REPLAY, "used")]
+    denied = Denied(reasons)
+    assert denied.reasons == tuple(reasons)
+    assert denied.code is Code.TOOL_NOT_ALLOWED
+    assert str(denied) == "tool_not_allowed: tool x; replay: used"
+
+
+def test_denied_needs_a_reason() -> None:
+    with pytest.raises(ValueError, match="at least one reason"):
+        Denied([])

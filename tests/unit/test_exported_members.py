@@ -1,0 +1,77 @@
+"""The curated public API: ``delegation.__all__`` is exactly what we mean to export.
+
+STYLE.md: recipes over primitives; the HMAC chain, key derivation and wire codec stay private.
+"""
+
+from __future__ import annotations
+
+import delegation
+import delegation.caveats
+import delegation.stores
+
+EXPECTED = [
+    "Agent",
+    "AgentKey",
+    "ArgConstraint",
+    "AuthoringError",
+    "Caveat",
+    "Code",
+    "Decision",
+    "DelegationError",
+    "Denied",
+    "Keyring",
+    "KeyringError",
+    "Link",
+    "MalformedRequest",
+    "MalformedToken",
+    "MemoryNonceStore",
+    "NonceStore",
+    "NotNarrowing",
+    "Reason",
+    "Registry",
+    "Request",
+    "Scope",
+    "StoreUnavailable",
+    "TaskRecord",
+    "TokenError",
+    "TokenTooLarge",
+    "UnverifiedToken",
+    "VerifiedChain",
+    "Verifier",
+    "attenuate",
+    "decode",
+    "decode_public_key",
+    "default_registry",
+    "delegate",
+    "encode_public_key",
+    "mint",
+    "prove",
+]
+
+
+def test_all_is_exactly_the_intended_set() -> None:
+    assert delegation.__all__ == EXPECTED
+
+
+def test_every_exported_name_resolves_to_a_delegation_object() -> None:
+    for name in delegation.__all__:
+        member = getattr(delegation, name)
+        assert member.__module__.startswith("delegation."), name
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, object] = {}
+    exec("from delegation import *", namespace)
+    assert sorted(k for k in namespace if k != "__builtins__") == sorted(EXPECTED)
+
+
+def test_private_machinery_is_not_exported() -> None:
+    for private in ("_wire", "_cbor", "_crypto", "chain_signature", "b64decode", "Identifier"):
+        assert private not in delegation.__all__
+
+
+def test_subpackage_exports_resolve() -> None:
+    for module in (delegation.caveats, delegation.stores):
+        assert len(set(module.__all__)) == len(module.__all__)
+        for name in module.__all__:
+            assert getattr(module, name) is not None, (module.__name__, name)

@@ -1,0 +1,165 @@
+"""Proof of possession (``delegation.proof``): encoding, and what a proof binds.
+
+Freshness, replay and holder checks at verification time are in test_verifier.
+
+THREATS.md lines covered: "Proof of possession in the spirit of DPoP (RFC 9449 section 4.3):
+bound to token, request and time, by the current holder's key"; "Type confusion: ... ``true``
+where an integer is meant"; "One token, one spelling" (a proof has one encoding too).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from delegation import (
+    AgentKey,
+    AuthoringError,
+    MalformedToken,
+    Request,
+    TokenError,
+    TokenTooLarge,
+    UnverifiedToken,
+    _cbor,
+    _crypto,
+    _wire,
+    attenuate,
+    prove,
+)
+from delegation.caveats import Tool
+from delegation.limits import MAX_PROOF_CHARS, MAX_TIME
+from delegation.proof import Proof
+from tests.conftest import NOW
+
+NONCE = b"\x42" * 16
+SIG = b"\x07" * 64
+
+
+def encoded(*items: object) -> str:
+    return _wire.b64encode(_cbor.dumps(list(items)))
+
+
+def test_proof_round_trip() -> None:
+    proof = Proof(NOW, NONCE, SIG)
+    text = proof.encode()
+    assert Proof.decode(text) == proof
+    assert text == encoded(1, NOW, NONCE, SIG)
+    assert len(text) <= MAX_PROOF_CHARS
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        encoded(2, NOW, NONCE, SIG),  # version 2
+        encoded(0, NOW, NONCE, SIG),
+        encoded("1", NOW, NONCE, SIG),
+        encoded(1, NOW, NONCE),  # three items
+        encoded(1, NOW, NONCE, SIG, 0),  # five items
+        encoded(1, -1, NONCE, SIG),  # negative time
+        encoded(1, MAX_TIME, NONCE, SIG),  # huge time
+        encoded(1, True, NONCE, SIG),  # boolean time
+        encoded(1, str(NOW), NONCE, SIG),
+        encoded(1, NOW, NONCE[:15], SIG),
+        encoded(1, NOW, NONCE + b"\x00", SIG),
+        encoded(1, NOW, "n" * 16, SIG),
+        encoded(1, NOW, NONCE, SIG[:63]),
+        encoded(1, NOW, NONCE, SIG + b"\x00"),
+        encoded(1, NOW, NONCE, "s" * 64),
+        _wire.b64encode(_cbor.dumps({1: NOW})),
+        _wire.b64encode(b"\x01"),
+        _wire.b64encode(_cbor.dumps([1, NOW, NONCE, SIG]) + b"\x00"),  # trailing byte
+        "",
+        "not base64!",
+        Proof(NOW, NONCE, SIG).encode() + "=",
+    ],
+)
+def test_malformed_proofs(text: str) -> None:
+    with pytest.raises(MalformedToken):
+        Proof.decode(text)
+
+
+def test_non_canonical_cbor_proof_is_malformed() -> None:
+    canonical = _cbor.dumps([1, NOW, NONCE, SIG])
+    # 1 as a one-byte-argument integer: same value, second spelling
+    longer = canonical[:1] + b"\x18\x01" + canonical[2:]
+    with pytest.raises(MalformedToken):
+        Proof.decode(_wire.b64encode(longer))
+
+
+# True == 1 in Python: a version of CBOR `true` would be a second spelling of every proof
+# (the version is not signed).
+def test_boolean_version_is_malformed() -> None:
+    with pytest.raises(MalformedToken):
+        Proof.decode(encoded(True, NOW, NONCE, SIG))
+
+
+def test_oversized_proof_is_too_large() -> None:
+    with pytest.raises(TokenTooLarge):
+        Proof.decode("A" * (MAX_PROOF_CHARS + 1))
+    assert issubclass(TokenTooLarge, TokenError)
+
+
+def test_replay_key_is_holder_and_nonce() -> None:
+    assert Proof(NOW, NONCE, SIG).replay_key(b"\x01" * 32) == b"\x01" * 32 + NONCE
+
+
+# --- prove ---------------------------------------------------------------------------------------
+
+
+def test_prove_signs_token_request_time_and_nonce(
+    root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
+) -> None:
+    text = prove(root_token, orchestrator, read_request, now=NOW, nonce=NONCE)
+    proof = Proof.decode(text)
+    assert (proof.issued_at, proof.nonce) == (NOW, NONCE)
+    message = _crypto.pop_message(
+        _crypto.token_digest(root_token.token_bytes), read_request.digest(), NOW, NONCE
+    )
+    assert _crypto.ed25519_verify(orchestrator.public_key, proof.signature, message)
+    # the text form of the token works the same
+    assert prove(root_token.encode(), orchestrator, read_request, now=NOW, nonce=NONCE) == text
+
+
+def test_prove_uses_fresh_random_nonces(
+    root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
+) -> None:
+    a = Proof.decode(prove(root_token, orchestrator, read_request, now=NOW))
+    b = Proof.decode(prove(root_token, orchestrator, read_request, now=NOW))
+    assert a.nonce != b.nonce
+    assert len(a.nonce) == 16
+
+
+def test_prove_refuses_a_key_that_is_not_the_holder(
+    root_token: UnverifiedToken, researcher: AgentKey, read_request: Request
+) -> None:
+    with pytest.raises(AuthoringError, match="current holder"):
+        prove(root_token, researcher, read_request, now=NOW)
+
+
+def test_prove_refuses_a_token_that_does_not_decode(
+    orchestrator: AgentKey, read_request: Request
+) -> None:
+    with pytest.raises(MalformedToken):
+        prove("AAAA", orchestrator, read_request)
+
+
+def _message(proof: Proof, token: UnverifiedToken, request: Request) -> bytes:
+    return proof.message(token.token_bytes, request)
+
+
+def test_the_signed_message_binds_every_input(
+    root_token: UnverifiedToken, read_request: Request
+) -> None:
+    proof = Proof(NOW, NONCE, SIG)
+    base = _message(proof, root_token, read_request)
+    other_token = attenuate(root_token, [Tool(("crm.read",))])
+    other_request = Request("crm", "crm.read", "read", "crm://accounts/42/notes", "update-notes")
+    variants = [
+        _message(proof, other_token, read_request),
+        _message(proof, root_token, other_request),
+        _message(Proof(NOW + 1, NONCE, SIG), root_token, read_request),
+        _message(Proof(NOW, b"\x43" * 16, SIG), root_token, read_request),
+    ]
+    assert len({base, *variants}) == 5
+    assert base.startswith(b"delegation/v1/pop\x00")
+    # the signature itself is not part of what is signed
+    assert _message(Proof(NOW, NONCE, b""), root_token, read_request) == base

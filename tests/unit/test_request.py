@@ -1,0 +1,199 @@
+"""The request a verifier checks a token against (``delegation.request``).
+
+THREATS.md lines covered: "Type confusion: ``"3"``, ``3.0``, ``true`` where an integer is meant;
+NaN, Inf" (NaN and Inf are refused when the request is built, and the digest a proof signs tells
+the types apart); "Context comes from the verifier ..., never from a client-supplied ``now``"
+(a request has no time field, and a request file cannot smuggle one in).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from delegation import Code, MalformedRequest, MalformedToken, Request
+from delegation.limits import MAX_ARG_VALUE_CHARS, MAX_NAME_CHARS, MAX_REQUEST_ARGS
+
+
+def test_request_fields_and_defaults() -> None:
+    req = Request("crm", "crm.read", "read")
+    assert req.resource is None
+    assert req.intent is None
+    assert req.args == {}
+    assert MalformedRequest.code is Code.MALFORMED
+    assert issubclass(MalformedRequest, MalformedToken)
+
+
+def test_args_are_copied() -> None:
+    source: dict[str, Any] = {"n": 1}
+    req = Request("crm", "t", "a", args=source)
+    source["n"] = 2
+    assert req.args == {"n": 1}
+
+
+@pytest.mark.parametrize("field", ["audience", "tool", "action"])
+@pytest.mark.parametrize(
+    "bad", ["", "a\nb", "a\x00", "\u202e", "x" * (MAX_NAME_CHARS + 1), 3, None]
+)
+def test_required_names_are_checked(field: str, bad: object) -> None:
+    fields: dict[str, Any] = {"audience": "crm", "tool": "t", "action": "a"}
+    fields[field] = bad
+    with pytest.raises(MalformedRequest):
+        Request(**fields)
+
+
+@pytest.mark.parametrize("field", ["resource", "intent"])
+@pytest.mark.parametrize("bad", ["", "a\nb", 3, b"x"])
+def test_optional_names_are_checked_when_present(field: str, bad: object) -> None:
+    with pytest.raises(MalformedRequest):
+        Request("crm", "t", "a", **{field: bad})  # type: ignore[arg-type]
+
+
+def test_length_limits() -> None:
+    Request("crm", "t", "a", resource="/" + "r" * (MAX_ARG_VALUE_CHARS - 1))
+    with pytest.raises(MalformedRequest):
+        Request("crm", "t", "a", resource="/" + "r" * MAX_ARG_VALUE_CHARS)
+    Request("crm", "t", "a", intent="i" * MAX_NAME_CHARS)
+    with pytest.raises(MalformedRequest):
+        Request("crm", "t", "a", intent="i" * (MAX_NAME_CHARS + 1))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "text",
+        "",
+        0,
+        -5,
+        2**63 - 1,
+        -(2**63) + 1,
+        1.5,
+        -0.0,
+        True,
+        None,
+        [1, "a", None],
+        {"k": [1, {"j": 2}]},
+        "x" * MAX_ARG_VALUE_CHARS,
+        list(range(MAX_REQUEST_ARGS)),
+    ],
+)
+def test_allowed_argument_values(value: Any) -> None:
+    assert Request("crm", "t", "a", args={"v": value}).args["v"] == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        math.nan,
+        math.inf,
+        -math.inf,
+        [1, math.nan],
+        {"k": math.inf},
+        2**63,
+        -(2**63),
+        10**100,
+        b"bytes",
+        (1, 2),
+        {1, 2},
+        object(),
+        {1: "non-text key"},
+        "x" * (MAX_ARG_VALUE_CHARS + 1),
+        list(range(MAX_REQUEST_ARGS + 1)),
+        [[[[[[1]]]]]],
+    ],
+)
+def test_refused_argument_values(value: Any) -> None:
+    with pytest.raises(MalformedRequest):
+        Request("crm", "t", "a", args={"v": value})
+
+
+@pytest.mark.parametrize("name", ["", "a\nb", "x" * (MAX_NAME_CHARS + 1)])
+def test_argument_names_are_checked(name: str) -> None:
+    with pytest.raises(MalformedRequest):
+        Request("crm", "t", "a", args={name: 1})
+
+
+def test_argument_count_and_type_limits() -> None:
+    Request("crm", "t", "a", args={f"a{i}": i for i in range(MAX_REQUEST_ARGS)})
+    with pytest.raises(MalformedRequest):
+        Request("crm", "t", "a", args={f"a{i}": i for i in range(MAX_REQUEST_ARGS + 1)})
+    with pytest.raises(MalformedRequest):
+        Request("crm", "t", "a", args=[("a", 1)])  # type: ignore[arg-type]
+    with pytest.raises(MalformedRequest):
+        Request("crm", "t", "a", args={3: 1})  # type: ignore[dict-item]
+
+
+# --- JSON form --------------------------------------------------------------------------------
+
+
+def test_json_round_trip() -> None:
+    req = Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": 3, "s": "x"})
+    assert Request.from_json(req.to_json()) == req
+    assert Request.from_json({"audience": "crm", "tool": "t", "action": "a"}) == Request(
+        "crm", "t", "a"
+    )
+    assert Request("crm", "t", "a").to_json() == {
+        "audience": "crm",
+        "tool": "t",
+        "action": "a",
+        "args": {},
+    }
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        None,
+        [],
+        "crm",
+        {"tool": "t", "action": "a"},
+        {"audience": "crm", "action": "a"},
+        {"audience": "crm", "tool": "t"},
+        {"audience": "crm", "tool": "t", "action": "a", "now": 0},  # no client-supplied time
+        {"audience": "crm", "tool": "t", "action": "a", "time": "2027-01-01T00:00:00Z"},
+        {"audience": "crm", "tool": "t", "action": "a", "args": []},
+        {"audience": "crm", "tool": "t", "action": "a", "args": {"x": math.nan}},
+        {"audience": 1, "tool": "t", "action": "a"},
+    ],
+)
+def test_bad_request_documents(doc: object) -> None:
+    with pytest.raises(MalformedRequest):
+        Request.from_json(doc)
+
+
+# --- digest --------------------------------------------------------------------------------------
+
+BASE = Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": 3})
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        Request("crm2", "crm.read", "read", "crm://a/1", "summarise", {"n": 3}),
+        Request("crm", "crm.update", "read", "crm://a/1", "summarise", {"n": 3}),
+        Request("crm", "crm.read", "write", "crm://a/1", "summarise", {"n": 3}),
+        Request("crm", "crm.read", "read", "crm://a/2", "summarise", {"n": 3}),
+        Request("crm", "crm.read", "read", None, "summarise", {"n": 3}),
+        Request("crm", "crm.read", "read", "crm://a/1", "other", {"n": 3}),
+        Request("crm", "crm.read", "read", "crm://a/1", None, {"n": 3}),
+        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": "3"}),
+        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": 3.0}),
+        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": True}),
+        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": [3]}),
+        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"m": 3}),
+        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {}),
+        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": 3, "m": None}),
+    ],
+)
+def test_digest_binds_every_field_and_type(other: Request) -> None:
+    assert other.digest() != BASE.digest()
+
+
+def test_digest_is_stable_and_independent_of_argument_order() -> None:
+    a = Request("crm", "t", "a", args={"x": 1, "y": 2})
+    b = Request("crm", "t", "a", args={"y": 2, "x": 1})
+    assert a.digest() == b.digest()
+    assert len(a.digest()) == 32
+    assert Request.from_json(a.to_json()).digest() == a.digest()

@@ -1,0 +1,656 @@
+"""Third-party caveats: tickets, verification ids, discharges, binding, nesting, garbage.
+
+Discharges the public API refuses to build are built by hand with the private helpers, as a
+hostile third party or holder could. Keys are TEST FIXTURES ONLY (fixed seeds).
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import random
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from delegation import (
+    Agent,
+    AgentKey,
+    Caveat,
+    Code,
+    Decision,
+    KeyringError,
+    Request,
+    UnverifiedToken,
+    Verifier,
+    _cbor,
+    _crypto,
+    _wire,
+    attenuate,
+    delegate,
+    prove,
+)
+from delegation.approval import Approver, bind_discharge, require_approval
+from delegation.caveats import Delegatees, Hop, MaxDepth, MaxUses, Tool, Validity
+from delegation.limits import (
+    MAX_CAVEATS,
+    MAX_DISCHARGE_DEPTH,
+    MAX_DISCHARGES,
+    MAX_IDENTIFIER_BYTES,
+    MAX_TOKEN_CHARS,
+)
+from delegation.thirdparty import (
+    PURPOSE_APPROVAL,
+    PURPOSE_THIRD_PARTY,
+    ApproverKey,
+    BadDischarge,
+    ThirdPartyCaveat,
+    TicketContents,
+    bind,
+    decode_discharge,
+    new_caveat_key,
+    open_vid,
+    seal_ticket,
+    seal_vid,
+)
+from tests.conftest import NOW, seeded_agent
+
+APPROVER_KEY = ApproverKey.from_seed(b"\x51" * 32)
+"""An approval service's key. TEST FIXTURE ONLY."""
+THIRD_KEY = ApproverKey.from_seed(b"\x53" * 32)
+"""A generic (non-approval) third party's key. TEST FIXTURE ONLY."""
+
+READ = Request("crm", "crm.read", "read", "crm://accounts/42/notes", "summarise")
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def check(
+    verifier: Verifier,
+    token: UnverifiedToken,
+    key: AgentKey,
+    discharges: Sequence[str] = (),
+    request: Request = READ,
+) -> Decision:
+    proof = prove(token, key, request, now=NOW)
+    return verifier.verify(token, request, proof, discharges=discharges, now=NOW)
+
+
+def codes(decision: Decision) -> list[Code]:
+    return [r.code for r in decision.reasons]
+
+
+def text_of(raw: _wire.RawMacaroon) -> str:
+    return _wire.b64encode(_wire.encode(raw))
+
+
+def last_third_party(token: UnverifiedToken, key: ApproverKey) -> tuple[bytes, bytes]:
+    """The cid of the token's last caveat and its caveat root key, as the third party sees it."""
+    cid = token.raw.caveats[-1].cid
+    caveat = ThirdPartyCaveat.decode(cid)
+    return cid, key.open_ticket(caveat.ticket).caveat_key
+
+
+def discharge(
+    cid: bytes, caveat_key: bytes, caveats: Sequence[Caveat | _wire.RawCaveat] = ()
+) -> _wire.RawMacaroon:
+    """An unbound discharge for ``cid`` with these caveats, signed under ``caveat_key``."""
+    raws = tuple(
+        c if isinstance(c, _wire.RawCaveat) else _wire.RawCaveat(c.encode()) for c in caveats
+    )
+    return _wire.RawMacaroon(cid, raws, _crypto.chain_signature(caveat_key, cid, raws))
+
+
+def bound(token: UnverifiedToken, raw: _wire.RawMacaroon) -> str:
+    return bind_discharge(token, text_of(raw))
+
+
+def nested_caveat(
+    state: bytes, token_id: str, caveat_key: bytes, third_party: ApproverKey = THIRD_KEY
+) -> _wire.RawCaveat:
+    """A third-party caveat inside a discharge, its vid sealed under the discharge's chain."""
+    ticket = seal_ticket(
+        third_party.public_key, TicketContents(caveat_key, token_id, PURPOSE_THIRD_PARTY)
+    )
+    caveat = ThirdPartyCaveat(PURPOSE_THIRD_PARTY, third_party.public_key, ticket)
+    return _wire.RawCaveat(caveat.encode(), seal_vid(state, caveat_key))
+
+
+def discharge_chain(token: UnverifiedToken, levels: int) -> list[str]:
+    """Discharges for the token's last caveat, each but the last needing the next one.
+
+    ``levels`` = 0 is a plain discharge; ``levels`` = k nests k discharges below it.
+    """
+    cid, key = last_third_party(token, THIRD_KEY)
+    out = []
+    for level in range(levels + 1):
+        first = [_wire.RawCaveat(Validity(None, NOW + 300).encode())]
+        if level < levels:
+            next_key = new_caveat_key()
+            state = _crypto.chain_signature(key, cid, first)
+            first.append(nested_caveat(state, token.token_id, next_key))
+        raw = discharge(cid, key, first)
+        out.append(bound(token, raw))
+        if level < levels:
+            cid, key = first[-1].cid, next_key
+    return out
+
+
+@pytest.fixture
+def gated(root_token: UnverifiedToken) -> UnverifiedToken:
+    """A token that needs a generic third party's discharge for every call."""
+    return require_approval(root_token, THIRD_KEY.public_key, purpose=PURPOSE_THIRD_PARTY)
+
+
+@pytest.fixture
+def good(gated: UnverifiedToken) -> str:
+    cid, key = last_third_party(gated, THIRD_KEY)
+    return bound(gated, discharge(cid, key, [Validity(None, NOW + 300)]))
+
+
+# --- ApproverKey ---------------------------------------------------------------------------
+
+
+def test_approver_key_file_round_trip_is_owner_only(tmp_path: Path) -> None:
+    key = ApproverKey.from_seed(b"\x61" * 32)  # TEST FIXTURE ONLY
+    path = tmp_path / "approver.json"
+    key.save(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    loaded = ApproverKey.load(path)
+    assert loaded.public_key == key.public_key
+    contents = TicketContents(b"\x07" * 32, "tid", PURPOSE_APPROVAL)
+    assert loaded.open_ticket(seal_ticket(key.public_key, contents)) == contents
+    key.save(path)  # replacing an existing file keeps it private
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["approver.json"]
+
+
+def test_approver_key_repr_shows_no_secret() -> None:
+    key = ApproverKey.from_seed(b"\x61" * 32)  # TEST FIXTURE ONLY
+    assert "private" not in repr(key)
+    assert _wire.b64encode(b"\x61" * 32) not in repr(key)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda t: t.replace("delegation-approver-key", "delegation-agent-key"),
+        lambda t: t.replace('"version": 1', '"version": 2'),
+        lambda t: "not json",
+        lambda t: t.replace('"private_key": "', '"private_key": "!!'),
+    ],
+    ids=["kind", "version", "not-json", "bad-private"],
+)
+def test_approver_key_bad_files_raise_keyring_error(edit: object) -> None:
+    assert callable(edit)
+    text = ApproverKey.from_seed(b"\x61" * 32).to_json()
+    with pytest.raises(KeyringError):
+        ApproverKey.from_json(edit(text))
+
+
+def test_approver_key_file_with_a_mismatched_public_key_is_refused() -> None:
+    one = ApproverKey.from_seed(b"\x61" * 32)  # TEST FIXTURE ONLY
+    two = ApproverKey.from_seed(b"\x62" * 32)  # TEST FIXTURE ONLY
+    text = one.to_json().replace(_wire.b64encode(one.public_key), _wire.b64encode(two.public_key))
+    with pytest.raises(KeyringError):
+        ApproverKey.from_json(text)
+
+
+def test_missing_approver_key_file_is_keyring_error(tmp_path: Path) -> None:
+    with pytest.raises(KeyringError):
+        ApproverKey.load(tmp_path / "absent.json")
+
+
+# --- tickets and verification ids ----------------------------------------------------------
+
+
+def test_ticket_opens_only_under_its_key() -> None:
+    contents = TicketContents(b"\x07" * 32, "tid", PURPOSE_APPROVAL)
+    ticket = seal_ticket(APPROVER_KEY.public_key, contents)
+    assert APPROVER_KEY.open_ticket(ticket) == contents
+    with pytest.raises(BadDischarge):
+        THIRD_KEY.open_ticket(ticket)
+
+
+def test_damaged_tickets_are_bad_discharge() -> None:
+    ticket = seal_ticket(APPROVER_KEY.public_key, TicketContents(b"\x07" * 32, "tid"))
+    damaged = [
+        b"",
+        ticket[:47],
+        ticket[:-1],
+        ticket + b"\x00",
+        bytes([ticket[0] ^ 1]) + ticket[1:],
+        ticket[:40] + bytes([ticket[40] ^ 1]) + ticket[41:],
+        bytes(32) + ticket[32:],  # an all-zero (low-order) ephemeral key
+        os.urandom(len(ticket)),
+    ]
+    for bad in damaged:
+        with pytest.raises(BadDischarge):
+            APPROVER_KEY.open_ticket(bad)
+
+
+@pytest.mark.parametrize(
+    "contents",
+    [
+        TicketContents(b"\x07" * 31, "tid"),
+        TicketContents(b"", "tid"),
+    ],
+    ids=["short-key", "empty-key"],
+)
+def test_ticket_with_malformed_contents_is_bad_discharge(contents: TicketContents) -> None:
+    with pytest.raises(BadDischarge):
+        APPROVER_KEY.open_ticket(seal_ticket(APPROVER_KEY.public_key, contents))
+
+
+def test_vid_opens_only_under_the_chain_state_it_was_sealed_to() -> None:
+    state, key = b"\x01" * 32, b"\x02" * 32
+    vid = seal_vid(state, key)
+    assert open_vid(state, vid) == key
+    with pytest.raises(BadDischarge):
+        open_vid(b"\x03" * 32, vid)
+    for bad in (vid[:-1], vid + b"\x00", b"", vid[:12] + bytes([vid[12] ^ 1]) + vid[13:]):
+        with pytest.raises(BadDischarge):
+            open_vid(state, bad)
+
+
+def test_token_with_a_vid_that_does_not_open_is_bad_discharge(
+    verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    # A holder appends a third-party caveat (chain signature correct) whose vid is sealed
+    # under some other chain state: the verifier cannot open it.
+    caveat = ThirdPartyCaveat(
+        PURPOSE_THIRD_PARTY,
+        THIRD_KEY.public_key,
+        seal_ticket(THIRD_KEY.public_key, TicketContents(b"\x07" * 32, root_token.token_id)),
+    )
+    for vid in (seal_vid(b"\x09" * 32, b"\x07" * 32), b"\x00" * 60, b"\x01"):
+        raw = _wire.RawCaveat(caveat.encode(), vid)
+        sig = _crypto.chain_step(root_token.raw.signature, raw)
+        token = UnverifiedToken(
+            _wire.RawMacaroon(root_token.raw.identifier, (*root_token.raw.caveats, raw), sig)
+        )
+        decision = check(verifier, token, orchestrator)
+        assert codes(decision) == [Code.BAD_DISCHARGE]
+
+
+# --- discharges at the verifier ------------------------------------------------------------
+
+
+def test_generic_third_party_needs_a_discharge(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey, good: str
+) -> None:
+    assert codes(check(verifier, gated, orchestrator)) == [Code.DISCHARGE_REQUIRED]
+    assert check(verifier, gated, orchestrator, [good]).allowed
+
+
+def test_discharge_ticket_for_a_generic_third_party(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    service = Approver(THIRD_KEY)
+    unbound = service.discharge_ticket(gated.raw.caveats[-1].cid, None, now=NOW)
+    assert check(verifier, gated, orchestrator, [bind_discharge(gated, unbound)]).allowed
+    assert codes(check(verifier, gated, orchestrator, [unbound])) == [Code.BAD_DISCHARGE]
+
+
+def test_discharge_signed_under_another_key_is_bad_discharge(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    cid, _ = last_third_party(gated, THIRD_KEY)
+    forged = bound(gated, discharge(cid, b"\x42" * 32, [Validity(None, NOW + 300)]))
+    assert codes(check(verifier, gated, orchestrator, [forged])) == [Code.BAD_DISCHARGE]
+
+
+def test_discharge_with_a_dropped_caveat_is_bad_discharge(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    cid, key = last_third_party(gated, THIRD_KEY)
+    full = discharge(cid, key, [Validity(None, NOW + 300), Tool(("crm.read",))])
+    dropped = _wire.RawMacaroon(cid, full.caveats[:1], full.signature)
+    text = bound(gated, dropped)
+    assert codes(check(verifier, gated, orchestrator, [text])) == [Code.BAD_DISCHARGE]
+
+
+def test_discharge_first_party_caveats_are_enforced(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    cid, key = last_third_party(gated, THIRD_KEY)
+    write_only = bound(
+        gated, discharge(cid, key, [Validity(None, NOW + 300), Tool(("crm.update",))])
+    )
+    assert codes(check(verifier, gated, orchestrator, [write_only])) == [Code.TOOL_NOT_ALLOWED]
+    expired = bound(gated, discharge(cid, key, [Validity(None, NOW)]))
+    assert codes(check(verifier, gated, orchestrator, [expired])) == [Code.EXPIRED]
+
+
+def test_discharge_without_an_expiry_is_bad_discharge(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    cid, key = last_third_party(gated, THIRD_KEY)
+    for caveats in ([], [Tool(("crm.read",))], [Validity(NOW - 10, None)]):
+        text = bound(gated, discharge(cid, key, caveats))
+        assert codes(check(verifier, gated, orchestrator, [text])) == [Code.BAD_DISCHARGE]
+
+
+@pytest.mark.parametrize(
+    "caveat",
+    [
+        Hop("x", seeded_agent(9).public_key, bytes(64)),
+        MaxUses(1),
+        MaxDepth(0),
+        Delegatees(("agent-*",)),
+    ],
+    ids=["hop", "max_uses", "max_depth", "delegatees"],
+)
+def test_discharge_cannot_carry_chain_caveats(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey, caveat: Caveat
+) -> None:
+    cid, key = last_third_party(gated, THIRD_KEY)
+    text = bound(gated, discharge(cid, key, [Validity(None, NOW + 300), caveat]))
+    assert codes(check(verifier, gated, orchestrator, [text])) == [Code.BAD_DISCHARGE]
+
+
+def test_discharge_with_an_unknown_caveat_denies(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    cid, key = last_third_party(gated, THIRD_KEY)
+    unknown = _wire.RawCaveat(_cbor.dumps([5000, 1]))
+    text = bound(gated, discharge(cid, key, [Validity(None, NOW + 300), unknown]))
+    assert codes(check(verifier, gated, orchestrator, [text])) == [Code.UNKNOWN_CAVEAT]
+
+
+# --- binding ---------------------------------------------------------------------------------
+
+
+def test_binding_is_libmacaroons_binding(gated: UnverifiedToken) -> None:
+    cid, key = last_third_party(gated, THIRD_KEY)
+    raw = discharge(cid, key)
+    text = bound(gated, raw)
+    assert decode_discharge(text).signature == bind(gated.raw.signature, raw.signature)
+    assert bind(gated.raw.signature, raw.signature) != bind(raw.signature, gated.raw.signature)
+
+
+def test_unbound_discharge_is_bad_discharge(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    cid, key = last_third_party(gated, THIRD_KEY)
+    unbound = text_of(discharge(cid, key, [Validity(None, NOW + 300)]))
+    assert codes(check(verifier, gated, orchestrator, [unbound])) == [Code.BAD_DISCHARGE]
+
+
+def test_discharge_bound_twice_is_bad_discharge(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey, good: str
+) -> None:
+    twice = bind_discharge(gated, good)
+    assert codes(check(verifier, gated, orchestrator, [twice])) == [Code.BAD_DISCHARGE]
+
+
+def test_discharge_bound_to_ancestor_sibling_or_descendant_is_bad_discharge(
+    verifier: Verifier,
+    gated: UnverifiedToken,
+    orchestrator: AgentKey,
+    researcher: AgentKey,
+    writer: AgentKey,
+) -> None:
+    cid, key = last_third_party(gated, THIRD_KEY)
+    raw = discharge(cid, key, [Validity(None, NOW + 300)])
+    narrowed = attenuate(gated, [Tool(("crm.read",))], now=NOW)
+    one = delegate(narrowed, orchestrator, Agent("researcher", researcher.public_key), now=NOW)
+    two = delegate(narrowed, orchestrator, Agent("writer", writer.public_key), now=NOW)
+    holders = {
+        "gated": (gated, orchestrator),
+        "narrowed": (narrowed, orchestrator),
+        "one": (one, researcher),
+        "two": (two, writer),
+    }
+    for bound_to, (target, _) in holders.items():
+        text = bound(target, raw)
+        for used_with, (token, holder) in holders.items():
+            decision = check(verifier, token, holder, [text])
+            if bound_to == used_with:
+                assert decision.allowed, (bound_to, used_with, decision.reasons)
+            else:
+                assert codes(decision) == [Code.BAD_DISCHARGE], (bound_to, used_with)
+
+
+# --- counting discharges ---------------------------------------------------------------------
+
+
+def test_duplicate_discharge_is_bad_discharge(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey, good: str
+) -> None:
+    assert codes(check(verifier, gated, orchestrator, [good, good])) == [Code.BAD_DISCHARGE]
+
+
+def test_two_discharges_for_one_caveat_are_bad_discharge(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey, good: str
+) -> None:
+    cid, key = last_third_party(gated, THIRD_KEY)
+    another = bound(gated, discharge(cid, key, [Validity(None, NOW + 200)]))
+    decision = check(verifier, gated, orchestrator, [good, another])
+    assert codes(decision) == [Code.BAD_DISCHARGE]
+
+
+def test_extra_discharge_matching_no_caveat_is_bad_discharge(
+    verifier: Verifier,
+    gated: UnverifiedToken,
+    root_token: UnverifiedToken,
+    orchestrator: AgentKey,
+    good: str,
+) -> None:
+    other = require_approval(root_token, THIRD_KEY.public_key, purpose=PURPOSE_THIRD_PARTY)
+    cid, key = last_third_party(other, THIRD_KEY)
+    stray = bound(gated, discharge(cid, key))
+    assert codes(check(verifier, gated, orchestrator, [good, stray])) == [Code.BAD_DISCHARGE]
+    # A token with no third-party caveat at all takes no discharge either.
+    assert codes(
+        check(verifier, root_token, orchestrator, [bound(root_token, discharge(cid, key))])
+    ) == [Code.BAD_DISCHARGE]
+
+
+def test_more_than_max_discharges_is_too_large(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey, good: str
+) -> None:
+    decision = check(verifier, gated, orchestrator, [good] * (MAX_DISCHARGES + 1))
+    assert codes(decision) == [Code.TOO_LARGE]
+    decision = check(verifier, gated, orchestrator, ["!"] * (MAX_DISCHARGES + 1))
+    assert codes(decision) == [Code.TOO_LARGE]
+
+
+def test_max_discharges_exactly_is_counted_not_too_large(
+    verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    token = root_token
+    for _ in range(MAX_DISCHARGES):
+        token = require_approval(token, THIRD_KEY.public_key, purpose=PURPOSE_THIRD_PARTY)
+    texts = []
+    for raw in token.raw.caveats[-MAX_DISCHARGES:]:
+        key = THIRD_KEY.open_ticket(ThirdPartyCaveat.decode(raw.cid).ticket).caveat_key
+        texts.append(bound(token, discharge(raw.cid, key, [Validity(None, NOW + 300)])))
+    assert check(verifier, token, orchestrator, texts).allowed
+    assert codes(check(verifier, token, orchestrator, texts[1:])) == [Code.DISCHARGE_REQUIRED]
+
+
+# --- garbage ---------------------------------------------------------------------------------
+
+
+def _non_canonical(text: str) -> tuple[str, str]:
+    """A canonical spelling of the same discharge (with a location, which is not MACed, chosen
+    so that the text has padding bits) and that spelling with nonzero padding bits."""
+    raw = decode_discharge(text)
+    for location in ("a", "ab", "abc"):
+        canonical = text_of(_wire.RawMacaroon(raw.identifier, raw.caveats, raw.signature, location))
+        if len(canonical) % 4:
+            break
+    data = _wire.b64decode(canonical, MAX_TOKEN_CHARS)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    for ch in alphabet:
+        other = canonical[:-1] + ch
+        if other != canonical and base64.urlsafe_b64decode(other + "=" * (-len(other) % 4)) == data:
+            return canonical, other
+    raise AssertionError("no second spelling found")
+
+
+def _garbage(good: str) -> list[str]:
+    rng = random.Random(1234)
+    return [
+        "",
+        "!",
+        "A",
+        "AAAA",
+        "====",
+        good + "=",
+        good + "==",
+        " " + good,
+        good + "\n",
+        good[:-1],
+        good[: len(good) // 2],
+        good[:-8],
+        _non_canonical(good)[1],
+        good.replace(good[5], "é", 1),
+        _wire.b64encode(bytes(rng.randrange(256) for _ in range(200))),
+        _wire.b64encode(b"\x02" + bytes(rng.randrange(256) for _ in range(80))),
+        "".join(rng.choice("ABCxyz019-_") for _ in range(301)),
+    ]
+
+
+def test_garbage_discharges_are_bad_discharge(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey, good: str
+) -> None:
+    for text in _garbage(good):
+        decision = check(verifier, gated, orchestrator, [text])
+        assert codes(decision) == [Code.BAD_DISCHARGE], repr(text[:40])
+        decision = check(verifier, gated, orchestrator, [good, text])
+        assert not decision.allowed
+        assert Code.BAD_DISCHARGE in codes(decision), repr(text[:40])
+
+
+def test_non_canonical_base64_is_a_second_spelling_and_refused(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey, good: str
+) -> None:
+    canonical, other = _non_canonical(good)
+    assert check(verifier, gated, orchestrator, [canonical]).allowed
+    assert codes(check(verifier, gated, orchestrator, [other])) == [Code.BAD_DISCHARGE]
+
+
+def test_a_token_passed_as_a_discharge_is_bad_discharge(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey, good: str
+) -> None:
+    decision = check(verifier, gated, orchestrator, [good, gated.encode()])
+    assert codes(decision) == [Code.BAD_DISCHARGE]
+
+
+def _oversize() -> list[str]:
+    key = b"\x05" * 32
+    too_many = tuple(_wire.RawCaveat(Tool(("t",)).encode()) for _ in range(MAX_CAVEATS + 1))
+    huge_id = b"\x00" * (MAX_IDENTIFIER_BYTES + 1)
+    return [
+        "A" * (MAX_TOKEN_CHARS + 1),
+        text_of(
+            _wire.RawMacaroon(b"cid", too_many, _crypto.chain_signature(key, b"cid", too_many))
+        ),
+        text_of(_wire.RawMacaroon(huge_id, (), bytes(32))),
+    ]
+
+
+# CORE BUG: an oversize discharge is not a clean bad_discharge. delegation/thirdparty.py
+# decode_discharge catches only MalformedToken, but _wire.b64decode / _wire.decode raise
+# TokenTooLarge (a TokenError, not a MalformedToken) for text over MAX_TOKEN_CHARS, more than
+# MAX_CAVEATS caveats or an identifier over MAX_IDENTIFIER_BYTES. It escapes
+# _check_discharges and only verify()'s catch-all stops it: code ``malformed`` ("internal
+# error while verifying") and an ERROR log with a traceback, for plain bad input.
+@pytest.mark.parametrize("index", range(3), ids=["long-text", "too-many-caveats", "huge-id"])
+def test_oversize_discharge_denies_without_raising(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey, index: int
+) -> None:
+    text = _oversize()[index]
+    with pytest.raises(BadDischarge):
+        decode_discharge(text)
+    decision = check(verifier, gated, orchestrator, [text])
+    assert codes(decision) == [Code.BAD_DISCHARGE]
+
+
+def test_decode_discharge_raises_only_bad_discharge_for_garbage(good: str) -> None:
+    for text in _garbage(good):
+        with pytest.raises(BadDischarge):
+            decode_discharge(text)
+
+
+# --- nesting ---------------------------------------------------------------------------------
+
+
+def test_nested_discharge_at_depth_one(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    outer, inner = discharge_chain(gated, 1)
+    assert check(verifier, gated, orchestrator, [outer, inner]).allowed
+    assert check(verifier, gated, orchestrator, [inner, outer]).allowed
+    assert codes(check(verifier, gated, orchestrator, [outer])) == [Code.DISCHARGE_REQUIRED]
+    assert codes(check(verifier, gated, orchestrator, [inner])) == [
+        Code.DISCHARGE_REQUIRED,
+        Code.BAD_DISCHARGE,
+    ]
+
+
+def test_nested_discharges_up_to_the_limit(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    texts = discharge_chain(gated, MAX_DISCHARGE_DEPTH)
+    assert check(verifier, gated, orchestrator, texts).allowed
+
+
+def test_nested_discharges_past_the_limit_are_bad_discharge(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    texts = discharge_chain(gated, MAX_DISCHARGE_DEPTH + 1)
+    decision = check(verifier, gated, orchestrator, texts)
+    assert codes(decision) == [Code.BAD_DISCHARGE]
+    assert "nest" in decision.reasons[0].detail
+
+
+def test_nested_discharge_must_be_bound_too(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    outer, inner = discharge_chain(gated, 1)
+    raw = decode_discharge(inner)
+    sibling = delegate(gated, orchestrator, Agent("other", seeded_agent(6).public_key), now=NOW)
+    # ``inner`` bound to the token is fine; the same discharge rebound to a sibling is not.
+    unbound_sig = raw.signature
+    rebound = text_of(
+        _wire.RawMacaroon(raw.identifier, raw.caveats, bind(sibling.raw.signature, unbound_sig))
+    )
+    assert codes(check(verifier, gated, orchestrator, [outer, rebound])) == [Code.BAD_DISCHARGE]
+
+
+def test_discharge_needing_itself_is_rejected(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    # A discharge whose nested third-party caveat reuses its own id: a cycle.
+    cid, key = last_third_party(gated, THIRD_KEY)
+    first = [_wire.RawCaveat(Validity(None, NOW + 300).encode())]
+    state = _crypto.chain_signature(key, cid, first)
+    first.append(_wire.RawCaveat(cid, seal_vid(state, key)))
+    text = bound(gated, discharge(cid, key, first))
+    decision = check(verifier, gated, orchestrator, [text])
+    assert codes(decision) == [Code.DISCHARGE_REQUIRED]
+
+
+def test_nested_caveat_with_a_vid_that_does_not_open_is_bad_discharge(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    cid, key = last_third_party(gated, THIRD_KEY)
+    inner = nested_caveat(b"\x44" * 32, gated.token_id, new_caveat_key())
+    text = bound(gated, discharge(cid, key, [inner]))
+    assert codes(check(verifier, gated, orchestrator, [text])) == [Code.BAD_DISCHARGE]
+
+
+def test_nested_caveat_that_is_not_a_third_party_caveat_is_bad_discharge(
+    verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    cid, key = last_third_party(gated, THIRD_KEY)
+    state = _crypto.chain_signature(key, cid, ())
+    junk = _wire.RawCaveat(_cbor.dumps([1, 2]), seal_vid(state, new_caveat_key()))
+    text = bound(gated, discharge(cid, key, [junk]))
+    assert codes(check(verifier, gated, orchestrator, [text])) == [Code.BAD_DISCHARGE]
