@@ -34,6 +34,7 @@ import pstats
 import statistics
 import sys
 import time
+from _hashlib import hmac_digest as _hmac_digest
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -135,10 +136,11 @@ def build_workload(keyring: Keyring, depth: int) -> Workload:
 
 
 def hmac_floor(key: bytes, messages: list[bytes]) -> bytes:
-    """The floor: one chained HMAC-SHA256 per message, nothing else."""
+    """The floor: one chained HMAC-SHA256 per message, nothing else, through OpenSSL's one-shot
+    HMAC (the same primitive the library calls, so the floor is not flattered)."""
     sig = key
     for msg in messages:
-        sig = hmac.digest(sig, msg, "sha256")
+        sig = _hmac_digest(sig, msg, "sha256")
     return sig
 
 

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 from functools import lru_cache
+from hashlib import sha256 as _sha256
 
 import cbor2
 from cryptography.exceptions import InvalidSignature
@@ -30,8 +31,14 @@ HOP_DOMAIN = b"delegation/v1/hop\x00"
 POP_DOMAIN = b"delegation/v1/pop\x00"
 
 
+try:  # OpenSSL's one-shot HMAC without the hmac module's Python wrapper (a third faster).
+    from _hashlib import hmac_digest as _hmac_digest
+except ImportError:  # pragma: no cover - CPython without OpenSSL
+    _hmac_digest = hmac.digest  # type: ignore[assignment]
+
+
 def _mac(key: bytes, msg: bytes) -> bytes:
-    return hmac.digest(key, msg, "sha256")
+    return _hmac_digest(key, msg, "sha256")
 
 
 def derive_key(root_key: bytes) -> bytes:
@@ -46,13 +53,14 @@ def chain_states_derived(
     derived_key: bytes, identifier: bytes, caveats: Iterable[RawCaveat]
 ) -> list[bytes]:
     """Like :func:`chain_signatures`, from an already derived key."""
-    sig = _mac(derived_key, identifier)
+    mac = _hmac_digest
+    sig = mac(derived_key, identifier, "sha256")
     states = [sig]
-    for caveat in caveats:
-        if caveat.vid is None:
-            sig = _mac(sig, caveat.cid)
+    for cid, vid, _ in caveats:
+        if vid is None:
+            sig = mac(sig, cid, "sha256")
         else:
-            sig = _mac(sig, _mac(sig, caveat.vid) + _mac(sig, caveat.cid))
+            sig = mac(sig, mac(sig, vid, "sha256") + mac(sig, cid, "sha256"), "sha256")
         states.append(sig)
     return states
 
@@ -93,8 +101,9 @@ def digest_start(identifier: bytes) -> bytes:
 
 
 def digest_step(digest: bytes, caveat: RawCaveat) -> bytes:
-    vid = b"\x00" if caveat.vid is None else b"\x01" + _framed(caveat.vid)
-    return hashlib.sha256(digest + _framed(caveat.cid) + vid).digest()
+    cid, vid = caveat.cid, caveat.vid
+    tail = b"\x00" if vid is None else b"\x01" + len(vid).to_bytes(4, "big") + vid
+    return _sha256(b"".join((digest, len(cid).to_bytes(4, "big"), cid, tail))).digest()
 
 
 def hop_message(prefix_digest: bytes, agent_id: str, public_key: bytes) -> bytes:

@@ -40,6 +40,9 @@ SIGNATURE = 6
 SIGNATURE_BYTES = 32
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_B64_VALUE = {
+    c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
 
 
 class RawCaveat(NamedTuple):
@@ -72,7 +75,10 @@ def b64decode(text: str, max_chars: int, what: str = "token") -> bytes:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise MalformedToken(f"{what} is not unpadded base64url") from exc
-    if b64encode(data) != text:  # nonzero padding bits: a second spelling of the same bytes
+    # The unused low bits of the last character must be zero, or the same bytes would have a
+    # second spelling (2 bits unused when len % 4 == 3, 4 bits when len % 4 == 2).
+    rest = len(text) % 4
+    if rest and _B64_VALUE[text[-1]] & (0x0F if rest == 2 else 0x03):
         raise MalformedToken(f"{what} is not in canonical base64url")
     return data
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from delegation.errors import DelegationError
 
@@ -27,8 +27,7 @@ class RevocationKind(StrEnum):
     KEY = "key"
 
 
-@dataclass(frozen=True, slots=True)
-class Revocation:
+class Revocation(NamedTuple):
     kind: RevocationKind
     value: str
 
