@@ -25,11 +25,12 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from delegation import _crypto, _wire
 from delegation.caveats import Call, Caveat, Validity
 from delegation.errors import AuthoringError, TokenError
-from delegation.limits import MAX_CAVEATS, MAX_TOKEN_BYTES
+from delegation.limits import MAX_CAVEAT_BYTES, MAX_CAVEATS, MAX_TOKEN_BYTES
 from delegation.request import Request
 from delegation.task import Link, TaskRecord
 from delegation.thirdparty import (
     PURPOSE_APPROVAL,
+    PURPOSE_THIRD_PARTY,
     ApproverKey,
     BadDischarge,
     Rule,
@@ -71,17 +72,34 @@ def require_approval(
             raise AuthoringError(f"location: {exc.detail}") from exc
     if len(tok.raw.caveats) >= MAX_CAVEATS:
         raise AuthoringError(f"a token carries at most {MAX_CAVEATS} caveats")
-    parsed = tuple(r if isinstance(r, Rule) else Rule.parse(r) for r in rules)
+    if type(purpose) is not int or purpose not in (PURPOSE_APPROVAL, PURPOSE_THIRD_PARTY):
+        raise AuthoringError("purpose is PURPOSE_APPROVAL or PURPOSE_THIRD_PARTY")
+    if not isinstance(approver, bytes) or len(approver) != 32:
+        raise AuthoringError("an approver public key is 32 bytes (X25519)")
+    try:
+        parsed = tuple(r if isinstance(r, Rule) else Rule.parse(r) for r in rules)
+    except TokenError as exc:
+        raise AuthoringError(f"rule: {exc.detail}") from exc
     caveat_key, ephemeral, vid_nonce = (
         (new_caveat_key(), None, None)
         if _seeds is None
         else (_seeds[0], X25519PrivateKey.from_private_bytes(_seeds[1]), _seeds[2])
     )
     contents = TicketContents(caveat_key, tok.token_id, purpose)
-    ticket = seal_ticket(approver, contents, ephemeral)
+    try:
+        ticket = seal_ticket(approver, contents, ephemeral)
+    except ValueError as exc:  # a low-order X25519 point: no shared secret
+        raise AuthoringError("the approver public key is not a usable X25519 key") from exc
     caveat = ThirdPartyCaveat(purpose, approver, ticket, parsed, location)
+    cid = caveat.encode()
+    try:
+        ThirdPartyCaveat.decode(cid, location)  # what a decoder would refuse is refused here
+    except TokenError as exc:
+        raise AuthoringError(f"the third-party caveat would not decode: {exc.detail}") from exc
+    if len(cid) > MAX_CAVEAT_BYTES:
+        raise AuthoringError(f"the third-party caveat would exceed {MAX_CAVEAT_BYTES} bytes")
     vid = seal_vid(tok.raw.signature, caveat_key, vid_nonce)
-    raw = _wire.RawCaveat(caveat.encode(), vid, location)
+    raw = _wire.RawCaveat(cid, vid, location)
     signature = _crypto.chain_step(tok.raw.signature, raw)
     mac = _wire.RawMacaroon(
         tok.raw.identifier, (*tok.raw.caveats, raw), signature, tok.raw.location
@@ -165,6 +183,8 @@ class Approver:
             ticket = self._key.open_ticket(cav.ticket)
             if ticket.token_id != tok.token_id:
                 raise BadDischarge("the ticket was sealed for another token")
+            if ticket.purpose != cav.purpose:
+                raise BadDischarge("the ticket's purpose differs from its caveat's")
             out.append(
                 PendingApproval(index, cav, tok.task, tok.chain(), tok.token_id, request, ticket)
             )

@@ -76,18 +76,36 @@ def resource_matches(pattern: Resource, resource: Resource) -> bool:
 
 
 def resource_covers(outer: Resource, inner: Resource) -> bool:
-    """True if every resource ``inner`` matches is matched by ``outer``."""
+    """True if every resource ``inner`` matches is matched by ``outer`` (exactly, not just soundly).
+
+    A trailing ``**`` in ``inner`` stands for every length from its fixed prefix (at least one
+    segment: a resource has one) upward; lengths past ``outer``'s own all behave alike, so
+    checking up to one past it decides them all.
+    """
     if outer.scheme != inner.scheme:
         return False
     segs = inner.segments
-    for i, o in enumerate(outer.segments):
+    if segs[-1] != REST:
+        return _covers_shape(outer.segments, segs)
+    fixed = segs[:-1]
+    low = max(len(fixed), 1)
+    high = max(low, min(len(outer.segments) + 1, MAX_RESOURCE_SEGMENTS))
+    return all(
+        _covers_shape(outer.segments, fixed + (ONE,) * (n - len(fixed)))
+        for n in range(low, high + 1)
+    )
+
+
+def _covers_shape(outer: tuple[str, ...], shape: tuple[str, ...]) -> bool:
+    """Does ``outer`` match every resource of this fixed-length shape (literals and ``*``)?"""
+    for i, o in enumerate(outer):
         if o == REST:
-            return True
-        if i >= len(segs) or segs[i] == REST:
+            return len(shape) >= i
+        if i >= len(shape):
             return False
-        if o != ONE and o != segs[i]:
+        if o != ONE and o != shape[i]:
             return False
-    return len(segs) == len(outer.segments)
+    return len(shape) == len(outer)
 
 
 def check_agent_id(text: str) -> str:

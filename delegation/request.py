@@ -61,7 +61,8 @@ class Request:
             raise MalformedRequest("a request is a JSON object")
         unknown = set(doc) - {"audience", "tool", "action", "resource", "intent", "args"}
         if unknown:
-            raise MalformedRequest(f"unknown request fields: {', '.join(sorted(unknown))}")
+            names = ", ".join(sorted(repr(k) for k in unknown))
+            raise MalformedRequest(f"unknown request fields: {names}")
         try:
             return cls(
                 audience=doc["audience"],

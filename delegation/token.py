@@ -280,7 +280,7 @@ def mint(
             _wire.check_location(location)
         except TokenError as exc:
             raise AuthoringError(f"location: {exc.detail}") from exc
-    caveats = scope.caveats(now)
+    caveats = _scope_caveats(scope, now)
     if not any(isinstance(c, Audience) for c in caveats):
         raise AuthoringError("a root token needs at least one audience")
     if not any(isinstance(c, Validity) and c.expires is not None for c in caveats):
@@ -303,7 +303,9 @@ def attenuate(
 ) -> UnverifiedToken:
     """Append caveats offline. Raises NotNarrowing for one that tries to widen the token."""
     now = int(time.time()) if now is None else now
-    caveats = scope.caveats(now) if isinstance(scope, Scope) else list(scope)
+    caveats = _scope_caveats(scope, now) if isinstance(scope, Scope) else list(scope)
+    if any(isinstance(c, Hop) for c in caveats):
+        raise AuthoringError("a hop is signed by the holder: use delegate(), not attenuate()")
     return _append(_as_token(token), caveats)
 
 
@@ -331,8 +333,15 @@ def delegate(
         digest = _crypto.digest_step(digest, raw)
     signature = holder_key.sign(_crypto.hop_message(digest, to.agent_id, to.public_key))
     now = int(time.time()) if now is None else now
-    extra = scope.caveats(now) if scope is not None else []
+    extra = _scope_caveats(scope, now) if scope is not None else []
     return _append(parent, [Hop(to.agent_id, to.public_key, signature), *extra])
+
+
+def _scope_caveats(scope: Scope, now: int) -> list[Caveat]:
+    try:
+        return scope.caveats(now)
+    except TokenError as exc:  # a value no token may carry: the caller's bug
+        raise AuthoringError(exc.detail) from exc
 
 
 def _append(token: UnverifiedToken, caveats: Sequence[Caveat]) -> UnverifiedToken:
@@ -350,7 +359,13 @@ def _append(token: UnverifiedToken, caveats: Sequence[Caveat]) -> UnverifiedToke
         cav.check_narrows(ParentView(tuple(placed), hops))
         placed.append(Placed(hops, cav))
         hops += isinstance(cav, Hop)
-        raw = _wire.RawCaveat(cav.encode())
+        if isinstance(cav, ThirdPartyCaveat):
+            raise AuthoringError("add third-party caveats with approval.require_approval")
+        try:
+            raw = _wire.RawCaveat(cav.encode())
+            _DEFAULT_REGISTRY.decode(raw.cid)  # what a decoder would refuse is refused here
+        except TokenError as exc:
+            raise AuthoringError(f"a {cav.name} caveat would not decode: {exc.detail}") from exc
         if len(raw.cid) > MAX_CAVEAT_BYTES:
             raise AuthoringError(
                 f"a {cav.name} caveat would exceed the size limit ({MAX_CAVEAT_BYTES} bytes)"

@@ -20,9 +20,9 @@ Order of checks (``specs/verification.md``):
    exact call;
 8. check the holder's proof of possession (``pop_required``, ``pop_invalid``) and claim its
    nonce (``replay``);
-9. only if nothing failed, count one use against every ``max_uses`` caveat
-   (``uses_exhausted``), then spend each approval discharge used (an approval is for one
-   call; ``replay`` if already spent).
+9. only if nothing failed, in one all-or-nothing store call, count one use against every
+   ``max_uses`` caveat (``uses_exhausted``) and spend each approval discharge used (an
+   approval is for one call; ``replay`` if already spent).
 
 Any store that cannot answer yields ``store_unavailable``. Only step 5's hop signatures are
 cached, keyed by chain state; revocation, expiry, approvals, uses and replay are decided
@@ -31,11 +31,13 @@ afresh on every call.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from delegation import _crypto, _wire
 from delegation.caveats import (
@@ -101,6 +103,15 @@ class ThirdPartyPlace:
     cid: bytes
     caveat: ThirdPartyCaveat
     caveat_key: bytes
+
+
+class _Approval(NamedTuple):
+    """An approval discharge used by this call: spent (as a one-use limit) if the call passes."""
+
+    key: bytes
+    keep_until: int
+    segment: int
+    caveat: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,17 +324,13 @@ class Verifier:
     ) -> Decision:
         """Steps 6-9: revocation, caveats and discharges, the proof, then use limits."""
         at = int(self._clock() if now is None else now)
-        approvals: list[tuple[bytes, int]] = []
+        approvals: list[_Approval] = []
         reasons = self._check_revocation(chain)
         reasons += self._check_caveats(chain, request, at)
         reasons += self._check_discharges(chain, request, discharges, at, approvals)
         reasons += self._check_proof(chain, request, proof, at)
-        # Uses before approvals: a use counter that is down or spent must not burn a human's
-        # approval. (An approval already spent then costs a use: only its holder can do that.)
         if not reasons:
-            reasons = self._count_use(chain, at)
-        if not reasons:
-            reasons = self._claim_approvals(approvals, at)
+            reasons = self._spend(chain, approvals, at)
         return Decision(not reasons, tuple(reasons), chain.task, chain.links, chain.token_id)
 
     def _hop_signed(self, prefix: bytes, cid: bytes, signer: bytes, hop: Hop) -> bool:
@@ -372,7 +379,7 @@ class Verifier:
         request: Request,
         discharges: Sequence[str],
         now: int,
-        approvals: list[tuple[bytes, int]],
+        approvals: list[_Approval],
     ) -> list[Reason]:
         """Every third-party caveat against its discharge. Appends to ``approvals`` the
         single-use key and expiry of each approval used, to be claimed if the call is allowed."""
@@ -415,7 +422,7 @@ class Verifier:
         request: Request,
         now: int,
         pending: list[tuple[ThirdPartyPlace, int]],
-        approvals: list[tuple[bytes, int]],
+        approvals: list[_Approval],
     ) -> list[Reason]:
         def bad(detail: str) -> list[Reason]:
             return [Reason(Code.BAD_DISCHARGE, detail, place.segment, place.index)]
@@ -426,6 +433,7 @@ class Verifier:
         if not _crypto.macs_equal(bind(chain.token.raw.signature, states[-1]), discharge.signature):
             return bad("the discharge does not verify for this token")
         caveats: list[Caveat] = []
+        first_call: int | None = None
         for j, raw_cav in enumerate(discharge.caveats):
             try:
                 parsed = self._discharge_caveat(raw_cav, states[j], place)
@@ -433,15 +441,24 @@ class Verifier:
                 return bad(f"discharge: {exc.detail}")
             if isinstance(parsed, ThirdPartyPlace):
                 pending.append((parsed, depth + 1))
-            else:
-                caveats.append(parsed)
+                continue
+            if first_call is None and type(parsed) is Call:
+                first_call = j
+            caveats.append(parsed)
         expiries = [c.expires for c in caveats if isinstance(c, Validity) and c.expires is not None]
         if not expiries:
             return bad("the discharge has no expiry")
         if place.caveat.is_approval:
-            if not any(isinstance(c, Call) for c in caveats):
+            if first_call is None:
                 return bad("an approval discharge must name the call it approves")
-            approvals.append((b"approval\x00" + discharge.signature, min(expiries)))
+            # The approval's identity is the chain state through its call caveat: fixed by the
+            # approver, beyond the holder's reach (a holder can append caveats to a discharge
+            # and rebind it, which changes every later state and the bound signature). Hashed,
+            # so the store never holds a state from which discharges could be extended.
+            spend_key = hashlib.sha256(b"delegation/v1/approval\x00" + states[first_call + 1])
+            # Kept until the latest expiry in the discharge: never shorter than its validity.
+            keep = max(expiries) + CLOCK_SKEW_SECONDS
+            approvals.append(_Approval(spend_key.digest(), keep, place.segment, place.index))
         reasons = []
         for cav in caveats:
             failed = _check_one(cav, CheckContext(request, now, 0, ()))
@@ -490,32 +507,29 @@ class Verifier:
             return [Reason(Code.REPLAY, "this proof has been used before")]
         return []
 
-    def _claim_approvals(self, approvals: list[tuple[bytes, int]], now: int) -> list[Reason]:
-        """An approval is for one call: its first allowed use spends it."""
-        for key, expires in approvals:
-            try:
-                fresh = self._nonces.claim(key, expires + CLOCK_SKEW_SECONDS, now)
-            except Exception as exc:  # any store failure denies
-                return [_store_failure(exc, "replay")]
-            if not fresh:
-                return [Reason(Code.REPLAY, "this approval has already been used for a call")]
-        return []
-
-    def _count_use(self, chain: VerifiedChain, now: int) -> list[Reason]:
-        if not chain.use_limits:
+    def _spend(self, chain: VerifiedChain, approvals: list[_Approval], now: int) -> list[Reason]:
+        """Count one use against every max_uses caveat and spend every approval used, all or
+        nothing in one store call: a refused call spends nothing (an approval is for one call)."""
+        if not chain.use_limits and not approvals:
             return []
         limits = [
             UseLimit(chain.prefix_digests[index + 1], uses, keep)
             for index, _, uses, keep in chain.use_limits
         ]
+        limits += [UseLimit(a.key, 1, a.keep_until) for a in approvals]
         try:
             exhausted = self._uses.consume(limits, now)
         except Exception as exc:  # any store failure denies
             return [_store_failure(exc, "use-count")]
         if exhausted is None:
             return []
-        index, segment, uses, _ = chain.use_limits[exhausted]
-        return [Reason(Code.USES_EXHAUSTED, f"the token's {uses} uses are spent", segment, index)]
+        if exhausted < len(chain.use_limits):
+            index, segment, uses, _ = chain.use_limits[exhausted]
+            detail = f"the token's {uses} uses are spent"
+            return [Reason(Code.USES_EXHAUSTED, detail, segment, index)]
+        spent = approvals[exhausted - len(chain.use_limits)]
+        detail = "this approval has already been used for a call"
+        return [Reason(Code.REPLAY, detail, spent.segment, spent.caveat)]
 
 
 def _check_one(cav: Caveat, ctx: CheckContext) -> CaveatFailed | None:

@@ -62,6 +62,7 @@ class MemoryUseCounter:
     def __init__(self) -> None:
         self._counts: dict[bytes, tuple[int, int]] = {}
         self._lock = threading.Lock()
+        self._calls = 0
 
     def count(self, key: bytes) -> int:
         with self._lock:
@@ -69,6 +70,9 @@ class MemoryUseCounter:
 
     def consume(self, limits: Sequence[UseLimit], now: int) -> int | None:
         with self._lock:
+            self._calls += 1
+            if self._calls % 1024 == 0:  # forget counts whose tokens have all expired
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
             current = []
             for index, limit in enumerate(limits):
                 used, keep = self._counts.get(limit.key, (0, 0))

@@ -4,8 +4,10 @@
     python specs/vectors/generate.py           rewrite every vector file
     python specs/vectors/generate.py --check   exit 1 if a file on disk differs or is unknown
 
-Everything is fixed: the root key, the Ed25519 seeds, mint nonces, proof nonces and times.
-Ed25519 and deterministic CBOR are deterministic, so each run writes the same bytes.
+Everything is fixed: the root key, the Ed25519 seeds, the third parties' X25519 seeds, caveat
+root keys, ticket ephemeral keys, VID nonces, mint nonces, proof nonces and times. Ed25519,
+deterministic CBOR, and X25519 + HKDF + ChaCha20-Poly1305 with fixed inputs are deterministic,
+so each run writes the same bytes.
 
 Expected results are written here by hand from the spec, never by running the verifier:
 a vector that the library gets wrong must fail the tests, not be regenerated to match.
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import hmac
 import json
 import struct
 import sys
@@ -27,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from delegation import (
     Agent,
@@ -47,6 +51,7 @@ from delegation import (
     mint,
     prove,
 )
+from delegation.approval import Approver, require_approval
 from delegation.caveats import Audience as AudienceCaveat
 from delegation.caveats import (
     Call,
@@ -58,13 +63,31 @@ from delegation.caveats import (
     Tool,
     Validity,
 )
+from delegation.caveats.registry import Caveat
 from delegation.keys import RootKey
-from delegation.limits import MAX_CAVEATS, MAX_HOPS, MAX_PROOF_CHARS, MAX_TOKEN_CHARS
+from delegation.limits import (
+    MAX_CAVEATS,
+    MAX_DISCHARGE_DEPTH,
+    MAX_DISCHARGES,
+    MAX_HOPS,
+    MAX_PROOF_CHARS,
+    MAX_TOKEN_CHARS,
+)
 from delegation.proof import Proof
+from delegation.stores import RevocationKind
+from delegation.thirdparty import (
+    PURPOSE_APPROVAL,
+    PURPOSE_THIRD_PARTY,
+    ApproverKey,
+    ThirdPartyCaveat,
+    TicketContents,
+    seal_ticket,
+    seal_vid,
+)
 from delegation.token import ID_BYTES
 
 HERE = Path(__file__).resolve().parent
-FORMAT = "delegation-test-vectors/1"
+FORMAT = "delegation-test-vectors/2"
 NOW = 1_800_000_000
 """The default verifier clock: 2027-01-15T08:00:00Z."""
 EXPIRES = NOW + 3600
@@ -99,6 +122,13 @@ _AGENT_NAMES = (
 )
 SEEDS = {name: _h(f"agent seed {name}") for name in _AGENT_NAMES}
 K = {name: AgentKey.from_seed(seed) for name, seed in SEEDS.items()}
+
+_THIRD_PARTY_NAMES = ("approval-service", "notary", "mallory-approver")
+"""X25519 key pairs of third parties: the approval service, a generic third party (purpose
+0), and an approval service a sub-agent runs for itself."""
+TP_SEEDS = {name: _h(f"third party seed {name}") for name in _THIRD_PARTY_NAMES}
+TP = {name: ApproverKey.from_seed(seed) for name, seed in TP_SEEDS.items()}
+APPROVAL_LOCATION = "https://approve.example"
 
 TASK = TaskRecord("task-42", "alice@example.com", NOW - 60, "Summarise account 42's notes")
 SCOPE = Scope(
@@ -176,13 +206,15 @@ def text(tok: Tokenish) -> str:
     return tok if isinstance(tok, str) else _wire.b64encode(token_bytes(tok))
 
 
-def appended(tok: UnverifiedToken | _wire.RawMacaroon, *cids: bytes) -> _wire.RawMacaroon:
+def appended(
+    tok: UnverifiedToken | _wire.RawMacaroon, *cids: bytes | _wire.RawCaveat
+) -> _wire.RawMacaroon:
     """Append caveats by extending the HMAC chain: what any holder can do without the root key."""
     raw = raw_of(tok)
     sig = raw.signature
     caveats = list(raw.caveats)
     for cid in cids:
-        cav = _wire.RawCaveat(cid)
+        cav = cid if isinstance(cid, _wire.RawCaveat) else _wire.RawCaveat(cid)
         sig = _crypto.chain_step(sig, cav)
         caveats.append(cav)
     return _wire.RawMacaroon(raw.identifier, tuple(caveats), sig, raw.location)
@@ -331,6 +363,136 @@ def proof_cbor(items: Sequence[bytes]) -> str:
     return _wire.b64encode(arr(*items))
 
 
+# Third parties: caveats, discharges and binding (every seed here is TEST ONLY)
+
+
+def caveat_key(label: str) -> bytes:
+    """The caveat root key of the third-party caveat ``label``."""
+    return _h(f"caveat root key {label}")
+
+
+def tp_seeds(label: str) -> tuple[bytes, bytes, bytes]:
+    """(caveat root key, ephemeral X25519 seed, VID nonce) of the third-party caveat ``label``."""
+    return caveat_key(label), _h(f"ticket ephemeral {label}"), _h(f"vid nonce {label}")[:12]
+
+
+def needs(
+    tok: UnverifiedToken,
+    third_party: str,
+    label: str,
+    *,
+    rules: Sequence[str] = (),
+    purpose: int = PURPOSE_APPROVAL,
+    location: str | None = APPROVAL_LOCATION,
+) -> UnverifiedToken:
+    """``tok`` with a third-party caveat for ``third_party`` appended, built from ``label``."""
+    return require_approval(
+        tok,
+        TP[third_party].public_key,
+        rules=rules,
+        location=location,
+        purpose=purpose,
+        _seeds=tp_seeds(label),
+    )
+
+
+def tp_cids(tok: UnverifiedToken | _wire.RawMacaroon) -> list[bytes]:
+    """The caveat ids of the token's third-party caveats, in token order."""
+    return [c.cid for c in raw_of(tok).caveats if c.vid is not None]
+
+
+def discharged(
+    third_party: str, cid: bytes, request: Json | None, *, at: int = NOW, ttl: int = 300
+) -> str:
+    """The third party's unbound discharge for ``cid``, for the call ``request`` if given."""
+    call = None if request is None else Request.from_json(request)
+    return Approver(TP[third_party]).discharge_ticket(cid, call, now=at, ttl=ttl)
+
+
+def by_hand(
+    cid: bytes, key: bytes, caveats: Sequence[Caveat | _wire.RawCaveat]
+) -> _wire.RawMacaroon:
+    """An unbound discharge MACed from scratch under the caveat root key ``key``."""
+    raws = tuple(
+        c if isinstance(c, _wire.RawCaveat) else _wire.RawCaveat(c.encode()) for c in caveats
+    )
+    return _wire.RawMacaroon(cid, raws, _crypto.chain_signature(key, cid, raws))
+
+
+def discharge_raw(discharge: str | _wire.RawMacaroon) -> _wire.RawMacaroon:
+    if isinstance(discharge, _wire.RawMacaroon):
+        return discharge
+    return _wire.decode(_wire.b64decode(discharge, MAX_TOKEN_CHARS))
+
+
+def dtext(discharge: _wire.RawMacaroon) -> str:
+    return _wire.b64encode(_wire.encode(discharge))
+
+
+def bound(tok: UnverifiedToken | _wire.RawMacaroon, discharge: str | _wire.RawMacaroon) -> str:
+    """The discharge bound to ``tok``, computed here from the definition rather than with the
+    library: ``HMAC(Z, HMAC(Z, token signature) || HMAC(Z, discharge signature))``, Z = 32 zeros.
+    """
+    raw = discharge_raw(discharge)
+    zero = bytes(32)
+    inner = hmac.digest(zero, raw_of(tok).signature, "sha256")
+    inner += hmac.digest(zero, raw.signature, "sha256")
+    return dtext(replaced(raw, signature=hmac.digest(zero, inner, "sha256")))
+
+
+def tp_caveat(
+    chain_state: bytes,
+    third_party: str,
+    label: str,
+    token_id: str,
+    *,
+    purpose: int = PURPOSE_THIRD_PARTY,
+    location: str | None = None,
+) -> _wire.RawCaveat:
+    """A third-party caveat section whose VID seals ``label``'s caveat key under ``chain_state``
+    (the HMAC chain state before it)."""
+    key, ephemeral, vid_nonce = tp_seeds(label)
+    public = TP[third_party].public_key
+    ticket = seal_ticket(
+        public,
+        TicketContents(key, token_id, purpose),
+        X25519PrivateKey.from_private_bytes(ephemeral),
+    )
+    cid = ThirdPartyCaveat(purpose, public, ticket).encode()
+    return _wire.RawCaveat(cid, seal_vid(chain_state, key, vid_nonce), location)
+
+
+def nested(tok: UnverifiedToken, label: str, levels: int) -> list[_wire.RawMacaroon]:
+    """Unbound discharges for ``tok``'s third-party caveat ``label`` (the notary's): the first
+    carries a third-party caveat of its own, discharged by the second, and so on, ``levels``
+    nestings deep. Each carries a five-minute expiry."""
+    cid, key = tp_cids(tok)[0], caveat_key(label)
+    out = []
+    for level in range(levels + 1):
+        caveats = [_wire.RawCaveat(Validity(None, NOW + 300).encode())]
+        inner_label = f"{label}/nested {level + 1}"
+        if level < levels:
+            state_before = _crypto.chain_signature(key, cid, caveats)
+            caveats.append(tp_caveat(state_before, "notary", inner_label, tok.token_id))
+        out.append(by_hand(cid, key, caveats))
+        if level < levels:
+            cid, key = caveats[-1].cid, caveat_key(inner_label)
+    return out
+
+
+def chain_id(tok: UnverifiedToken | _wire.RawMacaroon) -> str:
+    """The id of this exact token: the chain digest through its last caveat."""
+    return prefix_digest(tok)[:ID_BYTES].hex()
+
+
+def token_id(tok: UnverifiedToken | _wire.RawMacaroon) -> str:
+    return _crypto.digest_start(raw_of(tok).identifier)[:ID_BYTES].hex()
+
+
+def agent_key(name: str) -> str:
+    return encode_public_key(K[name].public_key)
+
+
 # ---------------------------------------------------------------------------------------------
 # Vector files
 
@@ -342,7 +504,7 @@ def expected_chain(tok: Tokenish, names: Sequence[str]) -> list[Json]:
     hop_ids: list[str] = []
     for c in raw.caveats:
         digest = _crypto.digest_step(digest, c)
-        if cbor2.loads(c.cid)[0] == Hop.type_id:
+        if c.vid is None and cbor2.loads(c.cid)[0] == Hop.type_id:
             hop_ids.append(digest[:ID_BYTES].hex())
     if len(hop_ids) != len(names) - 1:
         raise AssertionError(f"chain {names} does not match {len(hop_ids)} hops in the token")
@@ -380,6 +542,11 @@ class Step:
     chain: Sequence[str] | None = None
     now: int = NOW
     token: Tokenish | None = None
+    discharges: Sequence[str] = ()
+
+
+STORES = ("revocations", "nonces", "uses")
+"""What ``store_failure`` may name: that store raises StoreUnavailable on every call."""
 
 
 @dataclass
@@ -387,6 +554,8 @@ class VectorFile:
     filename: str
     description: str
     vectors: list[Json] = field(default_factory=list)
+    third_parties: bool = False
+    """Whether the file lists the third parties' X25519 seeds (files that use them do)."""
 
     def add(
         self,
@@ -401,9 +570,14 @@ class VectorFile:
         now: int = NOW,
         keyring: Json | None = None,
         then: Sequence[Step] = (),
+        discharges: Sequence[str] = (),
+        revoked: Sequence[tuple[RevocationKind, str]] = (),
+        store_failure: str | None = None,
     ) -> None:
         if any(v["name"] == name for v in self.vectors):
             raise AssertionError(f"duplicate vector name {name}")
+        if store_failure is not None and store_failure not in STORES:
+            raise AssertionError(f"unknown store {store_failure}")
         Request.from_json(request)  # every request in a vector must be a valid request
         vector: Json = {
             "name": name,
@@ -416,6 +590,12 @@ class VectorFile:
         }
         if keyring is not None:
             vector["keyring"] = keyring
+        if discharges:
+            vector["discharges"] = list(discharges)
+        if revoked:
+            vector["state"] = {"revocations": [[str(kind), value] for kind, value in revoked]}
+        if store_failure is not None:
+            vector["store_failure"] = store_failure
         if then:
             steps = []
             for step in then:
@@ -429,6 +609,8 @@ class VectorFile:
                 }
                 if step.token is not None:
                     doc["token"] = text(step.token)
+                if step.discharges:
+                    doc["discharges"] = list(step.discharges)
                 steps.append(doc)
             vector["then"] = steps
         self.vectors.append(vector)
@@ -447,6 +629,14 @@ class VectorFile:
             },
             "vectors": self.vectors,
         }
+        if self.third_parties:
+            doc["third_parties"] = {
+                name: {
+                    "seed_hex": TP_SEEDS[name].hex(),
+                    "public_key": encode_public_key(TP[name].public_key),
+                }
+                for name in _THIRD_PARTY_NAMES
+            }
         return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
@@ -2529,8 +2719,1263 @@ def proof() -> VectorFile:
 
 
 # ---------------------------------------------------------------------------------------------
+# thirdparty.json
 
-BUILDERS: tuple[Callable[[], VectorFile], ...] = (valid, integrity, encoding, caveats, chain, proof)
+UPDATE: Json = req(
+    tool="crm.update",
+    action="write",
+    intent="update-notes",
+    args={"text": "Renewal call booked"},
+)
+"""A call the issuer's rule ``crm.update:write`` says needs a human's approval."""
+
+
+def call_digest(request: Json) -> bytes:
+    return Request.from_json(request).digest()
+
+
+def thirdparty() -> VectorFile:
+    f = VectorFile(
+        "thirdparty.json",
+        "Third-party caveats and their discharges: human approval of one exact call, generic"
+        " third parties, binding to one token, nesting, and the discharges a verifier refuses.",
+        third_parties=True,
+    )
+    r = root("thirdparty")
+    # The issuer marks crm.update with write as needing a human, at mint time (before any hop).
+    ra = needs(r, "approval-service", "issuer approval", rules=["crm.update:write"])
+    issuer_cid, issuer_key = tp_cids(ra)[0], caveat_key("issuer approval")
+    w = hop(ra, "orchestrator", "writer")
+    sibling = hop(ra, "orchestrator", "summariser")
+    writer = ["orchestrator", "writer"]
+    other_call = req(**{**UPDATE, "args": {"text": "Account closed"}})
+    approval = discharged("approval-service", issuer_cid, UPDATE)
+    approved = bound(w, approval)
+
+    def case(
+        name: str,
+        description: str,
+        tok: Tokenish,
+        request: Json,
+        discharges: Sequence[str],
+        codes: Sequence[Code],
+        *,
+        signer: str = "writer",
+        now: int = NOW,
+        chain: Sequence[str] | None = None,
+        then: Sequence[Step] = (),
+    ) -> None:
+        proof = pop(tok, signer, request, name, at=now)
+        f.add(
+            name,
+            description,
+            tok,
+            request,
+            proof,
+            codes=codes,
+            chain=chain,
+            now=now,
+            discharges=discharges,
+            then=then,
+        )
+
+    # approval: when it is needed, and the exact call
+    case(
+        "approval_required_for_matching_call",
+        "The issuer's rule crm.update:write matches the call and no approval comes with it.",
+        w,
+        UPDATE,
+        [],
+        [Code.APPROVAL_REQUIRED],
+    )
+    case(
+        "approval_not_required_other_tool",
+        "A read does not match the rule crm.update:write: no approval is needed.",
+        w,
+        READ,
+        [],
+        [],
+        chain=writer,
+    )
+    read_update = req(tool="crm.update", action="read")
+    case(
+        "approval_not_required_other_action",
+        "crm.update with the action read does not match the rule crm.update:write.",
+        w,
+        read_update,
+        [],
+        [],
+        chain=writer,
+    )
+    case(
+        "approval_exact_call_allowed",
+        "The approval service's discharge for this exact call, bound to the writer's token.",
+        w,
+        UPDATE,
+        [approved],
+        [],
+        chain=writer,
+    )
+    case(
+        "approval_for_other_call",
+        "The same approval presented for a call with other arguments: its call caveat fails.",
+        w,
+        other_call,
+        [approved],
+        [Code.APPROVAL_REQUIRED],
+    )
+    case(
+        "approval_for_other_resource",
+        "The same approval presented for the same update of another note.",
+        w,
+        req(**{**UPDATE, "resource": "crm://accounts/42/tasks"}),
+        [approved],
+        [Code.APPROVAL_REQUIRED],
+    )
+    case(
+        "approval_root_holder",
+        "The root holder's own update, approved and bound to the root token.",
+        ra,
+        UPDATE,
+        [bound(ra, approval)],
+        [],
+        signer="orchestrator",
+        chain=["orchestrator"],
+    )
+    case(
+        "approval_valid_until_its_expiry",
+        "An approval minted at NOW lives 300 seconds: presented at NOW + 299 it still holds.",
+        w,
+        UPDATE,
+        [approved],
+        [],
+        now=NOW + 299,
+        chain=writer,
+    )
+    case(
+        "approval_expired_at_expiry",
+        "The same approval presented at NOW + 300, its (exclusive) expiry.",
+        w,
+        UPDATE,
+        [approved],
+        [Code.EXPIRED],
+        now=NOW + 300,
+    )
+    old = bound(w, discharged("approval-service", issuer_cid, UPDATE, at=NOW - 400))
+    case(
+        "approval_expired",
+        "An approval minted 400 seconds ago for five minutes.",
+        w,
+        UPDATE,
+        [old],
+        [Code.EXPIRED],
+    )
+
+    # an approval is for one call
+    case(
+        "approval_used_twice",
+        "An approval allows its call once; the same call again (fresh proof) is a replay.",
+        w,
+        UPDATE,
+        [approved],
+        [],
+        chain=writer,
+        then=[
+            Step(
+                UPDATE,
+                pop(w, "writer", UPDATE, "approval_used_twice/2"),
+                codes=[Code.REPLAY],
+                discharges=[approved],
+            ),
+            Step(
+                UPDATE,
+                pop(w, "writer", UPDATE, "approval_used_twice/3"),
+                chain=writer,
+                discharges=[bound(w, discharged("approval-service", issuer_cid, UPDATE, ttl=600))],
+            ),
+        ],
+    )
+    case(
+        "approval_not_spent_by_denied_call",
+        "A call denied for its proof or for being another call does not spend the approval.",
+        w,
+        UPDATE,
+        [approved],
+        [Code.POP_INVALID],
+        signer="mallory",
+        then=[
+            Step(
+                other_call,
+                pop(w, "writer", other_call, "approval_not_spent_by_denied_call/2"),
+                codes=[Code.APPROVAL_REQUIRED],
+                discharges=[approved],
+            ),
+            Step(
+                UPDATE,
+                pop(w, "writer", UPDATE, "approval_not_spent_by_denied_call/3"),
+                chain=writer,
+                discharges=[approved],
+            ),
+        ],
+    )
+
+    # CORE BUG: delegation/verifier.py _check_discharge notes the spend key
+    # b"approval\0" + discharge.signature, the *bound* signature. A holder can bind the same
+    # unbound approval to an attenuated copy of its token (or append a caveat to the discharge,
+    # which changes even the unbound signature, and bind that): each is a new spend key, so one
+    # approval allows its call again and again until it expires. Expected (an approval is for
+    # one call, third-party.md "Approvals", known issue 1): replay.
+    rebound_to = attenuate(w, [Validity(None, NOW + 1800)], now=NOW)
+    case(
+        "approval_reused_via_attenuated_token",
+        "After its call, the writer attenuates its token and binds the same approval to the"
+        " copy: still the one approval, already spent.",
+        w,
+        UPDATE,
+        [approved],
+        [],
+        chain=writer,
+        then=[
+            Step(
+                UPDATE,
+                pop(rebound_to, "writer", UPDATE, "approval_reused_via_attenuated_token/2"),
+                codes=[Code.REPLAY],
+                token=rebound_to,
+                discharges=[bound(rebound_to, approval)],
+            )
+        ],
+    )
+    # CORE BUG: as above, with the discharge attenuated instead of the token.
+    reworded = appended(discharge_raw(approval), Validity(None, NOW + 200).encode())
+    case(
+        "approval_reused_via_attenuated_discharge",
+        "After its call, the writer appends a caveat to the approval and binds it again: still"
+        " the one approval, already spent.",
+        w,
+        UPDATE,
+        [approved],
+        [],
+        chain=writer,
+        then=[
+            Step(
+                UPDATE,
+                pop(w, "writer", UPDATE, "approval_reused_via_attenuated_discharge/2"),
+                codes=[Code.REPLAY],
+                discharges=[bound(w, reworded)],
+            )
+        ],
+    )
+    limited = attenuate(ra, [MaxUses(1)], now=NOW)
+    case(
+        "approval_not_spent_when_uses_exhausted",
+        "A single-use copy of the root token is spent by a read; the approved update with it"
+        " is refused for its uses, so the approval stays unspent and works with the root token.",
+        limited,
+        READ,
+        [],
+        [],
+        signer="orchestrator",
+        chain=["orchestrator"],
+        then=[
+            Step(
+                UPDATE,
+                pop(limited, "orchestrator", UPDATE, "approval_not_spent_when_uses_exhausted/2"),
+                codes=[Code.USES_EXHAUSTED],
+                discharges=[bound(limited, approval)],
+            ),
+            Step(
+                UPDATE,
+                pop(ra, "orchestrator", UPDATE, "approval_not_spent_when_uses_exhausted/3"),
+                chain=["orchestrator"],
+                token=ra,
+                discharges=[bound(ra, approval)],
+            ),
+        ],
+    )
+    case(
+        "approval_two_for_one_caveat",
+        "Two approvals for the same caveat (for two calls) sent together.",
+        w,
+        UPDATE,
+        [approved, bound(w, discharged("approval-service", issuer_cid, other_call))],
+        [Code.BAD_DISCHARGE],
+    )
+
+    # binding: a discharge works with the token it is bound to and no other
+    case(
+        "discharge_unbound",
+        "The approval as the approval service returned it, not bound to any token.",
+        w,
+        UPDATE,
+        [approval],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "discharge_bound_to_parent",
+        "The approval bound to the writer's parent (the root token), presented with the"
+        " writer's token.",
+        w,
+        UPDATE,
+        [bound(ra, approval)],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "discharge_bound_to_child_used_with_parent",
+        "The approval bound to the writer's token, presented by the orchestrator with the"
+        " root token it was derived from.",
+        ra,
+        UPDATE,
+        [approved],
+        [Code.BAD_DISCHARGE],
+        signer="orchestrator",
+    )
+    case(
+        "discharge_bound_to_sibling",
+        "The approval bound to the summariser's token (a sibling with the same caveat),"
+        " presented with the writer's token.",
+        w,
+        UPDATE,
+        [bound(sibling, approval)],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "discharge_bound_to_writer_used_by_sibling",
+        "The writer's bound approval presented by the summariser with its own token.",
+        sibling,
+        UPDATE,
+        [approved],
+        [Code.BAD_DISCHARGE],
+        signer="summariser",
+    )
+    case(
+        "discharge_bound_twice",
+        "The writer's bound approval bound once more to the writer's token.",
+        w,
+        UPDATE,
+        [bound(w, approved)],
+        [Code.BAD_DISCHARGE],
+    )
+
+    # the set of discharges
+    case(
+        "discharge_duplicate",
+        "The right approval sent twice.",
+        w,
+        UPDATE,
+        [approved, approved],
+        [Code.BAD_DISCHARGE],
+    )
+    stranger = needs(root("thirdparty stranger"), "approval-service", "stranger approval")
+    extra = bound(w, discharged("approval-service", tp_cids(stranger)[0], UPDATE))
+    case(
+        "discharge_extra",
+        "The right approval plus a genuine one for another token's caveat, bound to this one.",
+        w,
+        UPDATE,
+        [approved, extra],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "discharge_extra_no_caveats",
+        "A genuine discharge for another token's caveat with a call that needs no discharge.",
+        w,
+        READ,
+        [extra],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "discharge_garbage_text",
+        "A discharge that is not base64url.",
+        w,
+        READ,
+        ["not a discharge!"],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "discharge_garbage_bytes",
+        "A discharge that is base64url of 32 bytes that are no macaroon.",
+        w,
+        READ,
+        [_wire.b64encode(_h("garbage discharge"))],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "discharge_empty_string",
+        "An empty discharge.",
+        w,
+        READ,
+        [""],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "discharge_is_the_token",
+        "The token itself sent as a discharge: it decodes, but discharges no caveat.",
+        w,
+        READ,
+        [text(w)],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "discharge_garbage_beside_good_one",
+        "The right approval and a discharge that does not decode.",
+        w,
+        UPDATE,
+        [approved, "AAAA"],
+        [Code.BAD_DISCHARGE],
+    )
+    eight = r
+    for i in range(MAX_DISCHARGES):
+        eight = needs(eight, "notary", f"many {i}", purpose=PURPOSE_THIRD_PARTY, location=None)
+    many = needs(eight, "notary", "many last", purpose=PURPOSE_THIRD_PARTY, location=None)
+    many_discharges = [bound(many, discharged("notary", cid, None)) for cid in tp_cids(many)]
+    eight_discharges = [bound(eight, discharged("notary", cid, None)) for cid in tp_cids(eight)]
+    # An oversize discharge does not decode: bad_discharge, like any other that does not.
+    case(
+        "discharge_too_long",
+        f"A discharge text of {MAX_TOKEN_CHARS + 1} characters: it does not decode.",
+        w,
+        READ,
+        ["A" * (MAX_TOKEN_CHARS + 1)],
+        [Code.BAD_DISCHARGE],
+    )
+    long_discharge = by_hand(
+        issuer_cid, issuer_key, [Validity(None, NOW + 300 - i) for i in range(MAX_CAVEATS + 1)]
+    )
+    case(
+        "discharge_too_many_caveats",
+        f"A discharge with {MAX_CAVEATS + 1} caveats: it does not decode.",
+        w,
+        UPDATE,
+        [bound(w, long_discharge)],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "approval_sent_with_call_that_needs_none",
+        "The approval of the update sent along with a read, which needs none: a discharge sent"
+        " is checked all the same, and its call caveat names another call.",
+        w,
+        READ,
+        [approved],
+        [Code.APPROVAL_REQUIRED],
+    )
+    case(
+        "discharges_at_limit",
+        f"{MAX_DISCHARGES} third-party caveats, each with its discharge: the most allowed.",
+        eight,
+        READ,
+        eight_discharges,
+        [],
+        signer="orchestrator",
+        chain=["orchestrator"],
+    )
+    case(
+        "discharges_too_many",
+        f"{MAX_DISCHARGES + 1} third-party caveats, each with its genuine discharge: more"
+        f" than {MAX_DISCHARGES} discharges is refused before any is checked.",
+        many,
+        READ,
+        many_discharges,
+        [Code.TOO_LARGE],
+        signer="orchestrator",
+    )
+
+    # hand-built approval discharges (with the caveat root key sealed in the issuer's caveat)
+    expiry = Validity(None, NOW + 300)
+    exact = Call(call_digest(UPDATE))
+    case(
+        "approval_discharge_built_by_hand",
+        "A discharge MACed here with the caveat root key: an expiry and the call. Allowed,"
+        " which shows the hand-built discharges below fail only for what they change.",
+        w,
+        UPDATE,
+        [bound(w, by_hand(issuer_cid, issuer_key, [expiry, exact]))],
+        [],
+        chain=writer,
+    )
+    case(
+        "discharge_without_expiry",
+        "An approval discharge with the call but no expiry.",
+        w,
+        UPDATE,
+        [bound(w, by_hand(issuer_cid, issuer_key, [exact]))],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "discharge_with_not_before_only",
+        "An approval discharge with a not-before time but no expiry.",
+        w,
+        UPDATE,
+        [bound(w, by_hand(issuer_cid, issuer_key, [Validity(NOW - 10, None), exact]))],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "approval_discharge_without_call",
+        "An approval discharge with an expiry but no call caveat: it would approve any call.",
+        w,
+        UPDATE,
+        [bound(w, by_hand(issuer_cid, issuer_key, [expiry]))],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "discharge_not_yet_valid",
+        "An approval discharge valid from ten minutes from now.",
+        w,
+        UPDATE,
+        [bound(w, by_hand(issuer_cid, issuer_key, [Validity(NOW + 600, NOW + 900), exact]))],
+        [Code.NOT_YET_VALID],
+    )
+    for name, forbidden in (
+        ("discharge_carries_max_uses", MaxUses(1)),
+        ("discharge_carries_max_depth", MaxDepth(0)),
+        ("discharge_carries_delegatees", Delegatees(("writer",))),
+    ):
+        case(
+            name,
+            f"An approval discharge that carries a {forbidden.name} caveat, which a discharge"
+            " may not.",
+            w,
+            UPDATE,
+            [bound(w, by_hand(issuer_cid, issuer_key, [expiry, exact, forbidden]))],
+            [Code.BAD_DISCHARGE],
+        )
+    case(
+        "discharge_carries_hop",
+        "An approval discharge that carries a hop caveat, which a discharge may not.",
+        w,
+        UPDATE,
+        [
+            bound(
+                w,
+                by_hand(
+                    issuer_cid,
+                    issuer_key,
+                    [expiry, exact, _wire.RawCaveat(signed_hop(w, "writer", "alice"))],
+                ),
+            )
+        ],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "discharge_carries_unknown_caveat",
+        "An approval discharge with a caveat type the verifier does not know.",
+        w,
+        UPDATE,
+        [
+            bound(
+                w,
+                by_hand(
+                    issuer_cid, issuer_key, [expiry, exact, _wire.RawCaveat(cav(1024, tstr("x")))]
+                ),
+            )
+        ],
+        [Code.UNKNOWN_CAVEAT],
+    )
+    case(
+        "discharge_caveat_dropped",
+        "The approval with its call caveat removed and its signature kept.",
+        w,
+        UPDATE,
+        [bound(w, replaced(discharge_raw(approval), caveats=discharge_raw(approval).caveats[:1]))],
+        [Code.BAD_DISCHARGE],
+    )
+    narrowed = appended(discharge_raw(approval), Validity(None, NOW + 60).encode())
+    case(
+        "discharge_attenuated_by_holder",
+        "The holder appends a shorter expiry to the approval before binding it, as any"
+        " macaroon holder can.",
+        w,
+        UPDATE,
+        [bound(w, narrowed)],
+        [],
+        chain=writer,
+        then=[
+            Step(
+                UPDATE,
+                pop(w, "writer", UPDATE, "discharge_attenuated_by_holder/2", at=NOW + 60),
+                now=NOW + 60,
+                codes=[Code.EXPIRED],
+                discharges=[bound(w, narrowed)],
+            )
+        ],
+    )
+
+    # a sub-agent cannot approve itself
+    selfish = needs(
+        w,
+        "mallory-approver",
+        "self approval",
+        rules=["crm.update:write"],
+        location="https://writer.example/approve",
+    )
+    own = bound(selfish, discharged("mallory-approver", tp_cids(selfish)[1], UPDATE))
+    case(
+        "self_approval_does_not_satisfy_issuer",
+        "The writer adds an approval caveat for a service it runs and approves its own call:"
+        " the issuer's approval caveat is still undischarged.",
+        selfish,
+        UPDATE,
+        [own],
+        [Code.APPROVAL_REQUIRED],
+    )
+    case(
+        "self_added_approval_with_issuer_approval",
+        "The writer's own approval caveat and the issuer's, each discharged by its service.",
+        selfish,
+        UPDATE,
+        [bound(selfish, approval), own],
+        [],
+        chain=writer,
+    )
+    # CORE BUG (or a spec decision to revisit): delegation/verifier.py _claim_approvals claims
+    # approvals one by one; when a later one is a replay, the earlier fresh ones stay spent by
+    # a call that is denied (verification.md step 9 now says so). Expected here: a denied call
+    # spends nothing, all or none, like use counts.
+    fresh_issuer = bound(selfish, discharged("approval-service", issuer_cid, UPDATE, ttl=600))
+    fresh_own = bound(selfish, discharged("mallory-approver", tp_cids(selfish)[1], UPDATE, ttl=600))
+    case(
+        "approval_not_spent_when_other_approval_replayed",
+        "Two approval caveats, both approved and used. Then a fresh issuer approval with the"
+        " spent own approval: replay, and the fresh one is not spent by that denied call, so"
+        " it works with a fresh own approval.",
+        selfish,
+        UPDATE,
+        [bound(selfish, approval), own],
+        [],
+        chain=writer,
+        then=[
+            Step(
+                UPDATE,
+                pop(selfish, "writer", UPDATE, "approval_not_spent_when_other_approval_replayed/2"),
+                codes=[Code.REPLAY],
+                discharges=[fresh_issuer, own],
+            ),
+            Step(
+                UPDATE,
+                pop(selfish, "writer", UPDATE, "approval_not_spent_when_other_approval_replayed/3"),
+                chain=writer,
+                discharges=[fresh_issuer, fresh_own],
+            ),
+        ],
+    )
+    copy_key = _h("the writer's key for a copied caveat id")
+    copied = appended(
+        w, _wire.RawCaveat(issuer_cid, seal_vid(w.raw.signature, copy_key, bytes(12)))
+    )
+    case(
+        "self_approval_copied_issuer_caveat_id",
+        "The writer appends a caveat with the issuer's caveat id but a key of its own, and"
+        " discharges it: one discharge per caveat id, so it is checked against the issuer's"
+        " caveat (and fails) and the copy has none.",
+        copied,
+        UPDATE,
+        [bound(copied, by_hand(issuer_cid, copy_key, [expiry, exact]))],
+        [Code.BAD_DISCHARGE, Code.APPROVAL_REQUIRED],
+    )
+    case(
+        "self_approval_forged_for_issuer_caveat",
+        "The writer MACs a discharge for the issuer's caveat with a key of its own choosing.",
+        w,
+        UPDATE,
+        [bound(w, by_hand(issuer_cid, _h("a key the writer made up"), [expiry, exact]))],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "self_approval_with_own_caveat_key",
+        "The writer MACs a discharge for the issuer's caveat with the caveat root key of the"
+        " approval caveat it added itself.",
+        selfish,
+        UPDATE,
+        [bound(selfish, by_hand(issuer_cid, caveat_key("self approval"), [expiry, exact])), own],
+        [Code.BAD_DISCHARGE],
+    )
+
+    # generic third parties (purpose 0)
+    generic = needs(
+        r, "notary", "generic", purpose=PURPOSE_THIRD_PARTY, location="https://notary.example"
+    )
+    generic_cid = tp_cids(generic)[0]
+    notarised = bound(generic, discharged("notary", generic_cid, None))
+    case(
+        "generic_discharge_required",
+        "A third-party caveat of purpose 0 without rules applies to every call; none is sent.",
+        generic,
+        READ,
+        [],
+        [Code.DISCHARGE_REQUIRED],
+        signer="orchestrator",
+    )
+    case(
+        "generic_discharge_allowed",
+        "The notary's discharge, bound to the token; it is not spent by a call, only by time.",
+        generic,
+        READ,
+        [notarised],
+        [],
+        signer="orchestrator",
+        chain=["orchestrator"],
+        then=[
+            Step(
+                READ,
+                pop(generic, "orchestrator", READ, "generic_discharge_allowed/2"),
+                chain=["orchestrator"],
+                discharges=[notarised],
+            )
+        ],
+    )
+    case(
+        "generic_discharge_caveat_fails",
+        "The notary's discharge restricts the tool to crm.update; the call is a read.",
+        generic,
+        READ,
+        [
+            bound(
+                generic,
+                by_hand(
+                    generic_cid,
+                    caveat_key("generic"),
+                    [expiry, Tool(("crm.update",))],
+                ),
+            )
+        ],
+        [Code.TOOL_NOT_ALLOWED],
+        signer="orchestrator",
+    )
+    both = needs(ra, "notary", "generic after approval", purpose=PURPOSE_THIRD_PARTY, location=None)
+    case(
+        "approval_and_generic_both_missing",
+        "Two third-party caveats, neither discharged: one reason each, in token order.",
+        both,
+        UPDATE,
+        [],
+        [Code.APPROVAL_REQUIRED, Code.DISCHARGE_REQUIRED],
+        signer="orchestrator",
+    )
+
+    # nesting: a discharge may need discharges, MAX_DISCHARGE_DEPTH levels deep at most
+    nest = needs(
+        r, "notary", "nest", purpose=PURPOSE_THIRD_PARTY, location="https://notary.example"
+    )
+    deep_enough = nested(nest, "nest", MAX_DISCHARGE_DEPTH)
+    case(
+        "nested_discharges_at_limit",
+        f"The notary's discharge needs another, which needs another: {MAX_DISCHARGE_DEPTH}"
+        " levels of nesting, the most allowed.",
+        nest,
+        READ,
+        [bound(nest, d) for d in deep_enough],
+        [],
+        signer="orchestrator",
+        chain=["orchestrator"],
+    )
+    case(
+        "nested_discharges_any_order",
+        "The same discharges sent innermost first.",
+        nest,
+        READ,
+        [bound(nest, d) for d in reversed(deep_enough)],
+        [],
+        signer="orchestrator",
+        chain=["orchestrator"],
+    )
+    case(
+        "nested_discharges_too_deep",
+        f"{MAX_DISCHARGE_DEPTH + 1} levels of nested discharges.",
+        nest,
+        READ,
+        [bound(nest, d) for d in nested(nest, "nest", MAX_DISCHARGE_DEPTH + 1)],
+        [Code.BAD_DISCHARGE],
+        signer="orchestrator",
+    )
+    case(
+        "nested_discharge_missing",
+        "The notary's discharge needs another discharge, which is not sent.",
+        nest,
+        READ,
+        [bound(nest, deep_enough[0])],
+        [Code.DISCHARGE_REQUIRED],
+        signer="orchestrator",
+    )
+    outer, inner = nested(nest, "nest", 1)
+    case(
+        "nested_discharges_one_level",
+        "The notary's discharge needs one more discharge; both are sent, bound.",
+        nest,
+        READ,
+        [bound(nest, outer), bound(nest, inner)],
+        [],
+        signer="orchestrator",
+        chain=["orchestrator"],
+    )
+    case(
+        "nested_discharge_unbound",
+        "The inner discharge is sent without binding it to the token.",
+        nest,
+        READ,
+        [bound(nest, outer), dtext(inner)],
+        [Code.BAD_DISCHARGE],
+        signer="orchestrator",
+    )
+    case(
+        "nested_discharge_bound_to_outer",
+        "The inner discharge is bound to the outer discharge instead of the token.",
+        nest,
+        READ,
+        [bound(nest, outer), bound(outer, inner)],
+        [Code.BAD_DISCHARGE],
+        signer="orchestrator",
+    )
+
+    generic_key = caveat_key("generic")
+    needs_itself = by_hand(
+        generic_cid,
+        generic_key,
+        [
+            expiry,
+            _wire.RawCaveat(
+                generic_cid,
+                seal_vid(
+                    _crypto.chain_signature(
+                        generic_key, generic_cid, [_wire.RawCaveat(expiry.encode())]
+                    ),
+                    generic_key,
+                    bytes(12),
+                ),
+            ),
+        ],
+    )
+    case(
+        "discharge_needs_itself",
+        "The notary's discharge carries a third-party caveat with its own caveat id: a cycle,"
+        " whose second use counts as missing.",
+        generic,
+        READ,
+        [bound(generic, needs_itself)],
+        [Code.DISCHARGE_REQUIRED],
+        signer="orchestrator",
+    )
+    bad_inner = tp_caveat(_h("not the discharge's chain state"), "notary", "bad inner", "x")
+    case(
+        "nested_vid_does_not_open",
+        "The notary's discharge carries a third-party caveat whose VID does not open under the"
+        " discharge's chain state.",
+        nest,
+        READ,
+        [bound(nest, by_hand(tp_cids(nest)[0], caveat_key("nest"), [expiry, bad_inner]))],
+        [Code.BAD_DISCHARGE],
+        signer="orchestrator",
+    )
+
+    # the verification id (step 5: the token is assembled wrongly)
+    def with_caveat(section: _wire.RawCaveat) -> _wire.RawMacaroon:
+        return appended(r, section)
+
+    wrong_state = tp_caveat(_h("not the chain state"), "approval-service", "bad vid", "x")
+    case(
+        "vid_does_not_open",
+        "A third-party caveat whose VID was sealed under something other than the chain state"
+        " before it.",
+        with_caveat(wrong_state),
+        READ,
+        [],
+        [Code.BAD_DISCHARGE],
+        signer="orchestrator",
+    )
+    case(
+        "vid_wrong_length",
+        "A third-party caveat whose VID is ten bytes.",
+        with_caveat(_wire.RawCaveat(wrong_state.cid, bytes(10))),
+        READ,
+        [],
+        [Code.BAD_DISCHARGE],
+        signer="orchestrator",
+    )
+    good = tp_caveat(r.raw.signature, "notary", "bad purpose", token_id(r))
+    bad_purpose = canonical({**cbor2.loads(good.cid), 2: 2})
+    case(
+        "third_party_caveat_unknown_purpose",
+        "A third-party caveat of purpose 2, which does not exist (its VID opens).",
+        with_caveat(_wire.RawCaveat(bad_purpose, good.vid)),
+        READ,
+        [],
+        [Code.MALFORMED],
+        signer="orchestrator",
+    )
+    return f
+
+
+# ---------------------------------------------------------------------------------------------
+# state.json
+
+
+def state() -> VectorFile:
+    f = VectorFile(
+        "state.json",
+        "Verifier state: revocations present before the calls, stores that cannot answer, and"
+        " use limits counted over several calls.",
+        third_parties=True,
+    )
+    r = root("state")
+    res = hop(r, "orchestrator", "researcher", Scope(tools=["crm.read"]))
+    summ = hop(r, "orchestrator", "summariser")
+    grand = hop(res, "researcher", "writer")
+    res_hop_id = expected_chain(res, ["orchestrator", "researcher"])[1]["hop_id"]
+    att = attenuate(r, Scope(tools=["crm.read"]), now=NOW)
+    att_child = hop(att, "orchestrator", "researcher")
+    orch = ["orchestrator"]
+
+    def case(
+        name: str,
+        description: str,
+        tok: UnverifiedToken,
+        signer: str,
+        codes: Sequence[Code],
+        *,
+        request: Json = READ,
+        chain: Sequence[str] | None = None,
+        revoked: Sequence[tuple[RevocationKind, str]] = (),
+        store_failure: str | None = None,
+        then: Sequence[Step] = (),
+        proof_signer: str | None = None,
+        with_proof: bool = True,
+        discharges: Sequence[str] = (),
+    ) -> None:
+        proof = pop(tok, proof_signer or signer, request, name) if with_proof else None
+        f.add(
+            name,
+            description,
+            tok,
+            request,
+            proof,
+            codes=codes,
+            chain=chain,
+            revoked=revoked,
+            store_failure=store_failure,
+            then=then,
+            discharges=discharges,
+        )
+
+    def step(
+        tok: UnverifiedToken,
+        signer: str,
+        label: str,
+        codes: Sequence[Code] = (),
+        chain: Sequence[str] | None = None,
+        request: Json = READ,
+        discharges: Sequence[str] = (),
+    ) -> Step:
+        return Step(
+            request,
+            pop(tok, signer, request, label),
+            codes=codes,
+            chain=chain,
+            token=tok,
+            discharges=discharges,
+        )
+
+    chain_ = RevocationKind.CHAIN
+    # revocation: by chain prefix (token id, chain id, hop id), task, agent key, root key id
+    case(
+        "revoked_token_id",
+        "The root token's id is revoked: every token derived from it is, the root too.",
+        grand,
+        "writer",
+        [Code.REVOKED],
+        revoked=[(chain_, token_id(r))],
+        then=[step(r, "orchestrator", "revoked_token_id/2", [Code.REVOKED])],
+    )
+    case(
+        "revoked_root_chain_id",
+        "The root token's exact chain id is revoked: it and every token derived from it.",
+        r,
+        "orchestrator",
+        [Code.REVOKED],
+        revoked=[(chain_, chain_id(r))],
+        then=[step(summ, "summariser", "revoked_root_chain_id/2", [Code.REVOKED])],
+    )
+    case(
+        "revoked_attenuated_chain_id",
+        "An attenuated token's chain id is revoked: it and its descendants die, the less"
+        " attenuated root token lives on.",
+        att,
+        "orchestrator",
+        [Code.REVOKED],
+        revoked=[(chain_, chain_id(att))],
+        then=[
+            step(att_child, "researcher", "revoked_attenuated_chain_id/2", [Code.REVOKED]),
+            step(r, "orchestrator", "revoked_attenuated_chain_id/3", chain=orch),
+        ],
+    )
+    case(
+        "revoked_hop_id",
+        "The researcher's hop is revoked: its branch (researcher, writer below it) dies; the"
+        " sibling summariser and the root live on.",
+        res,
+        "researcher",
+        [Code.REVOKED],
+        revoked=[(chain_, res_hop_id)],
+        then=[
+            step(grand, "writer", "revoked_hop_id/2", [Code.REVOKED]),
+            step(summ, "summariser", "revoked_hop_id/3", chain=["orchestrator", "summariser"]),
+            step(r, "orchestrator", "revoked_hop_id/4", chain=orch),
+        ],
+    )
+    case(
+        "revoked_task",
+        "The whole task is revoked.",
+        summ,
+        "summariser",
+        [Code.REVOKED],
+        revoked=[(RevocationKind.TASK, TASK.task_id)],
+        then=[step(r, "orchestrator", "revoked_task/2", [Code.REVOKED])],
+    )
+    case(
+        "revoked_agent_key",
+        "The researcher's key is revoked: every chain through it dies, others live on.",
+        grand,
+        "writer",
+        [Code.REVOKED],
+        revoked=[(RevocationKind.AGENT, agent_key("researcher"))],
+        then=[
+            step(res, "researcher", "revoked_agent_key/2", [Code.REVOKED]),
+            step(summ, "summariser", "revoked_agent_key/3", chain=["orchestrator", "summariser"]),
+            step(r, "orchestrator", "revoked_agent_key/4", chain=orch),
+        ],
+    )
+    case(
+        "revoked_root_holder_key",
+        "The root holder's key is revoked: every token of its chains dies.",
+        summ,
+        "summariser",
+        [Code.REVOKED],
+        revoked=[(RevocationKind.AGENT, agent_key("orchestrator"))],
+    )
+    case(
+        "revoked_root_key_id",
+        "The root key id the token was minted under is revoked.",
+        grand,
+        "writer",
+        [Code.REVOKED],
+        revoked=[(RevocationKind.KEY, ROOT_KEY_ID)],
+    )
+    case(
+        "revocations_of_others",
+        "Revocations of another task, key id, agent and chain do not touch this token.",
+        grand,
+        "writer",
+        [],
+        chain=["orchestrator", "researcher", "writer"],
+        revoked=[
+            (RevocationKind.TASK, "task-43"),
+            (RevocationKind.KEY, "vec-k2"),
+            (RevocationKind.AGENT, agent_key("mallory")),
+            (chain_, "00" * ID_BYTES),
+            (chain_, chain_id(summ)),
+        ],
+    )
+    case(
+        "revoked_and_caveat_fails",
+        "A revoked token used outside its scope: both reasons, revocation first.",
+        r,
+        "orchestrator",
+        [Code.REVOKED, Code.TOOL_NOT_ALLOWED],
+        request=req(tool="crm.delete"),
+        revoked=[(RevocationKind.TASK, TASK.task_id)],
+    )
+    case(
+        "revoked_without_proof",
+        "A revoked token with no proof: both reasons, revocation first.",
+        r,
+        "orchestrator",
+        [Code.REVOKED, Code.POP_REQUIRED],
+        revoked=[(RevocationKind.TASK, TASK.task_id)],
+        with_proof=False,
+    )
+
+    # stores that cannot answer: never an allow
+    single = attenuate(r, [MaxUses(1)], now=NOW)
+    case(
+        "store_revocations_unavailable",
+        "The revocation store cannot answer.",
+        r,
+        "orchestrator",
+        [Code.STORE_UNAVAILABLE],
+        store_failure="revocations",
+    )
+    case(
+        "store_revocations_unavailable_and_caveat_fails",
+        "The revocation store cannot answer and the call is out of scope: both reasons.",
+        r,
+        "orchestrator",
+        [Code.STORE_UNAVAILABLE, Code.TOOL_NOT_ALLOWED],
+        request=req(tool="crm.delete"),
+        store_failure="revocations",
+    )
+    case(
+        "store_nonces_unavailable",
+        "The nonce store cannot record the proof's nonce.",
+        r,
+        "orchestrator",
+        [Code.STORE_UNAVAILABLE],
+        store_failure="nonces",
+    )
+    case(
+        "store_nonces_unavailable_no_proof",
+        "No proof, so there is no nonce to record: only pop_required.",
+        r,
+        "orchestrator",
+        [Code.POP_REQUIRED],
+        store_failure="nonces",
+        with_proof=False,
+    )
+    case(
+        "store_nonces_unavailable_bad_proof",
+        "A proof that fails its signature check has no nonce to record: only pop_invalid.",
+        r,
+        "orchestrator",
+        [Code.POP_INVALID],
+        store_failure="nonces",
+        proof_signer="mallory",
+    )
+    case(
+        "store_uses_unavailable",
+        "The use counter cannot answer for a single-use token.",
+        single,
+        "orchestrator",
+        [Code.STORE_UNAVAILABLE],
+        store_failure="uses",
+    )
+    case(
+        "store_uses_unavailable_no_limit",
+        "The use counter cannot answer, but the token has no max_uses caveat to count.",
+        r,
+        "orchestrator",
+        [],
+        chain=orch,
+        store_failure="uses",
+    )
+    case(
+        "store_uses_unavailable_denied_call",
+        "A call already denied at step 7 never reaches the use counter.",
+        single,
+        "orchestrator",
+        [Code.TOOL_NOT_ALLOWED],
+        request=req(tool="crm.delete"),
+        store_failure="uses",
+    )
+
+    # use limits over several calls
+    one_sub = attenuate(res, [MaxUses(1)], now=NOW)
+    researcher = ["orchestrator", "researcher"]
+    case(
+        "uses_one_several_calls",
+        "A single-use delegated token: one call, then every further call is refused.",
+        one_sub,
+        "researcher",
+        [],
+        chain=researcher,
+        then=[
+            step(one_sub, "researcher", "uses_one_several_calls/2", [Code.USES_EXHAUSTED]),
+            step(one_sub, "researcher", "uses_one_several_calls/3", [Code.USES_EXHAUSTED]),
+        ],
+    )
+    two = attenuate(r, [MaxUses(2)], now=NOW)
+    case(
+        "uses_two_several_calls",
+        "max_uses 2: two calls, then refused, and refused again.",
+        two,
+        "orchestrator",
+        [],
+        chain=orch,
+        then=[
+            step(two, "orchestrator", "uses_two_several_calls/2", chain=orch),
+            step(two, "orchestrator", "uses_two_several_calls/3", [Code.USES_EXHAUSTED]),
+            step(two, "orchestrator", "uses_two_several_calls/4", [Code.USES_EXHAUSTED]),
+        ],
+    )
+    first_proof = pop(two, "orchestrator", READ, "uses_replay_not_counted")
+    f.add(
+        "uses_replay_not_counted",
+        "max_uses 2: a replayed proof is refused and does not count a use.",
+        two,
+        READ,
+        first_proof,
+        chain=orch,
+        then=[
+            Step(READ, first_proof, codes=[Code.REPLAY]),
+            step(two, "orchestrator", "uses_replay_not_counted/3", chain=orch),
+            step(two, "orchestrator", "uses_replay_not_counted/4", [Code.USES_EXHAUSTED]),
+        ],
+    )
+    inner = hop(two, "orchestrator", "researcher")
+    inner_one = attenuate(inner, [MaxUses(1)], now=NOW)
+    case(
+        "uses_nested_limits",
+        "A parent allows 2 uses, its child 1 more narrowly: a spent child counts nothing"
+        " against the parent.",
+        inner_one,
+        "researcher",
+        [],
+        chain=researcher,
+        then=[
+            step(inner_one, "researcher", "uses_nested_limits/2", [Code.USES_EXHAUSTED]),
+            step(two, "orchestrator", "uses_nested_limits/3", chain=orch),
+            step(two, "orchestrator", "uses_nested_limits/4", [Code.USES_EXHAUSTED]),
+        ],
+    )
+    ra = needs(r, "approval-service", "state approval", rules=["crm.update:write"])
+    single_ra = attenuate(ra, [MaxUses(1)], now=NOW)
+    approval = discharged("approval-service", tp_cids(ra)[0], UPDATE)
+    case(
+        "uses_not_spent_by_denied_call",
+        "A single-use token: a call denied for want of an approval spends nothing; the next"
+        " call is the one use.",
+        single_ra,
+        "orchestrator",
+        [Code.APPROVAL_REQUIRED],
+        request=UPDATE,
+        then=[
+            step(single_ra, "orchestrator", "uses_not_spent_by_denied_call/2", chain=orch),
+            step(
+                single_ra,
+                "orchestrator",
+                "uses_not_spent_by_denied_call/3",
+                [Code.USES_EXHAUSTED],
+            ),
+        ],
+    )
+    case(
+        "uses_spent_by_approved_call",
+        "A single-use token: the approved update is its one use; a read after it is refused.",
+        single_ra,
+        "orchestrator",
+        [],
+        request=UPDATE,
+        chain=orch,
+        then=[
+            step(
+                single_ra,
+                "orchestrator",
+                "uses_spent_by_approved_call/2",
+                [Code.USES_EXHAUSTED],
+            ),
+        ],
+        discharges=[bound(single_ra, approval)],
+    )
+    return f
+
+
+# ---------------------------------------------------------------------------------------------
+
+BUILDERS: tuple[Callable[[], VectorFile], ...] = (
+    valid,
+    integrity,
+    encoding,
+    caveats,
+    chain,
+    proof,
+    thirdparty,
+    state,
+)
 
 
 def render_all() -> dict[str, str]:

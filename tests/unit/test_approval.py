@@ -291,8 +291,9 @@ def test_a_spent_approval_is_spent_for_every_verifier_sharing_state(
     discharge = approval_for(approver, child, WRITE)
     one, two = SQLiteState(tmp_path / "s.db"), SQLiteState(tmp_path / "s.db")
     try:
-        first = Verifier(keyring, nonce_store=one, clock=lambda: NOW)
-        second = Verifier(keyring, nonce_store=two, clock=lambda: NOW)
+        # Approvals are spent as one-use limits in the use counter (all or nothing with max_uses).
+        first = Verifier(keyring, nonce_store=one, uses=one, clock=lambda: NOW)
+        second = Verifier(keyring, nonce_store=two, uses=two, clock=lambda: NOW)
         proof = prove(child, writer, WRITE, now=NOW)
         assert first.verify(child, WRITE, proof, discharges=[discharge]).allowed
         proof = prove(child, writer, WRITE, now=NOW)

@@ -1,7 +1,8 @@
 """Run every vector in ``specs/vectors/*.json`` against a fresh verifier.
 
-Each vector states the expected decision as reason codes, in order (see the README there).
-The keys in those files are TEST-ONLY fixtures.
+Each vector states the expected decision as reason codes, in order (see the README there):
+with its discharges, a revocation store filled before the first presentation, and possibly
+one store that cannot answer. The keys in those files are TEST-ONLY fixtures.
 """
 
 from __future__ import annotations
@@ -10,22 +11,34 @@ import importlib.util
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from delegation import Code, Decision, Keyring, Request, Verifier
+from delegation import Code, Decision, Keyring, Request, StoreUnavailable, Verifier
 from delegation.keys import RootKey
+from delegation.stores import (
+    MemoryNonceStore,
+    MemoryRevocationStore,
+    MemoryUseCounter,
+    Revocation,
+    RevocationKind,
+    UseLimit,
+)
 
 VECTORS_DIR = Path(__file__).resolve().parents[2] / "specs" / "vectors"
-FORMAT = "delegation-test-vectors/1"
+FORMAT = "delegation-test-vectors/2"
 FILE_KEYS = {"format", "description", "keyring", "agents", "vectors"}
+OPTIONAL_FILE_KEYS = {"third_parties"}
 VECTOR_KEYS = {"name", "description", "token", "request", "proof", "now", "expected"}
-OPTIONAL_VECTOR_KEYS = {"keyring", "then"}
+OPTIONAL_VECTOR_KEYS = {"keyring", "then", "discharges", "state", "store_failure"}
 STEP_KEYS = {"request", "proof", "now", "expected"}
+OPTIONAL_STEP_KEYS = {"token", "discharges"}
+STATE_KEYS = {"revocations"}
+STORES = {"revocations", "nonces", "uses"}
 EXPECTED_KEYS = {"allowed", "codes"}
 ALLOWED_KEYS = {"chain", "task_id", "token_id"}
 
@@ -54,6 +67,38 @@ def _keyring(spec: Json) -> Keyring:
     return Keyring(keys, spec["current"])
 
 
+class _FailingStore:
+    """A store that cannot answer: every call raises StoreUnavailable."""
+
+    def claim(self, key: bytes, expires_at: int, now: int) -> bool:
+        raise StoreUnavailable("vector: the nonce store is down")
+
+    def revoke(self, revocation: Revocation, now: int) -> None:
+        raise StoreUnavailable("vector: the revocation store is down")
+
+    def first_revoked(self, candidates: Sequence[Revocation]) -> Revocation | None:
+        raise StoreUnavailable("vector: the revocation store is down")
+
+    def consume(self, limits: Sequence[UseLimit], now: int) -> int | None:
+        raise StoreUnavailable("vector: the use counter is down")
+
+
+def _verifier(doc: Json, vector: Json, clock: list[int]) -> Verifier:
+    """A fresh verifier with the vector's keyring, state and failing store."""
+    keyring = _keyring(vector["keyring"] if "keyring" in vector else doc["keyring"])
+    revocations = MemoryRevocationStore()
+    for kind, value in vector.get("state", {}).get("revocations", []):
+        revocations.revoke(Revocation(RevocationKind(kind), value), vector["now"])
+    failing = vector.get("store_failure")
+    return Verifier(
+        keyring,
+        nonce_store=_FailingStore() if failing == "nonces" else MemoryNonceStore(),
+        revocations=_FailingStore() if failing == "revocations" else revocations,
+        uses=_FailingStore() if failing == "uses" else MemoryUseCounter(),
+        clock=lambda: clock[0],
+    )
+
+
 def _check(decision: Decision, expected: Json, where: str) -> None:
     codes = [str(r.code) for r in decision.reasons]
     assert (decision.allowed, codes) == (expected["allowed"], expected["codes"]), (
@@ -77,14 +122,18 @@ def _check(decision: Decision, expected: Json, where: str) -> None:
 @pytest.mark.parametrize(("doc", "vector"), list(_cases()))
 def test_vector(doc: Json, vector: Json, caplog: pytest.LogCaptureFixture) -> None:
     clock = [vector["now"]]
-    keyring = _keyring(vector["keyring"] if "keyring" in vector else doc["keyring"])
-    verifier = Verifier(keyring, clock=lambda: clock[0])
+    verifier = _verifier(doc, vector, clock)
     steps = [vector, *vector.get("then", [])]
     caplog.set_level(logging.ERROR, logger="delegation")
     for index, step in enumerate(steps):
         clock[0] = step["now"]
         token = step.get("token", vector["token"])
-        decision = verifier.verify(token, Request.from_json(step["request"]), step["proof"])
+        decision = verifier.verify(
+            token,
+            Request.from_json(step["request"]),
+            step["proof"],
+            discharges=step.get("discharges", []),
+        )
         # A denial that came from an unexpected exception inside the verifier is a crash
         # dressed as a code: the verifier logs it, and the vector fails here.
         crashes = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
@@ -98,14 +147,26 @@ def test_vector_files_are_well_formed() -> None:
     names: list[str] = []
     for path in files:
         doc = _load(path)
-        assert set(doc) == FILE_KEYS, path.name
+        assert FILE_KEYS <= set(doc) <= FILE_KEYS | OPTIONAL_FILE_KEYS, path.name
         assert doc["format"] == FORMAT, path.name
         assert doc["vectors"], f"{path.name} has no vectors"
         for vector in doc["vectors"]:
             names.append(vector["name"])
             assert VECTOR_KEYS <= set(vector) <= VECTOR_KEYS | OPTIONAL_VECTOR_KEYS, vector["name"]
+            assert vector.get("store_failure", "revocations") in STORES, vector["name"]
+            state = vector.get("state", {"revocations": []})
+            assert set(state) == STATE_KEYS, vector["name"]
+            for kind, value in state["revocations"]:
+                assert isinstance(value, str), vector["name"]
+                RevocationKind(kind)  # every revocation names a known kind
             for step in [vector, *vector.get("then", [])]:
-                assert set(step) >= STEP_KEYS, vector["name"]
+                allowed_keys = (
+                    STEP_KEYS | OPTIONAL_STEP_KEYS | (set(vector) if step is vector else set())
+                )
+                assert STEP_KEYS <= set(step) <= allowed_keys, vector["name"]
+                discharges = step.get("discharges", [])
+                assert isinstance(discharges, list), vector["name"]
+                assert all(isinstance(d, str) for d in discharges), vector["name"]
                 expected = step["expected"]
                 extra = ALLOWED_KEYS if expected["allowed"] else set()
                 assert set(expected) == EXPECTED_KEYS | extra, vector["name"]
@@ -121,16 +182,20 @@ def test_every_reason_code_has_a_vector() -> None:
         for vector in _load(path).get("vectors", []):
             for step in [vector, *vector.get("then", [])]:
                 seen.update(step["expected"]["codes"])
-    # These need a failing or pre-filled store, or a discharge, which vector files do not
-    # describe yet; every other code must have a vector.
-    not_describable = {
-        Code.STORE_UNAVAILABLE,
-        Code.REVOKED,
-        Code.DISCHARGE_REQUIRED,
-        Code.BAD_DISCHARGE,
-    }
-    missing = {str(c) for c in Code if c not in not_describable} - seen
+    # No code is exempt: discharges, revocations and failing stores are all describable.
+    missing = {str(c) for c in Code} - seen
     assert not missing, f"no vector expects {sorted(missing)}"
+
+
+def test_every_store_and_revocation_kind_has_a_vector() -> None:
+    failing: set[str] = set()
+    kinds: set[str] = set()
+    for path in _files():
+        for vector in _load(path).get("vectors", []):
+            failing.add(vector.get("store_failure", ""))
+            kinds.update(kind for kind, _ in vector.get("state", {}).get("revocations", []))
+    assert failing >= STORES, f"no vector fails {sorted(STORES - failing)}"
+    assert {str(k) for k in RevocationKind} <= kinds, "a revocation kind has no vector"
 
 
 def _generator() -> ModuleType:

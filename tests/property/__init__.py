@@ -1,0 +1,1 @@
+"""Hypothesis properties: each test states one security law of the token core."""
