@@ -184,7 +184,8 @@ def _discharge_token(
         return EXIT_DENIED
     for item in pending:
         print(bind_discharge(token, approver.approve(item, ttl=ns.ttl)))
-    note(f"approved: valid {ns.ttl} s, for this call and this token only, once")
+    once = ", once" if all(item.caveat.is_approval for item in pending) else ""
+    note(f"approved: valid {ns.ttl} s, for this call and this token only{once}")
     return EXIT_OK
 
 
@@ -202,8 +203,8 @@ def _discharge_cid(
     if caveat.is_approval and request is None:
         raise UsageError("pass --request REQUEST.json: the call to approve")
     if request is not None and not caveat.applies_to(request):
-        note(f"delegation: that call needs no discharge for this caveat (it covers: "
-             f"{_applies(caveat)})")  # fmt: skip
+        covers = _applies(caveat)
+        note(f"delegation: that call needs no discharge for this caveat (it covers: {covers})")
         return EXIT_DENIED
     kind = "human approval" if caveat.is_approval else "third-party discharge"
     note(f"{kind} for token {contents.token_id}, covering: {_applies(caveat)}")

@@ -402,8 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="delegation",
         description="Mint, narrow, delegate, prove and verify agent delegation tokens.",
-        epilog="TOKEN may be - to read it from standard input. verify exits 0 on allow, 1 on "
-        "deny, 2 on bad usage or unreadable input.",
+        epilog="TOKEN may be - to read it from standard input. Exit status: 0 on success "
+        "(verify: allow), 1 when verify denies or discharge does not approve, 2 on bad usage "
+        "or unreadable input.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 

@@ -525,7 +525,9 @@ class Verifier:
             return []
         if exhausted < len(chain.use_limits):
             index, segment, uses, _ = chain.use_limits[exhausted]
-            detail = f"the token's {uses} uses are spent"
+            detail = (
+                "the token's single use is spent" if uses == 1 else f"all {uses} uses are spent"
+            )
             return [Reason(Code.USES_EXHAUSTED, detail, segment, index)]
         spent = approvals[exhausted - len(chain.use_limits)]
         detail = "this approval has already been used for a call"

@@ -372,7 +372,8 @@ def test_token_from_standard_input(story: Story, call: Runner) -> None:
 
 def test_inspect_json_describes_without_secrets(story: Story, call: Runner) -> None:
     doc = json.loads(run("inspect", story.writer_token, "--json", cwd=story.dir).stdout)
-    assert set(doc) == {"token_id", "key_id", "location", "task", "chain", "caveats"}
+    assert set(doc) == {"token_id", "chain_id", "key_id", "location", "task", "chain", "caveats"}
+    assert HEX32.fullmatch(doc["chain_id"])
     keyring = json.loads((story.dir / "keyring.json").read_text(encoding="utf-8"))
     assert doc["key_id"] == keyring["current"]
     assert [link["agent_id"] for link in doc["chain"]] == ["orchestrator", "researcher", "writer"]
@@ -530,8 +531,7 @@ def test_demo_plays_the_whole_story(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
     out = result.stdout
-    assert "2 allowed" in out
-    assert "each as expected" in out
+    assert "18 calls: 5 allowed, 13 denied, each as expected" in out
     assert "!!" not in out
     claimed_line = next(line for line in out.splitlines() if line.startswith("denial codes shown:"))
     claimed = claimed_line.split(":", 1)[1].replace(",", " ").split()
@@ -543,6 +543,9 @@ def test_demo_plays_the_whole_story(tmp_path: Path) -> None:
         Code.POP_INVALID,
         Code.REPLAY,
         Code.BAD_SIGNATURE,
+        Code.APPROVAL_REQUIRED,
+        Code.USES_EXHAUSTED,
+        Code.REVOKED,
     }
     reason_codes = set(re.findall(r"^ +([a-z_]+) \((?:token|hop \d+)", out, re.M))
     for code in claimed:
@@ -550,6 +553,7 @@ def test_demo_plays_the_whole_story(tmp_path: Path) -> None:
     assert "../43" in out
     assert "[DENY ] " in out
     assert "[ALLOW] " in out
+    assert "| agents: orchestrator -> writer" in out  # the approver's review of the call
     assert not any(Path(tmp_path).iterdir()), "the demo works in its own temporary directory"
 
 

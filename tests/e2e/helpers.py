@@ -1,0 +1,107 @@
+"""Helpers for the issue-3 command-line tests: the installed console script as a subprocess, and
+``main()`` in this process (``call``) for long tables, where an interpreter start-up per case
+would make the suite slow. An exception escaping ``main`` fails a test just as a traceback would.
+
+Keys made here are TEST FIXTURES ONLY: fixed seeds, never use them for real.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from delegation import AgentKey, Keyring, Request, prove
+from delegation.cli import main
+from delegation.keys import RootKey
+from delegation.thirdparty import ApproverKey
+
+SCRIPT = Path(sys.executable).with_name("delegation")
+
+Result = subprocess.CompletedProcess[str]
+Runner = Callable[..., Result]
+
+
+def run(*args: str, cwd: Path, stdin: str | None = None) -> Result:
+    """The installed ``delegation`` console script, as a real process."""
+    return subprocess.run(
+        [str(SCRIPT), *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=60,
+        check=False,
+    )  # fmt: skip
+
+
+def in_process(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Runner:
+    """Like ``run``, but through ``main()`` in this process."""
+
+    def invoke(*args: str, cwd: Path, stdin: str | None = None) -> Result:
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
+        capsys.readouterr()
+        code = main(list(args))
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), code, out, err)
+
+    return invoke
+
+
+def only_line(result: Result) -> str:
+    """The single line a successful command printed."""
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, result.stdout
+    return lines[0]
+
+
+def usage_error(result: Result) -> str:
+    """Assert ``result`` is a clean exit-2 refusal: one stderr line, no traceback."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("delegation: error: ")
+    return lines[0]
+
+
+def write_request(path: Path, **fields: Any) -> str:
+    doc: dict[str, Any] = {
+        "audience": "crm",
+        "tool": "crm.update",
+        "action": "write",
+        "resource": "crm://accounts/42/notes/summary",
+        "intent": "update-notes",
+        "args": {"length": 640},
+    }
+    doc.update(fields)
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return str(path)
+
+
+def sign(token: str, key_file: Path, request: str) -> str:
+    """A proof made with the library (the CLI's prove is covered by test_cli.py)."""
+    doc = json.loads(Path(request).read_text(encoding="utf-8"))
+    return prove(token, AgentKey.load(key_file), Request.from_json(doc))
+
+
+def write_test_keys(directory: Path, names: dict[str, int]) -> dict[str, str]:
+    """Save a test-only keyring and seeded agent keys; return each agent's public key text."""
+    Keyring([RootKey("test-k1", b"\x01" * 32, 0)]).save(directory / "keyring.json")
+    public = {}
+    for name, seed in names.items():
+        key = AgentKey.from_seed(bytes([seed]) * 32)  # TEST FIXTURE ONLY
+        key.save(directory / f"{name}.key")
+        public[name] = json.loads((directory / f"{name}.key").read_text("utf-8"))["public_key"]
+    return public
+
+
+def write_test_approver(path: Path, seed: int) -> str:
+    """Save a seeded approver key (TEST FIXTURE ONLY); return its public key text."""
+    key = ApproverKey.from_seed(bytes([seed]) * 32)
+    key.save(path)
+    return str(json.loads(path.read_text("utf-8"))["public_key"])

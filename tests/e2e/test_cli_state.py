@@ -1,0 +1,294 @@
+"""Shared state on the command line: ``state init``, ``verify --state``, ``revoke`` and
+``--max-uses``. Replay and use counts must persist across separate ``verify`` processes that
+share one state file; every revocation kind must kill exactly what it names.
+
+The tree (built once per module): the orchestrator's root token; the researcher's, delegated
+from it; the writer's, delegated from the researcher's; a sibling delegated from the root to a
+second writer; and a second root token for the same task, minted separately.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from delegation import (
+    Agent,
+    AgentKey,
+    Code,
+    Keyring,
+    Scope,
+    TaskRecord,
+    UnverifiedToken,
+    decode,
+    delegate,
+    mint,
+)
+from tests.e2e.helpers import (
+    Runner,
+    in_process,
+    only_line,
+    run,
+    sign,
+    usage_error,
+    write_request,
+    write_test_keys,
+)
+
+
+@pytest.fixture
+def call(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Runner:
+    return in_process(capsys, monkeypatch)
+
+
+@dataclass(frozen=True)
+class Tree:
+    dir: Path
+    public: dict[str, str]
+    tokens: dict[str, str]
+    keys: dict[str, str]
+    """Which key file signs for each token."""
+    request: str
+
+
+MINT = ("mint", "--keyring", "keyring.json", "--task-id", "task-42", "--approved-by", "alice",
+        "--statement", "Read account 42", "--audience", "crm", "--tool", "crm.read",
+        "--action", "read", "--resource", "crm://accounts/42/**")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
+    """Built with the library, in this process: the CLI's mint and delegate are covered in
+    test_cli.py, and interpreter start-ups are what makes this suite slow."""
+    d = tmp_path_factory.mktemp("state")
+    public = write_test_keys(d, {"o": 21, "r": 22, "w": 23, "w2": 24})
+    keyring = Keyring.load(d / "keyring.json")
+    key = {name: AgentKey.load(d / f"{name}.key") for name in public}
+
+    def new_root() -> UnverifiedToken:
+        task = TaskRecord("task-42", "alice", int(time.time()), "Read account 42")
+        scope = Scope(audiences=["crm"], tools=["crm.read"], expires_in=3600)
+        return mint(keyring, task, Agent("orchestrator", key["o"].public_key), scope)
+
+    def hand(token: UnverifiedToken, by: str, to: str, agent_id: str) -> UnverifiedToken:
+        return delegate(token, key[by], Agent(agent_id, key[to].public_key))
+
+    root = new_root()
+    researcher = hand(root, "o", "r", "researcher")
+    writer = hand(researcher, "r", "w", "writer")
+    sibling = hand(root, "o", "w2", "writer-2")
+    other_root = new_root()
+    tokens = {
+        "root": root.encode(), "researcher": researcher.encode(), "writer": writer.encode(),
+        "sibling": sibling.encode(), "other_root": other_root.encode(),
+    }  # fmt: skip
+    keys = {"root": "o.key", "researcher": "r.key", "writer": "w.key", "sibling": "w2.key",
+            "other_root": "o.key"}  # fmt: skip
+    request = write_request(
+        d / "read.json", tool="crm.read", action="read", resource="crm://accounts/42/notes",
+        intent=None, args={},
+    )  # fmt: skip
+    return Tree(d, public, tokens, keys, request)
+
+
+def verify(
+    tree: Tree, runner: Runner, name: str, state: str | None, proof: str | None = None
+) -> tuple[int, dict[str, Any]]:
+    token = tree.tokens[name]
+    proof = proof or sign(token, tree.dir / tree.keys[name], tree.request)
+    extra = () if state is None else ("--state", state)
+    result = runner(
+        "verify", token, "--keyring", "keyring.json", "--request", tree.request,
+        "--proof", proof, "--json", *extra,
+        cwd=tree.dir,
+    )  # fmt: skip
+    assert result.stderr == "", result.stderr
+    doc = json.loads(result.stdout)
+    assert result.returncode == (0 if doc["allowed"] else 1)
+    return result.returncode, doc
+
+
+def outcomes(tree: Tree, runner: Runner, state: str) -> dict[str, str | None]:
+    return {name: verify(tree, runner, name, state)[1]["code"] for name in tree.tokens}
+
+
+def test_state_init_makes_an_owner_only_file_and_never_replaces_it(
+    tree: Tree, tmp_path: Path, call: Runner
+) -> None:
+    path = tmp_path / "s.db"
+    line = only_line(call("state", "init", str(path), cwd=tree.dir))
+    assert line.startswith(f"{path}: empty state file")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    usage_error(call("state", "init", str(path), cwd=tree.dir))
+
+
+def test_replay_is_caught_across_verify_processes_with_state(
+    tree: Tree, tmp_path: Path, call: Runner
+) -> None:
+    state = str(tmp_path / "replay.db")
+    only_line(call("state", "init", state, cwd=tree.dir))
+    proof = sign(tree.tokens["writer"], tree.dir / "w.key", tree.request)
+    assert verify(tree, run, "writer", state, proof)[0] == 0
+    code, doc = verify(tree, run, "writer", state, proof)
+    assert (code, doc["code"]) == (1, Code.REPLAY)
+
+
+def test_without_state_replay_memory_lasts_one_run(tree: Tree, call: Runner) -> None:
+    proof = sign(tree.tokens["writer"], tree.dir / "w.key", tree.request)
+    assert verify(tree, call, "writer", None, proof)[0] == 0
+    assert verify(tree, call, "writer", None, proof)[0] == 0  # as the help says
+    help_text = " ".join(call("verify", "--help", cwd=tree.dir).stdout.split())
+    assert "replay memory and use counts last for this run only" in help_text
+
+
+def test_max_uses_is_counted_across_verify_processes(
+    tree: Tree, tmp_path: Path, call: Runner
+) -> None:
+    state = str(tmp_path / "uses.db")
+    only_line(call("state", "init", state, cwd=tree.dir))
+    twice = only_line(call("attenuate", tree.tokens["writer"], "--max-uses", "2", cwd=tree.dir))
+    counted = Tree(tree.dir, tree.public, {"t": twice}, {"t": "w.key"}, tree.request)
+    codes = [verify(counted, run, "t", state)[1]["code"] for _ in range(3)]
+    assert codes == [None, None, Code.USES_EXHAUSTED]
+
+
+def test_max_uses_flags_on_mint_attenuate_and_delegate(
+    tree: Tree, tmp_path: Path, call: Runner
+) -> None:
+    once = only_line(call(*MINT, "--holder", tree.public["o"], "--max-uses", "1", cwd=tree.dir))
+    handed = only_line(call(
+        "delegate", tree.tokens["root"], "--key", "o.key", "--to", tree.public["w"],
+        "--agent-id", "writer", "--max-uses", "3", cwd=tree.dir,
+    ))  # fmt: skip
+    for token, uses in ((once, [1]), (handed, [3])):
+        doc = json.loads(call("inspect", token, "--json", cwd=tree.dir).stdout)
+        assert [c["value"] for c in doc["caveats"] if c["type"] == "max_uses"] == uses
+    assert "max_uses" in call("inspect", once, cwd=tree.dir).stdout
+    usage_error(call("attenuate", once, "--max-uses", "2", cwd=tree.dir))  # cannot widen
+    state = str(tmp_path / "once.db")
+    only_line(call("state", "init", state, cwd=tree.dir))
+    single = Tree(tree.dir, tree.public, {"t": once}, {"t": "o.key"}, tree.request)
+    assert [verify(single, call, "t", state)[1]["code"] for _ in range(2)] == [
+        None,
+        Code.USES_EXHAUSTED,
+    ]
+
+
+REVOKED = Code.REVOKED
+# Each revocation, and the outcome for root, researcher, writer, sibling, other_root.
+REVOCATIONS: list[tuple[str, list[str], list[str | None]]] = [
+    ("token", ["--token", "{researcher}"], [None, REVOKED, REVOKED, None, None]),
+    ("token of the root", ["--token", "{root}"], [REVOKED, REVOKED, REVOKED, REVOKED, None]),
+    ("hop", ["--hop", "{researcher_hop}"], [None, REVOKED, REVOKED, None, None]),
+    ("hop, upper case", ["--hop", "{researcher_hop_upper}"], [None, REVOKED, REVOKED, None, None]),
+    ("task", ["--task", "task-42"], [REVOKED] * 5),
+    ("another task", ["--task", "task-43"], [None] * 5),
+    ("agent", ["--agent", "{r}"], [None, REVOKED, REVOKED, None, None]),
+    ("root agent", ["--agent", "{o}"], [REVOKED] * 5),
+    ("key id", ["--key-id", "test-k1"], [REVOKED] * 5),
+    ("another key id", ["--key-id", "test-k2"], [None] * 5),
+]  # fmt: skip
+
+
+def _values(tree: Tree) -> dict[str, str]:
+    hop = decode(tree.tokens["researcher"]).chain()[1].hop_id or ""
+    return {
+        **tree.tokens, **tree.public, "researcher_hop": hop, "researcher_hop_upper": hop.upper(),
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"), [r[1:] for r in REVOCATIONS], ids=[r[0] for r in REVOCATIONS]
+)
+def test_each_revocation_kills_exactly_what_it_names(
+    tree: Tree, tmp_path: Path, call: Runner, args: list[str], expected: list[str | None]
+) -> None:
+    state = str(tmp_path / "revoked.db")  # created by revoke
+    filled = [a.format(**_values(tree)) for a in args]
+    line = only_line(call("revoke", "--state", state, *filled, cwd=tree.dir))
+    assert line.startswith("revoked ")
+    assert stat.S_IMODE(os.stat(state).st_mode) == 0o600
+    assert list(outcomes(tree, call, state).values()) == expected
+    # Revoking again is harmless.
+    assert only_line(call("revoke", "--state", state, *filled, cwd=tree.dir)) == line
+
+
+def test_revoke_through_the_console_script_and_stdin(tree: Tree, tmp_path: Path) -> None:
+    state = str(tmp_path / "s.db")
+    line = only_line(run(
+        "revoke", "--state", state, "--token", "-", cwd=tree.dir,
+        stdin=tree.tokens["writer"] + "\n",
+    ))  # fmt: skip
+    chain_id = decode(tree.tokens["writer"]).chain_id
+    assert line.startswith(f"revoked chain {chain_id}: this token (task task-42, held by writer)")
+    code, doc = verify(tree, run, "writer", state)
+    assert (code, doc["code"]) == (1, Code.REVOKED)
+    assert chain_id in doc["reasons"][0]["detail"]
+
+
+def test_revocation_lines_say_what_was_revoked(tree: Tree, tmp_path: Path, call: Runner) -> None:
+    state = str(tmp_path / "s.db")
+    values = _values(tree)
+    for args, prefix in (
+        (["--hop", values["researcher_hop"]], f"revoked chain {values['researcher_hop']}: "),
+        (["--task", "task-42"], "revoked task task-42: every token for that task"),
+        (["--agent", tree.public["r"]], f"revoked agent {tree.public['r']}: "),
+        (["--key-id", "test-k1"], "revoked key test-k1: every token minted under that root key"),
+    ):
+        assert only_line(call("revoke", "--state", state, *args, cwd=tree.dir)).startswith(prefix)
+
+
+BAD_STATE = [
+    ("hop id too short", ["--hop", "ab" * 15]),
+    ("hop id not hex", ["--hop", "z" * 32]),
+    ("agent key not base64url", ["--agent", "not a key"]),
+    ("agent key too short", ["--agent", "AAAA"]),
+    ("empty task id", ["--task", ""]),
+    ("task id with a tab", ["--task", "a\tb"]),
+    ("bad key id", ["--key-id", "no spaces"]),
+    ("garbage token", ["--token", "!!"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", [c[1] for c in BAD_STATE], ids=[c[0] for c in BAD_STATE])
+def test_bad_revocations_exit_2_and_write_nothing(
+    tree: Tree, tmp_path: Path, call: Runner, args: list[str]
+) -> None:
+    state = tmp_path / "s.db"
+    usage_error(call("revoke", "--state", str(state), *args, cwd=tree.dir))
+    assert not state.exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--task", "t", "--key-id", "k"], [], ["--hop"]],
+    ids=["two kinds", "no kind", "missing value"],
+)
+def test_revoke_needs_exactly_one_kind(tree: Tree, call: Runner, args: list[str]) -> None:
+    result = call("revoke", "--state", "s.db", *args, cwd=tree.dir)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: delegation")
+    assert "Traceback" not in result.stderr
+
+
+def test_verify_refuses_a_missing_or_unusable_state_file(
+    tree: Tree, tmp_path: Path, call: Runner
+) -> None:
+    proof = sign(tree.tokens["writer"], tree.dir / "w.key", tree.request)
+    base = ("verify", tree.tokens["writer"], "--keyring", "keyring.json",
+            "--request", tree.request, "--proof", proof)  # fmt: skip
+    missing = tmp_path / "typo.db"
+    assert "state init" in usage_error(call(*base, "--state", str(missing), cwd=tree.dir))
+    assert not missing.exists()  # a typo never becomes an empty state that forgets revocations
+    keyring = (tree.dir / "keyring.json").read_bytes()
+    usage_error(call(*base, "--state", "keyring.json", cwd=tree.dir))
+    assert (tree.dir / "keyring.json").read_bytes() == keyring
+    usage_error(call(*base, "--state", str(tmp_path), cwd=tree.dir))
+    usage_error(call("revoke", "--state", str(tmp_path), "--task", "t", cwd=tree.dir))
