@@ -191,10 +191,6 @@ def test_request_from_json_is_a_request_or_malformed_request(doc: object) -> Non
     assert all(isinstance(r.code, Code) for r in decision.reasons)
 
 
-# CORE BUG: Request.from_json (delegation/request.py) joins the unknown field names with
-# ', '.join(sorted(unknown)), which raises TypeError when a key is not text: from_json({1: "x"})
-# raises TypeError instead of MalformedRequest, though it takes any object. JSON parsers never
-# produce such keys, but YAML, msgpack or a caller's own dict can.
 @settings(max_examples=50, deadline=None)
 @given(
     doc=st.dictionaries(
@@ -205,6 +201,7 @@ def test_request_from_json_is_a_request_or_malformed_request(doc: object) -> Non
     )
 )
 def test_request_from_a_mapping_with_non_text_keys_is_malformed(doc: dict[Any, Any]) -> None:
+    """JSON parsers never produce such keys, but YAML, msgpack or a caller's own dict can."""
     try:
         Request.from_json(doc)
     except MalformedRequest:

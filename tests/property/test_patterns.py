@@ -234,10 +234,9 @@ def test_resource_covers_is_sound_and_exact(pair: tuple[Parsed, Parsed], probes:
     for resource in witnesses + probes:
         if model_allows(inner_text, resource) and covers:
             assert model_allows(outer_text, resource), (outer_text, inner_text, resource)
-    # Known imprecision, on the safe side: a resource has at least one segment, so
-    # "crm://**" matches exactly what "crm://*/**" does, yet covers() tells them apart and
-    # attenuate() refuses the first under the second. A stricter check is never a hole.
-    if not covers and pair[1][1] != ("**",):
+    # Exact, not merely sound: when covers() says no, some resource inner matches escapes
+    # outer (e.g. "crm://**" is inside "crm://*/**", since a resource has a segment).
+    if not covers:
         assert any(
             model_allows(inner_text, w) and not model_allows(outer_text, w) for w in witnesses
         ), ("covers said no, but inner looks inside outer", outer_text, inner_text)
