@@ -215,7 +215,10 @@ class Approver:
             raise BadDischarge("the caveat is addressed to another third party")
         if caveat.is_approval and request is None:
             raise AuthoringError("an approval discharge needs the call it approves")
-        return self._discharge(cid, self._key.open_ticket(caveat.ticket), request, now, ttl)
+        ticket = self._key.open_ticket(caveat.ticket)
+        if ticket.purpose != caveat.purpose:
+            raise BadDischarge("the ticket's purpose differs from its caveat's")
+        return self._discharge(cid, ticket, request, now, ttl)
 
     def _discharge(
         self,

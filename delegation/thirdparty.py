@@ -83,6 +83,9 @@ class Rule:
 
     @classmethod
     def parse(cls, text: str) -> Rule:
+        """``tool`` or ``tool:action``. Raises MalformedToken."""
+        if not isinstance(text, str):
+            raise MalformedToken("a rule is text: tool or tool:action")
         tool, sep, action = text.partition(":")
         return cls(
             _body.text(tool, "rule tool"), _body.text(action, "rule action") if sep else None

@@ -304,8 +304,6 @@ def attenuate(
     """Append caveats offline. Raises NotNarrowing for one that tries to widen the token."""
     now = int(time.time()) if now is None else now
     caveats = _scope_caveats(scope, now) if isinstance(scope, Scope) else list(scope)
-    if any(isinstance(c, Hop) for c in caveats):
-        raise AuthoringError("a hop is signed by the holder: use delegate(), not attenuate()")
     return _append(_as_token(token), caveats)
 
 
@@ -334,7 +332,7 @@ def delegate(
     signature = holder_key.sign(_crypto.hop_message(digest, to.agent_id, to.public_key))
     now = int(time.time()) if now is None else now
     extra = _scope_caveats(scope, now) if scope is not None else []
-    return _append(parent, [Hop(to.agent_id, to.public_key, signature), *extra])
+    return _append(parent, extra, hop=Hop(to.agent_id, to.public_key, signature))
 
 
 def _scope_caveats(scope: Scope, now: int) -> list[Caveat]:
@@ -344,7 +342,14 @@ def _scope_caveats(scope: Scope, now: int) -> list[Caveat]:
         raise AuthoringError(exc.detail) from exc
 
 
-def _append(token: UnverifiedToken, caveats: Sequence[Caveat]) -> UnverifiedToken:
+def _append(
+    token: UnverifiedToken, caveats: Sequence[Caveat], hop: Hop | None = None
+) -> UnverifiedToken:
+    """Append ``hop`` (signed by delegate()) and then ``caveats``, checking each narrows."""
+    if any(isinstance(c, Hop) for c in caveats):
+        raise AuthoringError("a hop is signed by the holder: use delegate() to add one")
+    if hop is not None:
+        caveats = [hop, *caveats]
     existing = token.unsafe_caveats()
     if len(existing) + len(caveats) > MAX_CAVEATS:
         raise AuthoringError(f"a token carries at most {MAX_CAVEATS} caveats")

@@ -433,7 +433,8 @@ class Verifier:
         if not _crypto.macs_equal(bind(chain.token.raw.signature, states[-1]), discharge.signature):
             return bad("the discharge does not verify for this token")
         caveats: list[Caveat] = []
-        first_call: int | None = None
+        first_call: int | None = None  # index among the discharge's framed caveats
+        before_call = 0  # how many parsed caveats precede it
         for j, raw_cav in enumerate(discharge.caveats):
             try:
                 parsed = self._discharge_caveat(raw_cav, states[j], place)
@@ -443,9 +444,9 @@ class Verifier:
                 pending.append((parsed, depth + 1))
                 continue
             if first_call is None and type(parsed) is Call:
-                first_call = j
+                first_call, before_call = j, len(caveats)
             caveats.append(parsed)
-        expiries = [c.expires for c in caveats if isinstance(c, Validity) and c.expires is not None]
+        expiries = [c.expires for c in caveats if type(c) is Validity and c.expires is not None]
         if not expiries:
             return bad("the discharge has no expiry")
         if place.caveat.is_approval:
@@ -456,8 +457,15 @@ class Verifier:
             # and rebind it, which changes every later state and the bound signature). Hashed,
             # so the store never holds a state from which discharges could be extended.
             spend_key = hashlib.sha256(b"delegation/v1/approval\x00" + states[first_call + 1])
-            # Kept until the latest expiry in the discharge: never shorter than its validity.
-            keep = max(expiries) + CLOCK_SKEW_SECONDS
+            # Kept as long as the discharge could be valid: until the approver's own expiry (the
+            # caveats before its call caveat, beyond the holder's reach), else the latest one.
+            # Never shorter, or a spent approval would come back; never holder-extended.
+            approver_part = [
+                c.expires
+                for c in caveats[:before_call]
+                if type(c) is Validity and c.expires is not None
+            ]
+            keep = min(approver_part or [max(expiries)]) + CLOCK_SKEW_SECONDS
             approvals.append(_Approval(spend_key.digest(), keep, place.segment, place.index))
         reasons = []
         for cav in caveats:

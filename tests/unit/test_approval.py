@@ -549,3 +549,33 @@ def test_a_call_denied_by_the_use_counter_does_not_spend_the_approval(
     assert codes(decision) == [Code.STORE_UNAVAILABLE]
     proof = prove(limited, writer, WRITE, now=NOW)
     assert verifier.verify(limited, WRITE, proof, discharges=[discharge]).allowed
+
+
+def test_rules_that_are_not_text_are_authoring_errors(root_token: UnverifiedToken) -> None:
+    with pytest.raises(AuthoringError):
+        require_approval(root_token, APPROVER_KEY.public_key, rules=[5])  # type: ignore[list-item]
+
+
+def test_discharge_ticket_checks_the_tickets_purpose(approver: Approver) -> None:
+    ticket = seal_ticket(APPROVER_KEY.public_key, TicketContents(new_caveat_key(), "t", 0))
+    cid = ThirdPartyCaveat(PURPOSE_APPROVAL, APPROVER_KEY.public_key, ticket).encode()
+    with pytest.raises(BadDischarge):
+        approver.discharge_ticket(cid, WRITE, now=NOW)
+
+
+def test_a_holder_cannot_stretch_how_long_a_spent_approval_is_kept(
+    keyring: Keyring, approver: Approver, child: UnverifiedToken, writer: AgentKey
+) -> None:
+    unbound = approver.approve(approver.pending(child, WRITE)[0], now=NOW)
+    raw = _wire.decode(_wire.b64decode(unbound, 10_000))
+    far = _wire.RawCaveat(Validity(None, 2**34 - 1).encode())
+    stretched = _wire.RawMacaroon(
+        raw.identifier, (*raw.caveats, far), _crypto.chain_step(raw.signature, far), raw.location
+    )
+    discharge = bind_discharge(child, _wire.b64encode(_wire.encode(stretched)))
+    uses = MemoryUseCounter()
+    verifier = Verifier(keyring, uses=uses, clock=lambda: NOW)
+    proof = prove(child, writer, WRITE, now=NOW)
+    assert verifier.verify(child, WRITE, proof, discharges=[discharge]).allowed
+    kept = [keep for _, keep in uses._counts.values()]
+    assert kept == [NOW + APPROVAL_TTL_SECONDS + 30]

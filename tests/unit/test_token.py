@@ -668,3 +668,29 @@ def test_authoring_errors_do_not_echo_the_token(
         delegate(root_token, researcher, agent("writer", writer))
     for spelling in [*_secret_spellings(root_token.raw.signature), root_token.encode()]:
         assert spelling not in str(info.value)
+
+
+def test_delegate_and_mint_refuse_an_unsigned_hop_smuggled_in_the_scope(
+    keyring: Keyring,
+    task: TaskRecord,
+    root_token: UnverifiedToken,
+    orchestrator: AgentKey,
+    researcher: AgentKey,
+    writer: AgentKey,
+) -> None:
+    smuggled = Hop("writer", writer.public_key, bytes(64))
+    with pytest.raises(AuthoringError, match="delegate"):
+        delegate(
+            root_token,
+            orchestrator,
+            Agent("researcher", researcher.public_key),
+            Scope(extra=[smuggled]),
+        )
+    with pytest.raises(AuthoringError, match="delegate"):
+        mint(
+            keyring,
+            task,
+            Agent("orchestrator", orchestrator.public_key),
+            Scope(audiences=["crm"], expires=NOW + 60, extra=[smuggled]),
+            now=NOW,
+        )
