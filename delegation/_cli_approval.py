@@ -38,7 +38,6 @@ from delegation._cli_common import (
     add_command,
     approver_public_key,
     emit,
-    load_approver_key,
     load_request,
     load_token,
     note,
@@ -219,7 +218,7 @@ def _discharge_cid(
 
 
 def cmd_discharge(ns: argparse.Namespace) -> int:
-    key = load_approver_key(ns.key)
+    key = ApproverKey.load(ns.key)
     request = None if ns.request is None else load_request(ns.request)
     subject = _token_or_cid(token_text(ns.subject))
     approver = Approver(key)

@@ -87,27 +87,6 @@ def load_request(path: str) -> Request:
         raise UsageError(f"request file {path}: {exc}") from exc
 
 
-def load_keyring(path: str) -> Keyring:
-    try:
-        return Keyring.load(path)
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise UsageError(f"keyring {path} is not a readable keyring file") from exc
-
-
-def load_agent_key(path: str) -> AgentKey:
-    try:
-        return AgentKey.load(path)
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise UsageError(f"key file {path} is not a readable agent key file") from exc
-
-
-def load_approver_key(path: str) -> ApproverKey:
-    try:
-        return ApproverKey.load(path)
-    except (UnicodeDecodeError, RecursionError) as exc:
-        raise UsageError(f"key file {path} is not a readable approver key file") from exc
-
-
 def agent_public_key(text: str, flag: str) -> bytes:
     """An agent's Ed25519 public key, screened for unsafe points."""
     try:

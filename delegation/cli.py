@@ -51,8 +51,6 @@ from delegation._cli_common import (
     add_command,
     agent_public_key,
     emit,
-    load_agent_key,
-    load_keyring,
     load_request,
     load_token,
     read_stdin,
@@ -231,14 +229,14 @@ def cmd_keyring_init(ns: argparse.Namespace) -> int:
 
 
 def cmd_keyring_rotate(ns: argparse.Namespace) -> int:
-    keyring = load_keyring(ns.file).rotated()
+    keyring = Keyring.load(ns.file).rotated()
     save(keyring, ns.file)
     print(keyring.current.key_id)
     return EXIT_OK
 
 
 def cmd_mint(ns: argparse.Namespace) -> int:
-    keyring = load_keyring(ns.keyring)
+    keyring = Keyring.load(ns.keyring)
     holder = Agent(ns.holder_id, agent_public_key(ns.holder, "--holder"))
     now = int(time.time())
     task = TaskRecord(ns.task_id, ns.approved_by, now, ns.statement)
@@ -258,14 +256,14 @@ def cmd_attenuate(ns: argparse.Namespace) -> int:
 
 def cmd_delegate(ns: argparse.Namespace) -> int:
     token = load_token(ns.token)
-    key = load_agent_key(ns.key)
+    key = AgentKey.load(ns.key)
     to = Agent(ns.agent_id, agent_public_key(ns.to, "--to"))
     return emit(delegate(token, key, to, _scope(ns, ns.expires_in)))
 
 
 def cmd_prove(ns: argparse.Namespace) -> int:
     token = load_token(ns.token)
-    key = load_agent_key(ns.key)
+    key = AgentKey.load(ns.key)
     print(prove(token, key, load_request(ns.request)))
     return EXIT_OK
 
@@ -284,7 +282,7 @@ def _discharges(args: list[str] | None) -> list[str]:
 def cmd_verify(ns: argparse.Namespace) -> int:
     if [ns.token, ns.proof, *(ns.discharge or ())].count(STDIN) > 1:
         raise UsageError("only one of TOKEN, --proof and --discharge can be read from stdin")
-    keyring = load_keyring(ns.keyring)
+    keyring = Keyring.load(ns.keyring)
     request = load_request(ns.request)
     token = token_text(ns.token)
     proof = ns.proof

@@ -15,7 +15,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
@@ -33,7 +33,6 @@ from delegation.limits import ROOT_KEY_MIN_BYTES
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PUBLIC_KEY_BYTES = 32
 _KEYRING_KIND = "delegation-keyring"
-_AGENT_KEY_KIND = "delegation-agent-key"
 
 
 def new_key_id() -> str:
@@ -142,10 +141,58 @@ class Keyring:
         return cls.from_json(_read(Path(path)))
 
 
-class AgentKey:
+class KeyPairFile:
+    """JSON key files for a key pair: a kind, the public key and the private seed, mode 0600.
+
+    Subclasses say their file ``KIND`` and how to get a seed out and a key back in.
+    """
+
+    __slots__ = ()
+    KIND: ClassVar[str]
+    public_key: bytes
+
+    def _seed(self) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> Self:
+        raise NotImplementedError
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "kind": self.KIND,
+                "version": 1,
+                "public_key": encode_public_key(self.public_key),
+                "private_key": _wire.b64encode(self._seed()),
+            },
+            indent=2,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        doc = _load_json(text, cls.KIND)
+        try:
+            key = cls.from_seed(_b64(doc["private_key"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise KeyringError(f"{cls.KIND} file is missing or has a bad private key") from exc
+        if "public_key" in doc and doc["public_key"] != encode_public_key(key.public_key):
+            raise KeyringError(f"{cls.KIND} file's public key does not match its private key")
+        return key
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        _write_private(Path(path), self.to_json())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Self:
+        return cls.from_json(_read(Path(path)))
+
+
+class AgentKey(KeyPairFile):
     """An agent's Ed25519 key pair. ``public_key`` is the 32 raw bytes tokens are bound to."""
 
     __slots__ = ("_private", "public_key")
+    KIND = "delegation-agent-key"
 
     def __init__(self, private: Ed25519PrivateKey) -> None:
         self._private = private
@@ -159,43 +206,15 @@ class AgentKey:
         return cls(Ed25519PrivateKey.generate())
 
     @classmethod
-    def from_seed(cls, seed: bytes) -> AgentKey:
-        """Deterministic key from a 32-byte seed: for test vectors and fixtures only."""
+    def from_seed(cls, seed: bytes) -> Self:
+        """Key from its 32-byte seed (key files; fixed seeds for test vectors and fixtures)."""
         return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    def _seed(self) -> bytes:
+        return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
     def sign(self, message: bytes) -> bytes:
         return self._private.sign(message)
-
-    def to_json(self) -> str:
-        seed = self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        return json.dumps(
-            {
-                "kind": _AGENT_KEY_KIND,
-                "version": 1,
-                "public_key": encode_public_key(self.public_key),
-                "private_key": _wire.b64encode(seed),
-            },
-            indent=2,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> AgentKey:
-        doc = _load_json(text, _AGENT_KEY_KIND)
-        try:
-            seed = _b64(doc["private_key"])
-            key = cls(Ed25519PrivateKey.from_private_bytes(seed))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise KeyringError("agent key file is missing or has a bad private key") from exc
-        if "public_key" in doc and doc["public_key"] != encode_public_key(key.public_key):
-            raise KeyringError("agent key file's public key does not match its private key")
-        return key
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        _write_private(Path(path), self.to_json())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> AgentKey:
-        return cls.from_json(_read(Path(path)))
 
 
 def encode_public_key(public_key: bytes) -> str:

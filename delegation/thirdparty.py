@@ -24,11 +24,8 @@ is bound to the token it travels with: its signature becomes
 from __future__ import annotations
 
 import hmac
-import json
-import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 from typing import ClassVar, Self
 
 from cryptography.exceptions import InvalidTag
@@ -47,8 +44,8 @@ from delegation import _cbor, _wire
 from delegation._cbor import CBORValue
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext
-from delegation.errors import CaveatFailed, Code, KeyringError, MalformedToken, TokenError
-from delegation.keys import _load_json, _read, _write_private, encode_public_key
+from delegation.errors import CaveatFailed, Code, MalformedToken, TokenError
+from delegation.keys import KeyPairFile, encode_public_key
 from delegation.limits import MAX_LIST_ITEMS, MAX_TOKEN_CHARS
 from delegation.request import Request
 
@@ -59,7 +56,6 @@ _VID_AAD = b"delegation/v1/vid"
 _KEY_BYTES = 32
 _ZERO_KEY = bytes(32)
 _CID_FIELDS = frozenset({1, 2, 3, 4, 5})
-_APPROVER_KIND = "delegation-approver-key"
 
 
 class BadDischarge(MalformedToken):
@@ -238,10 +234,11 @@ def decode_discharge(text: str) -> _wire.RawMacaroon:
         raise BadDischarge(f"discharge: {exc.detail}") from exc
 
 
-class ApproverKey:
+class ApproverKey(KeyPairFile):
     """A third party's X25519 key pair: the public half seals tickets, the private opens them."""
 
     __slots__ = ("_private", "public_key")
+    KIND = "delegation-approver-key"
 
     def __init__(self, private: X25519PrivateKey) -> None:
         self._private = private
@@ -255,9 +252,12 @@ class ApproverKey:
         return cls(X25519PrivateKey.generate())
 
     @classmethod
-    def from_seed(cls, seed: bytes) -> ApproverKey:
-        """Deterministic key from 32 bytes: for test vectors and fixtures only."""
+    def from_seed(cls, seed: bytes) -> Self:
+        """Key from its 32 private bytes (key files; fixed seeds for vectors and fixtures)."""
         return cls(X25519PrivateKey.from_private_bytes(seed))
+
+    def _seed(self) -> bytes:
+        return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
 
     def open_ticket(self, ticket: bytes) -> TicketContents:
         """Open a ticket sealed to this key. Raises BadDischarge."""
@@ -279,37 +279,6 @@ class ApproverKey:
         if not isinstance(token_id, str) or type(purpose) is not int:
             raise BadDischarge("ticket contents are malformed")
         return TicketContents(caveat_key, token_id, purpose)
-
-    def to_json(self) -> str:
-        seed = self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        return json.dumps(
-            {
-                "kind": _APPROVER_KIND,
-                "version": 1,
-                "public_key": encode_public_key(self.public_key),
-                "private_key": _wire.b64encode(seed),
-            },
-            indent=2,
-        )
-
-    @classmethod
-    def from_json(cls, text: str) -> ApproverKey:
-        doc = _load_json(text, _APPROVER_KIND)
-        try:
-            seed = _wire.b64decode(str(doc["private_key"]), 64, "key")
-            key = cls(X25519PrivateKey.from_private_bytes(seed))
-        except (KeyError, ValueError, MalformedToken) as exc:
-            raise KeyringError("approver key file is missing or has a bad private key") from exc
-        if doc.get("public_key") not in (None, encode_public_key(key.public_key)):
-            raise KeyringError("approver key file's public key does not match its private key")
-        return key
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        _write_private(Path(path), self.to_json())
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> ApproverKey:
-        return cls.from_json(_read(Path(path)))
 
 
 def new_caveat_key() -> bytes:
