@@ -125,6 +125,14 @@ def decode(data: bytes) -> RawMacaroon:
             break
         if len(caveats) >= MAX_CAVEATS:
             raise TokenTooLarge(f"token has more than {MAX_CAVEATS} caveats")
+        # Fast path for the common section, a first-party caveat under 128 bytes:
+        # IDENTIFIER, one-byte length, the bytes, EOS. Anything else takes the general reader.
+        if data[pos] == IDENTIFIER and pos + 1 < n and data[pos + 1] < 0x80:
+            end = pos + 2 + data[pos + 1]
+            if end < n and data[end] == EOS:
+                caveats.append(RawCaveat(data[pos + 2 : end]))
+                pos = end + 1
+                continue
         cav_location, cid, cav_vid, pos = _section(data, pos, n)
         if cid is None:
             raise MalformedToken("caveat has no identifier")
