@@ -14,7 +14,6 @@ traceback would. Proofs for the tables are signed with the library directly.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -41,8 +40,8 @@ from delegation import (
     mint,
     prove,
 )
-from delegation.cli import main
 from delegation.keys import RootKey
+from tests.e2e.helpers import in_process
 
 CLI = (sys.executable, "-m", "delegation.cli")
 HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -65,16 +64,7 @@ Runner = Callable[..., Result]
 @pytest.fixture
 def call(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Runner:
     """Like ``run``, but through ``main()`` in this process."""
-
-    def invoke(*args: str, cwd: Path, stdin: str | None = None) -> Result:
-        monkeypatch.chdir(cwd)
-        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin or ""))
-        capsys.readouterr()
-        code = main(list(args))
-        out, err = capsys.readouterr()
-        return subprocess.CompletedProcess(list(args), code, out, err)
-
-    return invoke
+    return in_process(capsys, monkeypatch)
 
 
 def ok(*args: str, cwd: Path, stdin: str | None = None) -> str:
