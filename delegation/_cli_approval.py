@@ -288,7 +288,7 @@ def register(commands: Any) -> None:
         "1 if not approved or if the call needs no approval from this key.",
     )
     sub.add_argument(
-        "subject", metavar="TICKET_OR_TOKEN", help="the token, a caveat id (cid), or - for stdin"
+        "subject", metavar="TOKEN_OR_CID", help="the token, a caveat id (cid), or - for stdin"
     )
     sub.add_argument("--key", required=True, metavar="APPROVER_FILE")
     sub.add_argument("--request", metavar="REQUEST.json", help="the call to approve")

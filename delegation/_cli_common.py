@@ -75,10 +75,26 @@ def read_file(path: str, limit: int, what: str) -> str:
         raise UsageError(f"{what} {path} is not UTF-8 text") from exc
 
 
+class _DuplicateKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are distinct: two readers must never see two different calls."""
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise _DuplicateKey(key)
+        doc[key] = value
+    return doc
+
+
 def load_request(path: str) -> Request:
     text = read_file(path, MAX_REQUEST_FILE_BYTES, "request file")
     try:
-        doc = json.loads(text)
+        doc = json.loads(text, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise UsageError(f"request file {path} repeats the key {exc.args[0]!r}") from exc
     except (ValueError, RecursionError) as exc:
         raise UsageError(f"request file {path} is not valid JSON") from exc
     try:

@@ -90,7 +90,7 @@ def _revocation(ns: argparse.Namespace) -> tuple[Revocation, str]:
 
 def cmd_revoke(ns: argparse.Namespace) -> int:
     revocation, meaning = _revocation(ns)
-    state = open_state(ns.state, create=True)
+    state = open_state(ns.state, create=False)
     try:
         state.revoke(revocation, int(time.time()))
     finally:
@@ -117,7 +117,8 @@ def register(commands: Any) -> None:
         "revoke",
         cmd_revoke,
         "revoke a token, a hop, a task, an agent key or a root key id",
-        "Recorded in the state file (created if missing); every verify --state FILE denies "
+        "Recorded in the state file, which must exist (state init): a mistyped path must not "
+        "record a revocation where no verifier looks. Every verify --state FILE denies "
         "what it covers with `revoked`. A token or hop revocation kills that branch only: its "
         "siblings live on.",
     )

@@ -72,6 +72,8 @@ def require_approval(
             raise AuthoringError(f"location: {exc.detail}") from exc
     if len(tok.raw.caveats) >= MAX_CAVEATS:
         raise AuthoringError(f"a token carries at most {MAX_CAVEATS} caveats")
+    if isinstance(rules, str):  # "crm.update" would become one rule per character
+        raise AuthoringError("rules is a list of 'tool' or 'tool:action' texts, not one text")
     if type(purpose) is not int or purpose not in (PURPOSE_APPROVAL, PURPOSE_THIRD_PARTY):
         raise AuthoringError("purpose is PURPOSE_APPROVAL or PURPOSE_THIRD_PARTY")
     if not isinstance(approver, bytes) or len(approver) != 32:
@@ -112,6 +114,8 @@ def require_approval(
 
 def bind_discharge(token: str | UnverifiedToken, discharge: str) -> str:
     """Bind an (unbound) discharge to ``token``. Raises BadDischarge for an unreadable one."""
+    if not isinstance(discharge, str):
+        raise BadDischarge("a discharge is base64url text")
     tok = decode(token) if isinstance(token, str) else token
     raw = decode_discharge(discharge)
     bound = _wire.RawMacaroon(
@@ -136,9 +140,14 @@ class PendingApproval:
         """A readable description of what is being approved."""
         agents = " -> ".join(link.agent_id for link in self.chain)
         call = "any call" if self.request is None else _describe_call(self.request)
+        kind = (
+            "a human approval of one call (spent by that call)"
+            if self.caveat.is_approval
+            else "a third-party discharge (not an approval: reusable until it expires)"
+        )
         return (
             f"task {self.task.task_id!r} approved by {self.task.approved_by}: "
-            f"{self.task.statement!r}\nagents: {agents}\ncall: {call}"
+            f"{self.task.statement!r}\nagents: {agents}\ncall: {call}\nasked for: {kind}"
         )
 
 
@@ -228,10 +237,13 @@ class Approver:
         now: int | None,
         ttl: int,
     ) -> str:
-        if not 0 < ttl <= MAX_APPROVAL_TTL_SECONDS:
-            raise AuthoringError(f"an approval lives 1-{MAX_APPROVAL_TTL_SECONDS} seconds")
+        if type(ttl) is not int or not 0 < ttl <= MAX_APPROVAL_TTL_SECONDS:
+            raise AuthoringError(f"an approval lives 1-{MAX_APPROVAL_TTL_SECONDS} whole seconds")
         at = int(time.time()) if now is None else now
-        caveats: list[Caveat] = [Validity(None, at + ttl)]
+        try:
+            caveats: list[Caveat] = [Validity(None, at + ttl)]
+        except TokenError as exc:
+            raise AuthoringError(f"approval expiry: {exc.detail}") from exc
         if request is not None:
             caveats.append(Call(request.digest()))
         raws = tuple(_wire.RawCaveat(c.encode()) for c in caveats)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -289,6 +291,8 @@ def cmd_verify(ns: argparse.Namespace) -> int:
     if proof is not None:
         proof = read_stdin(MAX_PROOF_CHARS, "proof") if proof == STDIN else proof.strip()
     discharges = _discharges(ns.discharge)
+    if ns.at is not None and ns.state is not None:
+        raise UsageError("--at is for offline analysis: it cannot spend state (drop --state)")
     if ns.state is None:
         decision = Verifier(keyring).verify(token, request, proof, discharges=discharges, now=ns.at)
     else:
@@ -512,11 +516,51 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
+_FLAG = re.compile(r"--[a-z][a-z-]*")
+_VALUE_MAY_START_WITH_DASH = frozenset(
+    {
+        "--holder",
+        "--to",
+        "--approver",
+        "--agent",
+        "--agent-id",
+        "--holder-id",
+        "--delegatee",
+        "--task-id",
+        "--task",
+        "--approved-by",
+        "--statement",
+        "--key-id",
+    }
+)
+"""Flags whose values are public keys (base64url: '-' is a letter of its alphabet) or agent ids
+(which may start with '-'). argparse would read such a value as an option."""
+
+
+def _glue_dash_values(argv: Sequence[str]) -> list[str]:
+    """``--to -Xy...`` becomes ``--to=-Xy...``, so a key that starts with '-' stays a value."""
+    out: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg in _VALUE_MAY_START_WITH_DASH:
+            value = next(args, None)
+            if value is None:
+                out.append(arg)
+            elif value.startswith("-") and not _FLAG.fullmatch(value):
+                out.append(f"{arg}={value}")
+            else:
+                out.extend((arg, value))
+        else:
+            out.append(arg)
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
+    args = _glue_dash_values(sys.argv[1:] if argv is None else argv)
     try:
-        ns = parser.parse_args(argv)
+        ns = parser.parse_args(args)
     except SystemExit as exc:  # argparse has printed help, or usage and an error
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     try:
@@ -525,9 +569,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except DelegationError as exc:
         return _fail(str(exc))
-    except OSError as exc:  # e.g. standard output closed
+    except KeyboardInterrupt:
+        print("delegation: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away; what was done is done, say so by status
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except OSError as exc:
         return _fail(f"input/output error: {exc.strerror or exc}")
     return status
+
+
+EXIT_INTERRUPTED = 130
+"""As a shell reports a command ended by SIGINT."""
+EXIT_BROKEN_PIPE = 141
+"""As a shell reports a command ended by SIGPIPE: output was cut off, not bad usage."""
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":

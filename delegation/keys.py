@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from delegation import _crypto, _wire
 from delegation._ed25519 import is_safe_public_key
-from delegation.errors import KeyringError, MalformedToken
+from delegation.errors import KeyringError, MalformedToken, TokenError
 from delegation.limits import ROOT_KEY_MIN_BYTES
 
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
@@ -130,8 +130,8 @@ class Keyring:
                 for k in doc["keys"]
             ]
             return cls(keys, str(doc["current"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise KeyringError("keyring file is missing fields") from exc
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            raise KeyringError("keyring file is missing fields or has bad values") from exc
 
     def save(self, path: str | os.PathLike[str]) -> None:
         _write_private(Path(path), self.to_json())
@@ -237,7 +237,7 @@ def _b64(value: Any) -> bytes:
         raise TypeError("expected base64url text")
     try:
         return _wire.b64decode(value, 1024, "key")
-    except MalformedToken as exc:
+    except TokenError as exc:  # malformed or too long
         raise ValueError("bad base64url") from exc
 
 

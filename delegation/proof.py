@@ -102,7 +102,11 @@ def prove(
     if tok.holder.public_key != key.public_key:
         raise AuthoringError("only the token's current holder can prove possession of it")
     issued_at = int(time.time()) if now is None else now
+    if type(issued_at) is not int or not 0 <= issued_at < MAX_TIME:
+        raise AuthoringError(f"a proof's time is whole seconds in [0, {MAX_TIME})")
     nonce = secrets.token_bytes(NONCE_BYTES) if nonce is None else nonce
+    if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
+        raise AuthoringError(f"a proof nonce is {NONCE_BYTES} bytes")
     unsigned = Proof(issued_at, nonce, b"")
     signature = key.sign(unsigned.message(tok.token_bytes, request))
     return Proof(issued_at, nonce, signature).encode()

@@ -31,7 +31,7 @@ from delegation.caveats import (
     Validity,
     default_registry,
 )
-from delegation.caveats.registry import ParentView, Placed
+from delegation.caveats.registry import ParentView, Placed, UnknownCaveat
 from delegation.errors import AuthoringError, MalformedToken, TokenError
 from delegation.keys import AgentKey, Keyring
 from delegation.limits import (
@@ -126,6 +126,9 @@ class Scope:
     extra: Sequence[Caveat] = field(default=())
 
     def caveats(self, now: int) -> list[Caveat]:
+        for name in ("audiences", "tools", "actions", "resources", "intents", "delegatees"):
+            if isinstance(getattr(self, name), str):  # "ab" would become {"a", "b"}
+                raise AuthoringError(f"Scope.{name} is a list of texts, not one text")
         if self.expires is not None and self.expires_in is not None:
             raise AuthoringError("give expires or expires_in, not both")
         expires = self.expires if self.expires_in is None else now + self.expires_in
@@ -345,9 +348,11 @@ def _scope_caveats(scope: Scope, now: int) -> list[Caveat]:
 def _append(
     token: UnverifiedToken, caveats: Sequence[Caveat], hop: Hop | None = None
 ) -> UnverifiedToken:
-    """Append ``hop`` (signed by delegate()) and then ``caveats``, checking each narrows."""
-    if any(isinstance(c, Hop) for c in caveats):
-        raise AuthoringError("a hop is signed by the holder: use delegate() to add one")
+    """Append ``hop`` (signed by delegate()) and then ``caveats``, checking each narrows.
+
+    Each caveat is judged as a decoder will read its bytes, so a core caveat wrapped in an
+    UnknownCaveat (or any other disguise) gets the same checks as the real thing.
+    """
     if hop is not None:
         caveats = [hop, *caveats]
     existing = token.unsafe_caveats()
@@ -361,16 +366,21 @@ def _append(
     raw_caveats = list(token.raw.caveats)
     sig = token.raw.signature
     for cav in caveats:
-        cav.check_narrows(ParentView(tuple(placed), hops))
-        placed.append(Placed(hops, cav))
-        hops += isinstance(cav, Hop)
         if isinstance(cav, ThirdPartyCaveat):
             raise AuthoringError("add third-party caveats with approval.require_approval")
         try:
             raw = _wire.RawCaveat(cav.encode())
-            _DEFAULT_REGISTRY.decode(raw.cid)  # what a decoder would refuse is refused here
+            read = _DEFAULT_REGISTRY.decode(raw.cid)  # what a decoder would refuse is refused
         except TokenError as exc:
             raise AuthoringError(f"a {cav.name} caveat would not decode: {exc.detail}") from exc
+        if isinstance(read, Hop) and cav is not hop:
+            raise AuthoringError("a hop is signed by the holder: use delegate() to add one")
+        view = ParentView(tuple(placed), hops)
+        cav.check_narrows(view)
+        if type(read) is not type(cav):
+            read.check_narrows(view)
+        placed.append(Placed(hops, read if type(read) is not UnknownCaveat else cav))
+        hops += isinstance(read, Hop)
         if len(raw.cid) > MAX_CAVEAT_BYTES:
             raise AuthoringError(
                 f"a {cav.name} caveat would exceed the size limit ({MAX_CAVEAT_BYTES} bytes)"

@@ -36,7 +36,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from delegation import _crypto, _wire
@@ -102,7 +102,8 @@ class ThirdPartyPlace:
     segment: int
     cid: bytes
     caveat: ThirdPartyCaveat
-    caveat_key: bytes
+    caveat_key: bytes = field(repr=False, compare=False)
+    """A secret: whoever has it can mint discharges for this caveat."""
 
 
 class _Approval(NamedTuple):
@@ -225,7 +226,20 @@ class Verifier:
         states = _crypto.chain_states_derived(key.derived, raw.identifier, raw.caveats)
         if not _crypto.macs_equal(states[-1], raw.signature):
             raise Denied([Reason(Code.BAD_SIGNATURE, _INTEGRITY)])
+        try:
+            return self._walk_chain(tok, states)
+        except (TokenError, Denied):
+            raise
+        except Exception as exc:  # a bug past the MAC check: deny, still naming the task
+            log.exception("unexpected error while walking a token chain")
+            holder = tok.identifier.holder
+            reason = Reason(Code.MALFORMED, "internal error while verifying")
+            links = (Link(holder.agent_id, holder.public_key),)
+            raise _ChainDenied([reason], tok.task, links, tok.token_id) from exc
 
+    def _walk_chain(self, tok: UnverifiedToken, states: list[bytes]) -> VerifiedChain:
+        """Step 4 and 5 on a token whose HMAC chain checked out."""
+        raw = tok.raw
         task, token_id = tok.task, tok.token_id
         holder = tok.identifier.holder
         links = [Link(holder.agent_id, holder.public_key)]
@@ -342,10 +356,11 @@ class Verifier:
         message = _crypto.hop_message(prefix, hop.agent_id, hop.public_key)
         if not _crypto.ed25519_verify(signer, hop.signature, message):
             return False
-        with self._hop_cache_lock:
-            if len(self._hop_cache) >= self._hop_cache_size:
-                self._hop_cache.pop(next(iter(self._hop_cache)))
-            self._hop_cache[cache_key] = None
+        if self._hop_cache_size > 0:
+            with self._hop_cache_lock:
+                if len(self._hop_cache) >= self._hop_cache_size:
+                    self._hop_cache.pop(next(iter(self._hop_cache)))
+                self._hop_cache[cache_key] = None
         return True
 
     def _check_revocation(self, chain: VerifiedChain) -> list[Reason]:

@@ -12,7 +12,7 @@ from delegation import patterns
 from delegation._cbor import CBORValue
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext, ParentView
-from delegation.errors import CaveatFailed, Code, NotNarrowing
+from delegation.errors import CaveatFailed, Code, MalformedToken, NotNarrowing
 
 _read_pattern = _body.pattern_checked(patterns.check_agent_pattern)
 
@@ -25,6 +25,8 @@ class Delegatees(Caveat):
     patterns: tuple[str, ...]
 
     def __post_init__(self) -> None:
+        if isinstance(self.patterns, str):  # one text would be split into its characters
+            raise MalformedToken("delegatees takes a sequence of texts, not one text")
         values = _body.sorted_set(sorted(set(self.patterns)), "delegatees", _read_pattern)
         object.__setattr__(self, "patterns", values)
 

@@ -12,7 +12,7 @@ from typing import ClassVar, Self
 from delegation._cbor import CBORValue
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext, ParentView
-from delegation.errors import CaveatFailed, Code, NotNarrowing
+from delegation.errors import CaveatFailed, Code, MalformedToken, NotNarrowing
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +23,8 @@ class _NameSet(Caveat):
     names: tuple[str, ...]
 
     def __post_init__(self) -> None:
+        if isinstance(self.names, str):  # one text would be split into its characters
+            raise MalformedToken(f"{self.name} takes a sequence of texts, not one text")
         # Validate and store in canonical order, whatever order the caller gave.
         object.__setattr__(self, "names", _body.sorted_set(sorted(set(self.names)), self.name))
 

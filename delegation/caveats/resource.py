@@ -13,7 +13,7 @@ from delegation import patterns
 from delegation._cbor import CBORValue
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext, ParentView
-from delegation.errors import CaveatFailed, Code, NotNarrowing
+from delegation.errors import CaveatFailed, Code, MalformedToken, NotNarrowing
 from delegation.patterns import Resource
 
 
@@ -33,6 +33,8 @@ class ResourceCaveat(Caveat):
     _parsed: tuple[Resource, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.patterns, str):  # one text would be split into its characters
+            raise MalformedToken("resource takes a sequence of texts, not one text")
         values = _body.sorted_set(sorted(set(self.patterns)), "resource", _read_pattern)
         object.__setattr__(self, "patterns", values)
         object.__setattr__(self, "_parsed", tuple(_parse_pattern(p) for p in values))

@@ -57,12 +57,17 @@ class MemoryRevocationStore:
 
 
 class MemoryUseCounter:
-    """Use counts by key, all-or-nothing under one lock. Forgets a count after ``keep_until``."""
+    """Use counts by key, all-or-nothing under one lock. Forgets a count after ``keep_until``.
 
-    def __init__(self) -> None:
+    Bounded by ``max_entries`` like the nonce store: when full of live counts it raises
+    StoreUnavailable rather than forget one early, which would hand back spent uses.
+    """
+
+    def __init__(self, max_entries: int = 1_000_000) -> None:
         self._counts: dict[bytes, tuple[int, int]] = {}
         self._lock = threading.Lock()
         self._calls = 0
+        self._max = max_entries
 
     def count(self, key: bytes) -> int:
         with self._lock:
@@ -81,6 +86,11 @@ class MemoryUseCounter:
                 if used >= limit.limit:
                     return index
                 current.append(used)
+            new = sum(1 for limit in limits if limit.key not in self._counts)
+            if new and len(self._counts) + new > self._max:
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+                if len(self._counts) + new > self._max:
+                    raise StoreUnavailable("use counter is full")
             for limit, used in zip(limits, current, strict=True):
                 keep = max(limit.keep_until, self._counts.get(limit.key, (0, 0))[1])
                 self._counts[limit.key] = (used + 1, keep)

@@ -60,10 +60,11 @@ class SQLiteState:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
+                    self._db.execute("COMMIT")
                 except BaseException:
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:  # never leave a failed transaction open
+                        self._db.execute("ROLLBACK")
                     raise
-                self._db.execute("COMMIT")
             except _STORE_ERRORS as exc:
                 raise StoreUnavailable(f"state store error: {exc}") from exc
 

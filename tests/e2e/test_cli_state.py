@@ -210,7 +210,8 @@ def _values(tree: Tree) -> dict[str, str]:
 def test_each_revocation_kills_exactly_what_it_names(
     tree: Tree, tmp_path: Path, call: Runner, args: list[str], expected: list[str | None]
 ) -> None:
-    state = str(tmp_path / "revoked.db")  # created by revoke
+    state = str(tmp_path / "revoked.db")
+    assert call("state", "init", state, cwd=tree.dir).returncode == 0  # revoke never creates it
     filled = [a.format(**_values(tree)) for a in args]
     line = only_line(call("revoke", "--state", state, *filled, cwd=tree.dir))
     assert line.startswith("revoked ")
@@ -222,6 +223,7 @@ def test_each_revocation_kills_exactly_what_it_names(
 
 def test_revoke_through_the_console_script_and_stdin(tree: Tree, tmp_path: Path) -> None:
     state = str(tmp_path / "s.db")
+    assert run("state", "init", state, cwd=tree.dir).returncode == 0
     line = only_line(run(
         "revoke", "--state", state, "--token", "-", cwd=tree.dir,
         stdin=tree.tokens["writer"] + "\n",
@@ -235,6 +237,7 @@ def test_revoke_through_the_console_script_and_stdin(tree: Tree, tmp_path: Path)
 
 def test_revocation_lines_say_what_was_revoked(tree: Tree, tmp_path: Path, call: Runner) -> None:
     state = str(tmp_path / "s.db")
+    assert call("state", "init", state, cwd=tree.dir).returncode == 0
     values = _values(tree)
     for args, prefix in (
         (["--hop", values["researcher_hop"]], f"revoked chain {values['researcher_hop']}: "),
