@@ -73,7 +73,9 @@ _ARG_VALUES_HELP = """\
 argument values: in --arg-eq and --arg-in a value that looks like a plain integer (42, -7) is an
 integer, true and false are booleans, a value in double quotes ("42") is the text inside them,
 and anything else is text. Types count: the integer 42 does not equal the text "42".
---arg-min and --arg-max take integers."""
+--arg-min and --arg-max take integers. Every argument constraint holds for every call the token
+allows: a call that lacks the named argument is denied (args_not_allowed), so narrow the tool
+or action too when only some calls carry it."""
 
 
 # --- argument types -----------------------------------------------------------------------

@@ -7,6 +7,7 @@ The verifier's clock decides. ``expires`` is exclusive and strict; ``not_before`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import ClassVar, Self
 
 from delegation._cbor import CBORValue
@@ -16,6 +17,11 @@ from delegation.errors import CaveatFailed, Code, MalformedToken, NotNarrowing
 from delegation.limits import CLOCK_SKEW_SECONDS
 
 _NOT_BEFORE, _EXPIRES = 1, 2
+
+
+def _when(t: int) -> str:
+    """Unix seconds as people and machines both read them: ``1800000000 (2027-01-15T08:00:00Z)``."""
+    return f"{t} ({datetime.fromtimestamp(t, UTC).strftime('%Y-%m-%dT%H:%M:%SZ')})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +70,10 @@ class Validity(Caveat):
 
     def check(self, ctx: CheckContext) -> None:
         if self.expires is not None and ctx.now >= self.expires:
-            raise CaveatFailed(Code.EXPIRED, f"the token expired at {self.expires}")
+            raise CaveatFailed(Code.EXPIRED, f"the token expired at {_when(self.expires)}")
         if self.not_before is not None and ctx.now + CLOCK_SKEW_SECONDS < self.not_before:
             raise CaveatFailed(
-                Code.NOT_YET_VALID, f"the token is not valid before {self.not_before}"
+                Code.NOT_YET_VALID, f"the token is not valid before {_when(self.not_before)}"
             )
 
     def check_narrows(self, parent: ParentView) -> None:
@@ -76,5 +82,5 @@ class Validity(Caveat):
         for _, other in parent.of_type(Validity):
             if other.expires is not None and self.expires > other.expires:
                 raise NotNarrowing(
-                    f"expiry {self.expires} is later than the token's expiry {other.expires}"
+                    f"expiry {_when(self.expires)} is later than the token's {_when(other.expires)}"
                 )
