@@ -33,9 +33,17 @@ _STORE_ERRORS = (sqlite3.Error, ValueError, OverflowError)
 
 
 class SQLiteState:
-    """Nonce store, revocation store and use counter in one SQLite file (or ``:memory:``)."""
+    """Nonce store, revocation store and use counter in one SQLite file (or ``:memory:``).
 
-    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 5.0) -> None:
+    ``durable`` (the default) syncs every commit to disk (``synchronous=FULL``): a revocation,
+    a spent approval or a use count survives a power cut, at the cost of one fsync per write.
+    ``durable=False`` (``synchronous=NORMAL``) survives a process crash only; the last writes
+    before an operating-system crash can be lost, and a lost revocation brings a token back.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, timeout: float = 5.0, durable: bool = True
+    ) -> None:
         self._path = os.fspath(path)
         self._lock = threading.Lock()
         self._writes = 0
@@ -44,7 +52,7 @@ class SQLiteState:
                 self._path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             self._db.executescript(_SCHEMA)
         except _STORE_ERRORS as exc:
             raise StoreUnavailable(f"cannot open state file: {exc}") from exc

@@ -394,3 +394,15 @@ def test_unbindable_values_are_store_unavailable(state: SQLiteState) -> None:
         state.claim(b"n", 2**64, NOW)
     with pytest.raises(StoreUnavailable):
         state.consume([limit(b"k", 1, 2**64)], NOW)
+
+
+@pytest.mark.parametrize(("durable", "level"), [(True, 2), (False, 1)])
+def test_state_is_synced_to_disk_unless_told_otherwise(
+    tmp_path: Path, durable: bool, level: int
+) -> None:
+    """FULL (2) by default: a revocation lost to a power cut would revive a token."""
+    state = SQLiteState(tmp_path / "d.db", durable=durable)
+    try:
+        assert state._db.execute("PRAGMA synchronous").fetchone()[0] == level
+    finally:
+        state.close()
