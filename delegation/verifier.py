@@ -31,35 +31,29 @@ afresh on every call.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from dataclasses import dataclass
 
-from delegation import _crypto, _wire
+from delegation import _crypto
+from delegation._discharges import Approval, ThirdPartyPlace, check_discharges
 from delegation.caveats import (
     Audience,
-    Call,
     Caveat,
-    Delegatees,
     Hop,
-    MaxDepth,
     MaxUses,
     Registry,
     Validity,
     default_registry,
 )
-from delegation.caveats.registry import CheckContext, Placed
+from delegation.caveats.registry import CheckContext, Placed, check_caveat
 from delegation.decision import Decision, Reason
-from delegation.errors import CaveatFailed, Code, Denied, TokenError
+from delegation.errors import Code, Denied, TokenError
 from delegation.keys import Keyring, encode_public_key
 from delegation.limits import (
     CLOCK_SKEW_SECONDS,
-    MAX_DISCHARGE_DEPTH,
-    MAX_DISCHARGES,
     MAX_HOPS,
     MAX_TIME,
     POP_MAX_AGE_SECONDS,
@@ -82,8 +76,6 @@ from delegation.task import Link, TaskRecord
 from delegation.thirdparty import (
     BadDischarge,
     ThirdPartyCaveat,
-    bind,
-    decode_discharge,
     open_vid,
 )
 from delegation.token import ID_BYTES, UnverifiedToken, decode, parse_caveat
@@ -91,28 +83,6 @@ from delegation.token import ID_BYTES, UnverifiedToken, decode, parse_caveat
 log = logging.getLogger("delegation")
 
 _INTEGRITY = "the token failed its integrity check"
-_NOT_IN_DISCHARGES = (Hop, MaxDepth, Delegatees, MaxUses)
-
-
-@dataclass(frozen=True, slots=True)
-class ThirdPartyPlace:
-    """A third-party caveat of a verified chain, with its opened caveat root key."""
-
-    index: int
-    segment: int
-    cid: bytes
-    caveat: ThirdPartyCaveat
-    caveat_key: bytes = field(repr=False, compare=False)
-    """A secret: whoever has it can mint discharges for this caveat."""
-
-
-class _Approval(NamedTuple):
-    """An approval discharge used by this call: spent (as a one-use limit) if the call passes."""
-
-    key: bytes
-    keep_until: int
-    segment: int
-    caveat: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,10 +308,12 @@ class Verifier:
     ) -> Decision:
         """Steps 6-9: revocation, caveats and discharges, the proof, then use limits."""
         at = int(self._clock() if now is None else now)
-        approvals: list[_Approval] = []
         reasons = self._check_revocation(chain)
         reasons += self._check_caveats(chain, request, at)
-        reasons += self._check_discharges(chain, request, discharges, at, approvals)
+        discharge_reasons, approvals = check_discharges(
+            self._registry, chain.token.raw.signature, chain.third_party, request, discharges, at
+        )
+        reasons += discharge_reasons
         reasons += self._check_proof(chain, request, proof, at)
         if not reasons:
             reasons = self._spend(chain, approvals, at)
@@ -383,125 +355,10 @@ class Verifier:
             kind = type(cav)
             if kind is Hop or kind is MaxUses or kind is ThirdPartyCaveat:
                 continue  # chain checks, use counting and discharges handle these
-            failed = _check_one(cav, contexts[segment])
+            failed = check_caveat(cav, contexts[segment])
             if failed is not None:
                 reasons.append(Reason(failed.code, failed.detail, segment, index))
         return reasons
-
-    def _check_discharges(
-        self,
-        chain: VerifiedChain,
-        request: Request,
-        discharges: Sequence[str],
-        now: int,
-        approvals: list[_Approval],
-    ) -> list[Reason]:
-        """Every third-party caveat against its discharge. Appends to ``approvals`` the
-        single-use key and expiry of each approval used, to be claimed if the call is allowed."""
-        if len(discharges) > MAX_DISCHARGES:
-            return [Reason(Code.TOO_LARGE, f"more than {MAX_DISCHARGES} discharges")]
-        by_cid: dict[bytes, _wire.RawMacaroon] = {}
-        for text in discharges:
-            try:
-                raw = decode_discharge(text)
-            except BadDischarge as exc:
-                return [Reason(Code.BAD_DISCHARGE, exc.detail)]
-            if raw.identifier in by_cid:
-                return [Reason(Code.BAD_DISCHARGE, "two discharges name the same caveat")]
-            by_cid[raw.identifier] = raw
-
-        reasons: list[Reason] = []
-        used: set[bytes] = set()
-        pending = [(place, 0) for place in chain.third_party]
-        while pending:
-            place, depth = pending.pop(0)
-            discharge = by_cid.get(place.cid)
-            if discharge is None or place.cid in used:
-                if place.caveat.applies_to(request):
-                    reasons.append(_missing_discharge(place))
-                continue
-            used.add(place.cid)
-            reasons += self._check_discharge(
-                chain, place, discharge, depth, request, now, pending, approvals
-            )
-        if set(by_cid) - used:
-            reasons.append(Reason(Code.BAD_DISCHARGE, "a discharge matches no caveat it needs"))
-        return reasons
-
-    def _check_discharge(
-        self,
-        chain: VerifiedChain,
-        place: ThirdPartyPlace,
-        discharge: _wire.RawMacaroon,
-        depth: int,
-        request: Request,
-        now: int,
-        pending: list[tuple[ThirdPartyPlace, int]],
-        approvals: list[_Approval],
-    ) -> list[Reason]:
-        def bad(detail: str) -> list[Reason]:
-            return [Reason(Code.BAD_DISCHARGE, detail, place.segment, place.index)]
-
-        if depth > MAX_DISCHARGE_DEPTH:
-            return bad("discharges nest too deeply")
-        states = _crypto.chain_signatures(place.caveat_key, discharge.identifier, discharge.caveats)
-        if not _crypto.macs_equal(bind(chain.token.raw.signature, states[-1]), discharge.signature):
-            return bad("the discharge does not verify for this token")
-        caveats: list[Caveat] = []
-        first_call: int | None = None  # index among the discharge's framed caveats
-        before_call = 0  # how many parsed caveats precede it
-        for j, raw_cav in enumerate(discharge.caveats):
-            try:
-                parsed = self._discharge_caveat(raw_cav, states[j], place)
-            except TokenError as exc:
-                return bad(f"discharge: {exc.detail}")
-            if isinstance(parsed, ThirdPartyPlace):
-                pending.append((parsed, depth + 1))
-                continue
-            if first_call is None and type(parsed) is Call:
-                first_call, before_call = j, len(caveats)
-            caveats.append(parsed)
-        expiries = [c.expires for c in caveats if type(c) is Validity and c.expires is not None]
-        if not expiries:
-            return bad("the discharge has no expiry")
-        if place.caveat.is_approval:
-            if first_call is None:
-                return bad("an approval discharge must name the call it approves")
-            # The approval's identity is the chain state through its call caveat: fixed by the
-            # approver, beyond the holder's reach (a holder can append caveats to a discharge
-            # and rebind it, which changes every later state and the bound signature). Hashed,
-            # so the store never holds a state from which discharges could be extended.
-            spend_key = hashlib.sha256(b"delegation/v1/approval\x00" + states[first_call + 1])
-            # Kept as long as the discharge could be valid: until the approver's own expiry (the
-            # caveats before its call caveat, beyond the holder's reach), else the latest one.
-            # Never shorter, or a spent approval would come back; never holder-extended.
-            approver_part = [
-                c.expires
-                for c in caveats[:before_call]
-                if type(c) is Validity and c.expires is not None
-            ]
-            keep = min(approver_part or [max(expiries)]) + CLOCK_SKEW_SECONDS
-            approvals.append(_Approval(spend_key.digest(), keep, place.segment, place.index))
-        reasons = []
-        for cav in caveats:
-            failed = _check_one(cav, CheckContext(request, now, 0, ()))
-            if failed is not None:
-                detail = f"discharge for caveat {place.index}: {failed.detail}"
-                reasons.append(Reason(failed.code, detail, place.segment, place.index))
-        return reasons
-
-    def _discharge_caveat(
-        self, raw: _wire.RawCaveat, state: bytes, parent: ThirdPartyPlace
-    ) -> Caveat | ThirdPartyPlace:
-        """Parse one caveat of a discharge. Raises TokenError for one a discharge cannot carry."""
-        if raw.vid is not None:
-            caveat = ThirdPartyCaveat.decode(raw.cid, raw.location)
-            key = open_vid(state, raw.vid)
-            return ThirdPartyPlace(parent.index, parent.segment, raw.cid, caveat, key)
-        cav = self._registry.decode(raw.cid)
-        if isinstance(cav, _NOT_IN_DISCHARGES):
-            raise BadDischarge(f"a discharge cannot carry a {cav.name} caveat")
-        return cav
 
     def _check_proof(
         self, chain: VerifiedChain, request: Request, proof: str | None, now: int
@@ -530,7 +387,7 @@ class Verifier:
             return [Reason(Code.REPLAY, "this proof has been used before")]
         return []
 
-    def _spend(self, chain: VerifiedChain, approvals: list[_Approval], now: int) -> list[Reason]:
+    def _spend(self, chain: VerifiedChain, approvals: list[Approval], now: int) -> list[Reason]:
         """Count one use against every max_uses caveat and spend every approval used, all or
         nothing in one store call: a refused call spends nothing (an approval is for one call)."""
         if not chain.use_limits and not approvals:
@@ -555,25 +412,6 @@ class Verifier:
         spent = approvals[exhausted - len(chain.use_limits)]
         detail = "this approval has already been used for a call"
         return [Reason(Code.REPLAY, detail, spent.segment, spent.caveat)]
-
-
-def _check_one(cav: Caveat, ctx: CheckContext) -> CaveatFailed | None:
-    try:
-        cav.check(ctx)
-    except CaveatFailed as failed:
-        return failed
-    except Exception:  # an application caveat with a bug denies; it never allows
-        log.exception("caveat %s raised while checking", cav.name)
-        return CaveatFailed(Code.MALFORMED, f"the {cav.name} caveat could not be evaluated")
-    return None
-
-
-def _missing_discharge(place: ThirdPartyPlace) -> Reason:
-    if place.caveat.is_approval:
-        code, detail = Code.APPROVAL_REQUIRED, "this call needs a human approval (a discharge)"
-    else:
-        code, detail = Code.DISCHARGE_REQUIRED, "this call needs a third party's discharge"
-    return Reason(code, detail, place.segment, place.index)
 
 
 def _store_failure(exc: Exception, which: str) -> Reason:

@@ -8,6 +8,7 @@ know decodes to :class:`UnknownCaveat`, which keeps its bytes and denies at veri
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ MAX_TYPE_ID = 2**32 - 1
 CORE_TYPE_IDS = range(1, 128)
 APPLICATION_TYPE_IDS = range(1024, MAX_TYPE_ID + 1)
 _CACHE_LIMIT = 4096
+log = logging.getLogger("delegation")
 
 C = TypeVar("C", bound="Caveat")
 
@@ -123,6 +125,19 @@ class UnknownCaveat(Caveat):
 def _is_core(family: type[Caveat]) -> bool:
     """The spec's own families live in this package; only they take ids 1-127 implicitly."""
     return family.__module__.startswith("delegation.caveats.")
+
+
+def check_caveat(cav: Caveat, ctx: CheckContext) -> CaveatFailed | None:
+    """Run ``cav.check``: None if satisfied, else the failure. Never raises: an application
+    caveat whose check has a bug denies (``malformed``) and is logged; it never allows."""
+    try:
+        cav.check(ctx)
+    except CaveatFailed as failed:
+        return failed
+    except Exception:
+        log.exception("caveat %s raised while checking", cav.name)
+        return CaveatFailed(Code.MALFORMED, f"the {cav.name} caveat could not be evaluated")
+    return None
 
 
 class Registry:

@@ -1482,7 +1482,7 @@ def encoding() -> VectorFile:
         'A validity map keyed by the text "expires".',
         cav(1, cmap((tstr("expires"), exp))),
     )
-    # CORE BUG: delegation/caveats/args.py Args.from_body tests `item[1] not in _OP_NAMES` on
+    # Fixed bug: delegation/caveats/args.py Args.from_body tests `item[1] not in _OP_NAMES` on
     # an unhashable array/map operator: TypeError, caught by Verifier.verify's catch-all and
     # logged as an internal error. Expected: a clean malformed, with nothing logged.
     cbor_case(
@@ -2591,7 +2591,7 @@ def proof() -> VectorFile:
         ("proof_whitespace", text_good + " ", "a trailing space"),
         ("proof_too_long", "A" * (MAX_PROOF_CHARS + 1), f"{MAX_PROOF_CHARS + 1} characters"),
         ("proof_version_2", proof_cbor([uint(2), ts, nonce, sig]), "version 2"),
-        # CORE BUG: delegation/proof.py Proof.decode checks `value[0] != PROOF_VERSION`, and
+        # Fixed bug: delegation/proof.py Proof.decode checks `value[0] != PROOF_VERSION`, and
         # True == 1 in Python, so version `true` is accepted: a second spelling of a proof.
         (
             "proof_version_true",
@@ -2919,7 +2919,7 @@ def thirdparty() -> VectorFile:
         ],
     )
 
-    # CORE BUG: delegation/verifier.py _check_discharge notes the spend key
+    # Fixed bug: delegation/verifier.py _check_discharge notes the spend key
     # b"approval\0" + discharge.signature, the *bound* signature. A holder can bind the same
     # unbound approval to an attenuated copy of its token (or append a caveat to the discharge,
     # which changes even the unbound signature, and bind that): each is a new spend key, so one
@@ -2945,7 +2945,7 @@ def thirdparty() -> VectorFile:
             )
         ],
     )
-    # CORE BUG: as above, with the discharge attenuated instead of the token.
+    # Fixed bug: as above, with the discharge attenuated instead of the token.
     reworded = appended(discharge_raw(approval), Validity(None, NOW + 200).encode())
     case(
         "approval_reused_via_attenuated_discharge",
@@ -3326,7 +3326,7 @@ def thirdparty() -> VectorFile:
         [],
         chain=writer,
     )
-    # CORE BUG (or a spec decision to revisit): delegation/verifier.py _claim_approvals claims
+    # Fixed bug: delegation/verifier.py _claim_approvals claims
     # approvals one by one; when a later one is a replay, the earlier fresh ones stay spent by
     # a call that is denied (verification.md step 9 now says so). Expected here: a denied call
     # spends nothing, all or none, like use counts.

@@ -550,7 +550,7 @@ def test_demo_plays_the_whole_story(tmp_path: Path) -> None:
 # Gaps in the core that the CLI works around; these tests show them and fail until fixed.
 
 
-# CORE BUG: delegation.mint does not check `location` (length <= MAX_LOCATION_BYTES, printable),
+# Fixed bug: delegation.mint does not check `location` (length <= MAX_LOCATION_BYTES, printable),
 # so it returns a token that decode() then refuses (TokenTooLarge / MalformedToken). The CLI
 # guards itself by decoding every token before printing it.
 @pytest.mark.parametrize("location", ["x" * 300, "line\nbreak"])
@@ -562,7 +562,7 @@ def test_core_mint_refuses_a_location_decode_would_refuse(location: str) -> None
         mint(keyring, task, holder, Scope(audiences=["crm"], expires_in=60), location=location)
 
 
-# CORE BUG: Keyring.load / AgentKey.load let UnicodeDecodeError (a non-UTF-8 file) and
+# Fixed bug: Keyring.load / AgentKey.load let UnicodeDecodeError (a non-UTF-8 file) and
 # RecursionError (deeply nested JSON) escape instead of raising KeyringError.
 @pytest.mark.parametrize("content", [b"\xff\xfe", b"[" * 100_000])
 def test_core_key_files_that_are_not_json_raise_keyring_error(

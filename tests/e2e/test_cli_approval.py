@@ -359,7 +359,7 @@ def test_help_names_the_approval_commands(tmp_path: Path, call: Runner) -> None:
         assert flag in mint_help
 
 
-# CORE BUG: delegation.approval.require_approval lets a ValueError from the X25519 exchange
+# Fixed bug: delegation.approval.require_approval lets a ValueError from the X25519 exchange
 # escape for a low-order approver key (e.g. 32 zero bytes) instead of raising AuthoringError.
 # The CLI catches ValueError around it to stay traceback-free ("low-order approver key" above).
 def test_core_require_approval_refuses_a_low_order_key_with_authoring_error() -> None:

@@ -157,7 +157,7 @@ def test_counts_never_exceed_max_uses_under_interleaving(data: st.DataObject, ki
     run_calls(data, tokens, kind, with_time=False)
 
 
-# CORE BUG: fails once a child with a shorter expiry spends a shared counter and time passes
+# Fixed bug: fails once a child with a shorter expiry spends a shared counter and time passes
 # its expiry: the count is forgotten (keep_until = the presenting chain's minimum expiry, in
 # delegation/verifier.py _count_use) while longer-lived tokens sharing the counter are still
 # valid, so they get the whole limit again. See

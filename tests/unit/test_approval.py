@@ -533,7 +533,7 @@ class _FlakyUses:
         return self.inner.consume(limits, now)
 
 
-# CORE BUG (minor, ordering): a call denied at the very last step still spends its approval.
+# Fixed bug: a call denied at the very last step still spends its approval.
 # delegation/verifier.py authorize() claims approvals (_claim_approvals, in the nonce store)
 # before counting uses (_count_use); when the use counter then fails (store_unavailable) or
 # is exhausted, the call is denied but the approval is already spent, and the human must

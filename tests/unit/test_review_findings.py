@@ -1,4 +1,4 @@
-"""Security review of the token core: findings (tests marked CORE BUG fail until fixed) and
+"""Security review of the token core: findings ("Fixed bug" tests were findings) and
 attacks that were tried and are defended, where no other test already covers them.
 
 Keys are TEST FIXTURES ONLY (fixed seeds).
@@ -90,7 +90,7 @@ def extended(unbound: str, cav: _wire.RawCaveat) -> str:
 # === findings ================================================================================
 
 
-# CORE BUG (high): VerifiedChain (public, returned by Verifier.check_chain) holds each opened
+# Fixed bug: VerifiedChain (public, returned by Verifier.check_chain) holds each opened
 # caveat key in ThirdPartyPlace, a dataclass with the default repr. Logging or printing a chain
 # leaks the key, and with it anyone can mint a discharge (a human "yes") for that caveat.
 def test_a_verified_chain_never_shows_its_caveat_keys(
@@ -104,7 +104,7 @@ def test_a_verified_chain_never_shows_its_caveat_keys(
     assert leaks == 0  # a count, so a failing run does not print the key itself
 
 
-# CORE BUG (medium): a bare str where a sequence of patterns is expected is split into its
+# Fixed bug: a bare str where a sequence of patterns is expected is split into its
 # characters (mypy accepts it: str is a Sequence[str]). Scope(delegatees="researcher-*") becomes
 # the patterns {"*", "-", "c", ...}: "*" lets the holder delegate to any agent at all.
 def test_a_bare_string_of_delegatee_patterns_is_not_a_wildcard(
@@ -120,7 +120,7 @@ def test_a_bare_string_of_delegatee_patterns_is_not_a_wildcard(
     assert codes(decision) == [Code.DELEGATEE_NOT_ALLOWED]
 
 
-# CORE BUG (medium): the same split in require_approval(rules="crm.update") makes one rule per
+# Fixed bug: the same split in require_approval(rules="crm.update") makes one rule per
 # character ("c", "r", "m", ...). The caveat then applies to no real tool: the issuer's
 # human-approval gate is silently off and crm.update write is allowed without any approval.
 def test_a_bare_string_of_approval_rules_does_not_switch_the_approval_off(
@@ -134,7 +134,7 @@ def test_a_bare_string_of_approval_rules_does_not_switch_the_approval_off(
     assert codes(decision) == [Code.APPROVAL_REQUIRED]
 
 
-# CORE BUG (low): Verifier(hop_cache_size=0), the obvious way to turn the cache off, makes
+# Fixed bug: Verifier(hop_cache_size=0), the obvious way to turn the cache off, makes
 # _hop_signed call next(iter({})): StopIteration escapes check_chain (an undocumented exception
 # type) and verify denies every delegated token as "internal error while verifying".
 def test_a_verifier_without_a_hop_cache_still_verifies_hops(
@@ -147,7 +147,7 @@ def test_a_verifier_without_a_hop_cache_still_verifies_hops(
     assert decision.allowed, decision.reasons
 
 
-# CORE BUG (low, authoring courtesy): _append refuses a Hop object and checks narrowing on the
+# Fixed bug: _append refuses a Hop object and checks narrowing on the
 # object it is given, then decodes its bytes with the default registry without comparing the
 # type. An UnknownCaveat carrying a hop's or a wider tool caveat's bytes passes both checks,
 # contrary to caveats.md "Authoring rules" (the verifier still denies: no escalation).
@@ -162,7 +162,7 @@ def test_attenuate_sees_through_core_caveats_disguised_as_unknown(
         attenuate(root_token, [UnknownCaveat(3, Tool(("crm.delete",)).encode())], now=NOW)
 
 
-# CORE BUG (low): reason-codes.md says bad key files raise KeyringError. An over-long base64
+# Fixed bug: reason-codes.md says bad key files raise KeyringError. An over-long base64
 # secret escapes as TokenTooLarge (keys._b64 catches MalformedToken only), and a "created" of
 # 1e400 (JSON float infinity) escapes as OverflowError from int().
 @pytest.mark.parametrize(
@@ -190,7 +190,7 @@ def test_bad_key_file_values_are_keyring_errors(keyring: Keyring, load: Any, tex
         load(body)
 
 
-# CORE BUG (low): third-party.md says a TTL outside 1-900 is AuthoringError. approve() accepts
+# Fixed bug: third-party.md says a TTL outside 1-900 is AuthoringError. approve() accepts
 # ttl=True (a one-second approval), and a float TTL or an expiry past 2**34 escapes from the
 # Validity constructor as MalformedToken instead.
 @pytest.mark.parametrize(
@@ -208,7 +208,7 @@ def test_approve_refuses_unusable_ttls_with_authoring_error(
         approver.approve(pending, **options)
 
 
-# CORE BUG (low, availability): MemoryUseCounter has no bound, unlike MemoryNonceStore. Any
+# Fixed bug: MemoryUseCounter has no bound, unlike MemoryNonceStore. Any
 # holder can append max_uses caveats (they only restrict), and each variant it presents in an
 # allowed call adds up to ~80 counters kept until the root expiry: memory grows without limit.
 # Suggested shape: max_entries, raising StoreUnavailable when full of live records.
@@ -241,7 +241,7 @@ class BrokenParser(Caveat):
         """Never reached."""
 
 
-# CORE BUG (low, spec mismatch): verification.md says an unexpected error inside the verifier
+# Fixed bug: verification.md says an unexpected error inside the verifier
 # is a malformed denial "with task and chain when step 3 passed". An error raised past step 3
 # inside check_chain (a buggy application parser here; StopIteration above) loses them: the
 # decision names no task, agents or token id although the token was genuine.

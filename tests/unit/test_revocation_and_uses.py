@@ -462,7 +462,7 @@ def test_max_uses_out_of_range_is_malformed(uses: int) -> None:
         MaxUses(uses)
 
 
-# CORE BUG: a use count is forgotten when the *presenting* token expires, not when the last
+# Fixed bug: a use count is forgotten when the *presenting* token expires, not when the last
 # token sharing the counter does. delegation/verifier.py _count_use sets every limit's
 # keep_until to the minimum expiry over the whole presented chain (+ skew). A child with a
 # shorter expiry that spends its parent's max_uses(2) stores keep_until = child expiry; once

@@ -379,7 +379,7 @@ def test_lock_held_past_the_timeout_is_store_unavailable(path: Path) -> None:
         state.close()
 
 
-# CORE BUG (minor): values SQLite cannot bind escape as non-StoreUnavailable exceptions,
+# Fixed bug: values SQLite cannot bind escape as non-StoreUnavailable exceptions,
 # against the store protocol ("answers or raises StoreUnavailable"). delegation/stores/
 # sqlite.py catches only sqlite3.Error: a lone surrogate (what a non-UTF-8 CLI argument
 # becomes under surrogateescape) raises UnicodeEncodeError from revoke/first_revoked, and an

@@ -555,7 +555,7 @@ def _oversize() -> list[str]:
     ]
 
 
-# CORE BUG: an oversize discharge is not a clean bad_discharge. delegation/thirdparty.py
+# Fixed bug: an oversize discharge is not a clean bad_discharge. delegation/thirdparty.py
 # decode_discharge catches only MalformedToken, but _wire.b64decode / _wire.decode raise
 # TokenTooLarge (a TokenError, not a MalformedToken) for text over MAX_TOKEN_CHARS, more than
 # MAX_CAVEATS caveats or an identifier over MAX_IDENTIFIER_BYTES. It escapes
