@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from delegation import (
     Agent,
@@ -16,6 +17,11 @@ from delegation import (
     mint,
 )
 from delegation.keys import RootKey
+
+# Hypothesis: no per-example deadline and no "data generation too slow" health check. Both
+# are timings, and a loaded 2-core CI machine must not turn a law that holds into a failure.
+settings.register_profile("delegation", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("delegation")
 
 NOW = 1_800_000_000
 """A fixed clock for tests: 2027-01-15T08:00:00Z."""
