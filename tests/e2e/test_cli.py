@@ -20,7 +20,6 @@ import re
 import stat
 import subprocess
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ from delegation import (
     prove,
 )
 from delegation.keys import RootKey
-from tests.e2e.helpers import in_process
+from tests.e2e.helpers import Result, Runner, in_process, write_request
 
 CLI = (sys.executable, "-m", "delegation.cli")
 HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -51,14 +50,11 @@ TASK_KEYS = {"task_id", "approved_by", "approved_at", "statement", "digest"}
 STATEMENT = "Summarise account 42's notes and file the summary"
 
 
-def run(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str, cwd: Path, stdin: str | None = None) -> Result:
+    """Through ``python -m delegation.cli`` (the helpers' ``run`` takes the console script)."""
     return subprocess.run(
         [*CLI, *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=60, check=False
     )
-
-
-Result = subprocess.CompletedProcess[str]
-Runner = Callable[..., Result]
 
 
 @pytest.fixture
@@ -75,20 +71,6 @@ def ok(*args: str, cwd: Path, stdin: str | None = None) -> str:
     lines = result.stdout.splitlines()
     assert len(lines) == 1, result.stdout
     return lines[0]
-
-
-def write_request(path: Path, **fields: Any) -> str:
-    doc = {
-        "audience": "crm",
-        "tool": "crm.update",
-        "action": "write",
-        "resource": "crm://accounts/42/notes/summary",
-        "intent": "update-notes",
-        "args": {"length": 640},
-    }
-    doc.update(fields)
-    path.write_text(json.dumps(doc), encoding="utf-8")
-    return str(path)
 
 
 @dataclass(frozen=True)
