@@ -106,6 +106,14 @@ def digest_step(digest: bytes, caveat: RawCaveat) -> bytes:
     return _sha256(b"".join((digest, len(cid).to_bytes(4, "big"), cid, tail))).digest()
 
 
+def chain_digests(identifier: bytes, caveats: Iterable[RawCaveat]) -> list[bytes]:
+    """The digest of every prefix: entry 0 covers the identifier, entry i the first i caveats."""
+    digests = [digest_start(identifier)]
+    for caveat in caveats:
+        digests.append(digest_step(digests[-1], caveat))
+    return digests
+
+
 def hop_message(prefix_digest: bytes, agent_id: str, public_key: bytes) -> bytes:
     """What the holder in force signs to delegate to ``agent_id``/``public_key``."""
     return HOP_DOMAIN + prefix_digest + _cbor.dumps([agent_id, public_key])

@@ -192,10 +192,7 @@ class UnverifiedToken:
         It is the chain digest over the identifier and every caveat; a root token's chain id
         differs from its token id, which names the root and all its descendants.
         """
-        digest = _crypto.digest_start(self.raw.identifier)
-        for raw in self.raw.caveats:
-            digest = _crypto.digest_step(digest, raw)
-        return digest[:ID_BYTES].hex()
+        return _crypto.chain_digests(self.raw.identifier, self.raw.caveats)[-1][:ID_BYTES].hex()
 
     @property
     def task(self) -> TaskRecord:
@@ -215,9 +212,8 @@ class UnverifiedToken:
         """The agents as the token claims them, root holder first. Unverified; has hop ids."""
         holder = self.identifier.holder
         links = [Link(holder.agent_id, holder.public_key)]
-        digest = _crypto.digest_start(self.raw.identifier)
-        for raw, cav in zip(self.raw.caveats, self.unsafe_caveats(), strict=True):
-            digest = _crypto.digest_step(digest, raw)
+        digests = _crypto.chain_digests(self.raw.identifier, self.raw.caveats)
+        for digest, cav in zip(digests[1:], self.unsafe_caveats(), strict=True):
             if isinstance(cav, Hop):
                 links.append(Link(cav.agent_id, cav.public_key, digest[:ID_BYTES].hex()))
         return tuple(links)
@@ -329,10 +325,8 @@ def delegate(
         raise AuthoringError("only the token's current holder can delegate it")
     if any(link.public_key == to.public_key for link in chain):
         raise AuthoringError("that key is already in the chain: delegation cannot loop")
-    digest = _crypto.digest_start(parent.raw.identifier)
-    for raw in parent.raw.caveats:
-        digest = _crypto.digest_step(digest, raw)
-    signature = holder_key.sign(_crypto.hop_message(digest, to.agent_id, to.public_key))
+    prefix = _crypto.chain_digests(parent.raw.identifier, parent.raw.caveats)[-1]
+    signature = holder_key.sign(_crypto.hop_message(prefix, to.agent_id, to.public_key))
     now = int(time.time()) if now is None else now
     extra = _scope_caveats(scope, now) if scope is not None else []
     return _append(parent, extra, hop=Hop(to.agent_id, to.public_key, signature))

@@ -237,13 +237,12 @@ class Verifier:
         third_party: list[ThirdPartyPlace] = []
         use_limits: list[tuple[int, int, int, int]] = []
         seen = {holder.public_key}
-        digests = [_crypto.digest_start(raw.identifier)]
+        digests = _crypto.chain_digests(raw.identifier, raw.caveats)
         has_audience = False
         expires: int | None = None
         for index, cav in enumerate(caveats):
             raw_cav = raw.caveats[index]
-            before = digests[-1]
-            digests.append(_crypto.digest_step(before, raw_cav))
+            before = digests[index]
             segment = len(links) - 1
             placed.append(Placed(segment, cav))
             kind = type(cav)
@@ -276,7 +275,9 @@ class Verifier:
                 if problem:
                     raise deny(Reason(Code.BAD_HOP, problem, hop_no, index))
                 seen.add(cav.public_key)
-                links.append(Link(cav.agent_id, cav.public_key, digests[-1][:ID_BYTES].hex()))
+                links.append(
+                    Link(cav.agent_id, cav.public_key, digests[index + 1][:ID_BYTES].hex())
+                )
 
         missing = []
         if not has_audience:
