@@ -103,3 +103,17 @@ def test_ed25519_verify_never_raises() -> None:
 
 def test_token_digest_is_sha256() -> None:
     assert _crypto.token_digest(b"abc") == hashlib.sha256(b"abc").digest()
+
+
+def test_the_inlined_chain_walk_agrees_with_chain_step() -> None:
+    """chain_states_derived inlines chain_step for speed; both must be the same chain."""
+    caveats = [
+        _wire.RawCaveat(b"\x82\x03\x81ax"),
+        _wire.RawCaveat(b"cid", b"v" * 60, "https://tp.example"),
+        _wire.RawCaveat(b""),
+    ]
+    root = b"\x09" * 32
+    stepped = [_crypto.initial_signature(root, b"id")]
+    for caveat in caveats:
+        stepped.append(_crypto.chain_step(stepped[-1], caveat))
+    assert _crypto.chain_states_derived(_crypto.derive_key(root), b"id", caveats) == stepped
