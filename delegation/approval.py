@@ -189,11 +189,9 @@ class Approver:
                 continue
             if not cav.applies_to(request):
                 continue
-            ticket = self._key.open_ticket(cav.ticket)
+            ticket = self._open(cav)
             if ticket.token_id != tok.token_id:
                 raise BadDischarge("the ticket was sealed for another token")
-            if ticket.purpose != cav.purpose:
-                raise BadDischarge("the ticket's purpose differs from its caveat's")
             out.append(
                 PendingApproval(index, cav, tok.task, tok.chain(), tok.token_id, request, ticket)
             )
@@ -224,10 +222,14 @@ class Approver:
             raise BadDischarge("the caveat is addressed to another third party")
         if caveat.is_approval and request is None:
             raise AuthoringError("an approval discharge needs the call it approves")
+        return self._discharge(cid, self._open(caveat), request, now, ttl)
+
+    def _open(self, caveat: ThirdPartyCaveat) -> TicketContents:
+        """Open the caveat's ticket; its purpose must be the caveat's. Raises BadDischarge."""
         ticket = self._key.open_ticket(caveat.ticket)
         if ticket.purpose != caveat.purpose:
             raise BadDischarge("the ticket's purpose differs from its caveat's")
-        return self._discharge(cid, ticket, request, now, ttl)
+        return ticket
 
     def _discharge(
         self,
