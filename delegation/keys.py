@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from delegation import _crypto, _wire
-from delegation._ed25519 import is_safe_public_key
+from delegation._crypto.ed25519 import is_safe_public_key
 from delegation.errors import KeyringError, MalformedToken, TokenError
 from delegation.limits import ROOT_KEY_MIN_BYTES
 

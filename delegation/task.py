@@ -8,7 +8,7 @@ from typing import Any
 
 from delegation import _cbor, patterns
 from delegation._cbor import CBORValue
-from delegation._ed25519 import is_safe_public_key
+from delegation._crypto.ed25519 import is_safe_public_key
 from delegation.caveats import _body
 from delegation.errors import MalformedToken
 from delegation.keys import PUBLIC_KEY_BYTES, encode_public_key

@@ -41,7 +41,7 @@ from delegation.limits import (
     MAX_TOKEN_CHARS,
 )
 from delegation.task import Agent, Link, TaskRecord
-from delegation.thirdparty import ThirdPartyCaveat
+from delegation.thirdparty.caveat import ThirdPartyCaveat
 
 FORMAT_VERSION = 1
 NONCE_BYTES = 16

@@ -13,7 +13,7 @@ from typing import ClassVar, Self
 
 from delegation import patterns
 from delegation._cbor import CBORValue
-from delegation._ed25519 import is_safe_public_key
+from delegation._crypto.ed25519 import is_safe_public_key
 from delegation.caveats import _body
 from delegation.caveats.delegatee import Delegatees
 from delegation.caveats.depth import MaxDepth

@@ -51,7 +51,6 @@ from delegation import (
     mint,
     prove,
 )
-from delegation.approval import Approver, require_approval
 from delegation.caveats import Audience as AudienceCaveat
 from delegation.caveats import (
     Call,
@@ -75,7 +74,8 @@ from delegation.limits import (
 )
 from delegation.proof import Proof
 from delegation.stores import RevocationKind
-from delegation.thirdparty import (
+from delegation.thirdparty.approval import Approver, require_approval
+from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
     PURPOSE_THIRD_PARTY,
     ApproverKey,

@@ -20,7 +20,7 @@ import pytest
 from delegation import AgentKey, Keyring, Request, prove
 from delegation.cli import main
 from delegation.keys import RootKey
-from delegation.thirdparty import ApproverKey
+from delegation.thirdparty.caveat import ApproverKey
 
 SCRIPT = Path(sys.executable).with_name("delegation")
 

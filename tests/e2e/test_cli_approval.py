@@ -32,9 +32,9 @@ from delegation import (
     mint,
 )
 from delegation._wire import b64encode
-from delegation.approval import Approver, require_approval
 from delegation.keys import RootKey
-from delegation.thirdparty import ApproverKey
+from delegation.thirdparty.approval import Approver, require_approval
+from delegation.thirdparty.caveat import ApproverKey
 from tests.e2e.helpers import (
     Runner,
     in_process,
@@ -359,7 +359,7 @@ def test_help_names_the_approval_commands(tmp_path: Path, call: Runner) -> None:
         assert flag in mint_help
 
 
-# Fixed bug: delegation.approval.require_approval lets a ValueError from the X25519 exchange
+# Fixed bug: thirdparty.approval.require_approval let a ValueError from the X25519 exchange
 # escape for a low-order approver key (e.g. 32 zero bytes) instead of raising AuthoringError.
 # The CLI catches ValueError around it to stay traceback-free ("low-order approver key" above).
 def test_core_require_approval_refuses_a_low_order_key_with_authoring_error() -> None:

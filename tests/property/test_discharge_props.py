@@ -12,8 +12,8 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from delegation import Code, Request, Scope, UnverifiedToken, Verifier
-from delegation.approval import Approver, bind_discharge, require_approval
-from delegation.thirdparty import PURPOSE_THIRD_PARTY, ApproverKey, ThirdPartyCaveat
+from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation.thirdparty.caveat import PURPOSE_THIRD_PARTY, ApproverKey, ThirdPartyCaveat
 from tests.conftest import NOW
 from tests.property._support import KEYRING, mint_root, proof_for
 from tests.property.test_revocation_props import descends, grow_tree

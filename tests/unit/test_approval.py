@@ -29,15 +29,15 @@ from delegation import (
     mint,
     prove,
 )
-from delegation.approval import (
+from delegation.caveats import MaxUses, Validity
+from delegation.stores import MemoryUseCounter, SQLiteState, StoreUnavailable, UseLimit
+from delegation.thirdparty.approval import (
     APPROVAL_TTL_SECONDS,
     Approver,
     bind_discharge,
     require_approval,
 )
-from delegation.caveats import MaxUses, Validity
-from delegation.stores import MemoryUseCounter, SQLiteState, StoreUnavailable, UseLimit
-from delegation.thirdparty import (
+from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
     ApproverKey,
     BadDischarge,

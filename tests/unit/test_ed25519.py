@@ -1,4 +1,4 @@
-"""Ed25519 public-key screening (``delegation._ed25519``).
+"""Ed25519 public-key screening (``delegation._crypto.ed25519``).
 
 OpenSSL verifies against any 32 bytes that decode to a point; under a small-order key such as
 the identity point, a fixed signature verifies for every message. So a token bound to such a
@@ -25,7 +25,7 @@ from delegation import (
     decode_public_key,
     encode_public_key,
 )
-from delegation._ed25519 import is_safe_public_key
+from delegation._crypto.ed25519 import is_safe_public_key
 from delegation.caveats import Hop
 from delegation.proof import Proof
 from tests.conftest import NOW, seeded_agent

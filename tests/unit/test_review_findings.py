@@ -35,7 +35,6 @@ from delegation import (
     prove,
 )
 from delegation._cbor import CBORValue
-from delegation.approval import Approver, bind_discharge, require_approval
 from delegation.caveats import (
     Call,
     Caveat,
@@ -48,7 +47,8 @@ from delegation.caveats import (
 )
 from delegation.limits import MAX_TIME
 from delegation.stores import MemoryUseCounter, UseLimit
-from delegation.thirdparty import ApproverKey, new_caveat_key, seal_vid
+from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation.thirdparty.caveat import ApproverKey, new_caveat_key, seal_vid
 from tests.conftest import NOW, seeded_agent
 
 APPROVER_KEY = ApproverKey.from_seed(b"\x51" * 32)

@@ -32,7 +32,6 @@ from delegation import (
     delegate,
     prove,
 )
-from delegation.approval import Approver, bind_discharge, require_approval
 from delegation.caveats import Delegatees, Hop, MaxDepth, MaxUses, Tool, Validity
 from delegation.limits import (
     MAX_CAVEATS,
@@ -41,7 +40,8 @@ from delegation.limits import (
     MAX_IDENTIFIER_BYTES,
     MAX_TOKEN_CHARS,
 )
-from delegation.thirdparty import (
+from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
     PURPOSE_THIRD_PARTY,
     ApproverKey,

@@ -13,14 +13,14 @@ import re
 import time
 from typing import Any
 
-from delegation._cli_common import (
+from delegation._wire import b64decode
+from delegation.cli._common import (
     EXIT_OK,
     UsageError,
     add_command,
     load_token,
     shown,
 )
-from delegation._wire import b64decode
 from delegation.errors import DelegationError
 from delegation.keys import KEY_ID_PATTERN, encode_public_key
 from delegation.limits import MAX_NAME_CHARS

@@ -39,11 +39,11 @@ from delegation import (
     mint,
     prove,
 )
-from delegation.approval import Approver, bind_discharge, require_approval
 from delegation.caveats import MaxUses
 from delegation.proof import Proof
 from delegation.stores import Revocation, RevocationKind, SQLiteState
-from delegation.thirdparty import ApproverKey
+from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation.thirdparty.caveat import ApproverKey
 
 AUDIENCE = "crm"
 TASK_ID = "task-42"

@@ -38,7 +38,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from delegation import _crypto
-from delegation._discharges import Approval, ThirdPartyPlace, check_discharges
 from delegation.caveats import (
     Audience,
     Caveat,
@@ -73,11 +72,12 @@ from delegation.stores import (
     UseLimit,
 )
 from delegation.task import Link, TaskRecord
-from delegation.thirdparty import (
+from delegation.thirdparty.caveat import (
     BadDischarge,
     ThirdPartyCaveat,
     open_vid,
 )
+from delegation.thirdparty.discharges import Approval, ThirdPartyPlace, check_discharges
 from delegation.token import ID_BYTES, UnverifiedToken, decode, parse_caveat
 
 log = logging.getLogger("delegation")

@@ -1,8 +1,8 @@
 """Plumbing shared by the ``delegation`` command's modules: exit codes, reading input, loading
 key files, parsing argument values, and text that is safe to print on a terminal.
 
-The commands themselves live in :mod:`delegation.cli` (tokens), :mod:`delegation._cli_approval`
-(approvals and discharges) and :mod:`delegation._cli_state` (revocations and shared state).
+The commands themselves live in :mod:`delegation.cli` (tokens), :mod:`delegation.cli.approval`
+(approvals and discharges) and :mod:`delegation.cli.state` (revocations and shared state).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from delegation import (
 )
 from delegation._wire import b64decode
 from delegation.limits import MAX_TOKEN_CHARS
-from delegation.thirdparty import ApproverKey
+from delegation.thirdparty.caveat import ApproverKey
 
 EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
 MAX_REQUEST_FILE_BYTES = 1 << 20

@@ -28,7 +28,7 @@ from delegation.errors import AuthoringError, TokenError
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_CAVEATS, MAX_TOKEN_BYTES
 from delegation.request import Request
 from delegation.task import Link, TaskRecord
-from delegation.thirdparty import (
+from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
     PURPOSE_THIRD_PARTY,
     ApproverKey,

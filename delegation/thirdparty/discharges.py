@@ -21,7 +21,13 @@ from delegation.decision import Reason
 from delegation.errors import Code, TokenError
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_DISCHARGE_DEPTH, MAX_DISCHARGES
 from delegation.request import Request
-from delegation.thirdparty import BadDischarge, ThirdPartyCaveat, bind, decode_discharge, open_vid
+from delegation.thirdparty.caveat import (
+    BadDischarge,
+    ThirdPartyCaveat,
+    bind,
+    decode_discharge,
+    open_vid,
+)
 
 _NOT_IN_DISCHARGES = (Hop, MaxDepth, Delegatees, MaxUses)
 _APPROVAL_DOMAIN = b"delegation/v1/approval\x00"

@@ -5,9 +5,9 @@ does not approve, 2 on bad usage or unreadable input. Errors are one line on sta
 never a traceback. Tokens, proofs and discharges print as one line each on standard output, so
 ``TOKEN=$(delegation mint ...)`` works.
 
-The approval commands live in :mod:`delegation._cli_approval`, the state commands (``state
-init``, ``revoke``) in :mod:`delegation._cli_state`, shared plumbing in
-:mod:`delegation._cli_common`.
+The approval commands live in :mod:`delegation.cli.approval`, the state commands (``state
+init``, ``revoke``) in :mod:`delegation.cli.state`, shared plumbing in
+:mod:`delegation.cli._common`.
 """
 
 from __future__ import annotations
@@ -32,16 +32,19 @@ from delegation import (
     Scope,
     TaskRecord,
     Verifier,
-    _cli_approval,
-    _cli_state,
     attenuate,
     delegate,
     encode_public_key,
     mint,
     prove,
 )
-from delegation import demo as demo_module
-from delegation._cli_common import (
+from delegation._wire import b64encode
+from delegation.caveats import MaxUses
+from delegation.caveats.uses import MAX_USES_LIMIT
+from delegation.cli import approval as _cli_approval
+from delegation.cli import demo as demo_module
+from delegation.cli import state as _cli_state
+from delegation.cli._common import (
     EXIT_DENIED,
     EXIT_OK,
     EXIT_USAGE,
@@ -62,9 +65,6 @@ from delegation._cli_common import (
     token_text,
     whole,
 )
-from delegation._wire import b64encode
-from delegation.caveats import MaxUses
-from delegation.caveats.uses import MAX_USES_LIMIT
 from delegation.limits import MAX_DISCHARGES, MAX_PROOF_CHARS, MAX_TOKEN_CHARS
 
 DEFAULT_EXPIRES_IN = 3600

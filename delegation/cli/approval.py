@@ -29,7 +29,8 @@ from delegation import (
     decode,
     encode_public_key,
 )
-from delegation._cli_common import (
+from delegation._wire import b64decode
+from delegation.cli._common import (
     EXIT_DENIED,
     EXIT_OK,
     POSITIONAL_HELP,
@@ -47,16 +48,15 @@ from delegation._cli_common import (
     token_text,
     whole,
 )
-from delegation._wire import b64decode
-from delegation.approval import (
+from delegation.limits import MAX_TOKEN_CHARS
+from delegation.thirdparty.approval import (
     APPROVAL_TTL_SECONDS,
     MAX_APPROVAL_TTL_SECONDS,
     Approver,
     bind_discharge,
     require_approval,
 )
-from delegation.limits import MAX_TOKEN_CHARS
-from delegation.thirdparty import ApproverKey, Rule, ThirdPartyCaveat, decode_discharge
+from delegation.thirdparty.caveat import ApproverKey, Rule, ThirdPartyCaveat, decode_discharge
 
 NOT_APPROVED = "delegation: not approved (pass --yes after a human has reviewed it)"
 
