@@ -74,7 +74,9 @@ TARGETS = {
     "pymacaroons/bearer": (">=", 6.0),
     "warm/ed25519": ("<=", 1.5),
 }
-REQUEST = Request("crm", "crm.read", "read", "crm://accounts/42/notes")
+REQUEST = Request(
+    audience="crm", tool="crm.read", action="read", resource="crm://accounts/42/notes"
+)
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.md"
 
 
@@ -105,7 +107,12 @@ def build_workload(keyring: Keyring, depth: int) -> Workload:
     spread over the hops (D = 16 needs 5 + 16 * 4 = 69 > 64 caveats).
     """
     keys = [_agent_key(1)]
-    task = TaskRecord("task-42", "alice@example.com", NOW - 60, "Summarise account 42's notes")
+    task = TaskRecord(
+        task_id="task-42",
+        approved_by="alice@example.com",
+        approved_at=NOW - 60,
+        statement="Summarise account 42's notes",
+    )
     scope = Scope(
         audiences=["crm"],
         tools=["crm.read", "crm.update"],

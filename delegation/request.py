@@ -27,9 +27,12 @@ class MalformedRequest(MalformedToken):
     """A request whose fields or arguments are outside what the spec allows (code ``malformed``)."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Request:
-    """One tool call. ``resource`` and ``intent`` may be None when the call has none."""
+    """One tool call, by keyword: ``Request(audience=..., tool=..., action=...)``.
+
+    ``resource`` and ``intent`` may be None when the call has none. Raises MalformedRequest.
+    """
 
     audience: str
     tool: str

@@ -15,7 +15,7 @@ from delegation.keys import PUBLIC_KEY_BYTES, encode_public_key
 from delegation.limits import MAX_TEXT_CHARS
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TaskRecord:
     """What a human approved: the task id, who approved it, when (Unix seconds), and the words."""
 
@@ -37,7 +37,10 @@ class TaskRecord:
     def from_cbor(cls, value: CBORValue) -> TaskRecord:
         if not isinstance(value, list) or len(value) != 4:
             raise MalformedToken("a task is [task_id, approved_by, approved_at, statement]")
-        return cls(*value)
+        task_id, approved_by, approved_at, statement = value
+        return cls(
+            task_id=task_id, approved_by=approved_by, approved_at=approved_at, statement=statement
+        )
 
     def digest(self) -> str:
         """Hex SHA-256 of the task's canonical CBOR: names exactly what was approved."""

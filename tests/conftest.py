@@ -59,7 +59,12 @@ def writer() -> AgentKey:
 
 @pytest.fixture
 def task() -> TaskRecord:
-    return TaskRecord("task-42", "alice@example.com", NOW - 60, "Summarise account 42's notes")
+    return TaskRecord(
+        task_id="task-42",
+        approved_by="alice@example.com",
+        approved_at=NOW - 60,
+        statement="Summarise account 42's notes",
+    )
 
 
 @pytest.fixture
@@ -96,4 +101,10 @@ def verifier(keyring: Keyring) -> Verifier:
 
 @pytest.fixture
 def read_request() -> Request:
-    return Request("crm", "crm.read", "read", "crm://accounts/42/notes", "summarise")
+    return Request(
+        audience="crm",
+        tool="crm.read",
+        action="read",
+        resource="crm://accounts/42/notes",
+        intent="summarise",
+    )

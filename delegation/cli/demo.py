@@ -87,13 +87,20 @@ SINGLE_USE_SCOPE = Scope(
 
 
 def _read(resource: str) -> Request:
-    return Request(AUDIENCE, "crm.read", "read", resource, "summarise")
+    return Request(
+        audience=AUDIENCE, tool="crm.read", action="read", resource=resource, intent="summarise"
+    )
 
 
 def _write(resource: str, length: int) -> Request:
     note = "Renewal likely; two open tickets."
     return Request(
-        AUDIENCE, "crm.update", "write", resource, "update-notes", {"length": length, "text": note}
+        audience=AUDIENCE,
+        tool="crm.update",
+        action="write",
+        resource=resource,
+        intent="update-notes",
+        args={"length": length, "text": note},
     )
 
 
@@ -223,7 +230,9 @@ def _play(story: _Story) -> None:
         say(f"   {name:<12} {encode_public_key(key.public_key)}  {saved}{role}")
 
     story.heading("A human approves a task.")
-    task = TaskRecord(TASK_ID, APPROVER, int(time.time()), STATEMENT)
+    task = TaskRecord(
+        task_id=TASK_ID, approved_by=APPROVER, approved_at=int(time.time()), statement=STATEMENT
+    )
     say(f'   {task.task_id}, approved by {task.approved_by}: "{task.statement}"')
 
     story.heading("The issuer mints a root token for the orchestrator, bound to its key.")
@@ -259,7 +268,13 @@ def _play(story: _Story) -> None:
         return lambda: prove(tokens[name], keys[name], request)
 
     stolen = _read("crm://accounts/42/contracts")
-    wrong_tool = Request(AUDIENCE, "crm.update", "write", "crm://accounts/42/notes/x", "summarise")
+    wrong_tool = Request(
+        audience=AUDIENCE,
+        tool="crm.update",
+        action="write",
+        resource="crm://accounts/42/notes/x",
+        intent="summarise",
+    )
     elsewhere = _read("crm://accounts/43/notes")
     dotdot = _read("crm://accounts/42/../43/notes")
     new_note = _write("crm://accounts/42/notes/summary", 640)

@@ -243,7 +243,9 @@ def cmd_mint(ns: argparse.Namespace) -> int:
     keyring = Keyring.load(ns.keyring)
     holder = Agent(ns.holder_id, agent_public_key(ns.holder, "--holder"))
     now = int(time.time())
-    task = TaskRecord(ns.task_id, ns.approved_by, now, ns.statement)
+    task = TaskRecord(
+        task_id=ns.task_id, approved_by=ns.approved_by, approved_at=now, statement=ns.statement
+    )
     expires_in = DEFAULT_EXPIRES_IN if ns.expires_in is None else ns.expires_in
     scope = _scope(ns, expires_in)
     token = mint(keyring, task, holder, scope, location=ns.location, now=now)

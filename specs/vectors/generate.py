@@ -130,7 +130,12 @@ TP_SEEDS = {name: _h(f"third party seed {name}") for name in _THIRD_PARTY_NAMES}
 TP = {name: ApproverKey.from_seed(seed) for name, seed in TP_SEEDS.items()}
 APPROVAL_LOCATION = "https://approve.example"
 
-TASK = TaskRecord("task-42", "alice@example.com", NOW - 60, "Summarise account 42's notes")
+TASK = TaskRecord(
+    task_id="task-42",
+    approved_by="alice@example.com",
+    approved_at=NOW - 60,
+    statement="Summarise account 42's notes",
+)
 SCOPE = Scope(
     audiences=["crm"],
     tools=["crm.read", "crm.update"],

@@ -20,7 +20,7 @@ NOW = 1_800_000_000
 WORKERS = 4
 KEYRING_SECRET = b"\x07" * 32  # test fixture only
 HOLDER_SEED = b"\x08" * 32  # test fixture only
-REQUEST = Request("crm", "crm.read", "read")
+REQUEST = Request(audience="crm", tool="crm.read", action="read")
 
 
 def _keyring() -> Keyring:
@@ -29,7 +29,9 @@ def _keyring() -> Keyring:
 
 def _token(max_uses: int | None) -> str:
     holder = AgentKey.from_seed(HOLDER_SEED)
-    task = TaskRecord("task-c", "alice", NOW, "concurrency test")
+    task = TaskRecord(
+        task_id="task-c", approved_by="alice", approved_at=NOW, statement="concurrency test"
+    )
     tok = mint(
         _keyring(),
         task,

@@ -539,7 +539,7 @@ def test_demo_plays_the_whole_story(tmp_path: Path) -> None:
 def test_core_mint_refuses_a_location_decode_would_refuse(location: str) -> None:
     keyring = Keyring([RootKey("test-k1", b"\x01" * 32, 0)])  # test-only key
     holder = Agent("o", AgentKey.from_seed(b"\x01" * 32).public_key)  # test-only key
-    task = TaskRecord("t", "a", 0, "s")
+    task = TaskRecord(task_id="t", approved_by="a", approved_at=0, statement="s")
     with pytest.raises(DelegationError):
         mint(keyring, task, holder, Scope(audiences=["crm"], expires_in=60), location=location)
 

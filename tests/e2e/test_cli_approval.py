@@ -323,7 +323,7 @@ def values(world: World) -> dict[str, str]:
     cid = next(c.cid for c in raw.caveats if c.vid is not None)
     keyring = Keyring.load(world.dir / "keyring.json")
     holder = Agent("o", AgentKey.load(world.dir / "o.key").public_key)
-    task = TaskRecord("t", "a", int(time.time()), "s")
+    task = TaskRecord(task_id="t", approved_by="a", approved_at=int(time.time()), statement="s")
     plain = mint(keyring, task, holder, Scope(["crm"], expires_in=60)).encode()
     note = Request.from_json(json.loads(Path(world.request).read_text(encoding="utf-8")))
     unbound = Approver(ApproverKey.load(world.dir / "approver.key")).discharge_ticket(cid, note)
@@ -365,6 +365,11 @@ def test_help_names_the_approval_commands(tmp_path: Path, call: Runner) -> None:
 def test_core_require_approval_refuses_a_low_order_key_with_authoring_error() -> None:
     keyring = Keyring([RootKey("test-k1", b"\x01" * 32, 0)])  # test-only key
     holder = Agent("o", AgentKey.from_seed(b"\x05" * 32).public_key)  # test-only key
-    token = mint(keyring, TaskRecord("t", "a", 0, "s"), holder, Scope(["crm"], expires_in=60))
+    token = mint(
+        keyring,
+        TaskRecord(task_id="t", approved_by="a", approved_at=0, statement="s"),
+        holder,
+        Scope(["crm"], expires_in=60),
+    )
     with pytest.raises(AuthoringError):
         require_approval(token, bytes(32))

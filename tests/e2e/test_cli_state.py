@@ -73,7 +73,12 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
     key = {name: AgentKey.load(d / f"{name}.key") for name in public}
 
     def new_root() -> UnverifiedToken:
-        task = TaskRecord("task-42", "alice", int(time.time()), "Read account 42")
+        task = TaskRecord(
+            task_id="task-42",
+            approved_by="alice",
+            approved_at=int(time.time()),
+            statement="Read account 42",
+        )
         scope = Scope(audiences=["crm"], tools=["crm.read"], expires_in=3600)
         return mint(keyring, task, Agent("orchestrator", key["o"].public_key), scope)
 

@@ -67,8 +67,19 @@ from tests.conftest import NOW, seeded_agent
 ROOT_SECRET = b"\x01" * 32  # test fixture only
 LOCATION = "https://crm.example/tools"
 HOP_COUNTS = [0, 1, 4]
-REQUEST = Request("crm", "crm.read", "read", "crm://accounts/42/notes", "summarise")
-TASK = TaskRecord("task-42", "alice@example.com", NOW - 60, "Summarise account 42's notes")
+REQUEST = Request(
+    audience="crm",
+    tool="crm.read",
+    action="read",
+    resource="crm://accounts/42/notes",
+    intent="summarise",
+)
+TASK = TaskRecord(
+    task_id="task-42",
+    approved_by="alice@example.com",
+    approved_at=NOW - 60,
+    statement="Summarise account 42's notes",
+)
 
 
 def _keyring() -> Keyring:
@@ -292,7 +303,7 @@ def test_a_token_pymacaroons_mints_verifies_here_with_a_proof() -> None:
     assert decision.task == TASK
     assert [link.agent_id for link in decision.chain] == ["orch"]
 
-    other_tool = Request("crm", "crm.update", "read")
+    other_tool = Request(audience="crm", tool="crm.update", action="read")
     denied = verifier.verify(text, other_tool, prove(text, holder, other_tool, now=NOW))
     assert [r.code for r in denied.reasons] == [Code.TOOL_NOT_ALLOWED]
 

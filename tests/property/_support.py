@@ -43,7 +43,12 @@ from tests.conftest import NOW, seeded_agent
 KEYRING = Keyring([RootKey("test-k1", b"\x01" * 32, NOW)])
 """Test-only root key, the same as the ``keyring`` fixture."""
 
-TASK = TaskRecord("task-42", "alice@example.com", NOW - 60, "Summarise account 42's notes")
+TASK = TaskRecord(
+    task_id="task-42",
+    approved_by="alice@example.com",
+    approved_at=NOW - 60,
+    statement="Summarise account 42's notes",
+)
 
 AGENT_NUMBERS = (1, 2, 3, 4, 5, 6, 7, 10)
 """Seeds of the test agents; agent-1 and agent-10 are there for prefix confusion."""
@@ -165,7 +170,14 @@ STORY_SCOPE = Scope(
     expires=NOW + 3600,
     max_depth=3,
 )
-STORY_REQUEST = Request("crm", "t.read", "read", "crm://accounts/42/notes/n1", "sum", {"n": 1})
+STORY_REQUEST = Request(
+    audience="crm",
+    tool="t.read",
+    action="read",
+    resource="crm://accounts/42/notes/n1",
+    intent="sum",
+    args={"n": 1},
+)
 ROOT = mint_root(STORY_SCOPE)
 NARROW = attenuate(ROOT, Scope(tools=["t.read"]), now=NOW)
 HOP1 = delegate(NARROW, KEYS[1], AGENTS[2], Scope(resources=["crm://accounts/42/notes/*"]), now=NOW)

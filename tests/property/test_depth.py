@@ -29,7 +29,7 @@ from tests.property._support import (
 )
 
 DEPTH_SCOPE = Scope(audiences=["crm"], expires=NOW + 3600)
-REQUEST = Request("crm", "t.read", "read")
+REQUEST = Request(audience="crm", tool="t.read", action="read")
 
 
 @settings(max_examples=100, deadline=None)

@@ -23,7 +23,7 @@ APPROVER = Approver(ApproverKey.from_seed(b"\x51" * 32))
 THIRD = Approver(ApproverKey.from_seed(b"\x53" * 32))
 """A third party holders add on their own. TEST FIXTURE ONLY."""
 
-REQUEST = Request("crm", "crm.read", "read", args={"q": 1})
+REQUEST = Request(audience="crm", tool="crm.read", action="read", args={"q": 1})
 ROOT_SCOPE = Scope(audiences=["crm"], tools=["crm.read"], expires=NOW + 3600)
 DENIALS = frozenset({Code.BAD_DISCHARGE, Code.APPROVAL_REQUIRED, Code.DISCHARGE_REQUIRED})
 

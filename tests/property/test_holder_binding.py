@@ -44,7 +44,9 @@ def chains(draw: st.DrawFn) -> list[UnverifiedToken]:
     return chain
 
 
-REQUEST = Request("crm", "t.read", "read", "crm://a", "sum", {"n": 1})
+REQUEST = Request(
+    audience="crm", tool="t.read", action="read", resource="crm://a", intent="sum", args={"n": 1}
+)
 
 
 @settings(max_examples=120, deadline=None)

@@ -34,7 +34,7 @@ from tests.property._support import (
     proof_for,
 )
 
-REQUEST = Request("crm", "crm.read", "read")
+REQUEST = Request(audience="crm", tool="crm.read", action="read")
 ROOT_SCOPE = Scope(audiences=["crm"], tools=["crm.read", "crm.update"], expires=NOW + 3600)
 
 

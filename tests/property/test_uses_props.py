@@ -22,8 +22,10 @@ from delegation.stores import MemoryUseCounter, SQLiteState
 from tests.conftest import NOW
 from tests.property._support import AGENT_NUMBERS, AGENTS, KEYRING, holder_key, mint_root, proof_for
 
-GOOD = Request("crm", "crm.read", "read")
-BAD = Request("crm", "crm.admin", "read")  # outside the root's tools: always denied
+GOOD = Request(audience="crm", tool="crm.read", action="read")
+BAD = Request(
+    audience="crm", tool="crm.admin", action="read"
+)  # outside the root's tools: always denied
 EXPIRES = NOW + 3600
 
 Counter = tuple[bytes, tuple[bytes, ...]]

@@ -56,7 +56,12 @@ def identifier(
     nonce: bytes = TEST_NONCE,
 ) -> bytes:
     """An identifier with any key id (the Identifier type does not validate on construction)."""
-    task = task or TaskRecord("task-42", "alice@example.com", NOW - 60, "statement")
+    task = task or TaskRecord(
+        task_id="task-42",
+        approved_by="alice@example.com",
+        approved_at=NOW - 60,
+        statement="statement",
+    )
     return Identifier(key_id, nonce, task, Agent(agent_id, holder.public_key)).encode()
 
 
@@ -91,7 +96,13 @@ def cbor_text_header(length: int) -> bytes:
     return _cbor.dumps("x" * length)[:-length]
 
 
-DEFAULT_REQUEST = Request("crm", "crm.read", "read", "crm://accounts/42/notes", "summarise")
+DEFAULT_REQUEST = Request(
+    audience="crm",
+    tool="crm.read",
+    action="read",
+    resource="crm://accounts/42/notes",
+    intent="summarise",
+)
 
 
 def context(

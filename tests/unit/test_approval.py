@@ -57,9 +57,18 @@ ROGUE_KEY = ApproverKey.from_seed(b"\x52" * 32)
 LOCATION = "https://approve.example"
 
 RES = "crm://accounts/42/notes"
-READ = Request("crm", "crm.read", "read", RES, "summarise")
-WRITE = Request("crm", "crm.update", "write", RES, "update-notes", {"text": "hi"})
-UPDATE_READ = Request("crm", "crm.update", "read", RES, "summarise")
+READ = Request(audience="crm", tool="crm.read", action="read", resource=RES, intent="summarise")
+WRITE = Request(
+    audience="crm",
+    tool="crm.update",
+    action="write",
+    resource=RES,
+    intent="update-notes",
+    args={"text": "hi"},
+)
+UPDATE_READ = Request(
+    audience="crm", tool="crm.update", action="read", resource=RES, intent="summarise"
+)
 
 
 class Clock:
@@ -222,13 +231,41 @@ def test_pending_shows_task_agents_and_call(approver: Approver, child: Unverifie
 @pytest.mark.parametrize(
     "other",
     [
-        Request("crm", "crm.update", "write", RES, "update-notes", {"text": "bye"}),
-        Request("crm", "crm.update", "write", RES, "update-notes", {"text": "hi", "x": 1}),
-        Request("crm", "crm.update", "write", RES, "update-notes"),
         Request(
-            "crm", "crm.update", "write", "crm://accounts/42/secret", "update-notes", {"text": "hi"}
+            audience="crm",
+            tool="crm.update",
+            action="write",
+            resource=RES,
+            intent="update-notes",
+            args={"text": "bye"},
         ),
-        Request("crm", "crm.update", "write", RES, "summarise", {"text": "hi"}),
+        Request(
+            audience="crm",
+            tool="crm.update",
+            action="write",
+            resource=RES,
+            intent="update-notes",
+            args={"text": "hi", "x": 1},
+        ),
+        Request(
+            audience="crm", tool="crm.update", action="write", resource=RES, intent="update-notes"
+        ),
+        Request(
+            audience="crm",
+            tool="crm.update",
+            action="write",
+            resource="crm://accounts/42/secret",
+            intent="update-notes",
+            args={"text": "hi"},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.update",
+            action="write",
+            resource=RES,
+            intent="summarise",
+            args={"text": "hi"},
+        ),
     ],
     ids=["other-args", "extra-arg", "no-args", "other-resource", "other-intent"],
 )

@@ -20,7 +20,7 @@ REGISTRY = default_registry()
 
 
 def req(**args: Any) -> Request:
-    return Request("crm", "t", "a", args=args)
+    return Request(audience="crm", tool="t", action="a", args=args)
 
 
 def args(*constraints: ArgConstraint) -> Args:

@@ -123,10 +123,10 @@ def test_a_missing_intent_satisfies_no_intent_caveat() -> None:
 
 
 def test_each_family_reads_only_its_own_field() -> None:
-    req = Request("crm", "crm", "crm", None, "crm")
+    req = Request(audience="crm", tool="crm", action="crm", resource=None, intent="crm")
     for family, _, _ in FAMILIES:
         family(("crm",)).check(context(req))
-    req = Request("x", "crm", "crm", None, "crm")
+    req = Request(audience="x", tool="crm", action="crm", resource=None, intent="crm")
     assert check_failure(Audience(("crm",)), context(req)) is Code.WRONG_AUDIENCE
     Tool(("crm",)).check(context(req))
 

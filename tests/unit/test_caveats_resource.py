@@ -19,7 +19,7 @@ REGISTRY = default_registry()
 
 
 def req(resource: str | None) -> Request:
-    return Request("crm", "t", "a", resource)
+    return Request(audience="crm", tool="t", action="a", resource=resource)
 
 
 def test_type_id_and_round_trip() -> None:

@@ -97,7 +97,13 @@ def test_decision_json_shape_for_an_allow(
 def test_decision_json_shape_for_a_denial(
     verifier: Verifier, root_token: UnverifiedToken, task: TaskRecord
 ) -> None:
-    request = Request("crm", "crm.delete", "read", "crm://accounts/42/notes", "summarise")
+    request = Request(
+        audience="crm",
+        tool="crm.delete",
+        action="read",
+        resource="crm://accounts/42/notes",
+        intent="summarise",
+    )
     doc = verifier.verify(root_token, request, None).to_json()
     assert list(doc) == ["allowed", "code", "reasons", "task", "chain", "token_id"]
     assert doc["allowed"] is False

@@ -94,7 +94,13 @@ def test_a_hop_to_the_identity_key_does_not_parse(
     cid = _forge.caveat_bytes(Hop.type_id, "83" + "66" + b"anyone".hex() + "5820" + IDENTITY.hex())
     cid += bytes.fromhex("5840") + sig
     token = _forge.append_raw(root_token, cid)
-    request = Request("crm", "crm.read", "read", "crm://accounts/42/notes", "summarise")
+    request = Request(
+        audience="crm",
+        tool="crm.read",
+        action="read",
+        resource="crm://accounts/42/notes",
+        intent="summarise",
+    )
     proof = Proof(NOW, b"\x01" * 16, ANY_MESSAGE_SIGNATURE).encode()
     decision = verifier.verify(token, request, proof)
     assert not decision
@@ -106,7 +112,13 @@ def test_a_token_bound_to_the_identity_key_does_not_decode(verifier: Verifier) -
     good = _forge.identifier(holder=seeded_agent(1))
     forged = good.replace(seeded_agent(1).public_key, IDENTITY)
     assert forged != good
-    request = Request("crm", "crm.read", "read", "crm://accounts/42/notes", "summarise")
+    request = Request(
+        audience="crm",
+        tool="crm.read",
+        action="read",
+        resource="crm://accounts/42/notes",
+        intent="summarise",
+    )
     proof = Proof(NOW, b"\x01" * 16, ANY_MESSAGE_SIGNATURE).encode()
     decision = verifier.verify(_forge.frame(forged, root_key=b"\x01" * 32), request, proof)
     assert [r.code for r in decision.reasons] == [Code.MALFORMED]

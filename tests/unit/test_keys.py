@@ -111,7 +111,7 @@ def test_keyring_current_defaults_to_last_key() -> None:
 
 
 def _token_and_proof(ring: Keyring, holder: AgentKey, request: Request) -> tuple[str, str]:
-    task = TaskRecord("t-1", "alice", NOW, "statement")
+    task = TaskRecord(task_id="t-1", approved_by="alice", approved_at=NOW, statement="statement")
     token = mint(
         ring,
         task,
@@ -124,7 +124,7 @@ def _token_and_proof(ring: Keyring, holder: AgentKey, request: Request) -> tuple
 
 def test_rotation_keeps_old_keys_verifying_and_retiring_makes_them_unknown() -> None:
     holder = seeded_agent(1)
-    request = Request("crm", "t", "a")
+    request = Request(audience="crm", tool="t", action="a")
     old = Keyring([RootKey("k-old", SECRET_A)])
     old_token, old_proof = _token_and_proof(old, holder, request)
 
@@ -276,7 +276,7 @@ def test_hostile_printable_key_ids_are_unknown_key(key_id: str) -> None:
     ring = Keyring([RootKey("test-k1", SECRET_A)])
     ident = _forge.identifier(key_id, holder=holder)
     decision = Verifier(ring, clock=lambda: NOW).verify(
-        _forge.frame(ident, root_key=SECRET_A), Request("crm", "t", "a"), None
+        _forge.frame(ident, root_key=SECRET_A), Request(audience="crm", tool="t", action="a"), None
     )
     assert not decision
     assert [r.code for r in decision.reasons] == [Code.UNKNOWN_KEY]
@@ -308,7 +308,9 @@ def test_non_utf8_or_unprintable_key_ids_are_malformed(raw_key_id: bytes) -> Non
     holder = seeded_agent(1)
     ring = Keyring([RootKey("test-k1", SECRET_A)])
     token = _forge.frame(_identifier_with_raw_key_id(raw_key_id, holder))
-    decision = Verifier(ring, clock=lambda: NOW).verify(token, Request("crm", "t", "a"), None)
+    decision = Verifier(ring, clock=lambda: NOW).verify(
+        token, Request(audience="crm", tool="t", action="a"), None
+    )
     assert [r.code for r in decision.reasons] == [Code.MALFORMED]
 
 
@@ -319,7 +321,7 @@ def test_key_id_of_the_wrong_cbor_type_is_malformed() -> None:
     for replacement in (b"\x01", b"\x41\x31", b"\xf5", b"\x80"):  # int, bytes, true, []
         forged = ident.replace(_forge.cbor_text_header(40) + b"Q" * 40, replacement)
         decision = Verifier(ring, clock=lambda: NOW).verify(
-            _forge.frame(forged), Request("crm", "t", "a"), None
+            _forge.frame(forged), Request(audience="crm", tool="t", action="a"), None
         )
         assert [r.code for r in decision.reasons] == [Code.MALFORMED]
 
@@ -329,7 +331,7 @@ def test_a_key_id_too_large_for_the_identifier_is_too_large() -> None:
     ring = Keyring([RootKey("test-k1", SECRET_A)])
     ident = _forge.identifier("A" * (MAX_IDENTIFIER_BYTES + 1), holder=holder)
     decision = Verifier(ring, clock=lambda: NOW).verify(
-        _forge.frame(ident), Request("crm", "t", "a"), None
+        _forge.frame(ident), Request(audience="crm", tool="t", action="a"), None
     )
     assert [r.code for r in decision.reasons] == [Code.TOO_LARGE]
 

@@ -152,7 +152,13 @@ def test_the_signed_message_binds_every_input(
     proof = Proof(NOW, NONCE, SIG)
     base = _message(proof, root_token, read_request)
     other_token = attenuate(root_token, [Tool(("crm.read",))])
-    other_request = Request("crm", "crm.read", "read", "crm://accounts/42/notes", "update-notes")
+    other_request = Request(
+        audience="crm",
+        tool="crm.read",
+        action="read",
+        resource="crm://accounts/42/notes",
+        intent="update-notes",
+    )
     variants = [
         _message(proof, other_token, read_request),
         _message(proof, root_token, other_request),

@@ -18,7 +18,7 @@ from delegation.limits import MAX_ARG_VALUE_CHARS, MAX_NAME_CHARS, MAX_REQUEST_A
 
 
 def test_request_fields_and_defaults() -> None:
-    req = Request("crm", "crm.read", "read")
+    req = Request(audience="crm", tool="crm.read", action="read")
     assert req.resource is None
     assert req.intent is None
     assert req.args == {}
@@ -28,7 +28,7 @@ def test_request_fields_and_defaults() -> None:
 
 def test_args_are_copied() -> None:
     source: dict[str, Any] = {"n": 1}
-    req = Request("crm", "t", "a", args=source)
+    req = Request(audience="crm", tool="t", action="a", args=source)
     source["n"] = 2
     assert req.args == {"n": 1}
 
@@ -48,16 +48,16 @@ def test_required_names_are_checked(field: str, bad: object) -> None:
 @pytest.mark.parametrize("bad", ["", "a\nb", 3, b"x"])
 def test_optional_names_are_checked_when_present(field: str, bad: object) -> None:
     with pytest.raises(MalformedRequest):
-        Request("crm", "t", "a", **{field: bad})  # type: ignore[arg-type]
+        Request(audience="crm", tool="t", action="a", **{field: bad})  # type: ignore[arg-type]
 
 
 def test_length_limits() -> None:
-    Request("crm", "t", "a", resource="/" + "r" * (MAX_ARG_VALUE_CHARS - 1))
+    Request(audience="crm", tool="t", action="a", resource="/" + "r" * (MAX_ARG_VALUE_CHARS - 1))
     with pytest.raises(MalformedRequest):
-        Request("crm", "t", "a", resource="/" + "r" * MAX_ARG_VALUE_CHARS)
-    Request("crm", "t", "a", intent="i" * MAX_NAME_CHARS)
+        Request(audience="crm", tool="t", action="a", resource="/" + "r" * MAX_ARG_VALUE_CHARS)
+    Request(audience="crm", tool="t", action="a", intent="i" * MAX_NAME_CHARS)
     with pytest.raises(MalformedRequest):
-        Request("crm", "t", "a", intent="i" * (MAX_NAME_CHARS + 1))
+        Request(audience="crm", tool="t", action="a", intent="i" * (MAX_NAME_CHARS + 1))
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,7 @@ def test_length_limits() -> None:
     ],
 )
 def test_allowed_argument_values(value: Any) -> None:
-    assert Request("crm", "t", "a", args={"v": value}).args["v"] == value
+    assert Request(audience="crm", tool="t", action="a", args={"v": value}).args["v"] == value
 
 
 @pytest.mark.parametrize(
@@ -106,35 +106,49 @@ def test_allowed_argument_values(value: Any) -> None:
 )
 def test_refused_argument_values(value: Any) -> None:
     with pytest.raises(MalformedRequest):
-        Request("crm", "t", "a", args={"v": value})
+        Request(audience="crm", tool="t", action="a", args={"v": value})
 
 
 @pytest.mark.parametrize("name", ["", "a\nb", "x" * (MAX_NAME_CHARS + 1)])
 def test_argument_names_are_checked(name: str) -> None:
     with pytest.raises(MalformedRequest):
-        Request("crm", "t", "a", args={name: 1})
+        Request(audience="crm", tool="t", action="a", args={name: 1})
 
 
 def test_argument_count_and_type_limits() -> None:
-    Request("crm", "t", "a", args={f"a{i}": i for i in range(MAX_REQUEST_ARGS)})
+    Request(
+        audience="crm", tool="t", action="a", args={f"a{i}": i for i in range(MAX_REQUEST_ARGS)}
+    )
     with pytest.raises(MalformedRequest):
-        Request("crm", "t", "a", args={f"a{i}": i for i in range(MAX_REQUEST_ARGS + 1)})
+        Request(
+            audience="crm",
+            tool="t",
+            action="a",
+            args={f"a{i}": i for i in range(MAX_REQUEST_ARGS + 1)},
+        )
     with pytest.raises(MalformedRequest):
-        Request("crm", "t", "a", args=[("a", 1)])  # type: ignore[arg-type]
+        Request(audience="crm", tool="t", action="a", args=[("a", 1)])  # type: ignore[arg-type]
     with pytest.raises(MalformedRequest):
-        Request("crm", "t", "a", args={3: 1})  # type: ignore[dict-item]
+        Request(audience="crm", tool="t", action="a", args={3: 1})  # type: ignore[dict-item]
 
 
 # --- JSON form --------------------------------------------------------------------------------
 
 
 def test_json_round_trip() -> None:
-    req = Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": 3, "s": "x"})
+    req = Request(
+        audience="crm",
+        tool="crm.read",
+        action="read",
+        resource="crm://a/1",
+        intent="summarise",
+        args={"n": 3, "s": "x"},
+    )
     assert Request.from_json(req.to_json()) == req
     assert Request.from_json({"audience": "crm", "tool": "t", "action": "a"}) == Request(
-        "crm", "t", "a"
+        audience="crm", tool="t", action="a"
     )
-    assert Request("crm", "t", "a").to_json() == {
+    assert Request(audience="crm", tool="t", action="a").to_json() == {
         "audience": "crm",
         "tool": "t",
         "action": "a",
@@ -165,26 +179,131 @@ def test_bad_request_documents(doc: object) -> None:
 
 # --- digest --------------------------------------------------------------------------------------
 
-BASE = Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": 3})
+BASE = Request(
+    audience="crm",
+    tool="crm.read",
+    action="read",
+    resource="crm://a/1",
+    intent="summarise",
+    args={"n": 3},
+)
 
 
 @pytest.mark.parametrize(
     "other",
     [
-        Request("crm2", "crm.read", "read", "crm://a/1", "summarise", {"n": 3}),
-        Request("crm", "crm.update", "read", "crm://a/1", "summarise", {"n": 3}),
-        Request("crm", "crm.read", "write", "crm://a/1", "summarise", {"n": 3}),
-        Request("crm", "crm.read", "read", "crm://a/2", "summarise", {"n": 3}),
-        Request("crm", "crm.read", "read", None, "summarise", {"n": 3}),
-        Request("crm", "crm.read", "read", "crm://a/1", "other", {"n": 3}),
-        Request("crm", "crm.read", "read", "crm://a/1", None, {"n": 3}),
-        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": "3"}),
-        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": 3.0}),
-        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": True}),
-        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": [3]}),
-        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"m": 3}),
-        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {}),
-        Request("crm", "crm.read", "read", "crm://a/1", "summarise", {"n": 3, "m": None}),
+        Request(
+            audience="crm2",
+            tool="crm.read",
+            action="read",
+            resource="crm://a/1",
+            intent="summarise",
+            args={"n": 3},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.update",
+            action="read",
+            resource="crm://a/1",
+            intent="summarise",
+            args={"n": 3},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.read",
+            action="write",
+            resource="crm://a/1",
+            intent="summarise",
+            args={"n": 3},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.read",
+            action="read",
+            resource="crm://a/2",
+            intent="summarise",
+            args={"n": 3},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.read",
+            action="read",
+            resource=None,
+            intent="summarise",
+            args={"n": 3},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.read",
+            action="read",
+            resource="crm://a/1",
+            intent="other",
+            args={"n": 3},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.read",
+            action="read",
+            resource="crm://a/1",
+            intent=None,
+            args={"n": 3},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.read",
+            action="read",
+            resource="crm://a/1",
+            intent="summarise",
+            args={"n": "3"},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.read",
+            action="read",
+            resource="crm://a/1",
+            intent="summarise",
+            args={"n": 3.0},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.read",
+            action="read",
+            resource="crm://a/1",
+            intent="summarise",
+            args={"n": True},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.read",
+            action="read",
+            resource="crm://a/1",
+            intent="summarise",
+            args={"n": [3]},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.read",
+            action="read",
+            resource="crm://a/1",
+            intent="summarise",
+            args={"m": 3},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.read",
+            action="read",
+            resource="crm://a/1",
+            intent="summarise",
+            args={},
+        ),
+        Request(
+            audience="crm",
+            tool="crm.read",
+            action="read",
+            resource="crm://a/1",
+            intent="summarise",
+            args={"n": 3, "m": None},
+        ),
     ],
 )
 def test_digest_binds_every_field_and_type(other: Request) -> None:
@@ -192,8 +311,8 @@ def test_digest_binds_every_field_and_type(other: Request) -> None:
 
 
 def test_digest_is_stable_and_independent_of_argument_order() -> None:
-    a = Request("crm", "t", "a", args={"x": 1, "y": 2})
-    b = Request("crm", "t", "a", args={"y": 2, "x": 1})
+    a = Request(audience="crm", tool="t", action="a", args={"x": 1, "y": 2})
+    b = Request(audience="crm", tool="t", action="a", args={"y": 2, "x": 1})
     assert a.digest() == b.digest()
     assert len(a.digest()) == 32
     assert Request.from_json(a.to_json()).digest() == a.digest()

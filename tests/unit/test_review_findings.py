@@ -57,7 +57,14 @@ SECOND_KEY = ApproverKey.from_seed(b"\x53" * 32)
 """A second approval service the issuer also requires. TEST FIXTURE ONLY."""
 
 RES = "crm://accounts/42/notes"
-WRITE = Request("crm", "crm.update", "write", RES, "update-notes", {"text": "hi"})
+WRITE = Request(
+    audience="crm",
+    tool="crm.update",
+    action="write",
+    resource=RES,
+    intent="update-notes",
+    args={"text": "hi"},
+)
 
 
 def codes(decision: Decision) -> list[Code]:
@@ -110,7 +117,7 @@ def test_a_verified_chain_never_shows_its_caveat_keys(
 def test_a_bare_string_of_delegatee_patterns_is_not_a_wildcard(
     verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey, writer: AgentKey
 ) -> None:
-    read = Request("crm", "crm.read", "read", RES, "summarise")
+    read = Request(audience="crm", tool="crm.read", action="read", resource=RES, intent="summarise")
     try:
         narrowed = attenuate(root_token, Scope(delegatees="researcher-*"), now=NOW)
         mallory = delegate(narrowed, orchestrator, Agent("mallory", writer.public_key), now=NOW)
@@ -140,7 +147,7 @@ def test_a_bare_string_of_approval_rules_does_not_switch_the_approval_off(
 def test_a_verifier_without_a_hop_cache_still_verifies_hops(
     keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, researcher: AgentKey
 ) -> None:
-    read = Request("crm", "crm.read", "read", RES, "summarise")
+    read = Request(audience="crm", tool="crm.read", action="read", resource=RES, intent="summarise")
     verifier = Verifier(keyring, clock=lambda: NOW, hop_cache_size=0)
     child = delegate(root_token, orchestrator, Agent("researcher", researcher.public_key), now=NOW)
     decision = verifier.verify(child, read, prove(child, researcher, read, now=NOW))
@@ -252,7 +259,7 @@ def test_an_internal_error_after_step_3_still_names_the_task(
     registry.register(BrokenParser)
     verifier = Verifier(keyring, registry=registry, clock=lambda: NOW)
     token = attenuate(root_token, [BrokenParser("x")], now=NOW)
-    read = Request("crm", "crm.read", "read", RES, "summarise")
+    read = Request(audience="crm", tool="crm.read", action="read", resource=RES, intent="summarise")
     decision = verifier.verify(token, read, prove(token, orchestrator, read, now=NOW))
     assert codes(decision) == [Code.MALFORMED]
     assert decision.task == root_token.task
@@ -329,7 +336,7 @@ def test_threads_sharing_one_verifier_count_uses_exactly(
         delegate(limited, orchestrator, Agent(f"worker-{i}", key.public_key), now=NOW)
         for i, key in enumerate(keys)
     ]
-    read = Request("crm", "crm.read", "read", RES, "summarise")
+    read = Request(audience="crm", tool="crm.read", action="read", resource=RES, intent="summarise")
     results: list[Code | None] = []
     lock = threading.Lock()
 

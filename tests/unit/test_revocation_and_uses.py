@@ -43,8 +43,20 @@ from delegation.stores import (
 )
 from tests.conftest import NOW, seeded_agent
 
-READ = Request("crm", "crm.read", "read", "crm://accounts/42/notes", "summarise")
-WRITE = Request("crm", "crm.update", "write", "crm://accounts/42/notes", "update-notes")
+READ = Request(
+    audience="crm",
+    tool="crm.read",
+    action="read",
+    resource="crm://accounts/42/notes",
+    intent="summarise",
+)
+WRITE = Request(
+    audience="crm",
+    tool="crm.update",
+    action="write",
+    resource="crm://accounts/42/notes",
+    intent="update-notes",
+)
 
 
 class Clock:
@@ -189,7 +201,12 @@ def test_revoking_the_task_kills_its_tokens_only(
     bench: Bench, tree: Tree, keyring: Keyring, root_scope: Scope
 ) -> None:
     holder = seeded_agent(5)
-    other_task = TaskRecord("task-43", "alice@example.com", NOW - 60, "Another task")
+    other_task = TaskRecord(
+        task_id="task-43",
+        approved_by="alice@example.com",
+        approved_at=NOW - 60,
+        statement="Another task",
+    )
     other = mint(keyring, other_task, Agent("other", holder.public_key), root_scope, now=NOW)
     bench.revoke(RevocationKind.TASK, "task-42")
     assert_revoked_exactly(bench, tree, {"root", "narrowed", "one", "two", "deep"})

@@ -256,12 +256,14 @@ def test_replay_across_verifiers_sharing_the_file(path: Path) -> None:
     holder = AgentKey.from_seed(b"\x21" * 32)  # TEST FIXTURE ONLY
     token = mint(
         keyring,
-        TaskRecord("task-s", "alice", NOW, "sqlite replay"),
+        TaskRecord(
+            task_id="task-s", approved_by="alice", approved_at=NOW, statement="sqlite replay"
+        ),
         Agent("orchestrator", holder.public_key),
         Scope(audiences=["crm"], expires=NOW + 3600),
         now=NOW,
     )
-    request = Request("crm", "crm.read", "read")
+    request = Request(audience="crm", tool="crm.read", action="read")
     proof = prove(token, holder, request, now=NOW)
     one, two = SQLiteState(path), SQLiteState(path)
     try:

@@ -18,10 +18,23 @@ PK = seeded_agent(1).public_key
 
 
 def test_task_round_trip_and_digest() -> None:
-    task = TaskRecord("task-42", "alice@example.com", NOW, "Summarise account 42")
+    task = TaskRecord(
+        task_id="task-42",
+        approved_by="alice@example.com",
+        approved_at=NOW,
+        statement="Summarise account 42",
+    )
     assert TaskRecord.from_cbor(task.to_cbor()) == task
     assert task.digest() == hashlib.sha256(_cbor.dumps(task.to_cbor())).hexdigest()
-    assert task.digest() != TaskRecord("task-42", "alice@example.com", NOW, "Summarise 43").digest()
+    assert (
+        task.digest()
+        != TaskRecord(
+            task_id="task-42",
+            approved_by="alice@example.com",
+            approved_at=NOW,
+            statement="Summarise 43",
+        ).digest()
+    )
     assert task.to_json() == {
         "task_id": "task-42",
         "approved_by": "alice@example.com",
@@ -53,7 +66,12 @@ def test_bad_tasks_are_malformed(
     task_id: object, approved_by: object, approved_at: object, statement: object
 ) -> None:
     with pytest.raises(MalformedToken):
-        TaskRecord(task_id, approved_by, approved_at, statement)  # type: ignore[arg-type]
+        TaskRecord(
+            task_id=task_id,  # type: ignore[arg-type]
+            approved_by=approved_by,  # type: ignore[arg-type]
+            approved_at=approved_at,  # type: ignore[arg-type]
+            statement=statement,  # type: ignore[arg-type]
+        )
 
 
 @pytest.mark.parametrize("value", [[], ["t", "a", NOW], ["t", "a", NOW, "s", "x"], {}, "t"])

@@ -62,7 +62,13 @@ APPROVER_KEY = ApproverKey.from_seed(b"\x51" * 32)
 THIRD_KEY = ApproverKey.from_seed(b"\x53" * 32)
 """A generic (non-approval) third party's key. TEST FIXTURE ONLY."""
 
-READ = Request("crm", "crm.read", "read", "crm://accounts/42/notes", "summarise")
+READ = Request(
+    audience="crm",
+    tool="crm.read",
+    action="read",
+    resource="crm://accounts/42/notes",
+    intent="summarise",
+)
 
 
 # --- helpers -------------------------------------------------------------------------------

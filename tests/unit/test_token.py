@@ -201,7 +201,7 @@ def test_mint_never_builds_a_token_that_does_not_decode(
     location: str | None,
     nonce: bytes | None,
 ) -> None:
-    task = TaskRecord("t", "a", NOW, statement)
+    task = TaskRecord(task_id="t", approved_by="a", approved_at=NOW, statement=statement)
     scope = Scope(["crm"], expires=NOW + 5)
     try:
         token = mint(

@@ -182,7 +182,13 @@ def verifier_keyring() -> Keyring:
 def test_every_failed_caveat_is_reported_in_token_order(
     verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey
 ) -> None:
-    request = Request("crm", "crm.delete", "delete", "crm://accounts/43/notes", "exfiltrate")
+    request = Request(
+        audience="crm",
+        tool="crm.delete",
+        action="delete",
+        resource="crm://accounts/43/notes",
+        intent="exfiltrate",
+    )
     decision = verifier.verify(root_token, request, None)
     assert not decision
     # caveats: 0 validity, 1 audience, 2 tool, 3 action, 4 intent, 5 resource, 6 max_depth
@@ -201,13 +207,25 @@ def test_failures_name_the_hop_segment_they_sit_in(
     verifier: Verifier, delegated: UnverifiedToken, researcher: AgentKey
 ) -> None:
     # allowed at the root, not after the hop
-    request = Request("crm", "crm.update", "write", "crm://accounts/42/notes", "update-notes")
+    request = Request(
+        audience="crm",
+        tool="crm.update",
+        action="write",
+        resource="crm://accounts/42/notes",
+        intent="update-notes",
+    )
     assert triples(check(verifier, delegated, request, researcher)) == [
         (Code.TOOL_NOT_ALLOWED, 1, 8),
         (Code.ACTION_NOT_ALLOWED, 1, 9),
     ]
     # outside both the root and the hop
-    request = Request("crm", "crm.delete", "read", "crm://accounts/42/notes", "summarise")
+    request = Request(
+        audience="crm",
+        tool="crm.delete",
+        action="read",
+        resource="crm://accounts/42/notes",
+        intent="summarise",
+    )
     assert triples(check(verifier, delegated, request, researcher)) == [
         (Code.TOOL_NOT_ALLOWED, 0, 2),
         (Code.TOOL_NOT_ALLOWED, 1, 8),
@@ -217,7 +235,9 @@ def test_failures_name_the_hop_segment_they_sit_in(
 def test_a_denial_of_a_genuine_token_still_names_task_and_chain(
     verifier: Verifier, delegated: UnverifiedToken, researcher: AgentKey, task: TaskRecord
 ) -> None:
-    decision = check(verifier, delegated, Request("billing", "x", "y"), researcher)
+    decision = check(
+        verifier, delegated, Request(audience="billing", tool="x", action="y"), researcher
+    )
     assert not decision
     assert decision.task == task
     assert decision.chain == delegated.chain()
@@ -227,11 +247,23 @@ def test_a_denial_of_a_genuine_token_still_names_task_and_chain(
 def test_audience_mismatch(
     verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey
 ) -> None:
-    request = Request("billing", "crm.read", "read", "crm://accounts/42/notes", "summarise")
+    request = Request(
+        audience="billing",
+        tool="crm.read",
+        action="read",
+        resource="crm://accounts/42/notes",
+        intent="summarise",
+    )
     assert triples(check(verifier, root_token, request, orchestrator)) == [
         (Code.WRONG_AUDIENCE, 0, 1)
     ]
-    prefix = Request("crm2", "crm.read", "read", "crm://accounts/42/notes", "summarise")
+    prefix = Request(
+        audience="crm2",
+        tool="crm.read",
+        action="read",
+        resource="crm://accounts/42/notes",
+        intent="summarise",
+    )
     assert triples(check(verifier, root_token, prefix, orchestrator)) == [
         (Code.WRONG_AUDIENCE, 0, 1)
     ]
@@ -248,7 +280,9 @@ def test_resource_tricks_are_denied(
         "crm://accounts/4\u0662/notes",  # Arabic-Indic digit two
         "crm://accounts//42/notes",
     ):
-        request = Request("crm", "crm.read", "read", resource, "summarise")
+        request = Request(
+            audience="crm", tool="crm.read", action="read", resource=resource, intent="summarise"
+        )
         assert triples(check(verifier, root_token, request, orchestrator)) == [
             (Code.RESOURCE_NOT_ALLOWED, 0, 5)
         ], resource
@@ -258,10 +292,16 @@ def test_arguments_are_checked_with_types(
     verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey
 ) -> None:
     token = attenuate(root_token, Scope(args=[ArgConstraint("limit", "max", 10)]))
-    base = ("crm", "crm.read", "read", "crm://accounts/42/notes", "summarise")
-    assert check(verifier, token, Request(*base, args={"limit": 10}), orchestrator)
+    base = {
+        "audience": "crm",
+        "tool": "crm.read",
+        "action": "read",
+        "resource": "crm://accounts/42/notes",
+        "intent": "summarise",
+    }
+    assert check(verifier, token, Request(**base, args={"limit": 10}), orchestrator)
     for bad in ({"limit": 11}, {"limit": "3"}, {"limit": True}, {}, {"other": 3}):
-        decision = check(verifier, token, Request(*base, args=bad), orchestrator)
+        decision = check(verifier, token, Request(**base, args=bad), orchestrator)
         assert triples(decision) == [(Code.ARGS_NOT_ALLOWED, 0, 7)], bad
 
 
@@ -568,7 +608,13 @@ def test_a_caveat_that_says_yes_never_satisfies_another(
     verifier = Verifier(keyring, registry=registry, clock=lambda: NOW)
     unknown_approval = _cbor.dumps([5000, {"approved": True}])
     token = _forge.append_raw(attenuate(root_token, [Approved(True)]), unknown_approval)
-    request = Request("crm", "crm.delete", "read", "crm://accounts/42/notes", "summarise")
+    request = Request(
+        audience="crm",
+        tool="crm.delete",
+        action="read",
+        resource="crm://accounts/42/notes",
+        intent="summarise",
+    )
     assert triples(check(verifier, token, request, orchestrator)) == [
         (Code.TOOL_NOT_ALLOWED, 0, 2),
         (Code.UNKNOWN_CAVEAT, 0, 8),
@@ -818,11 +864,23 @@ def test_a_sub_agent_presenting_its_parents_broader_token_fails(
     writer: AgentKey,
 ) -> None:
     # crm.update is outside the researcher's delegated scope but inside the root token
-    update = Request("crm", "crm.update", "write", "crm://accounts/42/notes", "update-notes")
+    update = Request(
+        audience="crm",
+        tool="crm.update",
+        action="write",
+        resource="crm://accounts/42/notes",
+        intent="update-notes",
+    )
     decision = check(verifier, root_token, update, researcher)
     assert triples(decision) == [(Code.POP_INVALID, None, None)]
     # a stolen token is useless to a thief with its own key
-    read = Request("crm", "crm.read", "read", "crm://accounts/42/notes", "summarise")
+    read = Request(
+        audience="crm",
+        tool="crm.read",
+        action="read",
+        resource="crm://accounts/42/notes",
+        intent="summarise",
+    )
     assert triples(check(verifier, delegated, read, writer)) == [(Code.POP_INVALID, None, None)]
 
 
@@ -884,7 +942,13 @@ def test_a_proof_is_bound_to_its_token_request_time_and_nonce(
 ) -> None:
     proof = Proof.decode(prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce()))
     narrower = attenuate(root_token, Scope(tools=["crm.read"]))
-    other_request = Request("crm", "crm.read", "read", "crm://accounts/42/other", "summarise")
+    other_request = Request(
+        audience="crm",
+        tool="crm.read",
+        action="read",
+        resource="crm://accounts/42/other",
+        intent="summarise",
+    )
     cases = [
         (narrower, read_request, proof),  # another token (a child of the one signed)
         (root_token, other_request, proof),  # another request
