@@ -1,6 +1,6 @@
 """Caveat families and their registry. ``default_registry()`` knows every core family."""
 
-from delegation.caveats.args import ArgConstraint, Args
+from delegation.caveats.args import ArgConstraint, ArgOp, Args
 from delegation.caveats.call import Call
 from delegation.caveats.delegatee import Delegatees
 from delegation.caveats.depth import MaxDepth
@@ -44,6 +44,7 @@ __all__ = [
     "CORE_FAMILIES",
     "Action",
     "ArgConstraint",
+    "ArgOp",
     "Args",
     "Audience",
     "Call",

@@ -9,7 +9,9 @@ resource pattern). A missing argument satisfies nothing. Checks are total and bo
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import ClassVar, Self
 
 from delegation import _cbor, patterns
@@ -21,7 +23,20 @@ from delegation.limits import MAX_LIST_ITEMS, MAX_NAME_CHARS
 from delegation.request import ArgValue
 
 Scalar = str | int | bool
-OPS = {"eq": 1, "in": 2, "min": 3, "max": 4, "resource": 5}
+
+
+class ArgOp(StrEnum):
+    """The operator of an argument constraint; build constraints with ArgConstraint's
+    constructors (``equals``, ``one_of``, ``at_least``, ``at_most``, ``resource``)."""
+
+    EQ = "eq"
+    IN = "in"
+    MIN = "min"
+    MAX = "max"
+    RESOURCE = "resource"
+
+
+OPS = {ArgOp.EQ: 1, ArgOp.IN: 2, ArgOp.MIN: 3, ArgOp.MAX: 4, ArgOp.RESOURCE: 5}
 _OP_NAMES = {v: k for k, v in OPS.items()}
 
 
@@ -41,14 +56,44 @@ def _same(arg: ArgValue, value: Scalar) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class ArgConstraint:
+    """One constraint on one named argument. Build it with a constructor that says what it
+    means: ``ArgConstraint.at_most("amount", 100)``, not an operator string."""
+
     arg: str
-    op: str
+    op: ArgOp
     value: Scalar | tuple[Scalar, ...]
+
+    @classmethod
+    def equals(cls, arg: str, value: Scalar) -> ArgConstraint:
+        """The argument equals ``value``, type included (``"3"`` and ``True`` are not ``3``)."""
+        return cls(arg, ArgOp.EQ, value)
+
+    @classmethod
+    def one_of(cls, arg: str, values: Iterable[Scalar]) -> ArgConstraint:
+        """The argument equals one of ``values`` (a list or tuple, 1 to MAX_LIST_ITEMS)."""
+        if isinstance(values, str | bytes):  # "ab" would become {"a", "b"}
+            raise MalformedToken(f"argument {arg!r} in value must be a list, not one text")
+        return cls(arg, ArgOp.IN, tuple(values))
+
+    @classmethod
+    def at_least(cls, arg: str, bound: int) -> ArgConstraint:
+        """The argument is a number (not a boolean) no smaller than ``bound``."""
+        return cls(arg, ArgOp.MIN, bound)
+
+    @classmethod
+    def at_most(cls, arg: str, bound: int) -> ArgConstraint:
+        """The argument is a number (not a boolean) no larger than ``bound``."""
+        return cls(arg, ArgOp.MAX, bound)
+
+    @classmethod
+    def resource(cls, arg: str, pattern: str) -> ArgConstraint:
+        """The argument is a canonical resource that ``pattern`` matches."""
+        return cls(arg, ArgOp.RESOURCE, pattern)
 
     def __post_init__(self) -> None:
         _body.text(self.arg, "argument name")
-        if self.op not in OPS:
-            raise MalformedToken(f"argument operator must be one of {sorted(OPS)}")
+        if type(self.op) is not ArgOp:
+            raise MalformedToken("argument operator must be an ArgOp (use ArgConstraint.equals...)")
         what = f"argument {self.arg!r} {self.op} value"
         if self.op == "in":
             values = self.value if isinstance(self.value, tuple | list) else None
@@ -98,7 +143,7 @@ class ArgConstraint:
         shown = list(self.value) if isinstance(self.value, tuple) else self.value
         return f"{self.arg} {self.op} {shown!r}"
 
-    def narrows(self, parent: ArgConstraint) -> str | None:
+    def why_not_narrower(self, parent: ArgConstraint) -> str | None:
         """Why this constraint would try to widen ``parent`` (same argument), or None."""
         if self.op in ("eq", "in"):
             values = self.value if isinstance(self.value, tuple) else (self.value,)
@@ -170,6 +215,6 @@ class Args(Caveat):
             for mine in self.constraints:
                 for theirs in other.constraints:
                     if theirs.arg == mine.arg:
-                        why = mine.narrows(theirs)
+                        why = mine.why_not_narrower(theirs)
                         if why:
                             raise NotNarrowing(why)

@@ -74,7 +74,7 @@ WRITER_SCOPE = Scope(
     actions=["write"],
     resources=["crm://accounts/42/notes/*"],
     intents=["update-notes"],
-    args=[ArgConstraint("length", "max", 2000)],
+    args=[ArgConstraint.at_most("length", 2000)],
 )
 SINGLE_USE_SCOPE = Scope(
     tools=["crm.read"],

@@ -39,7 +39,7 @@ from delegation import (
     prove,
 )
 from delegation._wire import b64encode
-from delegation.caveats import MaxUses
+from delegation.caveats import ArgOp, MaxUses
 from delegation.caveats.uses import MAX_USES_LIMIT
 from delegation.cli import approval as _cli_approval
 from delegation.cli import demo as demo_module
@@ -113,7 +113,7 @@ def _constraint(op: str) -> Callable[[str], ArgConstraint]:
         else:
             raise argparse.ArgumentTypeError(f"{flag} expects NAME=INTEGER, got {text!r}")
         try:
-            return ArgConstraint(name, op, value)
+            return ArgConstraint(name, ArgOp(op), value)
         except DelegationError as exc:
             raise argparse.ArgumentTypeError(f"{flag} {text!r}: {exc}") from exc
 

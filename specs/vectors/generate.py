@@ -776,11 +776,11 @@ def valid() -> VectorFile:
         "args",
         scope(
             args=[
-                ArgConstraint("account", "eq", 42),
-                ArgConstraint("format", "in", ("md", "txt")),
-                ArgConstraint("limit", "max", 50),
-                ArgConstraint("limit", "min", 1),
-                ArgConstraint("path", "resource", "crm://accounts/42/**"),
+                ArgConstraint.equals("account", 42),
+                ArgConstraint.one_of("format", ("md", "txt")),
+                ArgConstraint.at_most("limit", 50),
+                ArgConstraint.at_least("limit", 1),
+                ArgConstraint.resource("path", "crm://accounts/42/**"),
             ]
         ),
     )
@@ -1905,12 +1905,12 @@ def caveats() -> VectorFile:
         "args",
         scope(
             args=[
-                ArgConstraint("account", "eq", 42),
-                ArgConstraint("dry_run", "eq", True),
-                ArgConstraint("format", "in", ("md", "txt")),
-                ArgConstraint("limit", "max", 50),
-                ArgConstraint("limit", "min", 1),
-                ArgConstraint("path", "resource", "crm://accounts/42/**"),
+                ArgConstraint.equals("account", 42),
+                ArgConstraint.equals("dry_run", True),
+                ArgConstraint.one_of("format", ("md", "txt")),
+                ArgConstraint.at_most("limit", 50),
+                ArgConstraint.at_least("limit", 1),
+                ArgConstraint.resource("path", "crm://accounts/42/**"),
             ]
         ),
     )

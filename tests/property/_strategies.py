@@ -89,10 +89,11 @@ def _in_values() -> list[tuple[str | int | bool, ...]]:
 
 
 ARG_CONSTRAINTS = (
-    *(ArgConstraint("n", op, v) for op in ("min", "max") for v in range(4)),
-    *(ArgConstraint(a, "eq", v) for a in ("n", "s") for v in ARG_VALUES),
-    *(ArgConstraint(a, "in", vs) for a in ("n", "s") for vs in _in_values()),
-    *(ArgConstraint("r", "resource", p) for p in RESOURCE_PATTERNS),
+    *(ArgConstraint.at_least("n", v) for v in range(4)),
+    *(ArgConstraint.at_most("n", v) for v in range(4)),
+    *(ArgConstraint.equals(a, v) for a in ("n", "s") for v in ARG_VALUES),
+    *(ArgConstraint.one_of(a, vs) for a in ("n", "s") for vs in _in_values()),
+    *(ArgConstraint.resource("r", p) for p in RESOURCE_PATTERNS),
 )
 arg_constraints = st.sampled_from(ARG_CONSTRAINTS)
 _ARG_LISTS = st.lists(arg_constraints, max_size=2, unique_by=lambda c: (c.arg, c.op))

@@ -54,10 +54,10 @@ ARGS_TOKEN = attenuate(
     HOP1,
     Scope(
         args=[
-            ArgConstraint("n", "min", 0),
-            ArgConstraint("n", "max", 3),
-            ArgConstraint("s", "in", ("x", 1, True)),
-            ArgConstraint("r", "resource", "crm://accounts/42/**"),
+            ArgConstraint.at_least("n", 0),
+            ArgConstraint.at_most("n", 3),
+            ArgConstraint.one_of("s", ("x", 1, True)),
+            ArgConstraint.resource("r", "crm://accounts/42/**"),
         ]
     ),
     now=NOW,

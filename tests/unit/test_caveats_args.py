@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from delegation import ArgConstraint, Code, MalformedToken, NotNarrowing, Request, default_registry
-from delegation.caveats import Args
+from delegation.caveats import ArgOp, Args
 from delegation.limits import MAX_INT, MAX_LIST_ITEMS
 from tests.unit._forge import caveat_bytes, check_failure, context, parent_of
 
@@ -41,14 +41,14 @@ def denied(caveat: Args, **request_args: Any) -> None:
 @pytest.mark.parametrize(
     "constraint",
     [
-        ArgConstraint("n", "eq", 3),
-        ArgConstraint("n", "eq", "3"),
-        ArgConstraint("n", "eq", True),
-        ArgConstraint("n", "eq", -(MAX_INT - 1)),
-        ArgConstraint("n", "in", (1, "1", True)),
-        ArgConstraint("n", "min", 0),
-        ArgConstraint("n", "max", MAX_INT - 1),
-        ArgConstraint("path", "resource", "/docs/**"),
+        ArgConstraint.equals("n", 3),
+        ArgConstraint.equals("n", "3"),
+        ArgConstraint.equals("n", True),
+        ArgConstraint.equals("n", -(MAX_INT - 1)),
+        ArgConstraint.one_of("n", (1, "1", True)),
+        ArgConstraint.at_least("n", 0),
+        ArgConstraint.at_most("n", MAX_INT - 1),
+        ArgConstraint.resource("path", "/docs/**"),
     ],
 )
 def test_round_trip(constraint: ArgConstraint) -> None:
@@ -59,17 +59,17 @@ def test_round_trip(constraint: ArgConstraint) -> None:
 
 def test_type_id_and_describe() -> None:
     assert (Args.type_id, Args.name) == (7, "args")
-    cav = args(ArgConstraint("n", "max", 5), ArgConstraint("c", "in", ("x", "y")))
+    cav = args(ArgConstraint.at_most("n", 5), ArgConstraint.one_of("c", ("x", "y")))
     assert cav.describe() == ["c in ['x', 'y']", "n max 5"]
 
 
 def test_constraints_are_stored_in_canonical_order() -> None:
     a = args(
-        ArgConstraint("n", "max", 5), ArgConstraint("a", "eq", 1), ArgConstraint("n", "min", 1)
+        ArgConstraint.at_most("n", 5), ArgConstraint.equals("a", 1), ArgConstraint.at_least("n", 1)
     )
     assert [(c.arg, c.op) for c in a.constraints] == [("a", "eq"), ("n", "min"), ("n", "max")]
     b = args(
-        ArgConstraint("n", "min", 1), ArgConstraint("a", "eq", 1), ArgConstraint("n", "max", 5)
+        ArgConstraint.at_least("n", 1), ArgConstraint.equals("a", 1), ArgConstraint.at_most("n", 5)
     )
     assert a.encode() == b.encode()
 
@@ -104,25 +104,38 @@ def test_constraints_are_stored_in_canonical_order() -> None:
     ],
 )
 def test_bad_constraints_are_malformed(arg: str, op: str, value: Any) -> None:
+    built = ArgOp(op) if op in {o.value for o in ArgOp} else op
     with pytest.raises(MalformedToken):
-        ArgConstraint(arg, op, value)
+        ArgConstraint(arg, built, value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("op", ["eq", "max"])
+def test_an_operator_string_is_refused(op: str) -> None:
+    ArgConstraint("n", ArgOp(op), 1)  # the typed operator builds
+    with pytest.raises(MalformedToken, match="ArgOp"):
+        ArgConstraint("n", op, 1)  # type: ignore[arg-type]
+
+
+def test_one_of_refuses_a_bare_text() -> None:
+    with pytest.raises(MalformedToken, match="not one text"):
+        ArgConstraint.one_of("n", "ab")
 
 
 def test_in_values_of_different_types_are_distinct_and_canonically_ordered() -> None:
     # ascending by deterministic CBOR encoding: 0x01 < 0x61 0x31 < 0xf5
-    assert ArgConstraint("n", "in", (True, "1", 1)).value == (1, "1", True)
-    assert ArgConstraint("n", "in", ("b", "a")).value == ("a", "b")
-    a = Args((ArgConstraint("n", "in", ("b", "a")),))
-    assert a.encode() == Args((ArgConstraint("n", "in", ("a", "b")),)).encode()
+    assert ArgConstraint.one_of("n", (True, "1", 1)).value == (1, "1", True)
+    assert ArgConstraint.one_of("n", ("b", "a")).value == ("a", "b")
+    a = Args((ArgConstraint.one_of("n", ("b", "a")),))
+    assert a.encode() == Args((ArgConstraint.one_of("n", ("a", "b")),)).encode()
 
 
 def test_bad_args_caveats_are_malformed() -> None:
     with pytest.raises(MalformedToken):
         Args(())
     with pytest.raises(MalformedToken, match="one constraint per argument and operator"):
-        args(ArgConstraint("n", "max", 5), ArgConstraint("n", "max", 6))
+        args(ArgConstraint.at_most("n", 5), ArgConstraint.at_most("n", 6))
     with pytest.raises(MalformedToken):
-        Args(tuple(ArgConstraint(f"a{i:02d}", "eq", 1) for i in range(MAX_LIST_ITEMS + 1)))
+        Args(tuple(ArgConstraint.equals(f"a{i:02d}", 1) for i in range(MAX_LIST_ITEMS + 1)))
 
 
 @pytest.mark.parametrize(
@@ -166,32 +179,32 @@ def test_unsorted_in_set_is_malformed() -> None:
 
 
 def test_eq_compares_value_and_type() -> None:
-    three = args(ArgConstraint("n", "eq", 3))
+    three = args(ArgConstraint.equals("n", 3))
     ok(three, n=3)
     for confused in ("3", 3.0, True, 4, None, [3], {"n": 3}):
         denied(three, n=confused)
-    text = args(ArgConstraint("n", "eq", "3"))
+    text = args(ArgConstraint.equals("n", "3"))
     ok(text, n="3")
     for confused in (3, 3.0, "3 ", "03"):
         denied(text, n=confused)
-    true = args(ArgConstraint("n", "eq", True))
+    true = args(ArgConstraint.equals("n", True))
     ok(true, n=True)
     for confused in (1, 1.0, "true", "True"):
         denied(true, n=confused)
-    one = args(ArgConstraint("n", "eq", 1))
+    one = args(ArgConstraint.equals("n", 1))
     denied(one, n=True)
-    zero = args(ArgConstraint("n", "eq", 0))
+    zero = args(ArgConstraint.equals("n", 0))
     denied(zero, n=False)
     denied(zero, n=-0.0)
 
 
 def test_a_missing_argument_satisfies_nothing() -> None:
     for constraint in (
-        ArgConstraint("n", "eq", 3),
-        ArgConstraint("n", "in", (3,)),
-        ArgConstraint("n", "min", -(MAX_INT - 1)),
-        ArgConstraint("n", "max", MAX_INT - 1),
-        ArgConstraint("n", "resource", "/**"),
+        ArgConstraint.equals("n", 3),
+        ArgConstraint.one_of("n", (3,)),
+        ArgConstraint.at_least("n", -(MAX_INT - 1)),
+        ArgConstraint.at_most("n", MAX_INT - 1),
+        ArgConstraint.resource("n", "/**"),
     ):
         denied(args(constraint))
         denied(args(constraint), m=3)
@@ -199,7 +212,7 @@ def test_a_missing_argument_satisfies_nothing() -> None:
 
 
 def test_in_compares_value_and_type() -> None:
-    cav = args(ArgConstraint("n", "in", (1, "two")))
+    cav = args(ArgConstraint.one_of("n", (1, "two")))
     ok(cav, n=1)
     ok(cav, n="two")
     for confused in ("1", 1.0, True, "Two", 2, None):
@@ -207,7 +220,7 @@ def test_in_compares_value_and_type() -> None:
 
 
 def test_min_and_max_accept_finite_numbers_only() -> None:
-    bounds = args(ArgConstraint("n", "min", 10), ArgConstraint("n", "max", 20))
+    bounds = args(ArgConstraint.at_least("n", 10), ArgConstraint.at_most("n", 20))
     for good in (10, 15, 20, 10.0, 19.5):
         ok(bounds, n=good)
     for bad in (9, 21, 9.99, 20.01, True, False, "15", None, [15], {"v": 15}):
@@ -215,7 +228,7 @@ def test_min_and_max_accept_finite_numbers_only() -> None:
 
 
 def test_every_constraint_must_hold() -> None:
-    cav = args(ArgConstraint("a", "eq", 1), ArgConstraint("b", "max", 5))
+    cav = args(ArgConstraint.equals("a", 1), ArgConstraint.at_most("b", 5))
     ok(cav, a=1, b=5)
     denied(cav, a=1, b=6)
     denied(cav, a=2, b=5)
@@ -223,7 +236,7 @@ def test_every_constraint_must_hold() -> None:
 
 
 def test_resource_argument() -> None:
-    cav = args(ArgConstraint("path", "resource", "/docs/**"))
+    cav = args(ArgConstraint.resource("path", "/docs/**"))
     ok(cav, path="/docs")
     ok(cav, path="/docs/a/b")
     for bad in ("/docs-secret", "/docs/../etc", "/docs/%2e%2e", "/docs//a", "docs/a", 3, None):
@@ -233,21 +246,21 @@ def test_resource_argument() -> None:
 # --- narrowing -----------------------------------------------------------------------------------
 
 NARROWER = [
-    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "eq", 2)),
-    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "in", (1, 3))),
-    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "in", (1, 2, 3))),
-    (ArgConstraint("n", "eq", 2), ArgConstraint("n", "eq", 2)),
-    (ArgConstraint("n", "max", 10), ArgConstraint("n", "max", 10)),
-    (ArgConstraint("n", "max", 10), ArgConstraint("n", "max", 5)),
-    (ArgConstraint("n", "max", 10), ArgConstraint("n", "eq", 7)),
-    (ArgConstraint("n", "max", 10), ArgConstraint("n", "in", (1, 10))),
-    (ArgConstraint("n", "min", 10), ArgConstraint("n", "min", 10)),
-    (ArgConstraint("n", "min", 10), ArgConstraint("n", "min", 15)),
-    (ArgConstraint("n", "min", 10), ArgConstraint("n", "eq", 11)),
-    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "resource", "/d/x/*")),
-    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "eq", "/d/x")),
-    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "in", ("/d", "/d/y"))),
-    (ArgConstraint("n", "eq", 1), ArgConstraint("m", "eq", 2)),  # another argument
+    (ArgConstraint.one_of("n", (1, 2, 3)), ArgConstraint.equals("n", 2)),
+    (ArgConstraint.one_of("n", (1, 2, 3)), ArgConstraint.one_of("n", (1, 3))),
+    (ArgConstraint.one_of("n", (1, 2, 3)), ArgConstraint.one_of("n", (1, 2, 3))),
+    (ArgConstraint.equals("n", 2), ArgConstraint.equals("n", 2)),
+    (ArgConstraint.at_most("n", 10), ArgConstraint.at_most("n", 10)),
+    (ArgConstraint.at_most("n", 10), ArgConstraint.at_most("n", 5)),
+    (ArgConstraint.at_most("n", 10), ArgConstraint.equals("n", 7)),
+    (ArgConstraint.at_most("n", 10), ArgConstraint.one_of("n", (1, 10))),
+    (ArgConstraint.at_least("n", 10), ArgConstraint.at_least("n", 10)),
+    (ArgConstraint.at_least("n", 10), ArgConstraint.at_least("n", 15)),
+    (ArgConstraint.at_least("n", 10), ArgConstraint.equals("n", 11)),
+    (ArgConstraint.resource("p", "/d/**"), ArgConstraint.resource("p", "/d/x/*")),
+    (ArgConstraint.resource("p", "/d/**"), ArgConstraint.equals("p", "/d/x")),
+    (ArgConstraint.resource("p", "/d/**"), ArgConstraint.one_of("p", ("/d", "/d/y"))),
+    (ArgConstraint.equals("n", 1), ArgConstraint.equals("m", 2)),  # another argument
 ]
 
 
@@ -257,23 +270,23 @@ def test_narrowing_accepts_equal_or_narrower(parent: ArgConstraint, child: ArgCo
 
 
 WIDER = [
-    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "eq", 4)),  # eq outside an in set
-    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "in", (1, 4))),
-    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "eq", "1")),
-    (ArgConstraint("n", "in", (1, 2, 3)), ArgConstraint("n", "eq", True)),
-    (ArgConstraint("n", "eq", 1), ArgConstraint("n", "eq", 2)),
-    (ArgConstraint("n", "eq", 1), ArgConstraint("n", "in", (1, 2))),
-    (ArgConstraint("n", "max", 10), ArgConstraint("n", "max", 11)),  # max above parent max
-    (ArgConstraint("n", "max", 10), ArgConstraint("n", "eq", 11)),
-    (ArgConstraint("n", "max", 10), ArgConstraint("n", "eq", True)),
-    (ArgConstraint("n", "max", 10), ArgConstraint("n", "in", (5, 11))),
-    (ArgConstraint("n", "min", 10), ArgConstraint("n", "min", 9)),  # min below parent min
-    (ArgConstraint("n", "min", 10), ArgConstraint("n", "eq", 9)),
-    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "resource", "/**")),
-    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "resource", "/d-x/**")),
-    (ArgConstraint("p", "resource", "/d/*"), ArgConstraint("p", "resource", "/d/**")),
-    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "eq", "/e")),
-    (ArgConstraint("p", "resource", "/d/**"), ArgConstraint("p", "eq", "/d/../e")),
+    (ArgConstraint.one_of("n", (1, 2, 3)), ArgConstraint.equals("n", 4)),  # eq outside an in set
+    (ArgConstraint.one_of("n", (1, 2, 3)), ArgConstraint.one_of("n", (1, 4))),
+    (ArgConstraint.one_of("n", (1, 2, 3)), ArgConstraint.equals("n", "1")),
+    (ArgConstraint.one_of("n", (1, 2, 3)), ArgConstraint.equals("n", True)),
+    (ArgConstraint.equals("n", 1), ArgConstraint.equals("n", 2)),
+    (ArgConstraint.equals("n", 1), ArgConstraint.one_of("n", (1, 2))),
+    (ArgConstraint.at_most("n", 10), ArgConstraint.at_most("n", 11)),  # max above parent max
+    (ArgConstraint.at_most("n", 10), ArgConstraint.equals("n", 11)),
+    (ArgConstraint.at_most("n", 10), ArgConstraint.equals("n", True)),
+    (ArgConstraint.at_most("n", 10), ArgConstraint.one_of("n", (5, 11))),
+    (ArgConstraint.at_least("n", 10), ArgConstraint.at_least("n", 9)),  # min below parent min
+    (ArgConstraint.at_least("n", 10), ArgConstraint.equals("n", 9)),
+    (ArgConstraint.resource("p", "/d/**"), ArgConstraint.resource("p", "/**")),
+    (ArgConstraint.resource("p", "/d/**"), ArgConstraint.resource("p", "/d-x/**")),
+    (ArgConstraint.resource("p", "/d/*"), ArgConstraint.resource("p", "/d/**")),
+    (ArgConstraint.resource("p", "/d/**"), ArgConstraint.equals("p", "/e")),
+    (ArgConstraint.resource("p", "/d/**"), ArgConstraint.equals("p", "/d/../e")),
 ]
 
 
@@ -284,7 +297,7 @@ def test_narrowing_refuses_widening(parent: ArgConstraint, child: ArgConstraint)
 
 
 def test_narrowing_is_against_every_earlier_args_caveat() -> None:
-    parent = parent_of(args(ArgConstraint("n", "max", 10)), args(ArgConstraint("n", "max", 5)))
-    args(ArgConstraint("n", "max", 5)).check_narrows(parent)
+    parent = parent_of(args(ArgConstraint.at_most("n", 10)), args(ArgConstraint.at_most("n", 5)))
+    args(ArgConstraint.at_most("n", 5)).check_narrows(parent)
     with pytest.raises(NotNarrowing):
-        args(ArgConstraint("n", "max", 7)).check_narrows(parent)
+        args(ArgConstraint.at_most("n", 7)).check_narrows(parent)

@@ -74,7 +74,7 @@ def test_scope_builds_caveats_in_a_fixed_order() -> None:
         actions=["a"],
         resources=["/r/**"],
         intents=["i"],
-        args=[ArgConstraint("n", "max", 3)],
+        args=[ArgConstraint.at_most("n", 3)],
         expires=NOW + 10,
         not_before=NOW - 10,
         max_depth=1,
@@ -88,7 +88,7 @@ def test_scope_builds_caveats_in_a_fixed_order() -> None:
         Action(("a",)),
         Intent(("i",)),
         ResourceCaveat(("/r/**",)),
-        Args((ArgConstraint("n", "max", 3),)),
+        Args((ArgConstraint.at_most("n", 3),)),
         MaxDepth(1),
         Delegatees(("sub-*",)),
         Tool(("t",)),
@@ -275,19 +275,19 @@ def test_attenuate_refuses_widening_args_and_delegatees(root_token: UnverifiedTo
     token = attenuate(
         root_token,
         Scope(
-            args=[ArgConstraint("n", "in", (1, 2)), ArgConstraint("m", "max", 10)],
+            args=[ArgConstraint.one_of("n", (1, 2)), ArgConstraint.at_most("m", 10)],
             delegatees=["sub-*"],
         ),
     )
     for widening in (
-        Scope(args=[ArgConstraint("n", "eq", 3)]),
-        Scope(args=[ArgConstraint("m", "max", 11)]),
+        Scope(args=[ArgConstraint.equals("n", 3)]),
+        Scope(args=[ArgConstraint.at_most("m", 11)]),
         Scope(delegatees=["*"]),
         Scope(delegatees=["other"]),
     ):
         with pytest.raises(NotNarrowing):
             attenuate(token, widening)
-    attenuate(token, Scope(args=[ArgConstraint("n", "eq", 2), ArgConstraint("m", "max", 10)]))
+    attenuate(token, Scope(args=[ArgConstraint.equals("n", 2), ArgConstraint.at_most("m", 10)]))
     attenuate(token, Scope(delegatees=["sub-a"]))
 
 

@@ -291,7 +291,7 @@ def test_resource_tricks_are_denied(
 def test_arguments_are_checked_with_types(
     verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey
 ) -> None:
-    token = attenuate(root_token, Scope(args=[ArgConstraint("limit", "max", 10)]))
+    token = attenuate(root_token, Scope(args=[ArgConstraint.at_most("limit", 10)]))
     base = {
         "audience": "crm",
         "tool": "crm.read",
