@@ -16,18 +16,21 @@ from delegation.caveats import ArgConstraint, Caveat, Registry, default_registry
 from delegation.decision import Decision, Reason
 from delegation.errors import (
     AuthoringError,
+    BadDischarge,
     Code,
     DelegationError,
     Denied,
     KeyringError,
+    MalformedRequest,
     MalformedToken,
     NotNarrowing,
+    PatternError,
     TokenError,
     TokenTooLarge,
 )
 from delegation.keys import AgentKey, Keyring, decode_public_key, encode_public_key
 from delegation.proof import prove
-from delegation.request import MalformedRequest, Request
+from delegation.request import Request
 from delegation.stores import MemoryNonceStore, NonceStore, StoreUnavailable
 from delegation.task import Agent, Link, TaskRecord
 from delegation.token import Scope, UnverifiedToken, attenuate, decode, delegate, mint
@@ -38,6 +41,7 @@ __all__ = [
     "AgentKey",
     "ArgConstraint",
     "AuthoringError",
+    "BadDischarge",
     "Caveat",
     "Code",
     "Decision",
@@ -51,6 +55,7 @@ __all__ = [
     "MemoryNonceStore",
     "NonceStore",
     "NotNarrowing",
+    "PatternError",
     "Reason",
     "Registry",
     "Request",

@@ -3,14 +3,21 @@
 Exception tree::
 
     DelegationError                 base of everything this package raises
-    ├── TokenError                  a token, proof or caveat that cannot be used (has ``code``)
-    │   ├── MalformedToken          code ``malformed``: bad framing, CBOR, base64 or field values
-    │   └── TokenTooLarge           code ``too_large``: over a hard limit, rejected before work
+    ├── TokenError                  bytes that cannot be used (has ``code`` and ``detail``)
+    │   ├── MalformedToken          ``malformed``: bad framing, CBOR, base64 or field values
+    │   ├── TokenTooLarge           ``too_large``: over a hard limit, rejected before work
+    │   └── BadDischarge            ``bad_discharge``: a discharge, ticket or vid that is unusable
+    ├── MalformedRequest            a request outside the spec (``code`` ``malformed``)
+    ├── PatternError                a resource or agent id not in canonical form (a ValueError)
     ├── AuthoringError              a caller's bug while building a token
     │   └── NotNarrowing            an attenuation or delegation that would not narrow its parent
     ├── KeyringError                keyring or agent-key files missing, unreadable or too weak
+    ├── StoreUnavailable            a state store that cannot answer (``delegation.stores``)
     ├── CaveatFailed                raised by a caveat's ``check``; the verifier collects these
     └── Denied                      a verifier's "no", with every reason (``reasons``)
+
+The verifier itself never raises for bad input: :meth:`delegation.Verifier.verify` returns a
+denying :class:`delegation.Decision` carrying the codes.
 
 Every denial carries a :class:`Code` from the fixed vocabulary in ``specs/reason-codes.md``.
 Codes are stable: they are part of the wire contract, never renamed or reused.
@@ -81,6 +88,26 @@ class TokenTooLarge(TokenError):
     """Input over a hard limit from :mod:`delegation.limits`; rejected before decoding."""
 
     code = Code.TOO_LARGE
+
+
+class BadDischarge(TokenError):
+    """A discharge, ticket or verification id that cannot be used."""
+
+    code = Code.BAD_DISCHARGE
+
+
+class MalformedRequest(DelegationError):
+    """A request whose fields or arguments are outside what the spec allows."""
+
+    code: Code = Code.MALFORMED
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class PatternError(DelegationError, ValueError):
+    """A resource, resource pattern, agent id or agent-id pattern not in canonical form."""
 
 
 class AuthoringError(DelegationError):

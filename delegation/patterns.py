@@ -18,6 +18,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+from delegation.errors import PatternError
 from delegation.limits import MAX_NAME_CHARS, MAX_RESOURCE_CHARS, MAX_RESOURCE_SEGMENTS
 
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]{0,31}")
@@ -25,10 +26,6 @@ _SEGMENT = re.compile(r"[A-Za-z0-9\-._~!$&'()+,;=:@]+")
 _AGENT_ID = re.compile(r"[A-Za-z0-9\-._:@/+]+")
 ONE = "*"
 REST = "**"
-
-
-class PatternError(ValueError):
-    """A resource, resource pattern, agent id or agent-id pattern not in canonical form."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,16 +15,12 @@ from typing import Any
 
 import cbor2
 
-from delegation.errors import MalformedToken
+from delegation.errors import MalformedRequest
 from delegation.limits import MAX_ARG_VALUE_CHARS, MAX_CBOR_DEPTH, MAX_NAME_CHARS, MAX_REQUEST_ARGS
 
 ArgValue = str | int | float | bool | None | list[Any] | dict[str, Any]
 
 _REQUEST_DOMAIN = b"delegation/v1/request\x00"
-
-
-class MalformedRequest(MalformedToken):
-    """A request whose fields or arguments are outside what the spec allows (code ``malformed``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -10,7 +10,7 @@ from delegation import _cbor, patterns
 from delegation._cbor import CBORValue
 from delegation._crypto.ed25519 import is_safe_public_key
 from delegation.caveats import _body
-from delegation.errors import MalformedToken
+from delegation.errors import MalformedToken, PatternError
 from delegation.keys import PUBLIC_KEY_BYTES, encode_public_key
 from delegation.limits import MAX_TEXT_CHARS
 
@@ -66,7 +66,7 @@ class Agent:
     def __post_init__(self) -> None:
         try:
             patterns.check_agent_id(self.agent_id)
-        except (patterns.PatternError, TypeError) as exc:
+        except (PatternError, TypeError) as exc:
             raise MalformedToken(f"agent id: {exc}") from exc
         if not isinstance(self.public_key, bytes) or len(self.public_key) != PUBLIC_KEY_BYTES:
             raise MalformedToken("an agent public key is 32 bytes")

@@ -6,9 +6,8 @@ import itertools
 from collections.abc import Callable
 
 from delegation._cbor import CBORValue
-from delegation.errors import MalformedToken
+from delegation.errors import MalformedToken, PatternError
 from delegation.limits import MAX_INT, MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_TIME
-from delegation.patterns import PatternError
 
 
 def text(value: CBORValue, what: str, limit: int = MAX_NAME_CHARS) -> str:

@@ -18,7 +18,7 @@ from delegation import _cbor, patterns
 from delegation._cbor import CBORValue
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext, ParentView
-from delegation.errors import CaveatFailed, Code, MalformedToken, NotNarrowing
+from delegation.errors import CaveatFailed, Code, MalformedToken, NotNarrowing, PatternError
 from delegation.limits import MAX_LIST_ITEMS, MAX_NAME_CHARS
 from delegation.request import ArgValue
 
@@ -112,7 +112,7 @@ class ArgConstraint:
             text = _body.text(self.value, what, 1024)  # type: ignore[arg-type]
             try:
                 patterns.parse_resource(text, pattern=True)
-            except patterns.PatternError as exc:
+            except PatternError as exc:
                 raise MalformedToken(f"{what}: {exc}") from exc
         else:
             _scalar(self.value, what)  # type: ignore[arg-type]
@@ -131,7 +131,7 @@ class ArgConstraint:
             return False
         try:
             parsed = patterns.parse_resource(arg)
-        except patterns.PatternError:
+        except PatternError:
             return False
         return patterns.resource_matches(patterns.parse_resource(value, pattern=True), parsed)
 

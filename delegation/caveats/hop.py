@@ -18,7 +18,7 @@ from delegation.caveats import _body
 from delegation.caveats.delegatee import Delegatees
 from delegation.caveats.depth import MaxDepth
 from delegation.caveats.registry import Caveat, CheckContext, ParentView
-from delegation.errors import MalformedToken, NotNarrowing
+from delegation.errors import MalformedToken, NotNarrowing, PatternError
 from delegation.keys import PUBLIC_KEY_BYTES, encode_public_key
 from delegation.limits import MAX_HOPS
 
@@ -37,7 +37,7 @@ class Hop(Caveat):
     def __post_init__(self) -> None:
         try:
             patterns.check_agent_id(self.agent_id)
-        except (patterns.PatternError, TypeError) as exc:
+        except (PatternError, TypeError) as exc:
             raise MalformedToken(f"hop agent id: {exc}") from exc
         if not isinstance(self.public_key, bytes) or len(self.public_key) != PUBLIC_KEY_BYTES:
             raise MalformedToken("a hop's public key is 32 bytes")

@@ -13,7 +13,7 @@ from delegation import patterns
 from delegation._cbor import CBORValue
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext, ParentView
-from delegation.errors import CaveatFailed, Code, MalformedToken, NotNarrowing
+from delegation.errors import CaveatFailed, Code, MalformedToken, NotNarrowing, PatternError
 from delegation.patterns import Resource
 
 
@@ -62,7 +62,7 @@ class ResourceCaveat(Caveat):
     def allows(self, resource: str) -> bool:
         try:
             parsed = patterns.parse_resource(resource)
-        except patterns.PatternError:
+        except PatternError:
             return False
         return any(patterns.resource_matches(p, parsed) for p in self._parsed)
 

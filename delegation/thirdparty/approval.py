@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from delegation import _crypto, _wire
 from delegation.caveats import Call, Caveat, Validity
-from delegation.errors import AuthoringError, TokenError
+from delegation.errors import AuthoringError, BadDischarge, TokenError
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_CAVEATS, MAX_TOKEN_BYTES
 from delegation.request import Request
 from delegation.task import Link, TaskRecord
@@ -32,7 +32,6 @@ from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
     PURPOSE_THIRD_PARTY,
     ApproverKey,
-    BadDischarge,
     Rule,
     ThirdPartyCaveat,
     TicketContents,

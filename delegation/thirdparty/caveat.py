@@ -44,7 +44,7 @@ from delegation import _cbor, _wire
 from delegation._cbor import CBORValue
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext
-from delegation.errors import CaveatFailed, Code, MalformedToken, TokenError
+from delegation.errors import BadDischarge, CaveatFailed, Code, MalformedToken, TokenError
 from delegation.keys import KeyPairFile, encode_public_key
 from delegation.limits import MAX_LIST_ITEMS, MAX_TOKEN_CHARS
 from delegation.request import Request
@@ -56,12 +56,6 @@ _VID_AAD = b"delegation/v1/vid"
 _KEY_BYTES = 32
 _ZERO_KEY = bytes(32)
 _CID_FIELDS = frozenset({1, 2, 3, 4, 5})
-
-
-class BadDischarge(MalformedToken):
-    """A discharge, ticket or verification id that cannot be used (code ``bad_discharge``)."""
-
-    code = Code.BAD_DISCHARGE
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,11 +18,10 @@ from delegation import _crypto, _wire
 from delegation.caveats import Call, Caveat, Delegatees, Hop, MaxDepth, MaxUses, Registry, Validity
 from delegation.caveats.registry import CheckContext, check_caveat
 from delegation.decision import Reason
-from delegation.errors import Code, TokenError
+from delegation.errors import BadDischarge, Code, TokenError
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_DISCHARGE_DEPTH, MAX_DISCHARGES
 from delegation.request import Request
 from delegation.thirdparty.caveat import (
-    BadDischarge,
     ThirdPartyCaveat,
     bind,
     decode_discharge,

@@ -49,7 +49,7 @@ from delegation.caveats import (
 )
 from delegation.caveats.registry import CheckContext, Placed, check_caveat
 from delegation.decision import Decision, Reason
-from delegation.errors import Code, Denied, TokenError
+from delegation.errors import BadDischarge, Code, Denied, TokenError
 from delegation.keys import Keyring, encode_public_key
 from delegation.limits import (
     CLOCK_SKEW_SECONDS,
@@ -73,7 +73,6 @@ from delegation.stores import (
 )
 from delegation.task import Link, TaskRecord
 from delegation.thirdparty.caveat import (
-    BadDischarge,
     ThirdPartyCaveat,
     open_vid,
 )

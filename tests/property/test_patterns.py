@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from delegation import patterns
 from delegation.caveats import Delegatees, ResourceCaveat
+from delegation.errors import PatternError
 from delegation.limits import MAX_RESOURCE_CHARS, MAX_RESOURCE_SEGMENTS
 
 # --- the reference model --------------------------------------------------------------------
@@ -128,7 +129,7 @@ def test_resource_parsing_accepts_exactly_the_canonical_form(text: str, pattern:
     expected = model_parse(text, pattern)
     try:
         parsed = patterns.parse_resource(text, pattern=pattern)
-    except patterns.PatternError:
+    except PatternError:
         assert expected is None, text
         return
     event("accepted")

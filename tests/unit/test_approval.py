@@ -30,6 +30,7 @@ from delegation import (
     prove,
 )
 from delegation.caveats import MaxUses, Validity
+from delegation.errors import BadDischarge
 from delegation.stores import MemoryUseCounter, SQLiteState, StoreUnavailable, UseLimit
 from delegation.thirdparty.approval import (
     APPROVAL_TTL_SECONDS,
@@ -40,7 +41,6 @@ from delegation.thirdparty.approval import (
 from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
     ApproverKey,
-    BadDischarge,
     Rule,
     ThirdPartyCaveat,
     TicketContents,

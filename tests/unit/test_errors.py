@@ -7,14 +7,14 @@ errors" (errors carry only the detail they were given).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+import delegation
 from delegation import (
-    AuthoringError,
     Code,
-    DelegationError,
     Denied,
-    KeyringError,
     MalformedRequest,
     MalformedToken,
     NotNarrowing,
@@ -22,8 +22,9 @@ from delegation import (
     StoreUnavailable,
     TokenError,
     TokenTooLarge,
+    errors,
 )
-from delegation.errors import CaveatFailed
+from delegation.errors import BadDischarge, CaveatFailed, PatternError
 
 
 def test_code_vocabulary_is_stable() -> None:
@@ -85,24 +86,48 @@ def test_the_issues_minimum_codes_exist() -> None:
     assert f"{Code.REPLAY}" == "replay"
 
 
-@pytest.mark.parametrize(
-    ("cls", "base"),
-    [
-        (TokenError, DelegationError),
-        (MalformedToken, TokenError),
-        (TokenTooLarge, TokenError),
-        (MalformedRequest, MalformedToken),
-        (AuthoringError, DelegationError),
-        (NotNarrowing, AuthoringError),
-        (KeyringError, DelegationError),
-        (CaveatFailed, DelegationError),
-        (Denied, DelegationError),
-        (StoreUnavailable, DelegationError),
-        (DelegationError, Exception),
-    ],
-)
-def test_exception_tree(cls: type[Exception], base: type[Exception]) -> None:
-    assert issubclass(cls, base)
+def _documented_tree() -> dict[str, str]:
+    """Child -> parent, read from the tree drawn in ``delegation.errors``' docstring."""
+    doc = errors.__doc__ or ""
+    parents: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    for line in doc.splitlines():
+        match = re.match(r"^( *)((?:[│ ]   )*)(?:[├└]── )?([A-Z]\w+)\s", line + " ")
+        if not match or not line.startswith("    ") or "DelegationError" not in doc:
+            continue
+        name = match.group(3)
+        depth = len(match.group(2)) // 4 + (1 if re.search(r"[├└]── ", line) else 0)
+        while stack and stack[-1][0] >= depth:
+            stack.pop()
+        if stack:
+            parents[name] = stack[-1][1]
+        stack.append((depth, name))
+    return parents
+
+
+def test_the_docstring_tree_is_the_exception_tree() -> None:
+    documented = _documented_tree()
+    assert documented["MalformedToken"] == "TokenError"
+    assert documented["NotNarrowing"] == "AuthoringError"
+    everything = {name: getattr(delegation, name) for name in delegation.__all__}
+    everything.update({"CaveatFailed": CaveatFailed, "StoreUnavailable": StoreUnavailable})
+    raised = {
+        n: c for n, c in everything.items() if isinstance(c, type) and issubclass(c, Exception)
+    }
+    assert set(raised) == set(documented) | {"DelegationError"}
+    for name, parent in documented.items():
+        cls = raised[name]
+        assert issubclass(cls, raised[parent]), (name, parent)
+        ours = [b for b in cls.__mro__[1:] if b.__module__.startswith("delegation")]
+        assert ours[0] is raised[parent], f"{name}'s nearest base is {ours[0].__name__}"
+
+
+def test_request_and_discharge_errors_are_not_malformed_tokens() -> None:
+    assert not issubclass(MalformedRequest, TokenError)
+    assert not issubclass(BadDischarge, MalformedToken)
+    assert issubclass(PatternError, ValueError)
+    assert BadDischarge("x").code is Code.BAD_DISCHARGE
+    assert MalformedRequest("x").code is Code.MALFORMED
 
 
 def test_token_errors_carry_code_and_detail() -> None:

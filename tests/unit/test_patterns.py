@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 
 from delegation import patterns
+from delegation.errors import PatternError
 from delegation.limits import MAX_NAME_CHARS, MAX_RESOURCE_CHARS, MAX_RESOURCE_SEGMENTS
-from delegation.patterns import PatternError
 
 
 def matches(pattern: str, resource: str) -> bool:

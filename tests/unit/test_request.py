@@ -23,7 +23,7 @@ def test_request_fields_and_defaults() -> None:
     assert req.intent is None
     assert req.args == {}
     assert MalformedRequest.code is Code.MALFORMED
-    assert issubclass(MalformedRequest, MalformedToken)
+    assert not issubclass(MalformedRequest, MalformedToken)
 
 
 def test_args_are_copied() -> None:

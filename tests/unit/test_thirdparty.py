@@ -33,6 +33,7 @@ from delegation import (
     prove,
 )
 from delegation.caveats import Delegatees, Hop, MaxDepth, MaxUses, Tool, Validity
+from delegation.errors import BadDischarge
 from delegation.limits import (
     MAX_CAVEATS,
     MAX_DISCHARGE_DEPTH,
@@ -45,7 +46,6 @@ from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
     PURPOSE_THIRD_PARTY,
     ApproverKey,
-    BadDischarge,
     ThirdPartyCaveat,
     TicketContents,
     bind,
