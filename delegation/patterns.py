@@ -43,11 +43,20 @@ def parse_resource(text: str, pattern: bool = False) -> Resource:
     scheme, sep, path = text.partition("://")
     if sep:
         if not _SCHEME.fullmatch(scheme):
-            raise PatternError(f"{what} has an invalid scheme")
+            raise PatternError(
+                f"{what} {text!r} has an invalid scheme:"
+                " 1-32 of a-z 0-9 + . - starting with a letter"
+            )
+        if path.startswith("/"):  # file:///srv/data: the empty authority is an empty segment
+            raise PatternError(
+                f"{what} {text!r} has an empty segment after '{scheme}://' (an empty authority);"
+                f" segments are never empty: write '/{path.lstrip('/')}' for a local path"
+                f" or '{scheme}://HOST/{path.lstrip('/')}' with a host"
+            )
     elif text.startswith("/"):
         scheme, path = "", text[1:]
     else:
-        raise PatternError(f"{what} must start with 'scheme://' or '/'")
+        raise PatternError(f"{what} {text!r} must start with 'scheme://' or '/'")
     segments = tuple(path.split("/"))
     if len(segments) > MAX_RESOURCE_SEGMENTS:
         raise PatternError(f"{what} has more than {MAX_RESOURCE_SEGMENTS} segments")
@@ -56,8 +65,28 @@ def parse_resource(text: str, pattern: bool = False) -> Resource:
         if pattern and (seg == ONE or (seg == REST and i == last)):
             continue
         if seg in (".", "..") or not _SEGMENT.fullmatch(seg):
-            raise PatternError(f"{what} segment {i + 1} is empty, a dot segment or not canonical")
+            raise PatternError(f"{what} {text!r} is not canonical: {_rule_broken(seg, i, last)}")
     return Resource(scheme, segments)
+
+
+def _rule_broken(seg: str, index: int, last: int) -> str:
+    """Which rule of the resource grammar a bad segment breaks, said so a person can fix it."""
+    where = f"segment {index + 1}"
+    if seg == "":
+        if index == last:
+            return f"{where} is empty (no trailing '/')"
+        return f"{where} is empty (no '//')"
+    if seg in (".", ".."):
+        return f"{where} is a dot segment ('{seg}'): write the path it stands for"
+    if "%" in seg:
+        return f"{where} is percent-encoded: resources are never encoded, write the characters"
+    if "?" in seg or "#" in seg:
+        return f"{where} holds a query or fragment ('?', '#'): resources have neither"
+    if seg in (ONE, REST):
+        return f"{where} is a wildcard: '*' and a final '**' belong in patterns, not resources"
+    if "*" in seg:
+        return f"{where} mixes '*' with other characters: '*' is a whole segment"
+    return f"{where} holds a character outside A-Z a-z 0-9 - . _ ~ ! $ & ' ( ) + , ; = : @"
 
 
 def resource_matches(pattern: Resource, resource: Resource) -> bool:

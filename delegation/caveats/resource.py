@@ -53,18 +53,15 @@ class ResourceCaveat(Caveat):
         resource = ctx.request.resource
         if resource is None:
             raise CaveatFailed(Code.RESOURCE_NOT_ALLOWED, "the request names no resource")
-        if not self.allows(resource):
+        try:
+            parsed = patterns.parse_resource(resource)
+        except PatternError as exc:  # matches nothing, so no encoding trick reaches a sibling
+            raise CaveatFailed(Code.RESOURCE_NOT_ALLOWED, f"{exc}; it matches no pattern") from exc
+        if not any(patterns.resource_matches(p, parsed) for p in self._parsed):
             raise CaveatFailed(
                 Code.RESOURCE_NOT_ALLOWED,
                 f"resource {resource!r} matches none of {list(self.patterns)}",
             )
-
-    def allows(self, resource: str) -> bool:
-        try:
-            parsed = patterns.parse_resource(resource)
-        except PatternError:
-            return False
-        return any(patterns.resource_matches(p, parsed) for p in self._parsed)
 
     def check_narrows(self, parent: ParentView) -> None:
         for _, other in parent.of_type(ResourceCaveat):

@@ -12,6 +12,7 @@ import pytest
 
 from delegation import Code, MalformedToken, NotNarrowing, Request, default_registry
 from delegation.caveats import ResourceCaveat, Tool
+from delegation.errors import CaveatFailed
 from delegation.limits import MAX_LIST_ITEMS
 from tests.unit._forge import caveat_bytes, check_failure, context, parent_of
 
@@ -162,3 +163,38 @@ def test_narrowing_with_several_parent_patterns() -> None:
 
 def test_narrowing_without_a_parent_resource_caveat() -> None:
     ResourceCaveat(("/**",)).check_narrows(parent_of(Tool(("t",))))
+
+
+@pytest.mark.parametrize(
+    ("resource", "rule"),
+    [
+        ("/reports/q1/", "segment 3 is empty (no trailing '/')"),
+        ("/reports//q1", "segment 2 is empty (no '//')"),
+        ("/reports/../hr", "dot segment"),
+        ("/reports/q%31", "percent-encoded"),
+        ("/reports/q1?x=1", "query or fragment"),
+        ("/reports/*", "wildcard"),
+        ("/reports/é", "outside A-Z"),
+    ],
+)
+def test_a_non_canonical_resource_is_denied_with_the_rule_it_breaks(
+    resource: str, rule: str
+) -> None:
+    cav = ResourceCaveat(("/reports/**",))
+    with pytest.raises(CaveatFailed) as failed:
+        cav.check(context(req(resource)))
+    assert failed.value.code is Code.RESOURCE_NOT_ALLOWED
+    assert "not canonical" in failed.value.detail
+    assert rule in failed.value.detail
+
+
+def test_file_url_with_an_empty_authority_says_what_to_write_instead() -> None:
+    with pytest.raises(MalformedToken) as refused:
+        ResourceCaveat(("file:///srv/data/**",))
+    assert "write '/srv/data/**' for a local path" in str(refused.value)
+    assert "'file://HOST/srv/data/**'" in str(refused.value)
+    # what it suggests works, and means what the user meant
+    local = ResourceCaveat(("/srv/data/**",))
+    local.check(context(req("/srv/data/reports/q1.csv")))
+    with pytest.raises(NotNarrowing):
+        ResourceCaveat(("/srv/**",)).check_narrows(parent_of(local))
