@@ -63,6 +63,14 @@ class ResourceCaveat(Caveat):
                 f"resource {resource!r} matches none of {list(self.patterns)}",
             )
 
+    def allows(self, resource: str) -> bool:
+        """Would a request for ``resource`` pass this caveat?"""
+        try:
+            parsed = patterns.parse_resource(resource)
+        except PatternError:
+            return False
+        return any(patterns.resource_matches(p, parsed) for p in self._parsed)
+
     def check_narrows(self, parent: ParentView) -> None:
         for _, other in parent.of_type(ResourceCaveat):
             for text, mine in zip(self.patterns, self._parsed, strict=True):
