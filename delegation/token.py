@@ -19,12 +19,14 @@ from delegation.caveats import Action as ActionCaveat
 from delegation.caveats import (
     ArgConstraint,
     Args,
+    ArgsOnly,
     Audience,
     Caveat,
     Delegatees,
     Hop,
     Intent,
     MaxDepth,
+    MaxUses,
     Registry,
     ResourceCaveat,
     Tool,
@@ -118,15 +120,20 @@ class Scope:
     resources: Sequence[str] = ()
     intents: Sequence[str] = ()
     args: Sequence[ArgConstraint] = ()
+    only_args: Sequence[str] = ()
+    """Close the argument list: a call may carry only these arguments (``args_only``)."""
     expires: int | None = None
     expires_in: int | None = None
     not_before: int | None = None
     max_depth: int | None = None
     delegatees: Sequence[str] = ()
+    max_uses: int | None = None
+    """At most this many allowed calls, counted in shared state (1 = single use)."""
     extra: Sequence[Caveat] = field(default=())
 
     def caveats(self, now: int) -> list[Caveat]:
-        for name in ("audiences", "tools", "actions", "resources", "intents", "delegatees"):
+        texts = ("audiences", "tools", "actions", "resources", "intents", "only_args", "delegatees")
+        for name in texts:
             if isinstance(getattr(self, name), str):  # "ab" would become {"a", "b"}
                 raise AuthoringError(f"Scope.{name} is a list of texts, not one text")
         if self.expires is not None and self.expires_in is not None:
@@ -147,10 +154,14 @@ class Scope:
             out.append(ResourceCaveat(tuple(self.resources)))
         if self.args:
             out.append(Args(tuple(self.args)))
+        if self.only_args:
+            out.append(ArgsOnly(tuple(self.only_args)))
         if self.max_depth is not None:
             out.append(MaxDepth(self.max_depth))
         if self.delegatees:
             out.append(Delegatees(tuple(self.delegatees)))
+        if self.max_uses is not None:
+            out.append(MaxUses(self.max_uses))
         out.extend(self.extra)
         return out
 

@@ -1,6 +1,6 @@
 """Caveat families and their registry. ``default_registry()`` knows every core family."""
 
-from delegation.caveats.args import ArgConstraint, ArgOp, Args
+from delegation.caveats.args import ArgConstraint, ArgOp, Args, ArgsOnly
 from delegation.caveats.call import Call
 from delegation.caveats.delegatee import Delegatees
 from delegation.caveats.depth import MaxDepth
@@ -31,6 +31,7 @@ CORE_FAMILIES: tuple[type[Caveat], ...] = (
     Hop,
     Call,
     MaxUses,
+    ArgsOnly,
 )
 
 
@@ -46,6 +47,7 @@ __all__ = [
     "ArgConstraint",
     "ArgOp",
     "Args",
+    "ArgsOnly",
     "Audience",
     "Call",
     "Caveat",

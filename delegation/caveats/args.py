@@ -18,7 +18,14 @@ from delegation import _cbor, patterns
 from delegation._cbor import CBORValue
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext, ParentView
-from delegation.errors import CaveatFailed, Code, MalformedToken, NotNarrowing, PatternError
+from delegation.errors import (
+    AuthoringError,
+    CaveatFailed,
+    Code,
+    MalformedToken,
+    NotNarrowing,
+    PatternError,
+)
 from delegation.limits import MAX_LIST_ITEMS, MAX_NAME_CHARS
 from delegation.request import ArgValue
 
@@ -211,10 +218,86 @@ class Args(Caveat):
                 )
 
     def check_narrows(self, parent: ParentView) -> None:
-        for _, other in parent.of_type(Args):
+        inherited = [c for _, other in parent.of_type(Args) for c in other.constraints]
+        for mine in self.constraints:
+            for theirs in inherited:
+                if theirs.arg == mine.arg:
+                    why = mine.why_not_narrower(theirs)
+                    if why:
+                        raise NotNarrowing(why)
+        everything = inherited + list(self.constraints)
+        for arg in {c.arg for c in self.constraints}:
+            _refuse_unsatisfiable(arg, [c for c in everything if c.arg == arg])
+        for _, only in parent.of_type(ArgsOnly):
             for mine in self.constraints:
-                for theirs in other.constraints:
-                    if theirs.arg == mine.arg:
-                        why = mine.why_not_narrower(theirs)
-                        if why:
-                            raise NotNarrowing(why)
+                if mine.arg not in only.names:
+                    raise AuthoringError(
+                        f"no call can satisfy {mine.describe()}: the token allows only the"
+                        f" arguments {list(only.names)}"
+                    )
+
+
+def _refuse_unsatisfiable(arg: str, constraints: list[ArgConstraint]) -> None:
+    """Raise AuthoringError if no value of ``arg`` satisfies every constraint on it."""
+    shown = ", ".join(c.describe() for c in constraints)
+    listed = [c for c in constraints if c.op in (ArgOp.EQ, ArgOp.IN)]
+    if listed:  # a finite set of candidates: one must pass everything
+        candidates: list[Scalar] = []
+        for c in listed:
+            candidates += c.value if isinstance(c.value, tuple) else [c.value]
+        if not any(all(c.satisfied_by(v) for c in constraints) for v in candidates):
+            raise AuthoringError(f"no call can satisfy {shown}")
+        return
+    lows = [c.value for c in constraints if c.op == ArgOp.MIN and type(c.value) is int]
+    highs = [c.value for c in constraints if c.op == ArgOp.MAX and type(c.value) is int]
+    if lows and highs and max(lows) > min(highs):
+        raise AuthoringError(f"no call can satisfy {shown}: the minimum is above the maximum")
+
+
+@dataclass(frozen=True, slots=True)
+class ArgsOnly(Caveat):
+    """Only the listed arguments may be present: closes the argument list, so a token that
+    constrains ``project`` does not let an unconstrained ``path=/etc/passwd`` through."""
+
+    type_id: ClassVar[int] = 13
+    name: ClassVar[str] = "args_only"
+
+    names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.names, str):  # one text would be split into its characters
+            raise MalformedToken("args_only takes a sequence of argument names, not one text")
+        object.__setattr__(self, "names", _body.sorted_set(sorted(set(self.names)), self.name))
+
+    @classmethod
+    def from_body(cls, body: CBORValue) -> Self:
+        return cls(_body.sorted_set(body, cls.name))
+
+    def to_body(self) -> CBORValue:
+        return list(self.names)
+
+    def describe(self) -> list[str]:
+        return list(self.names)
+
+    def check(self, ctx: CheckContext) -> None:
+        extra = sorted(set(ctx.request.args) - set(self.names))
+        if extra:
+            raise CaveatFailed(
+                Code.ARGS_NOT_ALLOWED,
+                f"argument {extra[0]!r} is not one of the allowed arguments {list(self.names)}",
+            )
+
+    def check_narrows(self, parent: ParentView) -> None:
+        for _, other in parent.of_type(ArgsOnly):
+            extra = set(self.names) - set(other.names)
+            if extra:
+                raise NotNarrowing(
+                    f"args_only {sorted(extra)} is outside the token's {list(other.names)}"
+                )
+        for _, args in parent.of_type(Args):
+            for c in args.constraints:
+                if c.arg not in self.names:
+                    raise AuthoringError(
+                        f"no call can satisfy the token's {c.describe()} once only"
+                        f" {list(self.names)} may be present"
+                    )

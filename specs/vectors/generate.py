@@ -1976,6 +1976,27 @@ def caveats() -> VectorFile:
         [Code.ARGS_NOT_ALLOWED],
     )
 
+    # a closed argument list
+    closed = root(
+        "args_only",
+        scope(args=[ArgConstraint.equals("project", "apollo")], only_args=["project"]),
+    )
+    case(
+        "args_only_listed_arguments",
+        "args_only: the call carries only listed arguments.",
+        closed,
+        req(args={"project": "apollo"}),
+        [],
+        chain=["orchestrator"],
+    )
+    case(
+        "args_only_unlisted_argument",
+        "args_only: an unconstrained argument that is not listed is denied.",
+        closed,
+        req(args={"project": "apollo", "path": "/etc/passwd"}),
+        [Code.ARGS_NOT_ALLOWED],
+    )
+
     # several failures, reported in token order
     case(
         "several_failures_in_token_order",

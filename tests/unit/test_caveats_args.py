@@ -11,9 +11,20 @@ from typing import Any
 
 import pytest
 
-from delegation import ArgConstraint, Code, MalformedToken, NotNarrowing, Request, default_registry
-from delegation.caveats import ArgOp, Args
+from delegation import (
+    ArgConstraint,
+    AuthoringError,
+    Code,
+    MalformedToken,
+    NotNarrowing,
+    Request,
+    Scope,
+    default_registry,
+)
+from delegation.caveats import ArgOp, Args, ArgsOnly, MaxUses
 from delegation.limits import MAX_INT, MAX_LIST_ITEMS
+from tests.conftest import NOW
+from tests.property._support import mint_root
 from tests.unit._forge import caveat_bytes, check_failure, context, parent_of
 
 REGISTRY = default_registry()
@@ -301,3 +312,91 @@ def test_narrowing_is_against_every_earlier_args_caveat() -> None:
     args(ArgConstraint.at_most("n", 5)).check_narrows(parent)
     with pytest.raises(NotNarrowing):
         args(ArgConstraint.at_most("n", 7)).check_narrows(parent)
+
+
+# --- args_only: the closed argument list ------------------------------------------------------
+
+
+def test_args_only_round_trips_sorted() -> None:
+    cav = ArgsOnly(("project", "path"))
+    assert (ArgsOnly.type_id, ArgsOnly.name, cav.names) == (13, "args_only", ("path", "project"))
+    assert REGISTRY.decode(cav.encode()) == cav
+
+
+def test_an_unlisted_argument_is_denied_even_when_nothing_constrains_it() -> None:
+    token_caveats = (args(ArgConstraint.equals("project", "apollo")), ArgsOnly(("project",)))
+    allowed = req(project="apollo")
+    smuggled = req(project="apollo", path="/etc/passwd")
+    for cav in token_caveats:
+        cav.check(context(allowed))
+    token_caveats[0].check(context(smuggled))  # the args caveat alone lets path through
+    assert check_failure(token_caveats[1], context(smuggled)) is Code.ARGS_NOT_ALLOWED
+    ArgsOnly(("project",)).check(context(req()))  # fewer arguments are fine
+
+
+def test_args_only_narrows_to_a_subset() -> None:
+    parent = parent_of(ArgsOnly(("a", "b")))
+    ArgsOnly(("a",)).check_narrows(parent)
+    with pytest.raises(NotNarrowing, match="outside"):
+        ArgsOnly(("a", "c")).check_narrows(parent)
+
+
+@pytest.mark.parametrize("names", [(), ("",), "ab", ("a", "a\n")])
+def test_bad_args_only_is_malformed(names: Any) -> None:
+    with pytest.raises(MalformedToken):
+        ArgsOnly(names)
+
+
+# --- constraint sets no call can satisfy are refused when authored -------------------------
+
+
+@pytest.mark.parametrize(
+    ("existing", "new"),
+    [
+        ((), (ArgConstraint.at_least("n", 5), ArgConstraint.at_most("n", 4))),
+        ((ArgConstraint.at_most("n", 4),), (ArgConstraint.at_least("n", 5),)),
+        (
+            (ArgConstraint.at_least("n", 5),),
+            (ArgConstraint.equals("n", 5), ArgConstraint.at_most("n", 4)),
+        ),
+        ((), (ArgConstraint.one_of("n", (1, 2)), ArgConstraint.at_least("n", 3))),
+        ((), (ArgConstraint.equals("n", "x"), ArgConstraint.at_most("n", 3))),
+    ],
+)
+def test_an_unsatisfiable_constraint_set_is_refused(
+    existing: tuple[ArgConstraint, ...], new: tuple[ArgConstraint, ...]
+) -> None:
+    parent = parent_of(args(*existing)) if existing else parent_of()
+    with pytest.raises(AuthoringError, match="no call can satisfy"):
+        args(*new).check_narrows(parent)
+
+
+def test_a_satisfiable_constraint_set_is_accepted() -> None:
+    args(ArgConstraint.at_least("n", 4), ArgConstraint.at_most("n", 4)).check_narrows(parent_of())
+    args(ArgConstraint.one_of("n", (1, 9)), ArgConstraint.at_least("n", 5)).check_narrows(
+        parent_of(args(ArgConstraint.at_most("n", 10)))
+    )
+
+
+def test_constraining_an_argument_args_only_excludes_is_refused() -> None:
+    with pytest.raises(AuthoringError, match="allows only the arguments"):
+        args(ArgConstraint.equals("path", "/x")).check_narrows(parent_of(ArgsOnly(("project",))))
+    with pytest.raises(AuthoringError, match="may be present"):
+        ArgsOnly(("project",)).check_narrows(parent_of(args(ArgConstraint.equals("path", "/x"))))
+
+
+def test_mint_refuses_an_unsatisfiable_scope_and_takes_only_args_and_max_uses() -> None:
+    with pytest.raises(AuthoringError):
+        mint_root(
+            Scope(
+                audiences=["crm"],
+                expires=NOW + 60,
+                args=[ArgConstraint.at_least("n", 2), ArgConstraint.at_most("n", 1)],
+            )
+        )
+    token = mint_root(Scope(audiences=["crm"], expires=NOW + 60, only_args=["n"], max_uses=3))
+    kinds = [type(c) for c in token.unsafe_caveats()]
+    assert ArgsOnly in kinds
+    assert MaxUses in kinds
+    with pytest.raises(AuthoringError, match="not one text"):
+        mint_root(Scope(audiences=["crm"], expires=NOW + 60, only_args="n"))
