@@ -58,12 +58,12 @@ from delegation import (
     _crypto,
     attenuate,
     delegate,
-    mint,
-    prove,
 )
 from delegation.caveats import Caveat, ResourceCaveat, Tool, Validity
 from delegation.keys import RootKey
 from delegation.limits import MAX_CAVEATS
+from delegation.proof import _prove
+from delegation.token import _mint
 
 NOW = 1_800_000_000
 ROOT_SECRET = b"\x01" * 32  # benchmark fixture only
@@ -120,8 +120,14 @@ def build_workload(keyring: Keyring, depth: int) -> Workload:
         resources=["crm://accounts/**"],
         expires=NOW + 3600,
     )
-    token = mint(
-        keyring, task, Agent("orchestrator", keys[0].public_key), scope, now=NOW, nonce=bytes(16)
+    token = _mint(
+        keyring,
+        task,
+        Agent("orchestrator", keys[0].public_key),
+        scope,
+        now=NOW,
+        nonce=bytes(16),
+        location=None,
     )
     room = MAX_CAVEATS - len(token.raw.caveats) - depth
     narrowing = min(NARROWING_PER_HOP * depth, room)
@@ -224,7 +230,7 @@ def _calibrate(op: Callable[[], object], batch_ns: int) -> int:
 
 def _proof(work: Workload, i: int) -> str:
     nonce = (work.depth * 10_000_000 + i).to_bytes(16, "big")
-    return prove(work.token, work.holder, REQUEST, now=NOW, nonce=nonce)
+    return _prove(work.token, work.holder, REQUEST, now=NOW, nonce=nonce)
 
 
 def _ed25519_ops() -> tuple[Callable[[], None], Callable[[], bool]]:

@@ -91,20 +91,25 @@ def prove(
     request: Request,
     *,
     now: int | None = None,
-    nonce: bytes | None = None,
 ) -> str:
     """Sign ``request`` for ``token`` with the holder's ``key``; returns the one-line proof.
 
     Raises AuthoringError if ``key`` is not the token's current holder (such a proof could
     never verify), and MalformedToken for a token that cannot be decoded.
     """
+    return _prove(token, key, request, now=now, nonce=secrets.token_bytes(NONCE_BYTES))
+
+
+def _prove(
+    token: str | UnverifiedToken, key: AgentKey, request: Request, *, now: int | None, nonce: bytes
+) -> str:
+    """``prove`` with a given nonce: for reproducible test vectors, never for real proofs."""
     tok = decode(token) if isinstance(token, str) else token
     if tok.holder.public_key != key.public_key:
         raise AuthoringError("only the token's current holder can prove possession of it")
     issued_at = int(time.time()) if now is None else now
     if type(issued_at) is not int or not 0 <= issued_at < MAX_TIME:
         raise AuthoringError(f"a proof's time is whole seconds in [0, {MAX_TIME})")
-    nonce = secrets.token_bytes(NONCE_BYTES) if nonce is None else nonce
     if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
         raise AuthoringError(f"a proof nonce is {NONCE_BYTES} bytes")
     unsigned = Proof(issued_at, nonce, b"")

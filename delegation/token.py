@@ -277,13 +277,26 @@ def mint(
     *,
     location: str | None = None,
     now: int | None = None,
-    nonce: bytes | None = None,
 ) -> UnverifiedToken:
     """Mint a root token for an approved task, bound to ``holder``. Raises AuthoringError.
 
     ``scope`` must name at least one audience and an expiry: a token without them is refused.
-    ``nonce`` (16 bytes) is for reproducible test vectors only; by default it is random.
     """
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return _mint(keyring, task, holder, scope, location=location, now=now, nonce=nonce)
+
+
+def _mint(
+    keyring: Keyring,
+    task: TaskRecord,
+    holder: Agent,
+    scope: Scope,
+    *,
+    location: str | None,
+    now: int | None,
+    nonce: bytes,
+) -> UnverifiedToken:
+    """``mint`` with a given nonce: for reproducible test vectors, never for real tokens."""
     now = int(time.time()) if now is None else now
     if location is not None:
         try:
@@ -296,7 +309,6 @@ def mint(
     if not any(isinstance(c, Validity) and c.expires is not None for c in caveats):
         raise AuthoringError("a root token needs an expiry")
     key = keyring.current
-    nonce = secrets.token_bytes(NONCE_BYTES) if nonce is None else nonce
     if len(nonce) != NONCE_BYTES:
         raise AuthoringError(f"a token nonce is {NONCE_BYTES} bytes")
     identifier = Identifier(key.key_id, nonce, task, holder).encode()

@@ -14,9 +14,9 @@ from delegation import (
     TaskRecord,
     UnverifiedToken,
     Verifier,
-    mint,
 )
 from delegation.keys import RootKey
+from delegation.token import _mint
 
 # Hypothesis: no per-example deadline and no "data generation too slow" health check. Both
 # are timings, and a loaded 2-core CI machine must not turn a law that holds into a failure.
@@ -84,13 +84,14 @@ def root_scope() -> Scope:
 def root_token(
     keyring: Keyring, task: TaskRecord, orchestrator: AgentKey, root_scope: Scope
 ) -> UnverifiedToken:
-    return mint(
+    return _mint(
         keyring,
         task,
         Agent("orchestrator", orchestrator.public_key),
         root_scope,
         now=NOW,
         nonce=b"\x00" * 16,
+        location=None,
     )
 
 

@@ -55,14 +55,26 @@ def require_approval(
     rules: Iterable[Rule | str] = (),
     location: str | None = None,
     purpose: int = PURPOSE_APPROVAL,
-    _seeds: tuple[bytes, bytes, bytes] | None = None,
 ) -> UnverifiedToken:
     """Append a third-party caveat for ``approver`` (its X25519 public key).
 
     With ``rules`` (``"tool"`` or ``"tool:action"``) it applies only to matching calls;
     without, to every call. Raises AuthoringError if the token is full.
-    ``_seeds`` (caveat key, ephemeral X25519 seed, vid nonce) is for reproducible vectors only.
     """
+    return _require_approval(token, approver, rules=rules, location=location, purpose=purpose)
+
+
+def _require_approval(
+    token: str | UnverifiedToken,
+    approver: bytes,
+    *,
+    rules: Iterable[Rule | str] = (),
+    location: str | None = None,
+    purpose: int = PURPOSE_APPROVAL,
+    seeds: tuple[bytes, bytes, bytes] | None = None,
+) -> UnverifiedToken:
+    """``require_approval`` with given ``seeds`` (caveat key, ephemeral X25519 seed, vid
+    nonce): for reproducible test vectors, never for real tokens."""
     tok = decode(token) if isinstance(token, str) else token
     if location is not None:
         try:
@@ -83,8 +95,8 @@ def require_approval(
         raise AuthoringError(f"rule: {exc.detail}") from exc
     caveat_key, ephemeral, vid_nonce = (
         (new_caveat_key(), None, None)
-        if _seeds is None
-        else (_seeds[0], X25519PrivateKey.from_private_bytes(_seeds[1]), _seeds[2])
+        if seeds is None
+        else (seeds[0], X25519PrivateKey.from_private_bytes(seeds[1]), seeds[2])
     )
     contents = TicketContents(caveat_key, tok.token_id, purpose)
     try:

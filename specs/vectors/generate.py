@@ -48,8 +48,6 @@ from delegation import (
     decode,
     delegate,
     encode_public_key,
-    mint,
-    prove,
 )
 from delegation.caveats import Audience as AudienceCaveat
 from delegation.caveats import (
@@ -72,9 +70,9 @@ from delegation.limits import (
     MAX_PROOF_CHARS,
     MAX_TOKEN_CHARS,
 )
-from delegation.proof import Proof
+from delegation.proof import Proof, _prove
 from delegation.stores import RevocationKind
-from delegation.thirdparty.approval import Approver, require_approval
+from delegation.thirdparty.approval import Approver, _require_approval
 from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
     PURPOSE_THIRD_PARTY,
@@ -84,7 +82,7 @@ from delegation.thirdparty.caveat import (
     seal_ticket,
     seal_vid,
 )
-from delegation.token import ID_BYTES
+from delegation.token import ID_BYTES, _mint
 
 HERE = Path(__file__).resolve().parent
 FORMAT = "delegation-test-vectors/2"
@@ -183,7 +181,7 @@ def root(
     location: str | None = None,
 ) -> UnverifiedToken:
     nonce = _h(f"mint nonce {label}")[:16]
-    return mint(keyring, task, agent(holder), sc, location=location, now=NOW, nonce=nonce)
+    return _mint(keyring, task, agent(holder), sc, location=location, now=NOW, nonce=nonce)
 
 
 def hop(tok: UnverifiedToken, frm: str, to: str, sc: Scope | None = None) -> UnverifiedToken:
@@ -358,7 +356,7 @@ def pop(
     nonce = _h(f"proof nonce {label}")[:16] if nonce is None else nonce
     request_obj = Request.from_json(request)
     if isinstance(tok, UnverifiedToken) and tok.holder.public_key == K[signer].public_key:
-        return prove(tok, K[signer], request_obj, now=at, nonce=nonce)
+        return _prove(tok, K[signer], request_obj, now=at, nonce=nonce)
     data = token_bytes(tok)
     message = Proof(at, nonce, b"").message(data, request_obj)
     return Proof(at, nonce, K[signer].sign(message)).encode()
@@ -391,13 +389,13 @@ def needs(
     location: str | None = APPROVAL_LOCATION,
 ) -> UnverifiedToken:
     """``tok`` with a third-party caveat for ``third_party`` appended, built from ``label``."""
-    return require_approval(
+    return _require_approval(
         tok,
         TP[third_party].public_key,
         rules=rules,
         location=location,
         purpose=purpose,
-        _seeds=tp_seeds(label),
+        seeds=tp_seeds(label),
     )
 
 

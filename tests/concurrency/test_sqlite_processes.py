@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from delegation import Agent, AgentKey, Keyring, Request, Scope, TaskRecord, Verifier, mint, prove
+from delegation import Agent, AgentKey, Keyring, Request, Scope, TaskRecord, Verifier, mint
 from delegation.caveats import MaxUses
 from delegation.keys import RootKey
+from delegation.proof import _prove
 from delegation.stores import SQLiteState
 from delegation.token import attenuate
 
@@ -77,7 +78,7 @@ def test_use_count_never_exceeds_max_uses_across_processes(tmp_path: Path, max_u
     token = _token(max_uses)
     holder = AgentKey.from_seed(HOLDER_SEED)
     proofs = [
-        [prove(token, holder, REQUEST, now=NOW, nonce=bytes([w, i]) * 8) for i in range(10)]
+        [_prove(token, holder, REQUEST, now=NOW, nonce=bytes([w, i]) * 8) for i in range(10)]
         for w in range(WORKERS)
     ]
     codes = _run(tmp_path, token, proofs)
@@ -88,7 +89,7 @@ def test_use_count_never_exceeds_max_uses_across_processes(tmp_path: Path, max_u
 def test_a_proof_is_accepted_once_across_processes(tmp_path: Path) -> None:
     token = _token(None)
     holder = AgentKey.from_seed(HOLDER_SEED)
-    shared = [prove(token, holder, REQUEST, now=NOW, nonce=bytes([i]) * 16) for i in range(10)]
+    shared = [_prove(token, holder, REQUEST, now=NOW, nonce=bytes([i]) * 16) for i in range(10)]
     codes = _run(tmp_path, token, [shared] * WORKERS)
     assert codes.count("None") == 10
     assert codes.count("replay") == (WORKERS - 1) * 10

@@ -56,12 +56,11 @@ from delegation import (
     _wire,
     attenuate,
     delegate,
-    mint,
     prove,
 )
 from delegation.caveats import Audience, Tool, Validity
 from delegation.keys import RootKey
-from delegation.token import Identifier
+from delegation.token import Identifier, _mint
 from tests.conftest import NOW, seeded_agent
 
 ROOT_SECRET = b"\x01" * 32  # test fixture only
@@ -98,7 +97,7 @@ def _chain(hops: int, location: str | None = None) -> tuple[UnverifiedToken, lis
         expires=NOW + 3600,
         max_depth=4,
     )
-    token = mint(
+    token = _mint(
         _keyring(),
         TASK,
         Agent("orchestrator", keys[0].public_key),

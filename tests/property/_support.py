@@ -31,13 +31,12 @@ from delegation import (
     _wire,
     attenuate,
     delegate,
-    mint,
-    prove,
 )
 from delegation.caveats import Hop
 from delegation.errors import Code
 from delegation.keys import RootKey
-from delegation.proof import Proof
+from delegation.proof import Proof, _prove
+from delegation.token import _mint
 from tests.conftest import NOW, seeded_agent
 
 KEYRING = Keyring([RootKey("test-k1", b"\x01" * 32, NOW)])
@@ -71,7 +70,7 @@ def new_verifier() -> Verifier:
 
 
 def mint_root(scope: Scope, *, holder: int = 1, nonce: bytes = b"\x00" * 16) -> UnverifiedToken:
-    return mint(KEYRING, TASK, AGENTS[holder], scope, now=NOW, nonce=nonce)
+    return _mint(KEYRING, TASK, AGENTS[holder], scope, now=NOW, nonce=nonce, location=None)
 
 
 def holder_key(token: UnverifiedToken) -> AgentKey:
@@ -83,7 +82,7 @@ def proof_for(
 ) -> str:
     """A proof of possession for ``request``; by ``key`` if given, even if it is not the holder."""
     if key is None:
-        return prove(token, holder_key(token), request, now=at, nonce=fresh_nonce())
+        return _prove(token, holder_key(token), request, now=at, nonce=fresh_nonce())
     unsigned = Proof(at, fresh_nonce(), b"")
     signature = key.sign(unsigned.message(token.token_bytes, request))
     return Proof(at, unsigned.nonce, signature).encode()

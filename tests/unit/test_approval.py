@@ -26,7 +26,6 @@ from delegation import (
     _wire,
     attenuate,
     delegate,
-    mint,
     prove,
 )
 from delegation.caveats import MaxUses, Validity
@@ -48,6 +47,7 @@ from delegation.thirdparty.caveat import (
     seal_ticket,
     seal_vid,
 )
+from delegation.token import _mint
 from tests.conftest import NOW, seeded_agent
 
 APPROVER_KEY = ApproverKey.from_seed(b"\x51" * 32)
@@ -494,13 +494,14 @@ def test_pending_refuses_a_ticket_sealed_for_another_token(
     root_scope: Scope,
 ) -> None:
     holder = seeded_agent(5)
-    other = mint(
+    other = _mint(
         keyring,
         child.task,
         Agent("other", holder.public_key),
         root_scope,
         now=NOW,
         nonce=b"\x09" * 16,
+        location=None,
     )
     assert other.token_id != child.token_id
     issuer = ThirdPartyCaveat.decode(child.raw.caveats[-2].cid)

@@ -5,6 +5,8 @@ STYLE.md: recipes over primitives; the HMAC chain, key derivation and wire codec
 
 from __future__ import annotations
 
+import inspect
+
 import delegation
 import delegation.caveats
 import delegation.stores
@@ -77,3 +79,20 @@ def test_subpackage_exports_resolve() -> None:
         assert len(set(module.__all__)) == len(module.__all__)
         for name in module.__all__:
             assert getattr(module, name) is not None, (module.__name__, name)
+
+
+def test_no_public_signature_takes_a_test_hook() -> None:
+    """Reproducible randomness (nonces, seeds) is for the vector generator's private entry
+    points (``token._mint``, ``approval._require_approval``), never a public parameter."""
+    hooks = {"nonce", "seed", "seeds", "ephemeral"}
+    for name in delegation.__all__:
+        member = getattr(delegation, name)
+        if not callable(member) or (isinstance(member, type) and issubclass(member, BaseException)):
+            continue
+        try:
+            params = inspect.signature(member).parameters
+        except (TypeError, ValueError):
+            continue
+        for param in params:
+            assert not param.startswith("_"), (name, param)
+            assert param not in hooks, (name, param)

@@ -27,7 +27,7 @@ from delegation import (
 )
 from delegation.caveats import Tool
 from delegation.limits import MAX_PROOF_CHARS, MAX_TIME
-from delegation.proof import Proof
+from delegation.proof import Proof, _prove
 from tests.conftest import NOW
 
 NONCE = b"\x42" * 16
@@ -108,7 +108,7 @@ def test_replay_key_is_holder_and_nonce() -> None:
 def test_prove_signs_token_request_time_and_nonce(
     root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
-    text = prove(root_token, orchestrator, read_request, now=NOW, nonce=NONCE)
+    text = _prove(root_token, orchestrator, read_request, now=NOW, nonce=NONCE)
     proof = Proof.decode(text)
     assert (proof.issued_at, proof.nonce) == (NOW, NONCE)
     message = _crypto.pop_message(
@@ -116,7 +116,7 @@ def test_prove_signs_token_request_time_and_nonce(
     )
     assert _crypto.ed25519_verify(orchestrator.public_key, proof.signature, message)
     # the text form of the token works the same
-    assert prove(root_token.encode(), orchestrator, read_request, now=NOW, nonce=NONCE) == text
+    assert _prove(root_token.encode(), orchestrator, read_request, now=NOW, nonce=NONCE) == text
 
 
 def test_prove_uses_fresh_random_nonces(

@@ -41,6 +41,7 @@ from delegation.stores import (
     SQLiteState,
     UseLimit,
 )
+from delegation.token import _mint
 from tests.conftest import NOW, seeded_agent
 
 READ = Request(
@@ -448,8 +449,8 @@ def test_same_limit_minted_twice_counts_separately(
 ) -> None:
     scope = Scope(audiences=["crm"], expires=NOW + 3600, extra=[MaxUses(1)])
     holder = Agent("orchestrator", orchestrator.public_key)
-    first = mint(keyring, task, holder, scope, now=NOW, nonce=b"\x01" * 16)
-    second = mint(keyring, task, holder, scope, now=NOW, nonce=b"\x02" * 16)
+    first = _mint(keyring, task, holder, scope, now=NOW, nonce=b"\x01" * 16, location=None)
+    second = _mint(keyring, task, holder, scope, now=NOW, nonce=b"\x02" * 16, location=None)
     assert bench.check(first, orchestrator).allowed
     assert bench.check(second, orchestrator).allowed
     assert codes(bench.check(first, orchestrator)) == [Code.USES_EXHAUSTED]

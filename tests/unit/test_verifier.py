@@ -59,7 +59,6 @@ from delegation import (
     default_registry,
     delegate,
     mint,
-    prove,
 )
 from delegation._cbor import CBORValue
 from delegation.caveats import (
@@ -74,7 +73,8 @@ from delegation.caveats import (
 from delegation.decision import Reason
 from delegation.keys import RootKey
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_HOPS, MAX_TOKEN_CHARS, POP_MAX_AGE_SECONDS
-from delegation.proof import Proof
+from delegation.proof import Proof, _prove
+from delegation.token import _mint
 from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge
 
@@ -163,7 +163,7 @@ def test_delegated_token_is_allowed_for_the_last_holder_only(
 def test_text_and_object_forms_verify_alike(
     verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
-    proof = prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
+    proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
     a = verifier.verify(root_token, read_request, proof)
     b = Verifier(verifier_keyring(), clock=lambda: NOW).verify(
         root_token.encode(), read_request, proof
@@ -314,13 +314,13 @@ def test_expiry_uses_the_verifier_clock_and_is_never_cached(
     clock = [NOW]
     verifier = Verifier(keyring, clock=lambda: clock[0])
     expires = NOW + 3600
-    proof = prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
+    proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
     assert verifier.verify(root_token, read_request, proof)
     clock[0] = expires - 1
-    proof = prove(root_token, orchestrator, read_request, now=expires - 1, nonce=nonce())
+    proof = _prove(root_token, orchestrator, read_request, now=expires - 1, nonce=nonce())
     assert verifier.verify(root_token, read_request, proof)
     clock[0] = expires
-    proof = prove(root_token, orchestrator, read_request, now=expires, nonce=nonce())
+    proof = _prove(root_token, orchestrator, read_request, now=expires, nonce=nonce())
     assert triples(verifier.verify(root_token, read_request, proof)) == [(Code.EXPIRED, 0, 0)]
 
 
@@ -329,7 +329,7 @@ def test_a_proof_dated_before_expiry_does_not_revive_an_expired_token(
 ) -> None:
     expires = NOW + 3600
     verifier = Verifier(keyring, clock=lambda: expires + 10)
-    proof = prove(root_token, orchestrator, read_request, now=expires - 5, nonce=nonce())
+    proof = _prove(root_token, orchestrator, read_request, now=expires - 5, nonce=nonce())
     assert triples(verifier.verify(root_token, read_request, proof)) == [(Code.EXPIRED, 0, 0)]
 
 
@@ -365,12 +365,18 @@ def test_a_flipped_byte_anywhere_is_denied_and_integrity_failures_are_opaque(
     root_scope: Scope,
     read_request: Request,
 ) -> None:
-    root = mint(
-        keyring, task, agent("orchestrator", orchestrator), root_scope, nonce=_forge.TEST_NONCE
+    root = _mint(
+        keyring,
+        task,
+        agent("orchestrator", orchestrator),
+        root_scope,
+        nonce=_forge.TEST_NONCE,
+        location=None,
+        now=None,
     )
     token = delegate(root, orchestrator, agent("researcher", researcher), Scope(tools=["crm.read"]))
     data = token.token_bytes
-    proof = prove(token, researcher, read_request, now=NOW, nonce=nonce())
+    proof = _prove(token, researcher, read_request, now=NOW, nonce=nonce())
     verifier = Verifier(keyring, clock=lambda: NOW)
     assert verifier.verify(token, read_request, proof)
 
@@ -421,7 +427,7 @@ def test_dropped_reordered_spliced_or_truncated_caveats_fail_the_chain(
         (),  # every caveat dropped
     ]
     for caveats in variants:
-        proof = prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
+        proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
         decision = verifier.verify(_reframe(delegated, caveats), read_request, proof)
         assert _is_opaque_integrity_failure(decision), caveats
     # the sibling's signature on this token's caveats
@@ -472,7 +478,7 @@ def test_location_never_selects_a_key_or_grants_trust(
     # The location is outside the HMAC chain: rewriting it changes nothing the chain protects,
     # but the proof binds the exact token bytes, so an old proof does not follow it.
     token = mint(ring, task, agent("o", orchestrator), root_scope, now=NOW, location="a.example")
-    proof = prove(token, orchestrator, read_request, now=NOW, nonce=nonce())
+    proof = _prove(token, orchestrator, read_request, now=NOW, nonce=nonce())
     moved = UnverifiedToken(
         _wire.RawMacaroon(token.raw.identifier, token.raw.caveats, token.raw.signature, "b.example")
     )
@@ -916,7 +922,7 @@ def test_a_reused_proof_is_replay(
     keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
     verifier = Verifier(keyring, clock=lambda: NOW)
-    proof = prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
+    proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
     assert verifier.verify(root_token, read_request, proof)
     assert triples(verifier.verify(root_token, read_request, proof)) == [(Code.REPLAY, None, None)]
     # still a replay a little later, inside the proof's window
@@ -929,7 +935,7 @@ def test_replay_is_caught_across_verifiers_sharing_a_store(
     store = MemoryNonceStore()
     a = Verifier(keyring, nonce_store=store, clock=lambda: NOW)
     b = Verifier(keyring, nonce_store=store, clock=lambda: NOW)
-    proof = prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
+    proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
     assert a.verify(root_token, read_request, proof)
     assert b.verify(root_token, read_request, proof).code is Code.REPLAY
 
@@ -940,7 +946,7 @@ def test_a_proof_is_bound_to_its_token_request_time_and_nonce(
     orchestrator: AgentKey,
     read_request: Request,
 ) -> None:
-    proof = Proof.decode(prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce()))
+    proof = Proof.decode(_prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce()))
     narrower = attenuate(root_token, Scope(tools=["crm.read"]))
     other_request = Request(
         audience="crm",
@@ -1071,7 +1077,7 @@ def test_authorize_checks_request_and_proof_on_a_verified_chain(
     verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
     chain = verifier.check_chain(root_token)
-    proof = prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
+    proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
     assert verifier.authorize(chain, read_request, proof)
     assert verifier.authorize(chain, read_request, proof).code is Code.REPLAY
     expired = verifier.authorize(chain, read_request, None, now=NOW + 3600)
@@ -1081,7 +1087,7 @@ def test_authorize_checks_request_and_proof_on_a_verified_chain(
 def test_verify_never_raises_even_when_its_own_clock_breaks(
     keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
-    proof = prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
+    proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
     verifier = Verifier(keyring, clock=lambda: float("nan"))
     decision = verifier.verify(root_token, read_request, proof)
     assert not decision
