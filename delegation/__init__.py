@@ -12,6 +12,7 @@ Laws, each enforced by the verifier and tested:
 - Every denial carries stable reason codes (:class:`Code`), the hop and the caveat that failed.
 """
 
+from delegation._version import __version__ as __version__
 from delegation.caveats import ArgConstraint, Caveat, Registry, default_registry
 from delegation.decision import Decision, Reason
 from delegation.errors import (
