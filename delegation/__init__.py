@@ -68,6 +68,7 @@ __all__ = [
     "UnverifiedToken",
     "VerifiedChain",
     "Verifier",
+    "__version__",
     "attenuate",
     "decode",
     "decode_public_key",

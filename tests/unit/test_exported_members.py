@@ -42,6 +42,7 @@ EXPECTED = [
     "UnverifiedToken",
     "VerifiedChain",
     "Verifier",
+    "__version__",
     "attenuate",
     "decode",
     "decode_public_key",
@@ -59,6 +60,9 @@ def test_all_is_exactly_the_intended_set() -> None:
 
 def test_every_exported_name_resolves_to_a_delegation_object() -> None:
     for name in delegation.__all__:
+        if name == "__version__":
+            assert isinstance(delegation.__version__, str)
+            continue
         member = getattr(delegation, name)
         assert member.__module__.startswith("delegation."), name
 
