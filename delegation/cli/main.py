@@ -81,7 +81,7 @@ from delegation.cli._scope import EffectiveScope, effective_scope
 from delegation.keys import KeyPairFile
 from delegation.limits import MAX_DISCHARGES, MAX_PROOF_CHARS, MAX_TOKEN_CHARS
 from delegation.thirdparty.caveat import ApproverKey
-from delegation.thirdparty.discharges import UNBOUND_DISCHARGE
+from delegation.thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
 
 DEFAULT_EXPIRES_IN = 3600
 MAX_KEY_FILE_BYTES = 1 << 16
@@ -203,8 +203,11 @@ def _print_decision(decision: Decision) -> None:
         if reason["caveat"] is not None:
             where += f", caveat {reason['caveat']}"
         print(f"reason    {reason['code']} ({where}): {shown(reason['detail'])}")
-    if any(reason["detail"] == UNBOUND_DISCHARGE for reason in doc["reasons"]):
+    details = {reason["detail"] for reason in doc["reasons"]}
+    if UNBOUND_DISCHARGE in details:
         print("hint      bind it first: delegation bind TOKEN DISCHARGE, then pass what it prints")
+    if BOUND_TWICE in details:
+        print("hint      `discharge TOKEN` prints bound discharges: pass them as printed, no bind")
 
 
 def _ago(seconds: int, now: int) -> str:

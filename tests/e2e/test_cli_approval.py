@@ -465,6 +465,12 @@ def test_an_unbound_or_twice_bound_discharge_is_named_as_such(world: World, call
     twice = only_line(call("bind", w.writer, bound, cwd=w.dir))
     code, decision = verify(w, call, w.writer, w.request, "w.key", "--discharge", twice)
     assert [r["detail"] for r in decision["reasons"]] == [BOUND_TWICE]
+    proof = sign(w.writer, w.dir / "w.key", w.request)
+    text = call("verify", w.writer, "--keyring", "keyring.json", "--request", w.request,
+                "--proof", proof, "--discharge", twice, cwd=w.dir)  # fmt: skip
+    assert text.stdout.splitlines()[-1] == (
+        "hint      `discharge TOKEN` prints bound discharges: pass them as printed, no bind"
+    )
     # `discharge TOKEN` says that what it prints is bound already.
     result = call("discharge", w.writer, "--key", "approver.key", "--request", w.request,
                   "--yes", cwd=w.dir)  # fmt: skip
