@@ -62,6 +62,9 @@ class RootKey:
 class Keyring:
     """Root keys by key id; ``current`` mints, every key present verifies."""
 
+    KIND: ClassVar[str] = _KEYRING_KIND
+    """The ``kind`` of a keyring file, as ``KeyPairFile.KIND`` names a key file's."""
+
     def __init__(self, keys: list[RootKey], current: str | None = None) -> None:
         if not keys:
             raise KeyringError("a keyring needs at least one key")

@@ -12,8 +12,10 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
-from typing import Any
+import time
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, NoReturn
 
 from delegation import (
     AgentKey,
@@ -25,7 +27,7 @@ from delegation import (
     decode_public_key,
 )
 from delegation._wire import b64decode
-from delegation.limits import MAX_TOKEN_CHARS
+from delegation.limits import CLOCK_SKEW_SECONDS, MAX_TIME, MAX_TOKEN_CHARS
 from delegation.thirdparty.caveat import ApproverKey
 
 EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
@@ -39,7 +41,36 @@ Run = Callable[[argparse.Namespace], int]
 
 
 class UsageError(Exception):
-    """Bad arguments or unreadable input: exit status 2 with a one-line message."""
+    """Bad arguments or unreadable input: exit status 2 with a one-line message.
+
+    Argument types raise it too (not ``argparse.ArgumentTypeError``): argparse lets other
+    exceptions through, so a value it cannot use gets one line naming the flag instead of the
+    whole usage block.
+    """
+
+
+class ParseError(Exception):
+    """argparse could not parse the command line (``CliParser.error``); ``parser`` says where."""
+
+    def __init__(self, message: str, parser: argparse.ArgumentParser) -> None:
+        super().__init__(message)
+        self.message = message
+        self.parser = parser
+
+
+class CliParser(argparse.ArgumentParser):
+    """The ``delegation`` parsers: exact flag names only, and errors raised, not exited on.
+
+    No abbreviations: ``--hold`` for ``--holder`` would break as soon as a flag is added, and
+    the values of dash-prone flags are recognised by their exact names (``main``).
+    """
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        kw.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kw)
+
+    def error(self, message: str) -> NoReturn:
+        raise ParseError(message, self)
 
 
 # --- reading input ------------------------------------------------------------------------
@@ -90,17 +121,72 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def load_request(path: str) -> Request:
-    text = read_file(path, MAX_REQUEST_FILE_BYTES, "request file")
+    """The request in file ``path`` or, for ``-``, on standard input (one JSON object)."""
+    if path == STDIN:
+        where = "the request on standard input"
+        text = read_stdin(MAX_REQUEST_FILE_BYTES, "the request")
+    else:
+        where = f"request file {path}"
+        text = read_file(path, MAX_REQUEST_FILE_BYTES, "request file")
     try:
         doc = json.loads(text, object_pairs_hook=_unique_keys)
     except _DuplicateKey as exc:
-        raise UsageError(f"request file {path} repeats the key {exc.args[0]!r}") from exc
+        raise UsageError(f"{where} repeats the key {exc.args[0]!r}") from exc
     except (ValueError, RecursionError) as exc:
-        raise UsageError(f"request file {path} is not valid JSON") from exc
+        raise UsageError(f"{where} is not valid JSON") from exc
     try:
         return Request.from_json(doc)
     except DelegationError as exc:
-        raise UsageError(f"request file {path}: {exc}") from exc
+        raise UsageError(f"{where}: {exc}") from exc
+
+
+def one_stdin_reader(inputs: Mapping[str, str | Sequence[str] | None]) -> None:
+    """Refuse a command line that asks for two inputs from standard input (``-``).
+
+    ``inputs`` maps each input's name as the user knows it (TOKEN, --request) to its value
+    (a list for a repeatable flag).
+    """
+    readers = [
+        name
+        for name, value in inputs.items()
+        if value == STDIN or (isinstance(value, list | tuple) and STDIN in value)
+    ]
+    if len(readers) > 1:
+        raise UsageError(
+            f"only one input can come from standard input, but {' and '.join(readers)} are -"
+        )
+
+
+def _key_file_error(exc: DelegationError, path: str, flag: str) -> UsageError:
+    """The library's message, with the flag and the file it is about (once)."""
+    detail = str(exc)
+    if path not in detail:
+        detail = f"{path}: {detail}"
+    return UsageError(f"{flag} {detail}" if flag else detail)
+
+
+def load_agent_key(path: str, flag: str = "--key") -> AgentKey:
+    """The agent key file ``path`` (from ``keygen``). Raises UsageError naming the flag."""
+    try:
+        return AgentKey.load(path)
+    except DelegationError as exc:
+        raise _key_file_error(exc, path, flag) from exc
+
+
+def load_keyring(path: str, flag: str = "--keyring") -> Keyring:
+    """The keyring file ``path`` (from ``keyring init``). Raises UsageError naming the flag."""
+    try:
+        return Keyring.load(path)
+    except DelegationError as exc:
+        raise _key_file_error(exc, path, flag) from exc
+
+
+def load_approver_key(path: str, flag: str = "--key") -> ApproverKey:
+    """The approver key file ``path`` (from ``approver init``). Raises UsageError."""
+    try:
+        return ApproverKey.load(path)
+    except DelegationError as exc:
+        raise _key_file_error(exc, path, flag) from exc
 
 
 def agent_public_key(text: str, flag: str) -> bytes:
@@ -150,15 +236,78 @@ def emit(token: UnverifiedToken) -> int:
 # --- argument types -----------------------------------------------------------------------
 
 
-def whole(low: int, high: int | None = None) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        if not INTEGER.fullmatch(text) or int(text) < low:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}")
-        if high is not None and int(text) > high:
-            raise argparse.ArgumentTypeError(f"expected a whole number <= {high}, got {text!r}")
-        return int(text)
+_MAX_DIGITS = 30  # more digits than any limit here; int() of 5,000 would raise ValueError
 
+
+def whole(flag: str, low: int, high: int | None = None, unit: str = "") -> Callable[[str], int]:
+    """An argument type for a whole number in [low, high]. Raises UsageError naming ``flag``."""
+    what = f"a whole number of {unit}" if unit else "a whole number"
+    bounds = f"from {low} to {high}" if high is not None else f"{low} or more"
+
+    def parse(text: str) -> int:
+        text = text.strip()
+        value = int(text) if len(text) <= _MAX_DIGITS and INTEGER.fullmatch(text) else None
+        if value is None or value < low or (high is not None and value > high):
+            raise UsageError(f"{flag} takes {what}, {bounds}: not {quoted(text)}")
+        return value
+
+    parse.__name__ = flag
     return parse
+
+
+def seconds_from_now(flag: str) -> Callable[[str], int]:
+    """An argument type for a lifetime in seconds: at least 1, ending before ``MAX_TIME``."""
+    positive = whole(flag, 1, unit="seconds")
+
+    def parse(text: str) -> int:
+        text = text.strip()
+        now = int(time.time())
+        positive_digits = INTEGER.fullmatch(text) and not text.startswith("-")
+        if positive_digits and (len(text) > _MAX_DIGITS or now + int(text) >= MAX_TIME):
+            raise UsageError(
+                f"{flag} {quoted(text)} would end after {when(MAX_TIME - 1)}, the latest "
+                f"time a token can carry (at most {MAX_TIME - 1 - now} seconds from now)"
+            )
+        return positive(text)
+
+    parse.__name__ = flag
+    return parse
+
+
+def point_in_time(flag: str) -> Callable[[str], int]:
+    """An argument type for a time: RFC 3339 with a zone, or Unix seconds. Raises UsageError."""
+
+    def parse(text: str) -> int:
+        text = text.strip()
+        if INTEGER.fullmatch(text) and len(text) <= _MAX_DIGITS:
+            seconds = int(text)
+        else:
+            try:
+                moment = datetime.fromisoformat(text)
+            except ValueError as exc:
+                raise UsageError(
+                    f"{flag} takes an RFC 3339 time such as 2027-01-15T08:00:00Z, or Unix "
+                    f"seconds: not {quoted(text)}"
+                ) from exc
+            if moment.tzinfo is None:
+                raise UsageError(f"{flag}: give a time zone (Z or +hh:mm) in {quoted(text)}")
+            seconds = int(moment.timestamp())
+        if not 0 <= seconds < MAX_TIME:
+            raise UsageError(f"{flag}: a time lies from {when(0)} to {when(MAX_TIME - 1)}")
+        return seconds
+
+    parse.__name__ = flag
+    return parse
+
+
+def not_in_the_future(flag: str, seconds: int, now: int) -> int:
+    """``seconds``, unless it is later than ``now`` by more than the allowed clock skew."""
+    if seconds > now + CLOCK_SKEW_SECONDS:
+        raise UsageError(
+            f"{flag} {when(seconds)} is in the future (now is {when(now)}, "
+            f"allowed clock skew {CLOCK_SKEW_SECONDS} s)"
+        )
+    return seconds
 
 
 def add_command(
@@ -176,10 +325,21 @@ def add_command(
 # --- printing -----------------------------------------------------------------------------
 
 
+def when(seconds: float) -> str:
+    """Unix seconds as an RFC 3339 UTC time."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def shown(value: object) -> str:
     """Text safe for a terminal: control characters escaped."""
     text = str(value)
     return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+
+
+def quoted(text: str, limit: int = 40) -> str:
+    """``text`` quoted for an error message: escaped, and cut short if it is long."""
+    cut = text if len(text) <= limit else text[: limit - 3] + "..."
+    return repr(shown(cut))
 
 
 def note(text: str) -> None:

@@ -4,8 +4,9 @@ and the issuer's ``mint --needs-approval``.
 How a call gets approved:
 
 - With the token (the usual way): ``delegation discharge TOKEN --key APPROVER_FILE --request
-  CALL.json`` shows the approver what is asked (task, chain of agents, the call) and, with
-  ``--yes``, prints one discharge per approval the call needs, already bound to that token.
+  CALL.json`` shows the approver what is asked (task, chain of agents, the call), asks for a
+  yes on a terminal (or takes ``--yes``), and prints one discharge per approval the call needs,
+  already bound to that token.
 - With a ticket only: ``delegation inspect TOKEN`` prints each third-party caveat's ``cid``
   (also in ``inspect --json``, as ``value.cid``). ``delegation discharge CID --key ... --request
   CALL.json --yes`` prints an unbound discharge, which the holder binds to the exact token it
@@ -17,7 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from delegation import (
@@ -39,9 +41,12 @@ from delegation.cli._common import (
     add_command,
     approver_public_key,
     emit,
+    load_approver_key,
     load_request,
     load_token,
     note,
+    one_stdin_reader,
+    quoted,
     read_stdin,
     refuse_overwrite,
     save,
@@ -59,16 +64,20 @@ from delegation.thirdparty.approval import (
 from delegation.thirdparty.caveat import ApproverKey, Rule, ThirdPartyCaveat, decode_discharge
 
 NOT_APPROVED = "delegation: not approved (pass --yes after a human has reviewed it)"
+DECLINED = "delegation: not approved"
 
 
-def _rule(text: str) -> Rule:
-    try:
-        return Rule.parse(text)
-    except DelegationError as exc:
-        raise argparse.ArgumentTypeError(f"expected TOOL or TOOL:ACTION, got {text!r}") from exc
+def _rule(flag: str) -> Callable[[str], Rule]:
+    """An argument type for TOOL or TOOL:ACTION. Raises UsageError naming ``flag``."""
 
+    def parse(text: str) -> Rule:
+        try:
+            return Rule.parse(text)
+        except DelegationError as exc:
+            raise UsageError(f"{flag} takes TOOL or TOOL:ACTION: not {quoted(text)}") from exc
 
-_rule.__name__ = "TOOL[:ACTION]"  # argparse names the type in its error messages
+    parse.__name__ = flag
+    return parse
 
 
 def _require(
@@ -85,16 +94,21 @@ def _require(
 
 def add_mint_flags(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
-        "approvals (the caveat is added by the issuer, before any hop: no sub-agent can drop it)"
+        "approvals",
+        "The issuer adds the approval caveat before any hop: no sub-agent can drop it.",
     )
     group.add_argument(
         "--needs-approval",
         metavar="TOOL[:ACTION]",
-        type=_rule,
+        type=_rule("--needs-approval"),
         action="append",
         help="calls of this tool (and action) need a human approval; repeat for several",
     )
-    group.add_argument("--approver", metavar="PUBKEY", help="the approval service's public key")
+    group.add_argument(
+        "--approver",
+        metavar="PUBKEY",
+        help="the approval service's public key (approver init prints it; so does pubkey)",
+    )
     group.add_argument(
         "--approval-location", metavar="URL", help="where to ask for approval (a hint only)"
     )
@@ -154,11 +168,31 @@ def _applies(caveat: ThirdPartyCaveat) -> str:
     return ", ".join(str(r) for r in caveat.rules) or "every call"
 
 
+def _approved(ns: argparse.Namespace) -> bool:
+    """``--yes``, or the person at the terminal, who has just read what is asked, says yes.
+
+    Without a terminal to ask on, only ``--yes`` approves: standard input is a pipe, a file or
+    one of this command's inputs, or standard error (where the summary went) is not on screen.
+    """
+    if ns.yes:
+        return True
+    asked_for_input = STDIN in (ns.subject, ns.request)
+    if asked_for_input or not (sys.stdin.isatty() and sys.stderr.isatty()):
+        note(NOT_APPROVED)
+        return False
+    print("approve? [y/N] ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline()
+    if answer.strip().lower() in ("y", "yes"):
+        return True
+    if not answer:  # end of input: the prompt's line was never finished
+        print(file=sys.stderr)
+    note(DECLINED)
+    return False
+
+
 def _discharge_token(
-    approver: Approver, token: UnverifiedToken, request: Request | None, ns: argparse.Namespace
+    approver: Approver, token: UnverifiedToken, request: Request, ns: argparse.Namespace
 ) -> int:
-    if request is None:
-        raise UsageError("pass --request REQUEST.json: the call to approve")
     pending = approver.pending(token, request)
     if not pending:
         mine = [
@@ -178,13 +212,13 @@ def _discharge_token(
         note(f"approval {n} of {len(pending)} (caveat {item.caveat_index}{where}):")
         note("\n".join(f"  {line}" for line in item.summary().splitlines()))
     note("(task and agents as the token states them; the tool server verifies the chain)")
-    if not ns.yes:
-        note(NOT_APPROVED)
+    if not _approved(ns):
         return EXIT_DENIED
     for item in pending:
         print(bind_discharge(token, approver.approve(item, ttl=ns.ttl)))
     once = ", once" if all(item.caveat.is_approval for item in pending) else ""
     note(f"approved: valid {ns.ttl} s, for this call and this token only{once}")
+    note("(already bound to the token: pass it to verify --discharge as it is, without bind)")
     return EXIT_OK
 
 
@@ -192,25 +226,22 @@ def _discharge_cid(
     approver: Approver,
     key: ApproverKey,
     cid: bytes,
-    request: Request | None,
+    request: Request,
     ns: argparse.Namespace,
 ) -> int:
     caveat = ThirdPartyCaveat.decode(cid)
     if caveat.third_party != key.public_key:
         raise UsageError("that caveat is addressed to another approver key")
     contents = key.open_ticket(caveat.ticket)
-    if caveat.is_approval and request is None:
-        raise UsageError("pass --request REQUEST.json: the call to approve")
-    if request is not None and not caveat.applies_to(request):
+    if not caveat.applies_to(request):
         covers = _applies(caveat)
         note(f"delegation: that call needs no discharge for this caveat (it covers: {covers})")
         return EXIT_DENIED
     kind = "human approval" if caveat.is_approval else "third-party discharge"
     note(f"{kind} for token {contents.token_id}, covering: {_applies(caveat)}")
-    note(f"  call: {'any call' if request is None else _call(request)}")
+    note(f"  call: {_call(request)}")
     note("(a bare caveat id names no task or agents: give the token to see them)")
-    if not ns.yes:
-        note(NOT_APPROVED)
+    if not _approved(ns):
         return EXIT_DENIED
     print(approver.discharge_ticket(cid, request, ttl=ns.ttl))
     note("approved: the holder binds it with `delegation bind TOKEN DISCHARGE`")
@@ -218,8 +249,9 @@ def _discharge_cid(
 
 
 def cmd_discharge(ns: argparse.Namespace) -> int:
-    key = ApproverKey.load(ns.key)
-    request = None if ns.request is None else load_request(ns.request)
+    one_stdin_reader({"TOKEN_OR_CID": ns.subject, "--request": ns.request})
+    key = load_approver_key(ns.key)
+    request = load_request(ns.request)
     subject = _token_or_cid(token_text(ns.subject))
     approver = Approver(key)
     if isinstance(subject, UnverifiedToken):
@@ -228,8 +260,7 @@ def cmd_discharge(ns: argparse.Namespace) -> int:
 
 
 def cmd_bind(ns: argparse.Namespace) -> int:
-    if ns.token == STDIN and ns.discharge == STDIN:
-        raise UsageError("only one of TOKEN and DISCHARGE can be read from standard input")
+    one_stdin_reader({"TOKEN": ns.token, "DISCHARGE": ns.discharge.strip()})
     token = load_token(ns.token)
     text = ns.discharge.strip()
     if text == STDIN:
@@ -267,12 +298,23 @@ def register(commands: Any) -> None:
         "--needs-approval) are the issuer's requirement.",
     )
     sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
-    sub.add_argument("--approver", required=True, metavar="PUBKEY", help="approver public key")
-    sub.add_argument("--location", metavar="URL", help="where to ask for approval (a hint only)")
+    sub.add_argument(
+        "--approver",
+        required=True,
+        metavar="PUBKEY",
+        help="the approval service's public key (approver init prints it; so does pubkey)",
+    )
+    sub.add_argument(
+        "--approval-location",
+        "--location",
+        dest="location",
+        metavar="URL",
+        help="where to ask for approval (a hint only), as mint --approval-location",
+    )
     sub.add_argument(
         "--rule",
         metavar="TOOL[:ACTION]",
-        type=_rule,
+        type=_rule("--rule"),
         action="append",
         help="only these calls need approval (repeat for several; default every call)",
     )
@@ -282,20 +324,35 @@ def register(commands: Any) -> None:
         "discharge",
         cmd_discharge,
         "approve one call: print a discharge (approver side)",
-        "Given a TOKEN, shows what is asked (task, agents, the call) on standard error and, "
-        "with --yes, prints one discharge per approval the call needs, bound to that token. "
-        "Given a caveat id (cid, from inspect), prints an unbound discharge for `bind`. Exits "
-        "1 if not approved or if the call needs no approval from this key.",
+        "Given a TOKEN, shows what is asked (task, agents, the call) on standard error, asks "
+        "for a yes on a terminal (elsewhere only --yes approves), and prints one discharge per "
+        "approval the call needs, already bound to that token. Given a caveat id (cid, from "
+        "inspect), prints an unbound discharge for `bind`. Exits 1 if not approved or if the "
+        "call needs no approval from this key.",
     )
     sub.add_argument(
         "subject", metavar="TOKEN_OR_CID", help="the token, a caveat id (cid), or - for stdin"
     )
-    sub.add_argument("--key", required=True, metavar="APPROVER_FILE")
-    sub.add_argument("--request", metavar="REQUEST.json", help="the call to approve")
-    sub.add_argument("--yes", action="store_true", help="a human has reviewed it: approve")
+    sub.add_argument(
+        "--key",
+        required=True,
+        metavar="APPROVER_FILE",
+        help="the approval service's key file (approver init)",
+    )
+    sub.add_argument(
+        "--request",
+        required=True,
+        metavar="REQUEST.json",
+        help="the call to approve: a JSON request file, or - to read it from standard input",
+    )
+    sub.add_argument(
+        "--yes",
+        action="store_true",
+        help="approve without asking: a human has reviewed this call",
+    )
     sub.add_argument(
         "--ttl",
-        type=whole(1, MAX_APPROVAL_TTL_SECONDS),
+        type=whole("--ttl", 1, MAX_APPROVAL_TTL_SECONDS, unit="seconds"),
         default=APPROVAL_TTL_SECONDS,
         metavar="SECONDS",
         help=f"how long the approval lives (default {APPROVAL_TTL_SECONDS}, "

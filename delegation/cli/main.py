@@ -13,13 +13,13 @@ init``, ``revoke``) in :mod:`delegation.cli.state`, shared plumbing in
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import re
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from delegation import (
@@ -31,6 +31,7 @@ from delegation import (
     Keyring,
     Scope,
     TaskRecord,
+    UnverifiedToken,
     Verifier,
     attenuate,
     delegate,
@@ -51,23 +52,43 @@ from delegation.cli._common import (
     INTEGER,
     POSITIONAL_HELP,
     STDIN,
+    CliParser,
+    ParseError,
     Run,
     UsageError,
     add_command,
     agent_public_key,
     emit,
+    load_agent_key,
+    load_keyring,
     load_request,
     load_token,
+    not_in_the_future,
+    one_stdin_reader,
+    point_in_time,
+    quoted,
+    read_file,
     read_stdin,
     refuse_overwrite,
     save,
+    seconds_from_now,
     shown,
     token_text,
+    when,
     whole,
 )
+from delegation.cli._scope import EffectiveScope, effective_scope
+from delegation.keys import KeyPairFile
 from delegation.limits import MAX_DISCHARGES, MAX_PROOF_CHARS, MAX_TOKEN_CHARS
+from delegation.thirdparty.caveat import ApproverKey
+from delegation.thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
 
 DEFAULT_EXPIRES_IN = 3600
+MAX_KEY_FILE_BYTES = 1 << 16
+USAGE_CODE = "usage"
+"""The ``code`` of the JSON object ``verify --json`` prints for bad usage or unreadable input."""
+KEY_FILE_HELP = "the holder's key file (from keygen)"
+REQUEST_HELP = "the call: a JSON request file, or - to read it from standard input"
 
 _ARG_VALUES_HELP = """\
 argument values: in --arg-eq and --arg-in a value that looks like a plain integer (42, -7) is an
@@ -94,7 +115,7 @@ def _arg_value(text: str) -> str | int | bool:
 def _split(text: str, flag: str) -> tuple[str, str]:
     name, sep, value = text.partition("=")
     if not sep or not name or not value:
-        raise argparse.ArgumentTypeError(f"{flag} expects NAME=VALUE, got {text!r}")
+        raise UsageError(f"{flag} takes NAME=VALUE: not {quoted(text)}")
     return name, value
 
 
@@ -111,35 +132,21 @@ def _constraint(op: str) -> Callable[[str], ArgConstraint]:
         elif INTEGER.fullmatch(raw):
             value = int(raw)
         else:
-            raise argparse.ArgumentTypeError(f"{flag} expects NAME=INTEGER, got {text!r}")
+            raise UsageError(f"{flag} takes NAME=INTEGER: not {quoted(text)}")
         try:
             return ArgConstraint(name, ArgOp(op), value)
         except DelegationError as exc:
-            raise argparse.ArgumentTypeError(f"{flag} {text!r}: {exc}") from exc
+            raise UsageError(f"{flag} {quoted(text)}: {exc}") from exc
 
     parse.__name__ = flag  # argparse names the type in its error messages
     return parse
 
 
-def _rfc3339(text: str) -> float:
-    try:
-        when = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"not an RFC 3339 time: {text!r}") from exc
-    if when.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give a time zone (Z or +hh:mm) in {text!r}")
-    return when.timestamp()
-
-
 # --- printing ---------------------------------------------------------------------------
 
 
-def _when(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _task_lines(task: dict[str, Any]) -> list[str]:
-    who, at = shown(task["approved_by"]), _when(task["approved_at"])
+    who, at = shown(task["approved_by"]), when(task["approved_at"])
     return [
         f"task      {shown(task['task_id'])}, approved by {who} at {at}",
         f"          {shown(json.dumps(task['statement'], ensure_ascii=False))}",
@@ -164,7 +171,7 @@ def _caveat_value(value: Any) -> str:
     if isinstance(value, dict):
         parts = []
         for key, item in value.items():
-            text = _when(item) if key in ("expires", "not_before") else shown(item)
+            text = when(item) if key in ("expires", "not_before") else shown(item)
             parts.append(f"{key} {text}")
         return ", ".join(parts)
     return shown(value)
@@ -196,6 +203,70 @@ def _print_decision(decision: Decision) -> None:
         if reason["caveat"] is not None:
             where += f", caveat {reason['caveat']}"
         print(f"reason    {reason['code']} ({where}): {shown(reason['detail'])}")
+    details = {reason["detail"] for reason in doc["reasons"]}
+    if UNBOUND_DISCHARGE in details:
+        print("hint      bind it first: delegation bind TOKEN DISCHARGE, then pass what it prints")
+    if BOUND_TWICE in details:
+        print("hint      `discharge TOKEN` prints bound discharges: pass them as printed, no bind")
+
+
+def _ago(seconds: int, now: int) -> str:
+    """``in 5 min`` or ``3 h ago``: how far ``seconds`` is from ``now``, roughly."""
+    gap = abs(seconds - now)
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if gap >= size:
+            amount = f"{gap // size} {unit}"
+            break
+    else:
+        amount = f"{gap} s"
+    return f"in {amount}" if seconds > now else f"{amount} ago"
+
+
+def _scope_lines(scope: EffectiveScope, now: int) -> list[str]:
+    def names(values: tuple[str, ...] | None) -> str:
+        if values is None:
+            return "any"
+        return ", ".join(shown(v) for v in values) or "none (the caveats exclude each other)"
+
+    lines = [
+        f"  audience  {names(scope.audiences)}",
+        f"  tool      {names(scope.tools)}",
+        f"  action    {names(scope.actions)}",
+        f"  resource  {names(scope.resources)}",
+        f"  intent    {names(scope.intents)}",
+    ]
+    lines += [f"  args      {shown(text)}" for text in scope.args]
+    if scope.not_before is not None:
+        late = " (NOT YET VALID)" if scope.not_yet_valid(now) else ""
+        lines.append(f"  from      {when(scope.not_before)}, {_ago(scope.not_before, now)}{late}")
+    if scope.expires is None:
+        lines.append("  expires   never")
+    else:
+        gone = " (EXPIRED)" if scope.expired(now) else ""
+        lines.append(f"  expires   {when(scope.expires)}, {_ago(scope.expires, now)}{gone}")
+    return lines
+
+
+def _validity_warning(scope: EffectiveScope, now: int) -> str | None:
+    if scope.expired(now) and scope.expires is not None:
+        return f"EXPIRED   at {when(scope.expires)} ({_ago(scope.expires, now)}): verify denies it"
+    if scope.not_yet_valid(now) and scope.not_before is not None:
+        return (
+            f"NOT YET VALID until {when(scope.not_before)} ({_ago(scope.not_before, now)}): "
+            "verify denies it until then"
+        )
+    return None
+
+
+def _refuse_expired(token: UnverifiedToken, verb: str) -> None:
+    """Extending an expired token makes nothing anyone can use: say so instead."""
+    expires = effective_scope(token).expires
+    now = int(time.time())
+    if expires is not None and now >= expires:
+        raise UsageError(
+            f"cannot {verb} an expired token (it expired at {when(expires)}, "
+            f"{_ago(expires, now)}): ask its issuer for a new one"
+        )
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -224,6 +295,31 @@ def cmd_keygen(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_pubkey(ns: argparse.Namespace) -> int:
+    text = read_file(ns.file, MAX_KEY_FILE_BYTES, "key file")
+    try:
+        kind = json.loads(text).get("kind")
+    except (ValueError, RecursionError, AttributeError):
+        kind = None
+    loaders: dict[str, Callable[[str], KeyPairFile]] = {
+        AgentKey.KIND: AgentKey.from_json,
+        ApproverKey.KIND: ApproverKey.from_json,
+    }
+    if kind == Keyring.KIND:
+        raise UsageError(f"{ns.file} is a keyring: it holds secret root keys, not a key pair")
+    if kind not in loaders:
+        raise UsageError(
+            f"{ns.file} is not an agent key file (from keygen) or approver key file "
+            "(from approver init)"
+        )
+    try:
+        key = loaders[kind](text)
+    except DelegationError as exc:
+        raise UsageError(f"{ns.file}: {exc}") from exc
+    print(encode_public_key(key.public_key))
+    return EXIT_OK
+
+
 def cmd_keyring_init(ns: argparse.Namespace) -> int:
     refuse_overwrite(ns.file, ns.force)
     keyring = Keyring.generate()
@@ -233,18 +329,23 @@ def cmd_keyring_init(ns: argparse.Namespace) -> int:
 
 
 def cmd_keyring_rotate(ns: argparse.Namespace) -> int:
-    keyring = Keyring.load(ns.file).rotated()
+    keyring = load_keyring(ns.file, "").rotated()
     save(keyring, ns.file)
     print(keyring.current.key_id)
     return EXIT_OK
 
 
 def cmd_mint(ns: argparse.Namespace) -> int:
-    keyring = Keyring.load(ns.keyring)
+    keyring = load_keyring(ns.keyring)
     holder = Agent(ns.holder_id, agent_public_key(ns.holder, "--holder"))
     now = int(time.time())
+    approved_at = now if ns.approved_at is None else ns.approved_at
+    not_in_the_future("--approved-at", approved_at, now)
     task = TaskRecord(
-        task_id=ns.task_id, approved_by=ns.approved_by, approved_at=now, statement=ns.statement
+        task_id=ns.task_id,
+        approved_by=ns.approved_by,
+        approved_at=approved_at,
+        statement=ns.statement,
     )
     expires_in = DEFAULT_EXPIRES_IN if ns.expires_in is None else ns.expires_in
     scope = _scope(ns, expires_in)
@@ -254,6 +355,7 @@ def cmd_mint(ns: argparse.Namespace) -> int:
 
 def cmd_attenuate(ns: argparse.Namespace) -> int:
     token = load_token(ns.token)
+    _refuse_expired(token, "attenuate")
     caveats = _scope(ns, ns.expires_in).caveats(int(time.time()))
     if not caveats:
         raise UsageError("attenuate needs at least one restriction flag")
@@ -262,14 +364,16 @@ def cmd_attenuate(ns: argparse.Namespace) -> int:
 
 def cmd_delegate(ns: argparse.Namespace) -> int:
     token = load_token(ns.token)
-    key = AgentKey.load(ns.key)
+    _refuse_expired(token, "delegate")
+    key = load_agent_key(ns.key)
     to = Agent(ns.agent_id, agent_public_key(ns.to, "--to"))
     return emit(delegate(token, key, to, _scope(ns, ns.expires_in)))
 
 
 def cmd_prove(ns: argparse.Namespace) -> int:
+    one_stdin_reader({"TOKEN": ns.token, "--request": ns.request})
     token = load_token(ns.token)
-    key = AgentKey.load(ns.key)
+    key = load_agent_key(ns.key)
     print(prove(token, key, load_request(ns.request)))
     return EXIT_OK
 
@@ -286,8 +390,8 @@ def _discharges(args: list[str] | None) -> list[str]:
 
 
 def cmd_verify(ns: argparse.Namespace) -> int:
-    if [ns.token, ns.proof, *(ns.discharge or ())].count(STDIN) > 1:
-        raise UsageError("only one of TOKEN, --proof and --discharge can be read from stdin")
+    inputs = {"TOKEN": ns.token, "--request": ns.request, "--proof": ns.proof}
+    one_stdin_reader({**inputs, "--discharge": ns.discharge})
     keyring = Keyring.load(ns.keyring)
     request = load_request(ns.request)
     token = token_text(ns.token)
@@ -315,15 +419,22 @@ def cmd_verify(ns: argparse.Namespace) -> int:
 
 def cmd_inspect(ns: argparse.Namespace) -> int:
     token = load_token(ns.token)
+    now = int(time.time())
+    scope = effective_scope(token)
     doc = {"chain_id": token.chain_id, **token.describe()}
     third_party = {i for i, raw in enumerate(token.raw.caveats) if raw.vid is not None}
     for cav in doc["caveats"]:
         if cav["index"] in third_party:  # its cid is what `discharge` takes
             cav["value"]["cid"] = b64encode(token.raw.caveats[cav["index"]].cid)
     if ns.json:
+        doc["verified"] = False
+        doc["effective"] = scope.to_json(now)
         print(json.dumps(doc, indent=2))
         return EXIT_OK
     print("UNVERIFIED: inspect reads a token; only verify checks its signatures")
+    warning = _validity_warning(scope, now)
+    if warning is not None:
+        print(warning)
     print(f"token id  {doc['token_id']}")
     print(f"chain id  {doc['chain_id']}  (this exact token, for revoke)")
     print(f"key id    {doc['key_id']}")
@@ -342,6 +453,9 @@ def cmd_inspect(ns: argparse.Namespace) -> int:
                 print(" " * len(head) + line)
         else:
             print(head + _caveat_value(cav["value"]))
+    print("effective scope (what all the caveats allow together; as claimed, unverified)")
+    for line in _scope_lines(scope, now):
+        print(line)
     return EXIT_OK
 
 
@@ -354,8 +468,9 @@ def cmd_demo(ns: argparse.Namespace) -> int:
 
 def _add_restrictions(parser: argparse.ArgumentParser, *, minting: bool) -> None:
     group = parser.add_argument_group(
-        "restrictions (repeat a flag to allow several values; --expires-in, --max-depth and "
-        "--max-uses take one)"
+        "restrictions",
+        "Repeat a flag to allow several values; --expires-in, --max-depth and --max-uses take "
+        "one. Each only narrows what the token already allows.",
     )
     group.add_argument(
         "--audience", metavar="A", help="audience (service) allowed", action="append"
@@ -385,10 +500,16 @@ def _add_restrictions(parser: argparse.ArgumentParser, *, minting: bool) -> None
         )
     default = f" (default {DEFAULT_EXPIRES_IN})" if minting else ""
     group.add_argument(
-        "--expires-in", type=whole(1), metavar="SECONDS", help=f"expire after SECONDS{default}"
+        "--expires-in",
+        type=seconds_from_now("--expires-in"),
+        metavar="SECONDS",
+        help=f"expire SECONDS from now{default}",
     )
     group.add_argument(
-        "--max-depth", type=whole(0), metavar="N", help="at most N further delegation hops"
+        "--max-depth",
+        type=whole("--max-depth", 0),
+        metavar="N",
+        help="at most N further delegation hops",
     )
     group.add_argument(
         "--delegatee",
@@ -398,78 +519,131 @@ def _add_restrictions(parser: argparse.ArgumentParser, *, minting: bool) -> None
     )
     group.add_argument(
         "--max-uses",
-        type=whole(1, MAX_USES_LIMIT),
+        type=whole("--max-uses", 1, MAX_USES_LIMIT),
         metavar="N",
         help="at most N allowed calls, counted in verify's --state (1 = single use)",
     )
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("delegation")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = CliParser(
         prog="delegation",
         description="Mint, narrow, delegate, prove and verify agent delegation tokens.",
-        epilog="TOKEN may be - to read it from standard input. Exit status: 0 on success "
-        "(verify: allow), 1 when verify denies or discharge does not approve, 2 on bad usage "
-        "or unreadable input.",
+        epilog="TOKEN and REQUEST.json may be - to read them from standard input (one input "
+        "per command). Exit status: 0 on success (verify: allow), 1 when verify denies or "
+        "discharge does not approve, 2 on bad usage or unreadable input. Start with `delegation "
+        "demo`; `delegation COMMAND --help` says more.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"delegation {_version()}", help="print the version"
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, run: Run, text: str, more: str = "", **kw: Any) -> Any:
         return add_command(commands, name, run, text, more, **kw)
 
-    with_args: dict[str, Any] = {
-        "epilog": _ARG_VALUES_HELP,
-        "formatter_class": argparse.RawDescriptionHelpFormatter,
-    }
-
     sub = command("keygen", cmd_keygen, "create an Ed25519 agent key; print its public key")
     sub.add_argument("--out", required=True, metavar="FILE", help="key file to write (mode 0600)")
     sub.add_argument("--force", action="store_true", help="replace an existing file")
 
+    sub = command(
+        "pubkey",
+        cmd_pubkey,
+        "print the public key of an agent or approver key file",
+        "What --holder, --to, --approver and revoke --agent take. The key file stays private; "
+        "only this line is shared.",
+    )
+    sub.add_argument("file", metavar="KEYFILE", help="a key file from keygen or approver init")
+
     keyring = commands.add_parser("keyring", help="create or rotate a root keyring")
     actions = keyring.add_subparsers(dest="keyring_command", required=True, metavar="ACTION")
-    sub = actions.add_parser("init", help="write a new keyring; print its key id")
+    sub = actions.add_parser("init", help="write a new keyring (mode 0600); print its key id")
     sub.set_defaults(run=cmd_keyring_init)
-    sub.add_argument("file", metavar="FILE")
+    sub.add_argument("file", metavar="FILE", help="keyring file to write")
     sub.add_argument("--force", action="store_true", help="replace an existing file")
     sub = actions.add_parser("rotate", help="add a new current key; old keys keep verifying")
     sub.set_defaults(run=cmd_keyring_rotate)
-    sub.add_argument("file", metavar="FILE")
+    sub.add_argument("file", metavar="FILE", help="the keyring file, rewritten in place")
 
     sub = command(
         "mint",
         cmd_mint,
         "mint a root token for a human-approved task",
-        "The task is recorded as approved now; the token needs at least one --audience.",
-        **with_args,
+        "The token names the task, who approved it and when, and needs at least one --audience.",
+        epilog=_ARG_VALUES_HELP,
     )
-    sub.add_argument("--keyring", required=True, metavar="FILE")
-    sub.add_argument("--task-id", required=True, metavar="ID")
-    sub.add_argument("--approved-by", required=True, metavar="WHO")
-    sub.add_argument("--statement", required=True, metavar="TEXT", help="what was approved")
-    sub.add_argument("--holder", required=True, metavar="PUBKEY", help="first holder's key")
-    sub.add_argument("--holder-id", default="orchestrator", metavar="ID", help="its agent id")
-    sub.add_argument("--location", metavar="URL", help="a hint where the token is used")
+    sub.add_argument(
+        "--keyring", required=True, metavar="FILE", help="the issuer's keyring (keyring init)"
+    )
+    sub.add_argument(
+        "--task-id", required=True, metavar="ID", help="the approved task's id (revoke --task)"
+    )
+    sub.add_argument(
+        "--approved-by", required=True, metavar="WHO", help="who approved it, e.g. an email"
+    )
+    sub.add_argument(
+        "--statement", required=True, metavar="TEXT", help="what was approved, in words"
+    )
+    sub.add_argument(
+        "--approved-at",
+        type=point_in_time("--approved-at"),
+        metavar="TIME",
+        help="when it was approved: RFC 3339 (2027-01-15T08:00:00Z) or Unix seconds "
+        "(default now; not in the future)",
+    )
+    sub.add_argument(
+        "--holder",
+        required=True,
+        metavar="PUBKEY",
+        help="the first holder's public key (keygen prints it; so does pubkey KEYFILE)",
+    )
+    sub.add_argument(
+        "--holder-id",
+        default="orchestrator",
+        metavar="ID",
+        help="the first holder's agent id (default orchestrator)",
+    )
+    sub.add_argument(
+        "--location", metavar="URL", help="where the token is used (a hint only, not checked)"
+    )
     _add_restrictions(sub, minting=True)
     _cli_approval.add_mint_flags(sub)
 
-    sub = command("attenuate", cmd_attenuate, "append narrowing caveats", **with_args)
+    sub = command("attenuate", cmd_attenuate, "append narrowing caveats", epilog=_ARG_VALUES_HELP)
     sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
     _add_restrictions(sub, minting=False)
 
     sub = command(
-        "delegate", cmd_delegate, "delegate to a sub-agent with a signed hop", **with_args
+        "delegate",
+        cmd_delegate,
+        "delegate to a sub-agent with a signed hop",
+        "The holder signs a hop naming the sub-agent, which becomes the holder.",
+        epilog=_ARG_VALUES_HELP,
     )
     sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
-    sub.add_argument("--key", required=True, metavar="HOLDER_KEY_FILE")
-    sub.add_argument("--to", required=True, metavar="PUBKEY", help="the sub-agent's public key")
+    sub.add_argument(
+        "--key", required=True, metavar="HOLDER_KEY_FILE", help=f"{KEY_FILE_HELP}: signs the hop"
+    )
+    sub.add_argument(
+        "--to",
+        required=True,
+        metavar="PUBKEY",
+        help="the sub-agent's public key (keygen prints it; so does pubkey KEYFILE)",
+    )
     sub.add_argument("--agent-id", required=True, metavar="ID", help="the sub-agent's id")
     _add_restrictions(sub, minting=False)
 
     sub = command("prove", cmd_prove, "sign a request as the token's holder; print the proof")
     sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
-    sub.add_argument("--key", required=True, metavar="HOLDER_KEY_FILE")
-    sub.add_argument("--request", required=True, metavar="REQUEST.json")
+    sub.add_argument("--key", required=True, metavar="HOLDER_KEY_FILE", help=KEY_FILE_HELP)
+    sub.add_argument("--request", required=True, metavar="REQUEST.json", help=REQUEST_HELP)
 
     sub = command(
         "verify",
@@ -482,15 +656,23 @@ def build_parser() -> argparse.ArgumentParser:
         "shared by every run and process that names it.",
     )
     sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
-    sub.add_argument("--keyring", required=True, metavar="FILE")
-    sub.add_argument("--request", required=True, metavar="REQUEST.json")
+    sub.add_argument(
+        "--keyring", required=True, metavar="FILE", help="the keyring holding the root key"
+    )
+    sub.add_argument("--request", required=True, metavar="REQUEST.json", help=REQUEST_HELP)
     sub.add_argument("--proof", metavar="PROOF", help="proof of possession (- for stdin)")
-    sub.add_argument("--json", action="store_true", help="print the decision as JSON")
+    sub.add_argument(
+        "--json",
+        action="store_true",
+        help=f'print the decision as JSON; bad usage prints {{"code": "{USAGE_CODE}", '
+        '"detail": ...}',
+    )
     sub.add_argument(
         "--at",
-        type=_rfc3339,
-        metavar="RFC3339",
-        help="verify as of this time, for offline analysis only (e.g. 2027-01-15T08:00:00Z)",
+        type=point_in_time("--at"),
+        metavar="TIME",
+        help="verify as of this time, for offline analysis only: RFC 3339 "
+        "(2027-01-15T08:00:00Z) or Unix seconds",
     )
     sub.add_argument(
         "--discharge",
@@ -505,9 +687,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="shared state file (see `state init`): revocations, use counts, replay",
     )
 
-    sub = command("inspect", cmd_inspect, "show a token's task, chain and caveats (unverified)")
+    sub = command(
+        "inspect",
+        cmd_inspect,
+        "show a token's task, chain, caveats and effective scope (unverified)",
+        "Reads the token without any key: what it claims, not whether it is genuine. Marks "
+        "a token that has expired or is not valid yet.",
+    )
     sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
-    sub.add_argument("--json", action="store_true", help="print as JSON")
+    sub.add_argument(
+        "--json", action="store_true", help="print as JSON (the effective scope as effective)"
+    )
 
     _cli_approval.register(commands)
     _cli_state.register(commands)
@@ -515,9 +705,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, as_json: bool = False) -> int:
+    """Bad usage or unreadable input: one line on stderr (and, for verify --json, a JSON
+    object on stdout, where a script reads the decision)."""
+    if as_json:
+        print(json.dumps({"code": USAGE_CODE, "detail": message}, indent=2))
     print(f"delegation: error: {shown(message)}", file=sys.stderr)
     return EXIT_USAGE
+
+
+def _wants_json(args: Sequence[str]) -> bool:
+    """``verify ... --json``, known before (and whether or not) the rest parses."""
+    return bool(args) and args[0] == "verify" and "--json" in args[1:]
 
 
 _FLAG = re.compile(r"--[a-z][a-z-]*")
@@ -563,16 +762,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = _glue_dash_values(sys.argv[1:] if argv is None else argv)
+    as_json = _wants_json(args)
     try:
-        ns = parser.parse_args(args)
-    except SystemExit as exc:  # argparse has printed help, or usage and an error
-        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    try:
+        try:
+            ns = parser.parse_args(args)
+        except ParseError as exc:
+            if as_json:
+                return _fail(exc.message, as_json)
+            exc.parser.print_usage(sys.stderr)
+            print(f"{exc.parser.prog}: error: {shown(exc.message)}", file=sys.stderr)
+            return EXIT_USAGE
+        except SystemExit as exc:  # argparse has printed help or the version
+            return exc.code if isinstance(exc.code, int) else EXIT_USAGE
         status: int = ns.run(ns)
-    except UsageError as exc:
-        return _fail(str(exc))
-    except DelegationError as exc:
-        return _fail(str(exc))
+    except (UsageError, DelegationError) as exc:
+        return _fail(str(exc), as_json)
     except KeyboardInterrupt:
         print("delegation: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -580,7 +784,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_BROKEN_PIPE
     except OSError as exc:
-        return _fail(f"input/output error: {exc.strerror or exc}")
+        return _fail(f"input/output error: {exc.strerror or exc}", as_json)
     return status
 
 

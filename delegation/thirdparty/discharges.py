@@ -30,6 +30,9 @@ from delegation.thirdparty.caveat import (
 
 _NOT_IN_DISCHARGES = (Hop, MaxDepth, Delegatees, MaxUses)
 _APPROVAL_DOMAIN = b"delegation/v1/approval\x00"
+UNBOUND_DISCHARGE = "the discharge is unbound: bind it to this token before presenting it"
+"""The ``bad_discharge`` detail for a genuine discharge presented without binding."""
+BOUND_TWICE = "the discharge is bound twice: present it as bound once"
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,14 @@ class _Checker:
         if depth > MAX_DISCHARGE_DEPTH:
             return bad("discharges nest too deeply")
         states = _crypto.chain_signatures(place.caveat_key, discharge.identifier, discharge.caveats)
-        if not _crypto.macs_equal(bind(self.token_signature, states[-1]), discharge.signature):
+        bound = bind(self.token_signature, states[-1])
+        if not _crypto.macs_equal(bound, discharge.signature):
+            # The two mistakes a holder makes with its own genuine discharge get their own
+            # words; a discharge that is a mistake of no kind stays "does not verify".
+            if _crypto.macs_equal(states[-1], discharge.signature):
+                return bad(UNBOUND_DISCHARGE)
+            if _crypto.macs_equal(bind(self.token_signature, bound), discharge.signature):
+                return bad(BOUND_TWICE)
             return bad("the discharge does not verify for this token")
         caveats: list[Caveat] = []
         nested: list[ThirdPartyPlace] = []

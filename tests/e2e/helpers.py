@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import select
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,49 @@ def run(*args: str, cwd: Path, stdin: str | None = None) -> Result:
         [str(SCRIPT), *args], input=stdin, capture_output=True, text=True, cwd=cwd, timeout=60,
         check=False,
     )  # fmt: skip
+
+
+def run_on_terminal(*args: str, cwd: Path, typed: bytes, after: bytes = b"") -> Result:
+    """The console script in a terminal session: standard input and error on a pseudo-terminal,
+    standard output a pipe. Once the terminal shows ``after``, ``typed`` is typed (b"\\x04" is
+    Ctrl-D). The result's ``stderr`` is the terminal's transcript, the typed echo included."""
+    pty = pytest.importorskip("pty")
+    control, terminal = pty.openpty()
+    transcript = b""
+
+    def read_terminal(until: bytes) -> None:
+        nonlocal transcript
+        deadline = time.monotonic() + 60
+        while until not in transcript and time.monotonic() < deadline:
+            if select.select([control], [], [], 1)[0]:
+                try:
+                    chunk = os.read(control, 4096)
+                except OSError:  # EIO: the command has gone and its terminal is closed
+                    return
+                if not chunk:
+                    return
+                transcript += chunk
+
+    try:
+        with subprocess.Popen(
+            [str(SCRIPT), *args], stdin=terminal, stdout=subprocess.PIPE, stderr=terminal,
+            cwd=cwd, text=True,
+        ) as process:  # fmt: skip
+            os.close(terminal)
+            terminal = -1
+            if after:
+                read_terminal(after)
+            os.write(control, typed)
+            assert process.stdout is not None
+            out = process.stdout.read()
+            process.wait(timeout=60)
+            read_terminal(b"\0never")  # the rest, until the terminal closes
+    finally:
+        os.close(control)
+        if terminal != -1:
+            os.close(terminal)
+    err = transcript.decode("utf-8", "replace").replace("\r\n", "\n")
+    return subprocess.CompletedProcess(list(args), process.returncode, out, err)
 
 
 def in_process(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Runner:

@@ -14,12 +14,16 @@ traceback would. Proofs for the tables are signed with the library directly.
 
 from __future__ import annotations
 
+import argparse
+import importlib.metadata
 import json
 import os
 import re
 import stat
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,8 +43,17 @@ from delegation import (
     mint,
     prove,
 )
+from delegation.cli.main import build_parser
 from delegation.keys import RootKey
-from tests.e2e.helpers import Result, Runner, in_process, write_request
+from tests.e2e.helpers import (
+    Result,
+    Runner,
+    in_process,
+    only_line,
+    usage_error,
+    write_request,
+    write_test_approver,
+)
 
 CLI = (sys.executable, "-m", "delegation.cli")
 HEX32 = re.compile(r"[0-9a-f]{32}")
@@ -344,7 +357,11 @@ def test_token_from_standard_input(story: Story, call: Runner) -> None:
 
 def test_inspect_json_describes_without_secrets(story: Story, call: Runner) -> None:
     doc = json.loads(run("inspect", story.writer_token, "--json", cwd=story.dir).stdout)
-    assert set(doc) == {"token_id", "chain_id", "key_id", "location", "task", "chain", "caveats"}
+    assert set(doc) == {
+        "token_id", "chain_id", "key_id", "location", "task", "chain", "caveats", "verified",
+        "effective",
+    }  # fmt: skip
+    assert doc["verified"] is False
     assert HEX32.fullmatch(doc["chain_id"])
     keyring = json.loads((story.dir / "keyring.json").read_text(encoding="utf-8"))
     assert doc["key_id"] == keyring["current"]
@@ -427,18 +444,25 @@ BAD_USAGE = [
     ("widening expiry", ["attenuate", "{token}", "--expires-in", "999999"]),
     ("widening tool", ["attenuate", "{token}", "--tool", "crm.delete"]),
     ("nothing to attenuate", ["attenuate", "{token}"]),
-    ("rotate a missing keyring", ["keyring", "rotate", "nope.json"]),
-    ("keygen into a missing directory", ["keygen", "--out", "no/such/dir/k.key"]),
-]  # fmt: skip
-ARGPARSE_USAGE = [
-    ("no command", []),
-    ("unknown command", ["frobnicate"]),
     ("arg-max not an integer", ["attenuate", "{token}", "--arg-max", "length=lots"]),
     ("arg-eq without =", ["attenuate", "{token}", "--arg-eq", "length"]),
     ("--at without a zone", ["verify", "{token}", "--keyring", "keyring.json",
                              "--request", "{request}", "--at", "2030-01-01T00:00:00"]),
     ("negative expires-in", ["mint", "--keyring", "keyring.json", "--task-id", "t", "--approved-by",
                              "a", "--statement", "s", "--holder", "{pub}", "--expires-in", "-5"]),
+    ("negative max-depth", ["attenuate", "{token}", "--max-depth", "-1"]),
+    ("max-uses of 0", ["attenuate", "{token}", "--max-uses", "0"]),
+    ("an approver key as the holder's key", ["prove", "{token}", "--key", "approver.key",
+                                             "--request", "{request}"]),
+    ("rotate a missing keyring", ["keyring", "rotate", "nope.json"]),
+    ("keygen into a missing directory", ["keygen", "--out", "no/such/dir/k.key"]),
+]  # fmt: skip
+ARGPARSE_USAGE = [
+    ("no command", []),
+    ("unknown command", ["frobnicate"]),
+    ("unknown flag", ["inspect", "{token}", "--jsn"]),
+    ("abbreviated flag", ["inspect", "{token}", "--js"]),
+    ("missing value", ["attenuate", "{token}", "--tool"]),
 ]  # fmt: skip
 
 
@@ -447,6 +471,7 @@ def bad_files(story: Story) -> Story:
     (story.dir / "o.key.pub").write_text(story.public["o"], encoding="utf-8")
     (story.dir / "bad.json").write_text('{"audience": "crm", "tool": 3}', encoding="utf-8")
     (story.dir / "binary.key").write_bytes(b"\xff\xfe\x00garbage")
+    write_test_approver(story.dir / "approver.key", 97)
     return story
 
 
@@ -482,7 +507,7 @@ def test_help_names_every_command_and_argument_typing(tmp_path: Path, call: Runn
         assert command in result.stdout
     assert "inspect" in result.stdout
     assert "demo" in result.stdout
-    mint_help = call("mint", "--help", cwd=tmp_path).stdout
+    mint_help = " ".join(call("mint", "--help", cwd=tmp_path).stdout.split())
     assert "plain integer" in mint_help
     assert "true and false are booleans" in mint_help
 
@@ -555,3 +580,285 @@ def test_core_key_files_that_are_not_json_raise_keyring_error(
     for load in (Keyring.load, AgentKey.load):
         with pytest.raises(KeyringError):
             load(path)
+
+
+# --- a finished command for a new user ------------------------------------------------------
+
+
+def test_version_is_the_installed_distributions(tmp_path: Path) -> None:
+    result = run("--version", cwd=tmp_path)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert result.stdout == f"delegation {importlib.metadata.version('delegation')}\n"
+
+
+def test_pubkey_prints_what_keygen_printed(bad_files: Story, call: Runner) -> None:
+    d = bad_files.dir
+    assert ok("pubkey", "o.key", cwd=d) == bad_files.public["o"]  # a real process
+    for name in ("r", "w"):
+        assert only_line(call("pubkey", f"{name}.key", cwd=d)) == bad_files.public[name]
+    assert "keyring" in usage_error(call("pubkey", "keyring.json", cwd=d))
+    assert "cannot read" in usage_error(call("pubkey", "nope.key", cwd=d))
+    for not_a_key in ("request.json", "o.key.pub"):
+        assert "not an agent key file" in usage_error(call("pubkey", not_a_key, cwd=d))
+    assert "not UTF-8" in usage_error(call("pubkey", "binary.key", cwd=d))
+
+
+def _parsers(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ("delegation",)
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, (*path, name))
+
+
+# Owned by delegation/cli/state.py, where its help belongs; remove once it has one.
+HELP_PENDING = {"delegation state init FILE"}
+
+
+def test_every_command_flag_and_argument_has_help() -> None:
+    missing = []
+    for path, parser in _parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                helped = {choice.dest for choice in action._choices_actions if choice.help}
+                missing += [
+                    " ".join((*path, name)) for name in action.choices if name not in helped
+                ]
+            elif not action.help:
+                name = "/".join(action.option_strings) or str(action.metavar or action.dest)
+                missing.append(" ".join((*path, name)))
+    assert set(missing) == HELP_PENDING
+
+
+def test_help_fits_an_80_column_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    for path, parser in _parsers(build_parser()):
+        text = parser.format_help()
+        body = text.split("\n\n", 1)[1]  # after the usage block, which argparse cannot wrap
+        too_long = [line for line in body.splitlines() if len(line) > 80]
+        assert too_long == [], " ".join(path)
+
+
+def test_request_from_standard_input(story: Story, call: Runner) -> None:
+    request = Path(story.request).read_text(encoding="utf-8")
+    token = story.writer_token
+    proof = ok("prove", token, "--key", "w.key", "--request", "-", cwd=story.dir, stdin=request)
+    result = run(
+        "verify", token, "--keyring", "keyring.json", "--request", "-", "--proof", proof, "--json",
+        cwd=story.dir, stdin=request,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout
+    assert json.loads(result.stdout)["allowed"] is True
+    line = usage_error(run("prove", "-", "--key", "w.key", "--request", "-", cwd=story.dir,
+                           stdin=request))  # fmt: skip
+    assert line == (
+        "delegation: error: only one input can come from standard input, but TOKEN and "
+        "--request are -"
+    )
+    for args in (
+        ("verify", token, "--keyring", "keyring.json", "--request", "-", "--proof", "-"),
+        ("verify", "-", "--keyring", "keyring.json", "--request", "-"),
+        ("verify", token, "--keyring", "keyring.json", "--request", "-", "--discharge", "-"),
+    ):
+        line = usage_error(call(*args, cwd=story.dir, stdin=request))
+        assert "only one input can come from standard input" in line
+    line = usage_error(call("prove", token, "--key", "w.key", "--request", "-", cwd=story.dir,
+                            stdin='{"audience": '))  # fmt: skip
+    assert line == "delegation: error: the request on standard input is not valid JSON"
+
+
+JSON_USAGE = [
+    ("missing request file", ["--keyring", "keyring.json", "--request", "nope.json"]),
+    ("missing --request", ["--keyring", "keyring.json"]),
+    ("unknown flag", ["--keyring", "keyring.json", "--request", "{request}", "--proff", "x"]),
+    ("unreadable --at", ["--keyring", "keyring.json", "--request", "{request}", "--at", "soon"]),
+    ("two stdin readers", ["--keyring", "keyring.json", "--request", "-", "--proof", "-"]),
+    ("key file as keyring", ["--keyring", "o.key", "--request", "{request}"]),
+    ("missing state file", ["--keyring", "keyring.json", "--request", "{request}",
+                            "--state", "nope.db"]),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", [c[1] for c in JSON_USAGE], ids=[c[0] for c in JSON_USAGE])
+def test_verify_json_reports_bad_usage_as_json(
+    bad_files: Story, call: Runner, args: list[str]
+) -> None:
+    result = call(*_fill(["verify", "{token}", "--json", *args], bad_files), cwd=bad_files.dir)
+    assert result.returncode == 2
+    doc = json.loads(result.stdout)
+    assert doc == {"code": "usage", "detail": doc["detail"]}
+    assert result.stderr.splitlines() == [f"delegation: error: {doc['detail']}"]
+
+
+def test_verify_json_usage_error_through_the_console_script(story: Story) -> None:
+    result = run("verify", story.writer_token, "--json", "--keyring", "keyring.json", cwd=story.dir)
+    assert result.returncode == 2
+    assert json.loads(result.stdout) == {
+        "code": "usage",
+        "detail": "the following arguments are required: --request",
+    }
+
+
+def _minted(story: Story, *, now: int, **scope: Any) -> str:
+    """A root token minted as if at ``now`` (the CLI mints at the current time only)."""
+    keyring = Keyring.load(story.dir / "keyring.json")
+    holder = Agent("orchestrator", AgentKey.load(story.dir / "o.key").public_key)
+    task = TaskRecord(
+        task_id="task-old", approved_by="alice@example.com", approved_at=now, statement="s"
+    )
+    return mint(keyring, task, holder, Scope(audiences=["crm"], **scope), now=now).encode()
+
+
+def test_inspect_shows_the_effective_scope(story: Story, call: Runner) -> None:
+    text = run("inspect", story.writer_token, cwd=story.dir).stdout
+    lines = text.splitlines()
+    assert lines[1].startswith("token id")  # a current token has no validity warning
+    scope = lines[lines.index(
+        "effective scope (what all the caveats allow together; as claimed, unverified)"
+    ) + 1 :]  # fmt: skip
+    assert scope[:5] == [
+        "  audience  crm",
+        "  tool      crm.update",
+        "  action    write",
+        "  resource  crm://accounts/42/notes/**",
+        "  intent    summarise, update-notes",
+    ]
+    assert scope[5:7] == ["  args      length max 2000", "  args      length max 1000"]
+    assert re.fullmatch(r"  expires   \S+Z, in (9|10) min", scope[7])
+    doc = json.loads(call("inspect", story.writer_token, "--json", cwd=story.dir).stdout)
+    researcher_hop = next(c for c in doc["caveats"] if c["type"] == "validity" and c["hop"] == 1)
+    assert doc["effective"] == {
+        "audiences": ["crm"],
+        "tools": ["crm.update"],
+        "actions": ["write"],
+        "resources": ["crm://accounts/42/notes/**"],
+        "intents": ["summarise", "update-notes"],
+        "args": ["length max 2000", "length max 1000"],
+        "not_before": None,
+        "expires": researcher_hop["value"]["expires"],  # the earliest of the two
+        "expired": False,
+        "not_yet_valid": False,
+    }
+
+
+def test_inspect_marks_expired_and_not_yet_valid_tokens(story: Story, call: Runner) -> None:
+    now = int(time.time())
+    expired = _minted(story, now=now - 7200, expires_in=3600)
+    result = run("inspect", expired, cwd=story.dir)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 0
+    assert lines[0].startswith("UNVERIFIED")
+    assert re.fullmatch(r"EXPIRED   at \S+Z \(1 h ago\): verify denies it", lines[1])
+    assert lines[-1].endswith("1 h ago (EXPIRED)")
+    doc = json.loads(call("inspect", expired, "--json", cwd=story.dir).stdout)
+    assert (doc["effective"]["expired"], doc["effective"]["not_yet_valid"]) == (True, False)
+
+    later = _minted(story, now=now, not_before=now + 600, expires_in=3600)
+    lines = call("inspect", later, cwd=story.dir).stdout.splitlines()
+    assert lines[1].startswith("NOT YET VALID until ")
+    assert any(line.endswith("(NOT YET VALID)") for line in lines)
+    doc = json.loads(call("inspect", later, "--json", cwd=story.dir).stdout)
+    assert (doc["effective"]["expired"], doc["effective"]["not_yet_valid"]) == (False, True)
+    # Within the verifier's clock skew a not-before time is not flagged.
+    soon = _minted(story, now=now, not_before=now + 5, expires_in=3600)
+    doc = json.loads(call("inspect", soon, "--json", cwd=story.dir).stdout)
+    assert doc["effective"]["not_yet_valid"] is False
+
+
+def test_an_expired_token_is_not_attenuated_or_delegated(story: Story, call: Runner) -> None:
+    expired = _minted(story, now=int(time.time()) - 7200, expires_in=3600)
+    line = usage_error(run("attenuate", expired, "--tool", "crm.read", cwd=story.dir))
+    assert re.fullmatch(
+        r"delegation: error: cannot attenuate an expired token \(it expired at \S+Z, 1 h ago\): "
+        r"ask its issuer for a new one",
+        line,
+    )
+    args = ("--key", "o.key", "--to", story.public["r"], "--agent-id", "researcher")
+    line = usage_error(call("delegate", expired, *args, cwd=story.dir))
+    assert "cannot delegate an expired token" in line
+
+
+EXPIRES_IN = [
+    ("zero", "0", "--expires-in takes a whole number of seconds, 1 or more: not '0'"),
+    ("negative", "-5", "--expires-in takes a whole number of seconds, 1 or more: not '-5'"),
+    ("not a number", "1h", "--expires-in takes a whole number of seconds, 1 or more: not '1h'"),
+    ("past the format's time limit", "99999999999",
+     "--expires-in '99999999999' would end after 2514-05-30T01:53:03Z, the latest time a token "
+     "can carry (at most "),
+    ("absurdly large", "1" + "0" * 40,
+     "--expires-in '1000000000000000000000000000000000000...' would end after "),
+    ("thousands of digits", "9" * 5000, "--expires-in '9999999999999999999999999999999999999...'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("value", "message"), [c[1:] for c in EXPIRES_IN], ids=[c[0] for c in EXPIRES_IN]
+)
+def test_out_of_range_expires_in_gets_a_human_message(
+    bad_files: Story, call: Runner, value: str, message: str
+) -> None:
+    b = bad_files
+    for command in (
+        ["mint", "--keyring", "keyring.json", "--task-id", "t", "--approved-by", "a",
+         "--statement", "s", "--holder", b.public["o"], "--audience", "crm"],
+        ["attenuate", b.writer_token],
+        ["delegate", b.writer_token, "--key", "w.key", "--to", b.public["o"], "--agent-id", "x"],
+    ):  # fmt: skip
+        line = usage_error(call(*command, "--expires-in", value, cwd=b.dir))
+        assert line.startswith(f"delegation: error: {message}"), line
+        assert len(line) < 200
+
+
+def test_expires_in_zero_through_the_console_script(story: Story) -> None:
+    result = run("attenuate", story.writer_token, "--expires-in", "0", cwd=story.dir)
+    assert usage_error(result) == (
+        "delegation: error: --expires-in takes a whole number of seconds, 1 or more: not '0'"
+    )
+
+
+def _mint_at(story: Story, runner: Runner, approved_at: str | None) -> Result:
+    at = () if approved_at is None else ("--approved-at", approved_at)
+    return runner(
+        "mint", "--keyring", "keyring.json", "--task-id", "t", "--approved-by", "a",
+        "--statement", "s", "--holder", story.public["o"], "--audience", "crm", *at,
+        cwd=story.dir,
+    )  # fmt: skip
+
+
+def _approved_at(story: Story, runner: Runner, token: str) -> int:
+    doc = json.loads(runner("inspect", token, "--json", cwd=story.dir).stdout)
+    at: int = doc["task"]["approved_at"]
+    return at
+
+
+def test_mint_records_when_the_task_was_approved(story: Story, call: Runner) -> None:
+    jan_15 = 1736928000  # 2025-01-15T08:00:00Z
+    token = only_line(_mint_at(story, run, "2025-01-15T08:00:00Z"))  # a real process
+    assert _approved_at(story, call, token) == jan_15
+    for spelled in ("2025-01-15T09:00:00+01:00", str(jan_15)):
+        assert _approved_at(story, call, only_line(_mint_at(story, call, spelled))) == jan_15
+    before = int(time.time())
+    token = only_line(_mint_at(story, call, None))
+    assert before <= _approved_at(story, call, token) <= int(time.time())
+    within_skew = str(int(time.time()) + 10)
+    assert _approved_at(story, call, only_line(_mint_at(story, call, within_skew))) > before
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        (str(int(time.time()) + 3600), "is in the future"),
+        ("2400-01-01T00:00:00Z", "is in the future"),
+        ("2025-01-15T08:00:00", "give a time zone"),
+        ("yesterday", "takes an RFC 3339 time such as 2027-01-15T08:00:00Z, or Unix seconds"),
+        ("-1", "a time lies from 1970-01-01T00:00:00Z to 2514-05-30T01:53:03Z"),
+    ],
+)
+def test_mint_refuses_an_approval_time_it_cannot_use(
+    story: Story, call: Runner, value: str, says: str
+) -> None:
+    line = usage_error(_mint_at(story, call, value))
+    assert line.startswith("delegation: error: --approved-at")
+    assert says in line

@@ -32,14 +32,18 @@ from delegation import (
     mint,
 )
 from delegation._wire import b64encode
+from delegation.cli.approval import NOT_APPROVED
 from delegation.keys import RootKey
 from delegation.thirdparty.approval import Approver, require_approval
 from delegation.thirdparty.caveat import ApproverKey
+from delegation.thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
 from tests.e2e.helpers import (
+    Result,
     Runner,
     in_process,
     only_line,
     run,
+    run_on_terminal,
     sign,
     usage_error,
     write_request,
@@ -296,8 +300,15 @@ BAD_USAGE = [
                                       "--request", "{request}"]),
     ("discharge garbage", ["discharge", "garbage", "--key", "approver.key",
                            "--request", "{request}"]),
-    ("discharge a token without a call", ["discharge", "{writer}", "--key", "approver.key"]),
-    ("discharge a cid without a call", ["discharge", "{cid}", "--key", "approver.key"]),
+    ("rule with an empty action", [*MINT, "--needs-approval", "crm.update:"]),
+    ("rule with an empty tool", ["require-approval", "{writer}", "--approver", "{approver}",
+                                 "--rule", ":write"]),
+    ("ttl of 0", ["discharge", "{writer}", "--key", "approver.key", "--request", "{request}",
+                  "--ttl", "0"]),
+    ("ttl over the limit", ["discharge", "{writer}", "--key", "approver.key",
+                            "--request", "{request}", "--ttl", "901"]),
+    ("discharge token and request from stdin", ["discharge", "-", "--key", "approver.key",
+                                                "--request", "-"]),
     ("discharge another approver's cid", ["discharge", "{cid}", "--key", "other.key",
                                           "--request", "{request}", "--yes"]),
     ("bind garbage", ["bind", "{writer}", "garbage"]),
@@ -307,10 +318,9 @@ BAD_USAGE = [
                                         "--request", "{request}", "--discharge", "-"]),
 ]  # fmt: skip
 ARGPARSE_USAGE = [
-    ("rule with an empty action", [*MINT, "--needs-approval", "crm.update:"]),
-    ("rule with an empty tool", ["require-approval", "{writer}", "--approver", "{approver}",
-                                 "--rule", ":write"]),
     ("approver init without --out", ["approver", "init"]),
+    ("discharge a token without a call", ["discharge", "{writer}", "--key", "approver.key"]),
+    ("discharge a cid without a call", ["discharge", "{cid}", "--key", "approver.key"]),
     ("discharge without a key", ["discharge", "{writer}"]),
 ]  # fmt: skip
 
@@ -373,3 +383,113 @@ def test_core_require_approval_refuses_a_low_order_key_with_authoring_error() ->
     )
     with pytest.raises(AuthoringError):
         require_approval(token, bytes(32))
+
+
+# --- a finished command for a new user ------------------------------------------------------
+
+
+def test_pubkey_prints_an_approver_keys_public_key(world: World) -> None:
+    assert only_line(run("pubkey", "approver.key", cwd=world.dir)) == world.approver
+
+
+def test_discharge_usage_shows_the_request_is_required(world: World, call: Runner) -> None:
+    usage = call("discharge", "--help", cwd=world.dir).stdout.split("\n\n")[0]
+    assert "--request REQUEST.json" in usage
+    assert "[--request" not in usage
+
+
+PROMPT = "approve? [y/N] "
+
+
+def _ask(w: World, typed: bytes) -> Result:
+    return run_on_terminal(
+        "discharge", w.writer, "--key", "approver.key", "--request", w.request,
+        cwd=w.dir, typed=typed, after=PROMPT.encode(),
+    )  # fmt: skip
+
+
+def test_discharge_on_a_terminal_asks_before_approving(world: World, call: Runner) -> None:
+    yes = _ask(world, b"y\n")
+    assert yes.returncode == 0, yes.stderr
+    [discharge] = yes.stdout.splitlines()
+    summary, answer = yes.stderr.split(PROMPT)
+    assert "task 'task-42' approved by alice" in summary  # shown before the question
+    assert "agents: orchestrator -> writer" in summary
+    assert "crm.update write on crm" in summary
+    assert answer.startswith("y\napproved: valid 300 s")
+    code, doc = verify(world, call, world.writer, world.request, "w.key", "--discharge", discharge)
+    assert (code, doc["code"]) == (0, None)
+
+    for typed in (b"n\n", b"\n", b"maybe\n", b"\x04"):  # no, Enter (the default), other, Ctrl-D
+        no = _ask(world, typed)
+        assert (no.returncode, no.stdout) == (1, ""), typed
+        assert PROMPT in no.stderr
+        assert no.stderr.splitlines()[-1] == "delegation: not approved", typed
+
+
+def test_discharge_without_a_terminal_needs_yes(world: World) -> None:
+    # A pipe on standard input is no one to ask: the clear refusal, as before.
+    result = run("discharge", world.writer, "--key", "approver.key", "--request", world.request,
+                 cwd=world.dir, stdin="y\n")  # fmt: skip
+    assert (result.returncode, result.stdout) == (1, "")
+    assert "approve?" not in result.stderr
+    assert result.stderr.splitlines()[-1] == NOT_APPROVED
+
+
+def test_discharge_reads_the_request_from_standard_input(world: World) -> None:
+    request = Path(world.request).read_text(encoding="utf-8")
+    result = run("discharge", world.writer, "--key", "approver.key", "--request", "-", "--yes",
+                 cwd=world.dir, stdin=request)  # fmt: skip
+    only_line(result)
+    # Standard input held the request, so there is no terminal to ask on: --yes is needed.
+    result = run_on_terminal(
+        "discharge", world.writer, "--key", "approver.key", "--request", "-",
+        cwd=world.dir, typed=request.encode() + b"\n\x04",
+    )  # fmt: skip
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[-1] == NOT_APPROVED
+
+
+def test_an_unbound_or_twice_bound_discharge_is_named_as_such(world: World, call: Runner) -> None:
+    w = world
+    doc = json.loads(call("inspect", w.writer, "--json", cwd=w.dir).stdout)
+    cid = next(c["value"]["cid"] for c in doc["caveats"] if c["type"] == "third_party")
+    unbound = only_line(call("discharge", cid, "--key", "approver.key", "--request", w.request,
+                             "--yes", cwd=w.dir))  # fmt: skip
+    code, decision = verify(w, call, w.writer, w.request, "w.key", "--discharge", unbound)
+    assert (code, decision["code"]) == (1, Code.BAD_DISCHARGE)
+    assert [r["detail"] for r in decision["reasons"]] == [UNBOUND_DISCHARGE]
+    proof = sign(w.writer, w.dir / "w.key", w.request)
+    text = run("verify", w.writer, "--keyring", "keyring.json", "--request", w.request,
+               "--proof", proof, "--discharge", unbound, cwd=w.dir)  # fmt: skip
+    assert text.returncode == 1
+    assert text.stdout.splitlines()[-1] == (
+        "hint      bind it first: delegation bind TOKEN DISCHARGE, then pass what it prints"
+    )
+    bound = only_line(call("bind", w.writer, unbound, cwd=w.dir))
+    twice = only_line(call("bind", w.writer, bound, cwd=w.dir))
+    code, decision = verify(w, call, w.writer, w.request, "w.key", "--discharge", twice)
+    assert [r["detail"] for r in decision["reasons"]] == [BOUND_TWICE]
+    proof = sign(w.writer, w.dir / "w.key", w.request)
+    text = call("verify", w.writer, "--keyring", "keyring.json", "--request", w.request,
+                "--proof", proof, "--discharge", twice, cwd=w.dir)  # fmt: skip
+    assert text.stdout.splitlines()[-1] == (
+        "hint      `discharge TOKEN` prints bound discharges: pass them as printed, no bind"
+    )
+    # `discharge TOKEN` says that what it prints is bound already.
+    result = call("discharge", w.writer, "--key", "approver.key", "--request", w.request,
+                  "--yes", cwd=w.dir)  # fmt: skip
+    assert "already bound" in result.stderr
+
+
+def test_require_approval_names_its_location_flag_as_mint_does(
+    world: World, call: Runner, tmp_path: Path
+) -> None:
+    second = write_test_approver(tmp_path / "second.key", 78)
+    for flag in ("--approval-location", "--location"):  # the old name still works
+        token = only_line(call("require-approval", world.writer, "--approver", second,
+                               flag, "https://b.example", cwd=world.dir))  # fmt: skip
+        caveats = json.loads(call("inspect", token, "--json", cwd=world.dir).stdout)["caveats"]
+        assert caveats[-1]["value"]["location"] == "https://b.example"
+    usage = call("require-approval", "--help", cwd=world.dir).stdout.split("\n\n")[0]
+    assert "--approval-location URL" in usage

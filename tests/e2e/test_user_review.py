@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +26,16 @@ import pytest
 
 from delegation import AgentKey, decode, encode_public_key
 from delegation.cli import main
-from tests.e2e.helpers import Runner, in_process, only_line, run, sign, usage_error, write_request
+from tests.e2e.helpers import (
+    SCRIPT,
+    Runner,
+    in_process,
+    only_line,
+    run,
+    sign,
+    usage_error,
+    write_request,
+)
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 URL = "https://approve.example/billing"
@@ -313,3 +324,72 @@ def test_public_keys_and_ids_that_start_with_a_dash_are_values_not_options(
         cwd=tmp_path,
     ))  # fmt: skip
     assert [link["agent_id"] for link in decode(child).describe()["chain"]] == ["-odd-id", "-sub"]
+
+
+# --- a new user's walk from `delegation --help` to a revoked token -------------------------
+
+
+def test_the_readme_first_session_runs_as_written(tmp_path: Path) -> None:
+    """The README's shell session, run by bash with the installed console script: each
+    comment that names an outcome is what the user sees."""
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text("utf-8"), re.S)
+    [session] = [b for b in blocks if "delegation keygen" in b]
+    env = {**os.environ, "PATH": f"{SCRIPT.parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["bash", "-u", "-c", session], capture_output=True, text=True, cwd=tmp_path, env=env,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert result.stderr == ""
+    assert result.returncode == 1  # the last command: verify denies the revoked token
+    out = result.stdout.splitlines()
+    assert "ALLOW" in out
+    assert "DENY (revoked)" in out
+    assert "  resource  crm://accounts/42/notes/*" in out  # inspect's effective scope
+    assert out.index("ALLOW") < out.index("DENY (revoked)")
+
+
+# Fixed bug: a key file of the wrong kind said "not a delegation-agent-key version 1 file",
+# naming neither the flag nor the file; with several key files in play the user had to guess.
+def test_key_file_errors_name_the_flag_and_the_file(billing: Billing, call: Runner) -> None:
+    b = billing
+    line = usage_error(call("prove", b.analyst, "--key", "approver.key", "--request", b.read,
+                            cwd=b.dir))  # fmt: skip
+    assert line == (
+        "delegation: error: --key approver.key: not a delegation-agent-key version 1 file"
+    )
+    line = usage_error(call("discharge", b.analyst, "--key", "orch.key", "--request", b.refund,
+                            cwd=b.dir))  # fmt: skip
+    assert line.startswith("delegation: error: --key orch.key: not a delegation-approver-key")
+    line = usage_error(call("mint", "--keyring", "orch.key", "--task-id", "t", "--approved-by",
+                            "a", "--statement", "s", "--holder", b.public["orch"],
+                            "--audience", "billing", cwd=b.dir))  # fmt: skip
+    assert line.startswith("delegation: error: --keyring orch.key: not a delegation-keyring")
+
+
+# Fixed bug: `mint --approved-at` takes Unix seconds or RFC 3339, but `verify --at` took RFC 3339
+# only, and said so with argparse's usage block.
+def test_verify_at_takes_the_times_mint_takes(billing: Billing, call: Runner) -> None:
+    far = str(2**33)  # a Unix time long after every token here expires
+    code, doc = decide(billing, call, billing.summarizer, "summarizer", billing.read, "--at", far)
+    assert code == 1
+    assert doc["reasons"][0]["code"] == "expired"
+    line = usage_error(call("verify", billing.summarizer, "--keyring", "ring.json", "--request",
+                            billing.read, "--at", "2030-01-01", cwd=billing.dir))  # fmt: skip
+    assert "--at: give a time zone" in line
+
+
+# Fixed bug: a value argparse's type check refused printed the whole usage block (nine lines
+# for mint) before the error ("invalid parse value" for a number of thousands of digits), and a
+# shortened flag name (--max-use) was taken for the flag it abbreviates, so a new flag could
+# change what an old command line means.
+def test_a_bad_value_is_one_line_and_flags_are_never_abbreviated(
+    billing: Billing, call: Runner
+) -> None:
+    line = usage_error(call("attenuate", billing.analyst, "--max-uses", "none", cwd=billing.dir))
+    assert (
+        line
+        == "delegation: error: --max-uses takes a whole number, from 1 to 2147483647: not 'none'"
+    )
+    result = call("attenuate", billing.analyst, "--max-use", "1", cwd=billing.dir)
+    assert result.returncode == 2
+    assert "unrecognized arguments: --max-use" in result.stderr
