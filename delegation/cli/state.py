@@ -1,4 +1,5 @@
-"""``delegation state init`` and ``revoke``: the SQLite state file verifiers share.
+"""``delegation state init``, ``revoke`` and ``revocations list``: the SQLite state file
+verifiers share.
 
 One file holds revocations, use counts and spent proof nonces and approvals
 (:class:`delegation.stores.SQLiteState`). Only a file made by ``state init`` is ever opened:
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import re
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from delegation._wire import b64decode
@@ -117,8 +120,33 @@ def cmd_revoke(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _when(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cmd_revocations_list(ns: argparse.Namespace) -> int:
+    state = open_state(ns.state)
+    try:
+        records = state.revocations()
+    finally:
+        state.close()
+    if ns.json:
+        doc = {
+            "revocations": [
+                {"kind": str(r.kind), "value": r.value, "revoked_at": at} for r, at in records
+            ]
+        }
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+    if not records:
+        print(f"{ns.state}: nothing is revoked")
+    for revocation, at in records:
+        print(f"{_when(at)}  {revocation.kind:<5}  {shown(revocation.value)}")
+    return EXIT_OK
+
+
 def register(commands: Any) -> None:
-    """Add ``state`` and ``revoke`` to the ``delegation`` command's sub-parsers."""
+    """Add ``state``, ``revoke`` and ``revocations`` to the ``delegation`` command."""
     state = commands.add_parser("state", help="create the state file verifiers share")
     actions = state.add_subparsers(dest="state_command", required=True, metavar="ACTION")
     sub = actions.add_parser(
@@ -153,3 +181,15 @@ def register(commands: Any) -> None:
     which.add_argument("--task", metavar="ID", help="every token for a task")
     which.add_argument("--agent", metavar="PUBKEY", help="every chain through an agent's key")
     which.add_argument("--key-id", metavar="KID", help="every token under a root key id")
+
+    listing = commands.add_parser("revocations", help="show what a state file revokes")
+    actions = listing.add_subparsers(dest="revocations_command", required=True, metavar="ACTION")
+    sub = actions.add_parser(
+        "list",
+        help="list every revocation in a state file, oldest first",
+        description="List every revocation recorded in the state file: when (UTC), the kind "
+        "(token: a token, hop or chain id; task; agent; key: a root key id) and the value.",
+    )
+    sub.set_defaults(run=cmd_revocations_list)
+    sub.add_argument("--state", required=True, metavar="FILE", help="the shared state file")
+    sub.add_argument("--json", action="store_true", help="print as JSON")

@@ -1,8 +1,8 @@
-"""Shared state on the command line: ``state init``, ``verify --state``, ``revoke`` and
-``--max-uses``. Replay and use counts must persist across separate ``verify`` processes that
-share one state file; every revocation kind must kill exactly what it names; without
-``--state`` a token that must be counted is denied; only a file made by ``state init`` is ever
-opened, and no other file is written.
+"""Shared state on the command line: ``state init``, ``verify --state``, ``revoke``,
+``revocations list`` and ``--max-uses``. Replay and use counts must persist across separate
+``verify`` processes that share one state file; every revocation kind must kill exactly what it
+names; without ``--state`` a token that must be counted is denied; only a file made by
+``state init`` is ever opened, and no other file is written.
 
 The tree (built once per module): the orchestrator's root token; the researcher's, delegated
 from it; the writer's, delegated from the researcher's; a sibling delegated from the root to a
@@ -357,6 +357,7 @@ def test_state_commands_refuse_any_file_not_made_by_state_init(
         for args in (
             (*base, "--state", str(path)),
             ("revoke", "--state", str(path), "--task", "t"),
+            ("revocations", "list", "--state", str(path)),
         ):
             line = usage_error(call(*args, cwd=tree.dir))
             assert why in line, line
@@ -366,3 +367,33 @@ def test_state_commands_refuse_any_file_not_made_by_state_init(
     assert not Path(f"{foreign}-wal").exists()
     usage_error(call("state", "init", str(foreign), cwd=tree.dir))
     assert foreign.read_bytes() == before
+
+
+def test_revocations_list_shows_what_the_state_file_revokes(
+    tree: Tree, tmp_path: Path, call: Runner
+) -> None:
+    state = str(tmp_path / "s.db")
+    only_line(call("state", "init", state, cwd=tree.dir))
+    assert only_line(call("revocations", "list", "--state", state, cwd=tree.dir)) == (
+        f"{state}: nothing is revoked"
+    )
+    empty = json.loads(call("revocations", "list", "--state", state, "--json", cwd=tree.dir).stdout)
+    assert empty == {"revocations": []}
+    hop = _values(tree)["researcher_hop"]
+    for args in (["--task", "task-42"], ["--hop", hop.upper()], ["--key-id", "test-k1"]):
+        only_line(call("revoke", "--state", state, *args, cwd=tree.dir))
+    text = call("revocations", "list", "--state", state, cwd=tree.dir).stdout.splitlines()
+    assert len(text) == 3
+    assert {tuple(line.split()[1:]) for line in text} == {
+        ("task", "task-42"),
+        ("token", hop),
+        ("key", "test-k1"),
+    }
+    doc = json.loads(call("revocations", "list", "--state", state, "--json", cwd=tree.dir).stdout)
+    assert {(r["kind"], r["value"]) for r in doc["revocations"]} == {
+        ("task", "task-42"),
+        ("token", hop),
+        ("key", "test-k1"),
+    }
+    assert all(isinstance(r["revoked_at"], int) for r in doc["revocations"])
+    usage_error(call("revocations", "list", "--state", str(tmp_path / "typo.db"), cwd=tree.dir))
