@@ -49,7 +49,7 @@ from delegation import (
     Agent,
     AgentKey,
     Keyring,
-    MemoryNonceStore,
+    MemoryState,
     Request,
     Scope,
     TaskRecord,
@@ -250,9 +250,7 @@ def measure_depth(keyring: Keyring, depth: int, rounds: int, batch_ns: int) -> R
     raw = work.token.raw
     derived = hmac.digest(b"macaroons-key-generator", ROOT_SECRET, "sha256")
     messages = [raw.identifier, *(c.cid for c in raw.caveats)]
-    verifier = Verifier(
-        keyring, nonce_store=MemoryNonceStore(max_entries=10_000_000), clock=lambda: NOW
-    )
+    verifier = Verifier(keyring, state=MemoryState(max_entries=10_000_000), clock=lambda: NOW)
     pm = pymacaroons_verifier()
     bearer_check(verifier, keyring, work.text, REQUEST)  # fails loudly if the setup is wrong
     pymacaroons_check(pm, work.text)
@@ -406,9 +404,7 @@ def profile(path: str, depth: int, calls: int, top: int) -> str:
     """cProfile ``calls`` bearer checks or warm verifies at ``depth``; the top entries."""
     keyring = Keyring([RootKey("bench-k1", ROOT_SECRET, NOW)])
     work = build_workload(keyring, depth)
-    verifier = Verifier(
-        keyring, nonce_store=MemoryNonceStore(max_entries=10_000_000), clock=lambda: NOW
-    )
+    verifier = Verifier(keyring, state=MemoryState(max_entries=10_000_000), clock=lambda: NOW)
     if path == "bearer":
         bearer_check(verifier, keyring, work.text, REQUEST)
 

@@ -10,6 +10,8 @@ Laws, each enforced by the verifier and tested:
 - A hop counts only when signed by the holder in force; the last holder signs every request.
 - Anything the verifier does not understand, cannot parse or cannot check denies.
 - Every denial carries stable reason codes (:class:`Code`), the hop and the caveat that failed.
+- State that cannot answer denies (``store_unavailable``); a verifier built without state
+  (``state=None``) denies every call it would have to count or spend (``state_required``).
 """
 
 from delegation._version import __version__ as __version__
@@ -32,7 +34,14 @@ from delegation.errors import (
 from delegation.keys import AgentKey, Keyring, decode_public_key, encode_public_key
 from delegation.proof import prove
 from delegation.request import Request
-from delegation.stores import MemoryNonceStore, NonceStore, StoreUnavailable
+from delegation.stores import (
+    MemoryState,
+    Revocation,
+    RevocationKind,
+    SQLiteState,
+    State,
+    StoreUnavailable,
+)
 from delegation.task import Agent, Link, TaskRecord
 from delegation.token import Scope, UnverifiedToken, attenuate, decode, delegate, mint
 from delegation.verifier import VerifiedChain, Verifier
@@ -53,14 +62,17 @@ __all__ = [
     "Link",
     "MalformedRequest",
     "MalformedToken",
-    "MemoryNonceStore",
-    "NonceStore",
+    "MemoryState",
     "NotNarrowing",
     "PatternError",
     "Reason",
     "Registry",
     "Request",
+    "Revocation",
+    "RevocationKind",
+    "SQLiteState",
     "Scope",
+    "State",
     "StoreUnavailable",
     "TaskRecord",
     "TokenError",

@@ -62,6 +62,7 @@ class Code(StrEnum):
     APPROVAL_REQUIRED = "approval_required"
     REVOKED = "revoked"
     USES_EXHAUSTED = "uses_exhausted"
+    STATE_REQUIRED = "state_required"
 
 
 class DelegationError(Exception):

@@ -9,6 +9,7 @@ from delegation import (
     Agent,
     AgentKey,
     Keyring,
+    MemoryState,
     Request,
     Scope,
     TaskRecord,
@@ -97,7 +98,7 @@ def root_token(
 
 @pytest.fixture
 def verifier(keyring: Keyring) -> Verifier:
-    return Verifier(keyring, clock=lambda: NOW)
+    return Verifier(keyring, state=MemoryState(), clock=lambda: NOW)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Max uses: the token (and everything derived from it after this caveat) allows N calls.
 
-Counting needs a shared store (:class:`delegation.stores.UseCounter`); the counter's key is
+Counting needs shared state (:class:`delegation.stores.State`); the counter's key is
 the chain digest up to and including this caveat, so every token derived from the one that
 carries it shares one count. A use is counted only when every other check has passed.
 ``max_uses = 1`` is a single-use token.

@@ -41,7 +41,7 @@ from delegation import (
 )
 from delegation.caveats import MaxUses
 from delegation.proof import Proof
-from delegation.stores import Revocation, RevocationKind, SQLiteState
+from delegation.stores import MemoryState, Revocation, RevocationKind, SQLiteState
 from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
 from delegation.thirdparty.caveat import ApproverKey
 
@@ -259,7 +259,7 @@ def _play(story: _Story) -> None:
         say(f"   The researcher tries to pass its token on to mallory: refused ({exc}).")
 
     story.heading("Tool calls reach the CRM, which verifies each token and proof.")
-    verifier = Verifier(keyring)
+    verifier = Verifier(keyring, state=MemoryState())  # one CRM process: memory is enough
     researcher, writer = tokens["researcher"], tokens["writer"]
     read_notes = _read("crm://accounts/42/notes")
     first_proof = prove(researcher, keys["researcher"], read_notes)
@@ -386,9 +386,10 @@ def _act_two(story: _Story, keyring: Keyring, keys: dict[str, AgentKey], task: T
 
     story.heading("Two CRM replicas verify, sharing one SQLite state file.")
     path = story.workdir / "crm-state.sqlite"
+    SQLiteState.create(path).close()
     states = [SQLiteState(path), SQLiteState(path)]
     try:
-        crm, replica = (Verifier(keyring, nonce_store=st, revocations=st, uses=st) for st in states)
+        crm, replica = (Verifier(keyring, state=st) for st in states)
         say(f"   {path.name}: spent proofs and approvals, use counts, revocations")
         _approvals_and_limits(story, approver, keys, tokens, root, crm, replica, states[0])
     finally:
@@ -454,8 +455,8 @@ def _approvals_and_limits(
         "The issuer revokes the researcher's hop: its branch dies, the writer's lives on."
     )
     hop_id = researcher.holder.hop_id or ""
-    state.revoke(Revocation(RevocationKind.CHAIN, hop_id), int(time.time()))
-    say(f"   revoked chain {hop_id}")
+    state.revoke(Revocation(RevocationKind.TOKEN, hop_id), int(time.time()))
+    say(f"   revoked token {hop_id} (the researcher's hop id)")
     notes = _read("crm://accounts/42/notes")
     story.call(crm, Call("researcher reads crm://accounts/42/notes", researcher.encode(), notes,
                          proof_by("researcher", notes), Code.REVOKED))  # fmt: skip

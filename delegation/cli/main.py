@@ -26,6 +26,7 @@ from delegation import (
     Agent,
     AgentKey,
     ArgConstraint,
+    Code,
     Decision,
     DelegationError,
     Keyring,
@@ -64,6 +65,7 @@ from delegation.cli._common import (
     load_request,
     load_token,
     not_in_the_future,
+    note,
     one_stdin_reader,
     point_in_time,
     quoted,
@@ -401,15 +403,22 @@ def cmd_verify(ns: argparse.Namespace) -> int:
     discharges = _discharges(ns.discharge)
     if ns.at is not None and ns.state is not None:
         raise UsageError("--at is for offline analysis: it cannot spend state (drop --state)")
-    if ns.state is None:
-        decision = Verifier(keyring).verify(token, request, proof, discharges=discharges, now=ns.at)
+    if ns.state is None:  # stateless: nothing revoked is known, replay is not remembered
+        verifier = Verifier(keyring, state=None)
+        decision = verifier.verify(token, request, proof, discharges=discharges, now=ns.at)
     else:
-        state = _cli_state.open_state(ns.state, create=False)
+        state = _cli_state.open_state(ns.state)
         try:
-            verifier = Verifier(keyring, nonce_store=state, revocations=state, uses=state)
+            verifier = Verifier(keyring, state=state)
             decision = verifier.verify(token, request, proof, discharges=discharges, now=ns.at)
         finally:
             state.close()
+    if decision.code is Code.STATE_REQUIRED:
+        note(
+            "hint: this call must count a use or spend an approval, which needs shared state: "
+            "verify with --state FILE (made by `delegation state init FILE`)"
+            + ("; --at cannot spend state" if ns.at is not None else "")
+        )
     if ns.json:
         print(json.dumps(decision.to_json(), indent=2))
     else:
@@ -649,11 +658,11 @@ def build_parser() -> argparse.ArgumentParser:
         "verify",
         cmd_verify,
         "check a token and proof against a request",
-        "Exits 0 on allow, 1 on deny, 2 on bad usage or unreadable input. Without --state, "
-        "replay memory and use counts last for this run only (a proof or approval replayed to "
-        "a later run is not detected, max-uses counts restart) and nothing is revoked. With "
-        "--state FILE, revocations, use counts and spent proofs and approvals live in FILE, "
-        "shared by every run and process that names it.",
+        "Exits 0 on allow, 1 on deny, 2 on bad usage or unreadable input. Without --state the "
+        "check is stateless: nothing is revoked, a replayed proof is not detected, and a call "
+        "that must count a use (max-uses) or spend an approval is denied (state_required). "
+        "With --state FILE, revocations, use counts and spent proofs and approvals live in "
+        "FILE, shared by every run and process that names it.",
     )
     sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
     sub.add_argument(

@@ -1,16 +1,22 @@
-"""``delegation state init`` and ``delegation revoke``: the SQLite state file verifiers share.
+"""``delegation state init``, ``revoke`` and ``revocations list``: the SQLite state file
+verifiers share.
 
 One file holds revocations, use counts and spent proof nonces and approvals
-(:class:`delegation.stores.SQLiteState`). ``verify --state FILE`` refuses a missing file rather
-than start from an empty one, so a mistyped path cannot silently forget every revocation.
+(:class:`delegation.stores.SQLiteState`). Only a file made by ``state init`` is ever opened:
+``verify --state FILE`` and ``revoke`` refuse a missing file rather than start from an empty
+one (a mistyped path must not silently forget every revocation), and refuse any other file,
+another program's database included, without writing to it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import re
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from delegation._wire import b64decode
@@ -22,58 +28,75 @@ from delegation.cli._common import (
     shown,
 )
 from delegation.errors import DelegationError
-from delegation.keys import KEY_ID_PATTERN, encode_public_key
-from delegation.limits import MAX_NAME_CHARS
-from delegation.stores import Revocation, RevocationKind, SQLiteState, StoreUnavailable
+from delegation.keys import encode_public_key
+from delegation.stores import (
+    InvalidRevocation,
+    Revocation,
+    RevocationKind,
+    SQLiteState,
+    StoreUnavailable,
+    UnavailableReason,
+)
 
 _HOP_ID = re.compile(r"[0-9a-fA-F]{32}")
+_INIT_HINT = {UnavailableReason.UNREACHABLE, UnavailableReason.NOT_A_STATE_FILE}
 
 
-def open_state(path: str, *, create: bool) -> SQLiteState:
-    """Open the state file; with ``create``, make it (mode 0600) if missing. Raises UsageError."""
-    if os.path.isdir(path):
-        raise UsageError(f"state file {path} is a directory")
-    if not os.path.exists(path):
-        if not create:
-            raise UsageError(
-                f"state file {path} does not exist; create it with `delegation state init {path}`"
-            )
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            pass  # another process made it meanwhile: share it
-        except OSError as exc:
-            raise UsageError(f"cannot create state file {path}: {exc.strerror}") from exc
+def open_state(path: str) -> SQLiteState:
+    """Open a state file made by ``state init``. Raises UsageError saying why it cannot be used."""
+    if not os.path.lexists(path):
+        raise UsageError(
+            f"state file {path} does not exist; create it with `delegation state init {path}`"
+        )
     try:
         return SQLiteState(path)
     except StoreUnavailable as exc:
-        raise UsageError(f"{path} is not a usable state file ({exc})") from exc
+        hint = ""
+        if exc.reason in _INIT_HINT and "state init" not in str(exc):
+            hint = "; make a state file with `delegation state init NEW_FILE`"
+        raise UsageError(f"{path} is not a usable state file: {exc}{hint}") from exc
 
 
 def cmd_state_init(ns: argparse.Namespace) -> int:
-    if os.path.lexists(ns.file):
-        raise UsageError(f"{ns.file} already exists; a state file is never replaced")
-    open_state(ns.file, create=True).close()
-    print(f"{ns.file}: empty state file (revocations, use counts, spent proofs and approvals)")
+    path = ns.file
+    if os.path.lexists(path):
+        raise UsageError(f"{path} already exists; a state file is never replaced")
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError as exc:
+        raise UsageError(f"{path} already exists; a state file is never replaced") from exc
+    except OSError as exc:
+        raise UsageError(f"cannot create state file {path}: {exc.strerror}") from exc
+    try:
+        SQLiteState.create(path).close()
+    except StoreUnavailable as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(path)  # the empty file this command made, nothing else
+        raise UsageError(f"cannot create state file {path}: {exc}") from exc
+    print(f"{path}: empty state file (revocations, use counts, spent proofs and approvals)")
     return EXIT_OK
 
 
 def _revocation(ns: argparse.Namespace) -> tuple[Revocation, str]:
     """What ``ns`` asks to revoke, and what that kills. Raises UsageError for bad input."""
+    try:
+        return _requested(ns)
+    except InvalidRevocation as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def _requested(ns: argparse.Namespace) -> tuple[Revocation, str]:
+    token_kind = RevocationKind.TOKEN
     if ns.token is not None:
         token = load_token(ns.token)
         what = f"this token (task {token.task.task_id}, held by {token.holder.agent_id})"
-        return Revocation(RevocationKind.CHAIN, token.chain_id), f"{what} and all it derives"
+        return Revocation(token_kind, token.chain_id), f"{what} and all it derives"
     if ns.hop is not None:
         if not _HOP_ID.fullmatch(ns.hop):
             raise UsageError(f"--hop: a hop id is 32 hex digits, got {ns.hop!r}")
-        hop = ns.hop.lower()
-        return Revocation(RevocationKind.CHAIN, hop), "that hop and every token below it"
+        return Revocation(token_kind, ns.hop.lower()), "that hop and every token below it"
     if ns.task is not None:
-        task = ns.task
-        if not task or len(task) > MAX_NAME_CHARS or not task.isprintable():
-            raise UsageError(f"--task: a task id is 1-{MAX_NAME_CHARS} printable characters")
-        return Revocation(RevocationKind.TASK, task), "every token for that task"
+        return Revocation(RevocationKind.TASK, ns.task), "every token for that task"
     if ns.agent is not None:
         try:
             raw = b64decode(ns.agent.strip(), 64, "agent public key")
@@ -83,14 +106,12 @@ def _revocation(ns: argparse.Namespace) -> tuple[Revocation, str]:
             raise UsageError("--agent: an agent public key is 32 bytes")
         key = encode_public_key(raw)
         return Revocation(RevocationKind.AGENT, key), "every chain that passes through that key"
-    if not KEY_ID_PATTERN.fullmatch(ns.key_id):
-        raise UsageError("--key-id: a key id is 1-64 characters from A-Z a-z 0-9 . _ -")
     return Revocation(RevocationKind.KEY, ns.key_id), "every token minted under that root key"
 
 
 def cmd_revoke(ns: argparse.Namespace) -> int:
     revocation, meaning = _revocation(ns)
-    state = open_state(ns.state, create=False)
+    state = open_state(ns.state)
     try:
         state.revoke(revocation, int(time.time()))
     finally:
@@ -99,15 +120,40 @@ def cmd_revoke(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _when(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cmd_revocations_list(ns: argparse.Namespace) -> int:
+    state = open_state(ns.state)
+    try:
+        records = state.revocations()
+    finally:
+        state.close()
+    if ns.json:
+        doc = {
+            "revocations": [
+                {"kind": str(r.kind), "value": r.value, "revoked_at": at} for r, at in records
+            ]
+        }
+        print(json.dumps(doc, indent=2))
+        return EXIT_OK
+    if not records:
+        print(f"{ns.state}: nothing is revoked")
+    for revocation, at in records:
+        print(f"{_when(at)}  {revocation.kind:<5}  {shown(revocation.value)}")
+    return EXIT_OK
+
+
 def register(commands: Any) -> None:
-    """Add ``state`` and ``revoke`` to the ``delegation`` command's sub-parsers."""
+    """Add ``state``, ``revoke`` and ``revocations`` to the ``delegation`` command."""
     state = commands.add_parser("state", help="create the state file verifiers share")
     actions = state.add_subparsers(dest="state_command", required=True, metavar="ACTION")
     sub = actions.add_parser(
         "init",
         help="create an empty state file (mode 0600)",
         description="Create an empty SQLite state file for revocations, use counts and spent "
-        "proofs and approvals. verify --state refuses a file that does not exist.",
+        "proofs and approvals. verify --state and revoke open only a file made this way.",
     )
     sub.set_defaults(run=cmd_state_init)
     sub.add_argument("file", metavar="FILE")
@@ -135,3 +181,15 @@ def register(commands: Any) -> None:
     which.add_argument("--task", metavar="ID", help="every token for a task")
     which.add_argument("--agent", metavar="PUBKEY", help="every chain through an agent's key")
     which.add_argument("--key-id", metavar="KID", help="every token under a root key id")
+
+    listing = commands.add_parser("revocations", help="show what a state file revokes")
+    actions = listing.add_subparsers(dest="revocations_command", required=True, metavar="ACTION")
+    sub = actions.add_parser(
+        "list",
+        help="list every revocation in a state file, oldest first",
+        description="List every revocation recorded in the state file: when (UTC), the kind "
+        "(token: a token, hop or chain id; task; agent; key: a root key id) and the value.",
+    )
+    sub.set_defaults(run=cmd_revocations_list)
+    sub.add_argument("--state", required=True, metavar="FILE", help="the shared state file")
+    sub.add_argument("--json", action="store_true", help="print as JSON")

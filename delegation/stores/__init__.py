@@ -1,32 +1,39 @@
-"""State a verifier consults: proof nonces (replay), revocations, use counts.
+"""State a verifier consults: revocations, proof nonces (replay), use counts, spent approvals.
 
-Protocols in :mod:`delegation.stores.base`; in-memory stores for one process; a SQLite store
-for several processes on one host. A store that cannot answer raises
-:class:`StoreUnavailable` and the verifier denies with ``store_unavailable``: never an allow.
+One protocol, :class:`State` (:mod:`delegation.stores.base`), asked one question per verify;
+:class:`MemoryState` for one process, :class:`SQLiteState` for several processes on one host.
+A store that cannot answer raises :class:`StoreUnavailable` and the verifier denies with
+``store_unavailable``: never an allow.
 """
 
 from delegation.stores.base import (
-    NonceStore,
+    InvalidRevocation,
+    NonceClaim,
     Revocation,
     RevocationKind,
-    RevocationStore,
+    RevocationRecord,
+    State,
+    StateAnswer,
+    StateQuery,
     StoreUnavailable,
-    UseCounter,
+    UnavailableReason,
     UseLimit,
 )
-from delegation.stores.memory import MemoryNonceStore, MemoryRevocationStore, MemoryUseCounter
+from delegation.stores.memory import MemoryState
 from delegation.stores.sqlite import SQLiteState
 
 __all__ = [
-    "MemoryNonceStore",
-    "MemoryRevocationStore",
-    "MemoryUseCounter",
-    "NonceStore",
+    "InvalidRevocation",
+    "MemoryState",
+    "NonceClaim",
     "Revocation",
     "RevocationKind",
-    "RevocationStore",
+    "RevocationRecord",
     "SQLiteState",
+    "State",
+    "StateAnswer",
+    "StateQuery",
     "StoreUnavailable",
-    "UseCounter",
+    "UnavailableReason",
     "UseLimit",
 ]

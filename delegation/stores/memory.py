@@ -1,4 +1,9 @@
-"""In-memory stores for one process: tests, the CLI, single-replica tool servers."""
+"""State in this process's memory: tests, one-off runs, a tool server with a single replica.
+
+Nothing here is shared with another process. Two replicas with a MemoryState each replay each
+other's proofs, each allow a single-use token once, and each accept an approval once: share a
+:class:`delegation.stores.SQLiteState` (one host) or a networked store instead.
+"""
 
 from __future__ import annotations
 
@@ -6,92 +11,137 @@ import heapq
 import threading
 from collections.abc import Sequence
 
-from delegation.stores.base import Revocation, StoreUnavailable, UseLimit
+from delegation.stores.base import (
+    InvalidRevocation,
+    NonceClaim,
+    Revocation,
+    RevocationRecord,
+    StateAnswer,
+    StateQuery,
+    StoreUnavailable,
+    UnavailableReason,
+    UseLimit,
+)
+
+_SWEEP_EVERY = 1024
 
 
-class MemoryNonceStore:
-    """Nonces seen, forgotten after they expire. Thread-safe; bounded by ``max_entries``.
+class MemoryState:
+    """Revocations, nonces and use counts in memory, behind one lock. Implements State.
 
-    When full of unexpired nonces it raises StoreUnavailable rather than forget one early,
-    because forgetting would let that proof be replayed.
+    Nonces and use counts are each bounded by ``max_entries`` live records. When full it raises
+    StoreUnavailable (``full``) rather than forget a live record early: a forgotten nonce lets
+    its proof be replayed, a forgotten count hands spent uses back. Expired nonces are dropped
+    on every check that claims one; expired counts on every 1 024th check, or when room is
+    needed.
     """
 
-    def __init__(self, max_entries: int = 1_000_000) -> None:
-        self._seen: dict[bytes, int] = {}
-        self._expiry: list[tuple[int, bytes]] = []
+    def __init__(self, *, max_entries: int = 1_000_000) -> None:
         self._lock = threading.Lock()
         self._max = max_entries
+        self._revoked: dict[Revocation, int] = {}
+        self._nonces: dict[bytes, int] = {}
+        self._expiry: list[tuple[int, bytes]] = []
+        self._counts: dict[bytes, tuple[int, int]] = {}
+        self._checks = 0
+        self._closed = False
 
-    def __len__(self) -> int:
-        return len(self._seen)
+    def __enter__(self) -> MemoryState:
+        return self
 
-    def claim(self, key: bytes, expires_at: int, now: int) -> bool:
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         with self._lock:
-            while self._expiry and self._expiry[0][0] <= now:
-                _, old = heapq.heappop(self._expiry)
-                if self._seen.get(old, now + 1) <= now:
-                    del self._seen[old]
-            if key in self._seen:
-                return False
-            if len(self._seen) >= self._max:
-                raise StoreUnavailable("nonce store is full")
-            self._seen[key] = expires_at
-            heapq.heappush(self._expiry, (expires_at, key))
-            return True
+            self._closed = True
 
+    def _open(self) -> None:
+        if self._closed:
+            raise StoreUnavailable(UnavailableReason.UNREACHABLE, "the memory state is closed")
 
-class MemoryRevocationStore:
-    """Revocations held in a set. Thread-safe."""
+    def check(self, query: StateQuery, now: int) -> StateAnswer:
+        with self._lock:
+            self._open()
+            self._checks += 1
+            if self._checks % _SWEEP_EVERY == 0:
+                self._sweep_counts(now)
+            revoked = next((c for c in query.revocations if c in self._revoked), None)
+            nonce = query.nonce
+            replayed = False
+            if nonce is not None:
+                self._drop_expired_nonces(now)
+                replayed = nonce.key in self._nonces
+                if not replayed and len(self._nonces) >= self._max:
+                    raise StoreUnavailable(UnavailableReason.FULL, "the nonce table is full")
+            exhausted = None
+            counted: list[int] | None = None
+            if query.spend and revoked is None and not replayed:
+                exhausted, counted = self._room(query.spend, now)
+            # Every check that can fail has run: from here on, nothing raises.
+            if nonce is not None and not replayed:
+                self._claim(nonce)
+            if counted is not None and exhausted is None:
+                self._count(query.spend, counted)
+            return StateAnswer(revoked, replayed, exhausted)
 
-    def __init__(self) -> None:
-        self._revoked: set[Revocation] = set()
-        self._lock = threading.Lock()
+    def _drop_expired_nonces(self, now: int) -> None:
+        while self._expiry and self._expiry[0][0] <= now:
+            _, old = heapq.heappop(self._expiry)
+            if self._nonces.get(old, now + 1) <= now:
+                del self._nonces[old]
+
+    def _claim(self, nonce: NonceClaim) -> None:
+        self._nonces[nonce.key] = nonce.expires_at
+        heapq.heappush(self._expiry, (nonce.expires_at, nonce.key))
+
+    def _live_count(self, key: bytes, now: int) -> int:
+        used, keep = self._counts.get(key, (0, 0))
+        return used if keep > now else 0
+
+    def _room(self, limits: Sequence[UseLimit], now: int) -> tuple[int | None, list[int]]:
+        """(index of the first exhausted limit or None, each limit's current count).
+        Raises StoreUnavailable when the new counters would not fit."""
+        current: list[int] = []
+        for index, limit in enumerate(limits):
+            used = self._live_count(limit.key, now)
+            if used >= limit.limit:
+                return index, current
+            current.append(used)
+        new = len({limit.key for limit in limits if limit.key not in self._counts})
+        if new and len(self._counts) + new > self._max:
+            self._sweep_counts(now)
+            if len(self._counts) + new > self._max:
+                raise StoreUnavailable(UnavailableReason.FULL, "the use-count table is full")
+        return None, current
+
+    def _count(self, limits: Sequence[UseLimit], current: list[int]) -> None:
+        for limit, used in zip(limits, current, strict=True):
+            keep = max(limit.keep_until, self._counts.get(limit.key, (0, 0))[1])
+            self._counts[limit.key] = (used + 1, keep)
+
+    def _sweep_counts(self, now: int) -> None:
+        self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
 
     def revoke(self, revocation: Revocation, now: int) -> None:
+        if not isinstance(revocation, Revocation):
+            raise InvalidRevocation("revoke takes a Revocation")
+        revocation = revocation.checked()
         with self._lock:
-            self._revoked.add(revocation)
+            self._open()
+            self._revoked.setdefault(revocation, now)
 
-    def first_revoked(self, candidates: Sequence[Revocation]) -> Revocation | None:
+    def revocations(self) -> list[RevocationRecord]:
         with self._lock:
-            return next((c for c in candidates if c in self._revoked), None)
+            self._open()
+            records = [RevocationRecord(r, at) for r, at in self._revoked.items()]
+        return sorted(records, key=lambda r: (r.revoked_at, r.revocation.kind, r.revocation.value))
 
-
-class MemoryUseCounter:
-    """Use counts by key, all-or-nothing under one lock. Forgets a count after ``keep_until``.
-
-    Bounded by ``max_entries`` like the nonce store: when full of live counts it raises
-    StoreUnavailable rather than forget one early, which would hand back spent uses.
-    """
-
-    def __init__(self, max_entries: int = 1_000_000) -> None:
-        self._counts: dict[bytes, tuple[int, int]] = {}
-        self._lock = threading.Lock()
-        self._calls = 0
-        self._max = max_entries
-
-    def count(self, key: bytes) -> int:
+    def count(self, key: bytes, now: int | None = None) -> int:
+        """The stored count of ``key`` (0 if none); with ``now``, 0 once it is no longer kept.
+        For tests and inspection."""
         with self._lock:
+            self._open()
+            if now is not None:
+                return self._live_count(key, now)
             return self._counts.get(key, (0, 0))[0]
-
-    def consume(self, limits: Sequence[UseLimit], now: int) -> int | None:
-        with self._lock:
-            self._calls += 1
-            if self._calls % 1024 == 0:  # forget counts whose tokens have all expired
-                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
-            current = []
-            for index, limit in enumerate(limits):
-                used, keep = self._counts.get(limit.key, (0, 0))
-                if keep and keep <= now:
-                    used = 0
-                if used >= limit.limit:
-                    return index
-                current.append(used)
-            new = sum(1 for limit in limits if limit.key not in self._counts)
-            if new and len(self._counts) + new > self._max:
-                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
-                if len(self._counts) + new > self._max:
-                    raise StoreUnavailable("use counter is full")
-            for limit, used in zip(limits, current, strict=True):
-                keep = max(limit.keep_until, self._counts.get(limit.key, (0, 0))[1])
-                self._counts[limit.key] = (used + 1, keep)
-            return None

@@ -1,153 +1,408 @@
-"""SQLite state shared by verifier processes on one host: nonces, revocations, use counts.
+"""State in one SQLite file, shared by verifier processes on one host (``specs/state.md``).
 
-One file holds all three tables. Every write runs in a ``BEGIN IMMEDIATE`` transaction, so
-concurrent processes serialise on SQLite's write lock and counts stay exact. Any SQLite error,
-including a lock held past ``timeout`` seconds, becomes StoreUnavailable: the verifier denies.
+Only a file made by :meth:`SQLiteState.create` (``delegation state init``) is opened: it carries
+this library's mark in its header (``PRAGMA application_id``) and a schema version
+(``PRAGMA user_version``), and exactly the tables this library made. Anything else (an empty
+file, another program's database, a newer schema, a damaged file) is refused with
+:class:`StoreUnavailable` and never written to.
+
+Every :meth:`SQLiteState.check` that may write runs in one ``BEGIN IMMEDIATE`` transaction, so
+concurrent processes serialise on SQLite's write lock and counts stay exact; one that only
+reads is a single ``SELECT``. Every failure, a row this library did not write included, is
+StoreUnavailable with a reason: the verifier denies.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
+import stat
 import threading
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Final
 
-from delegation.stores.base import Revocation, RevocationKind, StoreUnavailable, UseLimit
+from delegation.stores.base import (
+    InvalidRevocation,
+    NonceClaim,
+    Revocation,
+    RevocationKind,
+    RevocationRecord,
+    StateAnswer,
+    StateQuery,
+    StoreUnavailable,
+    UnavailableReason,
+    UseLimit,
+)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS nonces (key BLOB PRIMARY KEY, expires_at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
-CREATE TABLE IF NOT EXISTS revocations (
-    kind TEXT NOT NULL, value TEXT NOT NULL, revoked_at INTEGER NOT NULL,
-    PRIMARY KEY (kind, value)
-);
-CREATE TABLE IF NOT EXISTS uses (
-    key BLOB PRIMARY KEY, used INTEGER NOT NULL, keep_until INTEGER NOT NULL
-);
-"""
+APPLICATION_ID: Final = 0x444C4753
+"""``PRAGMA application_id`` of a delegation state file: "DLGS" in the database header."""
+SCHEMA_VERSION: Final = 1
+"""``PRAGMA user_version`` of the schema below. A file with a higher one is refused."""
+
+_KINDS = ", ".join(f"'{kind.value}'" for kind in RevocationKind)
+_SCHEMA: Final = (
+    "CREATE TABLE nonces ("
+    " key BLOB NOT NULL PRIMARY KEY CHECK (typeof(key) = 'blob'),"
+    " expires_at INTEGER NOT NULL CHECK (typeof(expires_at) = 'integer')"
+    ") WITHOUT ROWID",
+    "CREATE INDEX nonces_expiry ON nonces (expires_at)",
+    "CREATE TABLE revocations ("
+    f" kind TEXT NOT NULL CHECK (kind IN ({_KINDS})),"
+    " value TEXT NOT NULL CHECK (typeof(value) = 'text'),"
+    " revoked_at INTEGER NOT NULL CHECK (typeof(revoked_at) = 'integer'),"
+    " PRIMARY KEY (kind, value)"
+    ") WITHOUT ROWID",
+    "CREATE TABLE uses ("
+    " key BLOB NOT NULL PRIMARY KEY CHECK (typeof(key) = 'blob'),"
+    " used INTEGER NOT NULL CHECK (typeof(used) = 'integer' AND used > 0),"
+    " keep_until INTEGER NOT NULL CHECK (typeof(keep_until) = 'integer')"
+    ") WITHOUT ROWID",
+    "CREATE INDEX uses_expiry ON uses (keep_until)",
+)
 _SWEEP_EVERY = 256
 _STORE_ERRORS = (sqlite3.Error, ValueError, OverflowError)
 """What binding or running a statement can raise: SQLite errors, and values it cannot bind
 (text with lone surrogates is a UnicodeEncodeError, a ValueError; ints past 2**63 overflow)."""
 
+_R = UnavailableReason
+_BY_CODE: Final = {
+    3: (_R.UNREADABLE, "the state file may not be read: permission denied"),  # SQLITE_PERM
+    5: (_R.LOCKED, "the state file stayed locked by another process past the timeout"),  # BUSY
+    6: (_R.LOCKED, "a table of the state file is locked"),  # SQLITE_LOCKED
+    8: (_R.READ_ONLY, "the state file is read-only: nonces and uses cannot be recorded"),
+    10: (_R.UNREACHABLE, "disk input/output error on the state file"),  # SQLITE_IOERR
+    11: (_R.CORRUPT, "the state file is damaged"),  # SQLITE_CORRUPT
+    13: (_R.FULL, "the disk or the state file is full"),  # SQLITE_FULL
+    14: (_R.UNREACHABLE, "the state file cannot be opened"),  # SQLITE_CANTOPEN
+    17: (_R.CORRUPT, "the state file's schema changed while open"),  # SQLITE_SCHEMA
+    20: (_R.CORRUPT, "the state file holds a value of the wrong type"),  # SQLITE_MISMATCH
+    23: (_R.UNREADABLE, "access to the state file denied"),  # SQLITE_AUTH
+    26: (_R.NOT_A_STATE_FILE, "not a delegation state file: not an SQLite database"),  # NOTADB
+}
+"""Primary SQLite result codes (the low byte of an extended code) and what they mean here."""
+_SQLITE_ERROR = 1
+"""A generic SQL error. Our statements are fixed, so at run time it means the tables are not
+the ones this library made ("no such table", "no such column"): corrupt."""
+
+
+def _unavailable(exc: BaseException) -> StoreUnavailable:
+    """The StoreUnavailable for an exception of sqlite3 or of binding a value. The detail holds
+    SQLite's error name, never a value or a path."""
+    if not isinstance(exc, sqlite3.Error):
+        return StoreUnavailable(_R.ERROR, "a value the state file cannot hold")
+    code = getattr(exc, "sqlite_errorcode", None)
+    name = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+    if code == _SQLITE_ERROR:
+        reason, what = (
+            _R.CORRUPT,
+            "state file corrupt: its tables are not the ones this library made",
+        )
+    elif code is None:
+        reason, what = _R.ERROR, "the SQLite interface refused the call"
+    else:
+        reason, what = _BY_CODE.get(code & 0xFF, (_R.ERROR, "an SQLite error on the state file"))
+    return StoreUnavailable(reason, f"{what} ({name})")
+
+
+@functools.cache
+def _expected_objects() -> tuple[tuple[str, str, str, str], ...]:
+    """sqlite_master as the schema above makes it, as this SQLite library writes it."""
+    db = sqlite3.connect(":memory:")
+    try:
+        for statement in _SCHEMA:
+            db.execute(statement)
+        return _objects(db)
+    finally:
+        db.close()
+
+
+def _objects(db: sqlite3.Connection) -> tuple[tuple[str, str, str, str], ...]:
+    rows = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+    return tuple(sorted(tuple(str(x) for x in row) for row in rows))  # type: ignore[misc]
+
+
+def _corrupt(what: str) -> StoreUnavailable:
+    return StoreUnavailable(_R.CORRUPT, f"state file corrupt: {what}")
+
 
 class SQLiteState:
-    """Nonce store, revocation store and use counter in one SQLite file (or ``:memory:``).
+    """Revocations, nonces and use counts in one SQLite file. Implements State.
 
+    ``SQLiteState(path)`` opens a file made by :meth:`create` and nothing else. ``timeout`` is
+    how long to wait for another process's write lock before StoreUnavailable (``locked``).
     ``durable`` (the default) syncs every commit to disk (``synchronous=FULL``): a revocation,
     a spent approval or a use count survives a power cut, at the cost of one fsync per write.
     ``durable=False`` (``synchronous=NORMAL``) survives a process crash only; the last writes
     before an operating-system crash can be lost, and a lost revocation brings a token back.
+
+    Raises StoreUnavailable: ``unreachable`` (no such file), ``not_a_state_file`` (a directory,
+    an empty file, any other file or database), ``newer_schema``, ``corrupt``, ``unreadable``,
+    ``read_only``, ``locked``.
     """
 
     def __init__(
         self, path: str | os.PathLike[str], *, timeout: float = 5.0, durable: bool = True
     ) -> None:
-        self._path = os.fspath(path)
+        self._setup(os.fspath(path), timeout, durable, create=False)
+
+    @classmethod
+    def create(
+        cls, path: str | os.PathLike[str], *, timeout: float = 5.0, durable: bool = True
+    ) -> SQLiteState:
+        """Make a state file at ``path`` and open it; what ``delegation state init`` calls.
+
+        A missing or empty (0-byte) file becomes a state file; an existing state file is simply
+        opened. Anything else is refused with StoreUnavailable (``not_a_state_file``) and left
+        as it was: its tables are never written into another program's database.
+        """
+        self = cls.__new__(cls)
+        self._setup(os.fspath(path), timeout, durable, create=True)
+        return self
+
+    def _setup(self, path: str, timeout: float, durable: bool, *, create: bool) -> None:
         self._lock = threading.Lock()
         self._writes = 0
+        self._closed = True
+        _screen_path(path, create=create)
+        mode = "rwc" if create else "rw"  # opening never makes a file
+        uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode={mode}"
         try:
             self._db = sqlite3.connect(
-                self._path, timeout=timeout, isolation_level=None, check_same_thread=False
+                uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
             )
+        except _STORE_ERRORS as exc:
+            raise _unavailable(exc) from exc
+        try:
+            self._identify(create=create)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self._db.executescript(_SCHEMA)
-        except _STORE_ERRORS as exc:
-            raise StoreUnavailable(f"cannot open state file: {exc}") from exc
+            # Fail now, not at the first verify, when the file cannot be written.
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._db.execute("ROLLBACK")
+        except BaseException as exc:
+            self._db.close()
+            if isinstance(exc, _STORE_ERRORS):
+                raise _unavailable(exc) from exc
+            raise
+        self._closed = False
+
+    def _identify(self, *, create: bool) -> None:
+        """Check the mark, the version and the tables; with ``create``, make them in an empty
+        file. One transaction, so two processes creating one file at once make it once."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE" if create else "BEGIN")
+        try:
+            app = db.execute("PRAGMA application_id").fetchone()[0]
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            objects = _objects(db)
+            empty = app == 0 and version == 0 and not objects
+            if create and empty:
+                for statement in _SCHEMA:
+                    db.execute(statement)
+                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                app, version, objects = APPLICATION_ID, SCHEMA_VERSION, _objects(db)
+            db.execute("COMMIT")
+        finally:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        if app != APPLICATION_ID:
+            if empty:
+                what = "an empty file; make a state file with `delegation state init`"
+            elif create:
+                what = "it holds other data; refusing to write into it"
+            else:
+                what = "another file or database"
+            raise StoreUnavailable(_R.NOT_A_STATE_FILE, f"not a delegation state file: {what}")
+        if version > SCHEMA_VERSION:
+            raise StoreUnavailable(
+                _R.NEWER_SCHEMA,
+                f"state file made by a newer version of delegation (schema {version}; "
+                f"this one knows up to {SCHEMA_VERSION})",
+            )
+        if version != SCHEMA_VERSION:
+            raise _corrupt(f"unknown schema version {version}")
+        if objects != _expected_objects():
+            raise _corrupt("its tables are not the ones this library made")
+
+    def __enter__(self) -> SQLiteState:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         with self._lock:
-            self._db.close()
+            if not self._closed:
+                self._closed = True
+                self._db.close()
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _session(self, *, write: bool) -> Iterator[sqlite3.Connection]:
+        """The connection, under the lock; with ``write``, inside BEGIN IMMEDIATE ... COMMIT.
+        Every failure becomes StoreUnavailable, and a failed transaction is rolled back."""
         with self._lock:
+            if self._closed:
+                raise StoreUnavailable(_R.UNREACHABLE, "the state file is closed")
+            db = self._db
             try:
-                self._db.execute("BEGIN IMMEDIATE")
+                if not write:
+                    yield db
+                    return
+                db.execute("BEGIN IMMEDIATE")
                 try:
-                    yield self._db
-                    self._db.execute("COMMIT")
+                    yield db
+                    db.execute("COMMIT")
                 except BaseException:
-                    if self._db.in_transaction:  # never leave a failed transaction open
-                        self._db.execute("ROLLBACK")
+                    if db.in_transaction:  # never leave a failed transaction open
+                        db.execute("ROLLBACK")
                     raise
             except _STORE_ERRORS as exc:
-                raise StoreUnavailable(f"state store error: {exc}") from exc
+                raise _unavailable(exc) from exc
 
-    def _sweep(self, db: sqlite3.Connection, now: int) -> None:
-        self._writes += 1
-        if self._writes % _SWEEP_EVERY == 0:
-            db.execute("DELETE FROM nonces WHERE expires_at <= ?", (now,))
-            db.execute("DELETE FROM uses WHERE keep_until <= ?", (now,))
-
-    def claim(self, key: bytes, expires_at: int, now: int) -> bool:
-        with self._transaction() as db:
-            self._sweep(db, now)
-            db.execute("DELETE FROM nonces WHERE key = ? AND expires_at <= ?", (key, now))
-            cur = db.execute(
-                "INSERT OR IGNORE INTO nonces (key, expires_at) VALUES (?, ?)", (key, expires_at)
-            )
-            return cur.rowcount == 1
+    def check(self, query: StateQuery, now: int) -> StateAnswer:
+        if not query.writes:
+            with self._session(write=False) as db:
+                return StateAnswer(_first_revoked(db, query.revocations))
+        with self._session(write=True) as db:
+            self._writes += 1
+            if self._writes % _SWEEP_EVERY == 0:
+                db.execute("DELETE FROM nonces WHERE expires_at <= ?", (now,))
+                db.execute("DELETE FROM uses WHERE keep_until <= ?", (now,))
+            revoked = _first_revoked(db, query.revocations)
+            replayed = query.nonce is not None and not _claim(db, query.nonce, now)
+            exhausted = None
+            if query.spend and revoked is None and not replayed:
+                exhausted = _consume(db, query.spend, now)
+            return StateAnswer(revoked, replayed, exhausted)
 
     def revoke(self, revocation: Revocation, now: int) -> None:
-        with self._transaction() as db:
+        if not isinstance(revocation, Revocation):
+            raise InvalidRevocation("revoke takes a Revocation")
+        revocation = revocation.checked()
+        with self._session(write=True) as db:
             db.execute(
                 "INSERT OR IGNORE INTO revocations (kind, value, revoked_at) VALUES (?, ?, ?)",
-                (str(revocation.kind), revocation.value, now),
+                (revocation.kind.value, revocation.value, now),
             )
 
-    def first_revoked(self, candidates: Sequence[Revocation]) -> Revocation | None:
-        if not candidates:
-            return None
-        with self._lock:
+    def revocations(self) -> list[RevocationRecord]:
+        with self._session(write=False) as db:
+            rows = db.execute(
+                "SELECT kind, value, revoked_at FROM revocations ORDER BY revoked_at, kind, value"
+            ).fetchall()
+        out = []
+        for kind, value, at in rows:
+            if type(kind) is not str or type(at) is not int:
+                raise _corrupt("a revocation row of the wrong type")
             try:
-                where = " OR ".join(["(kind = ? AND value = ?)"] * len(candidates))
-                rows = self._db.execute(
-                    f"SELECT kind, value FROM revocations WHERE {where}",  # noqa: S608 (only ?s)
-                    [x for c in candidates for x in (str(c.kind), c.value)],
-                ).fetchall()
-            except _STORE_ERRORS as exc:
-                raise StoreUnavailable(f"state store error: {exc}") from exc
-        found = {Revocation(RevocationKind(kind), value) for kind, value in rows}
-        return next((c for c in candidates if c in found), None)
+                out.append(RevocationRecord(Revocation(kind, value), at))  # type: ignore[arg-type]
+            except InvalidRevocation as exc:
+                raise _corrupt("a revocation this library would not record") from exc
+        return out
 
-    def revocations(self) -> list[tuple[Revocation, int]]:
-        with self._lock:
-            try:
-                rows = self._db.execute(
-                    "SELECT kind, value, revoked_at FROM revocations ORDER BY revoked_at"
-                ).fetchall()
-            except _STORE_ERRORS as exc:
-                raise StoreUnavailable(f"state store error: {exc}") from exc
-        return [(Revocation(RevocationKind(k), v), at) for k, v, at in rows]
+    def count(self, key: bytes, now: int | None = None) -> int:
+        """The stored count of ``key`` (0 if none); with ``now``, 0 once it is no longer kept.
+        For tests and inspection."""
+        with self._session(write=False) as db:
+            row = db.execute("SELECT used, keep_until FROM uses WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return 0
+        used, keep = row
+        if type(used) is not int or type(keep) is not int:
+            raise _corrupt("a use count that is not an integer")
+        return used if now is None or keep > now else 0
 
-    def consume(self, limits: Sequence[UseLimit], now: int) -> int | None:
-        with self._transaction() as db:
-            self._sweep(db, now)
-            used = []
-            for index, limit in enumerate(limits):
-                row = db.execute(
-                    "SELECT used, keep_until FROM uses WHERE key = ?", (limit.key,)
-                ).fetchone()
-                count = 0 if row is None or row[1] <= now else int(row[0])
-                if count >= limit.limit:
-                    return index
-                used.append(count)
-            for limit, count in zip(limits, used, strict=True):
-                db.execute(
-                    "INSERT INTO uses (key, used, keep_until) VALUES (?, ?, ?) "
-                    "ON CONFLICT (key) DO UPDATE SET used = excluded.used, "
-                    "keep_until = MAX(uses.keep_until, excluded.keep_until)",
-                    (limit.key, count + 1, limit.keep_until),
-                )
-            return None
 
-    def count(self, key: bytes) -> int:
-        with self._lock:
-            try:
-                row = self._db.execute("SELECT used FROM uses WHERE key = ?", (key,)).fetchone()
-            except _STORE_ERRORS as exc:
-                raise StoreUnavailable(f"state store error: {exc}") from exc
-        return 0 if row is None else int(row[0])
+def _screen_path(path: str, *, create: bool) -> None:
+    """Clear reasons for what SQLite would only call "unable to open"."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        if create:
+            return
+        raise StoreUnavailable(
+            _R.UNREACHABLE, "no state file there; make one with `delegation state init`"
+        ) from None
+    except PermissionError:
+        raise StoreUnavailable(
+            _R.UNREADABLE, "the state file cannot be reached: permission denied"
+        ) from None
+    except OSError as exc:
+        raise StoreUnavailable(
+            _R.UNREACHABLE, f"the state file cannot be reached ({exc.strerror})"
+        ) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise StoreUnavailable(_R.NOT_A_STATE_FILE, "not a delegation state file: not a file")
+    if not os.access(path, os.R_OK):
+        raise StoreUnavailable(_R.UNREADABLE, "the state file may not be read: permission denied")
+    if not os.access(path, os.W_OK):
+        raise StoreUnavailable(
+            _R.READ_ONLY, "the state file is read-only: nonces and uses cannot be recorded"
+        )
+
+
+def _first_revoked(db: sqlite3.Connection, candidates: Sequence[Revocation]) -> Revocation | None:
+    if not candidates:
+        return None
+    where = " OR ".join(["(kind = ? AND value = ?)"] * len(candidates))
+    rows = db.execute(
+        f"SELECT kind, value FROM revocations WHERE {where}",  # noqa: S608 (only ?s)
+        [x for c in candidates for x in (c.kind.value, c.value)],
+    ).fetchall()
+    found = set()
+    for kind, value in rows:
+        if type(kind) is not str or type(value) is not str:
+            raise _corrupt("a revocation row of the wrong type")
+        found.add((kind, value))
+    return next((c for c in candidates if (c.kind.value, c.value) in found), None)
+
+
+def _claim(db: sqlite3.Connection, nonce: NonceClaim, now: int) -> bool:
+    """Record the nonce; True if it had no live record."""
+    row = db.execute("SELECT expires_at FROM nonces WHERE key = ?", (nonce.key,)).fetchone()
+    if row is not None:
+        if type(row[0]) is not int:
+            raise _corrupt("a nonce row of the wrong type")
+        if row[0] > now:
+            return False
+    db.execute(
+        "INSERT OR REPLACE INTO nonces (key, expires_at) VALUES (?, ?)",
+        (nonce.key, nonce.expires_at),
+    )
+    return True
+
+
+def _consume(db: sqlite3.Connection, limits: Sequence[UseLimit], now: int) -> int | None:
+    """Count every limit, or none: the index of the first exhausted one, or None."""
+    keys = list({limit.key: None for limit in limits})
+    marks = ", ".join("?" * len(keys))
+    stored: dict[bytes, tuple[int, int]] = {}
+    for key, used, keep in db.execute(
+        f"SELECT key, used, keep_until FROM uses WHERE key IN ({marks})",  # noqa: S608 (only ?s)
+        keys,
+    ):
+        if type(key) is not bytes or type(used) is not int or type(keep) is not int or used < 1:
+            raise _corrupt("a use-count row this library did not write")
+        stored[key] = (used, keep)
+    counts = []
+    for index, limit in enumerate(limits):
+        used, keep = stored.get(limit.key, (0, 0))
+        count = used if keep > now else 0
+        if count >= limit.limit:
+            return index
+        counts.append(count)
+    db.executemany(
+        "INSERT INTO uses (key, used, keep_until) VALUES (?, ?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET used = excluded.used, "
+        "keep_until = MAX(uses.keep_until, excluded.keep_until)",
+        [
+            (limit.key, count + 1, limit.keep_until)
+            for limit, count in zip(limits, counts, strict=True)
+        ],
+    )
+    return None

@@ -11,8 +11,8 @@ Order of checks (``specs/verification.md``):
    no key twice (``bad_hop``); each third-party caveat's verification id opens under the
    chain state before it (``bad_discharge``); then require an audience and an expiry
    (``missing_caveat``);
-6. ask the revocation store about every chain prefix, the task, every agent key and the root
-   key id (``revoked``);
+6. look up every chain prefix, the task, every agent key and the root key id among the
+   revocations (``revoked``);
 7. check every first-party caveat against the request and the verifier's clock, and every
    third-party caveat against its discharge, collecting every failure (caveat codes,
    ``approval_required``, ``discharge_required``, ``bad_discharge``). A discharge must verify
@@ -20,13 +20,16 @@ Order of checks (``specs/verification.md``):
    exact call;
 8. check the holder's proof of possession (``pop_required``, ``pop_invalid``) and claim its
    nonce (``replay``);
-9. only if nothing failed, in one all-or-nothing store call, count one use against every
-   ``max_uses`` caveat (``uses_exhausted``) and spend each approval discharge used (an
-   approval is for one call; ``replay`` if already spent).
+9. only if nothing failed, all or nothing, count one use against every ``max_uses`` caveat
+   (``uses_exhausted``) and spend each approval discharge used (an approval is for one call;
+   ``replay`` if already spent).
 
-Any store that cannot answer yields ``store_unavailable``. Only step 5's hop signatures are
-cached, keyed by chain state; revocation, expiry, approvals, uses and replay are decided
-afresh on every call.
+What steps 6, 8 and 9 need from shared state is one question, :meth:`State.check`, asked once
+per call after every signature (the proof's included) has checked out. A state that cannot
+answer yields ``store_unavailable``; a verifier without state (``state=None``) knows no
+revocation, cannot remember a nonce, and denies with ``state_required`` a call it would have to
+count or spend. Only step 5's hop signatures are cached, keyed by chain state; revocation,
+expiry, approvals, uses and replay are decided afresh on every call.
 """
 
 from __future__ import annotations
@@ -60,15 +63,14 @@ from delegation.limits import (
 from delegation.proof import Proof
 from delegation.request import Request
 from delegation.stores import (
-    MemoryNonceStore,
-    MemoryRevocationStore,
-    MemoryUseCounter,
-    NonceStore,
+    NonceClaim,
     Revocation,
     RevocationKind,
-    RevocationStore,
+    State,
+    StateAnswer,
+    StateQuery,
     StoreUnavailable,
-    UseCounter,
+    UnavailableReason,
     UseLimit,
 )
 from delegation.task import Link, TaskRecord
@@ -114,44 +116,50 @@ class VerifiedChain:
 
     def revocation_candidates(self) -> list[Revocation]:
         """Everything whose revocation kills this token, broadest first."""
+        # Spelled right by construction (a keyring's key id, a decoded task id, encoded keys,
+        # hex digests), so built without the constructor's checks: they cost every verify.
+        make = Revocation._trusted
         out = [
-            Revocation(RevocationKind.KEY, self.token.identifier.key_id),
-            Revocation(RevocationKind.TASK, self.task.task_id),
+            make(RevocationKind.KEY, self.token.identifier.key_id),
+            make(RevocationKind.TASK, self.task.task_id),
         ]
-        out += [
-            Revocation(RevocationKind.AGENT, encode_public_key(link.public_key))
-            for link in self.links
-        ]
-        out += [Revocation(RevocationKind.CHAIN, d[:ID_BYTES].hex()) for d in self.prefix_digests]
+        agent = RevocationKind.AGENT
+        out += [make(agent, encode_public_key(link.public_key)) for link in self.links]
+        token = RevocationKind.TOKEN
+        out += [make(token, d[:ID_BYTES].hex()) for d in self.prefix_digests]
         return out
 
 
 class Verifier:
     """Checks tokens minted under ``keyring``. Holds no per-request state but the hop cache.
 
+    ``state`` is required, and says where revocations, proof nonces, use counts and spent
+    approvals live: a :class:`delegation.stores.SQLiteState` shared by every verifier of a
+    host, a networked store for several hosts, a :class:`delegation.stores.MemoryState` for
+    this process alone. Verifiers that must agree (replicas of one tool server) MUST share it:
+    with one each, a proof replays once per replica and a single-use token is used once per
+    replica.
+
+    ``state=None`` is a stateless verifier, and only that: it knows no revocation (nothing is
+    ever revoked to it), cannot remember a proof (one is accepted again and again for as long
+    as it is fresh, up to 90 seconds), and denies with ``state_required`` every call that would
+    count a ``max_uses`` caveat or spend an approval.
+
     ``clock`` returns Unix seconds; it is the only source of time unless a call passes ``now``.
-    The stores default to in-memory ones; pass shared stores (e.g.
-    :class:`delegation.stores.SQLiteState`) when several verifiers must agree.
     """
 
     def __init__(
         self,
         keyring: Keyring,
         *,
+        state: State | None,
         registry: Registry | None = None,
-        nonce_store: NonceStore | None = None,
-        revocations: RevocationStore | None = None,
-        uses: UseCounter | None = None,
         clock: Callable[[], float] = time.time,
         hop_cache_size: int = 4096,
     ) -> None:
         self._keyring = keyring
         self._registry = registry if registry is not None else default_registry()
-        self._nonces: NonceStore = nonce_store if nonce_store is not None else MemoryNonceStore()
-        self._revocations: RevocationStore = (
-            revocations if revocations is not None else MemoryRevocationStore()
-        )
-        self._uses: UseCounter = uses if uses is not None else MemoryUseCounter()
+        self._state = state
         self._clock = clock
         self._hop_cache: dict[tuple[bytes, bytes], None] = {}
         self._hop_cache_size = hop_cache_size
@@ -306,17 +314,26 @@ class Verifier:
         discharges: Sequence[str] = (),
         now: float | None = None,
     ) -> Decision:
-        """Steps 6-9: revocation, caveats and discharges, the proof, then use limits."""
+        """Steps 6-9: revocation, caveats and discharges, the proof, then use limits.
+
+        Steps 6, 8 and 9 are one :meth:`State.check`, made once everything that needs no state
+        has been checked: the nonce is claimed only for a proof whose signature verified, uses
+        are counted and approvals spent only when nothing else failed. Reasons keep step order.
+        """
         at = int(self._clock() if now is None else now)
-        reasons = self._check_revocation(chain)
-        reasons += self._check_caveats(chain, request, at)
+        reasons = self._check_caveats(chain, request, at)
         discharge_reasons, approvals = check_discharges(
             self._registry, chain.token.raw.signature, chain.third_party, request, discharges, at
         )
         reasons += discharge_reasons
-        reasons += self._check_proof(chain, request, proof, at)
-        if not reasons:
-            reasons = self._spend(chain, approvals, at)
+        proof_reasons, nonce = self._check_proof(chain, request, proof, at)
+        reasons += proof_reasons
+        spend = [] if reasons else self._limits(chain, approvals)
+        if self._state is None:
+            if spend:
+                reasons = [self._state_required(chain, approvals)]
+        else:
+            reasons = self._ask_state(self._state, chain, approvals, nonce, spend, reasons, at)
         return Decision(not reasons, tuple(reasons), chain.task, chain.links, chain.token_id)
 
     def _hop_signed(self, prefix: bytes, cid: bytes, signer: bytes, hop: Hop) -> bool:
@@ -334,15 +351,6 @@ class Verifier:
                     self._hop_cache.pop(next(iter(self._hop_cache)))
                 self._hop_cache[cache_key] = None
         return True
-
-    def _check_revocation(self, chain: VerifiedChain) -> list[Reason]:
-        try:
-            hit = self._revocations.first_revoked(chain.revocation_candidates())
-        except Exception as exc:  # any store failure denies
-            return [_store_failure(exc, "revocation")]
-        if hit is None:
-            return []
-        return [Reason(Code.REVOKED, f"the token was revoked ({hit.kind} {hit.value})")]
 
     def _check_caveats(self, chain: VerifiedChain, request: Request, now: int) -> list[Reason]:
         agents = [link.agent_id for link in chain.links[1:]]
@@ -362,62 +370,107 @@ class Verifier:
 
     def _check_proof(
         self, chain: VerifiedChain, request: Request, proof: str | None, now: int
-    ) -> list[Reason]:
+    ) -> tuple[list[Reason], NonceClaim | None]:
+        """Step 8 but the nonce: the reasons, or the nonce to claim for a proof that verified."""
         if proof is None:
-            return [Reason(Code.POP_REQUIRED, "a proof of possession by the holder is required")]
+            reason = Reason(Code.POP_REQUIRED, "a proof of possession by the holder is required")
+            return [reason], None
         try:
             parsed = Proof.decode(proof)
         except TokenError:
-            return [Reason(Code.POP_INVALID, "the proof of possession is malformed")]
+            return [Reason(Code.POP_INVALID, "the proof of possession is malformed")], None
         if parsed.issued_at > now + CLOCK_SKEW_SECONDS:
-            return [Reason(Code.POP_INVALID, "the proof is dated in the future")]
+            return [Reason(Code.POP_INVALID, "the proof is dated in the future")], None
         if now - parsed.issued_at > POP_MAX_AGE_SECONDS:
-            return [Reason(Code.POP_INVALID, "the proof is too old; sign a fresh one")]
+            return [Reason(Code.POP_INVALID, "the proof is too old; sign a fresh one")], None
         holder = chain.holder.public_key
         message = parsed.message(chain.token.token_bytes, request)
         if not _crypto.ed25519_verify(holder, parsed.signature, message):
             detail = "the proof is not the holder's signature over this token and request"
-            return [Reason(Code.POP_INVALID, detail)]
+            return [Reason(Code.POP_INVALID, detail)], None
         expires = parsed.issued_at + POP_MAX_AGE_SECONDS + CLOCK_SKEW_SECONDS
-        try:
-            fresh = self._nonces.claim(parsed.replay_key(holder), expires, now)
-        except Exception as exc:  # any store failure denies
-            return [_store_failure(exc, "replay")]
-        if not fresh:
-            return [Reason(Code.REPLAY, "this proof has been used before")]
-        return []
+        return [], NonceClaim(parsed.replay_key(holder), expires)
 
-    def _spend(self, chain: VerifiedChain, approvals: list[Approval], now: int) -> list[Reason]:
-        """Count one use against every max_uses caveat and spend every approval used, all or
-        nothing in one store call: a refused call spends nothing (an approval is for one call)."""
-        if not chain.use_limits and not approvals:
-            return []
+    @staticmethod
+    def _limits(chain: VerifiedChain, approvals: list[Approval]) -> list[UseLimit]:
+        """Step 9's limits: every max_uses caveat in token order, then every approval used."""
         limits = [
             UseLimit(chain.prefix_digests[index + 1], uses, keep)
             for index, _, uses, keep in chain.use_limits
         ]
         limits += [UseLimit(a.key, 1, a.keep_until) for a in approvals]
+        return limits
+
+    def _ask_state(
+        self,
+        state: State,
+        chain: VerifiedChain,
+        approvals: list[Approval],
+        nonce: NonceClaim | None,
+        spend: list[UseLimit],
+        reasons: list[Reason],
+        now: int,
+    ) -> list[Reason]:
+        """Steps 6, 8 (the nonce) and 9 in one question; ``reasons`` are steps 7-8's."""
+        query = StateQuery(chain.revocation_candidates(), nonce, spend)
         try:
-            exhausted = self._uses.consume(limits, now)
-        except Exception as exc:  # any store failure denies
-            return [_store_failure(exc, "use-count")]
-        if exhausted is None:
-            return []
+            answer = state.check(query, now)
+            if not isinstance(answer, StateAnswer) or not (
+                answer.exhausted is None or 0 <= answer.exhausted < len(spend)
+            ):
+                raise TypeError("the state answered something that is not a StateAnswer")
+        except Exception as exc:  # any store failure denies; it takes step 6's place
+            return [_store_failure(exc), *reasons]
+        out = []
+        if answer.revoked is not None:
+            hit = answer.revoked
+            out.append(Reason(Code.REVOKED, f"the token was revoked ({hit.kind} {hit.value})"))
+        out += reasons
+        if answer.replayed:
+            out.append(Reason(Code.REPLAY, "this proof has been used before"))
+        if not out and answer.exhausted is not None:
+            out.append(self._exhausted(chain, approvals, answer.exhausted))
+        return out
+
+    @staticmethod
+    def _exhausted(chain: VerifiedChain, approvals: list[Approval], exhausted: int) -> Reason:
         if exhausted < len(chain.use_limits):
             index, segment, uses, _ = chain.use_limits[exhausted]
             detail = (
                 "the token's single use is spent" if uses == 1 else f"all {uses} uses are spent"
             )
-            return [Reason(Code.USES_EXHAUSTED, detail, segment, index)]
+            return Reason(Code.USES_EXHAUSTED, detail, segment, index)
         spent = approvals[exhausted - len(chain.use_limits)]
         detail = "this approval has already been used for a call"
-        return [Reason(Code.REPLAY, detail, spent.segment, spent.caveat)]
+        return Reason(Code.REPLAY, detail, spent.segment, spent.caveat)
+
+    @staticmethod
+    def _state_required(chain: VerifiedChain, approvals: list[Approval]) -> Reason:
+        """Step 9 at a verifier without state: at the first limit it cannot count."""
+        if chain.use_limits:
+            index, segment, _, _ = chain.use_limits[0]
+            detail = (
+                "the token limits its uses (max_uses): counting them needs shared state, and "
+                "this verifier has none"
+            )
+            return Reason(Code.STATE_REQUIRED, detail, segment, index)
+        first = approvals[0]
+        detail = (
+            "the call spends an approval, which is good for one call: recording that needs "
+            "shared state, and this verifier has none"
+        )
+        return Reason(Code.STATE_REQUIRED, detail, first.segment, first.caveat)
 
 
-def _store_failure(exc: Exception, which: str) -> Reason:
-    if not isinstance(exc, StoreUnavailable):
-        log.exception("%s store failed", which)
-    return Reason(Code.STORE_UNAVAILABLE, f"the {which} store cannot answer")
+def _store_failure(exc: Exception) -> Reason:
+    """The reason for a state that did not answer: its category, never its message (which a
+    third-party store may fill with a host name or worse)."""
+    if isinstance(exc, StoreUnavailable) and isinstance(exc.reason, UnavailableReason):
+        why = exc.reason.value
+    else:
+        log.exception("the state store failed")
+        why = "error"
+    return Reason(Code.STORE_UNAVAILABLE, f"the state store cannot answer ({why})")
 
 
 class _ChainDenied(Denied):

@@ -549,7 +549,7 @@ class Step:
 
 
 STORES = ("revocations", "nonces", "uses")
-"""What ``store_failure`` may name: that store raises StoreUnavailable on every call."""
+"""What ``store_failure`` may name: the state's answers that need it raise StoreUnavailable."""
 
 
 @dataclass
@@ -576,11 +576,14 @@ class VectorFile:
         discharges: Sequence[str] = (),
         revoked: Sequence[tuple[RevocationKind, str]] = (),
         store_failure: str | None = None,
+        stateless: bool = False,
     ) -> None:
         if any(v["name"] == name for v in self.vectors):
             raise AssertionError(f"duplicate vector name {name}")
         if store_failure is not None and store_failure not in STORES:
             raise AssertionError(f"unknown store {store_failure}")
+        if stateless and (revoked or store_failure is not None):
+            raise AssertionError("a stateless verifier has no revocations and no store")
         Request.from_json(request)  # every request in a vector must be a valid request
         vector: Json = {
             "name": name,
@@ -599,6 +602,8 @@ class VectorFile:
             vector["state"] = {"revocations": [[str(kind), value] for kind, value in revoked]}
         if store_failure is not None:
             vector["store_failure"] = store_failure
+        if stateless:
+            vector["stateless"] = True
         if then:
             steps = []
             for step in then:
@@ -3662,6 +3667,7 @@ def state() -> VectorFile:
         proof_signer: str | None = None,
         with_proof: bool = True,
         discharges: Sequence[str] = (),
+        stateless: bool = False,
     ) -> None:
         proof = pop(tok, proof_signer or signer, request, name) if with_proof else None
         f.add(
@@ -3676,6 +3682,7 @@ def state() -> VectorFile:
             store_failure=store_failure,
             then=then,
             discharges=discharges,
+            stateless=stateless,
         )
 
     def step(
@@ -3696,8 +3703,8 @@ def state() -> VectorFile:
             discharges=discharges,
         )
 
-    chain_ = RevocationKind.CHAIN
-    # revocation: by chain prefix (token id, chain id, hop id), task, agent key, root key id
+    chain_ = RevocationKind.TOKEN
+    # revocation: by token (a chain prefix: token id, chain id, hop id), task, agent key, key id
     case(
         "revoked_token_id",
         "The root token's id is revoked: every token derived from it is, the root too.",
@@ -3984,6 +3991,47 @@ def state() -> VectorFile:
             ),
         ],
         discharges=[bound(single_ra, approval)],
+    )
+
+    # a verifier without state: nothing to revoke with, no replay memory, nothing it can count
+    plain_proof = pop(r, "orchestrator", READ, "stateless_plain_token")
+    f.add(
+        "stateless_plain_token",
+        "A verifier without state allows a token with nothing to count; it cannot remember"
+        " proofs, so the same proof is allowed again.",
+        r,
+        READ,
+        plain_proof,
+        chain=orch,
+        stateless=True,
+        then=[Step(READ, plain_proof, chain=orch)],
+    )
+    case(
+        "stateless_max_uses",
+        "A verifier without state cannot count a single-use token's use: state_required.",
+        single,
+        "orchestrator",
+        [Code.STATE_REQUIRED],
+        stateless=True,
+    )
+    case(
+        "stateless_max_uses_denied_call",
+        "A call already denied at step 7 never gets to step 9: only its own reason.",
+        single,
+        "orchestrator",
+        [Code.TOOL_NOT_ALLOWED],
+        request=req(tool="crm.delete"),
+        stateless=True,
+    )
+    case(
+        "stateless_approval",
+        "A verifier without state cannot spend an approval, good for one call: state_required.",
+        ra,
+        "orchestrator",
+        [Code.STATE_REQUIRED],
+        request=UPDATE,
+        discharges=[bound(ra, approval)],
+        stateless=True,
     )
     return f
 

@@ -1,6 +1,8 @@
 """Several verifier processes sharing one SQLite state file agree exactly.
 
-Each worker is a separate Python process with its own Verifier over the same state file.
+Each worker is a separate Python process with its own Verifier over the same state file: a use
+is counted, a proof accepted and an approval spent exactly as often as the limits allow, and a
+state file made by several processes at once is made once.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from delegation import Agent, AgentKey, Keyring, Request, Scope, TaskRecord, Ver
 from delegation.caveats import MaxUses
 from delegation.keys import RootKey
 from delegation.proof import _prove
-from delegation.stores import SQLiteState
+from delegation.stores import Revocation, RevocationKind, SQLiteState
+from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation.thirdparty.caveat import ApproverKey
 from delegation.token import attenuate
 
 NOW = 1_800_000_000
 WORKERS = 4
 KEYRING_SECRET = b"\x07" * 32  # test fixture only
 HOLDER_SEED = b"\x08" * 32  # test fixture only
+APPROVER_SEED = b"\x09" * 32  # test fixture only
 REQUEST = Request(audience="crm", tool="crm.read", action="read")
 
 
@@ -45,23 +50,32 @@ def _token(max_uses: int | None) -> str:
     return str(tok)
 
 
-def _worker(state_path: str, token: str, proofs: list[str], out: mp.Queue) -> None:  # type: ignore[type-arg]
+def _worker(
+    state_path: str,
+    token: str,
+    proofs: list[str],
+    discharges: list[str],
+    out: mp.Queue,  # type: ignore[type-arg]
+) -> None:
     state = SQLiteState(state_path, timeout=30)
-    verifier = Verifier(
-        _keyring(), nonce_store=state, revocations=state, uses=state, clock=lambda: NOW
-    )
-    codes = [str(verifier.verify(token, REQUEST, p).code) for p in proofs]
+    verifier = Verifier(_keyring(), state=state, clock=lambda: NOW)
+    codes = [str(verifier.verify(token, REQUEST, p, discharges=discharges).code) for p in proofs]
     state.close()
     out.put(codes)
 
 
-def _run(tmp_path: Path, token: str, proofs_per_worker: list[list[str]]) -> list[str]:
+def _run(
+    tmp_path: Path,
+    token: str,
+    proofs_per_worker: list[list[str]],
+    discharges: list[str] | None = None,
+) -> list[str]:
     ctx = mp.get_context("spawn")
     out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
     state_path = str(tmp_path / "state.db")
-    SQLiteState(state_path).close()
+    SQLiteState.create(state_path).close()
     procs = [
-        ctx.Process(target=_worker, args=(state_path, token, proofs, out))
+        ctx.Process(target=_worker, args=(state_path, token, proofs, discharges or [], out))
         for proofs in proofs_per_worker
     ]
     for p in procs:
@@ -93,3 +107,42 @@ def test_a_proof_is_accepted_once_across_processes(tmp_path: Path) -> None:
     codes = _run(tmp_path, token, [shared] * WORKERS)
     assert codes.count("None") == 10
     assert codes.count("replay") == (WORKERS - 1) * 10
+
+
+def test_an_approval_is_spent_once_across_processes(tmp_path: Path) -> None:
+    """Every worker shows the same approval with proofs of its own: one call is allowed."""
+    approver = Approver(ApproverKey.from_seed(APPROVER_SEED))
+    gated = require_approval(_token(None), approver.public_key, rules=["crm.read"])
+    (pending,) = approver.pending(gated, REQUEST)
+    discharge = bind_discharge(gated, approver.approve(pending, now=NOW))
+    holder = AgentKey.from_seed(HOLDER_SEED)
+    proofs = [
+        [_prove(gated, holder, REQUEST, now=NOW, nonce=bytes([w, i]) * 8) for i in range(5)]
+        for w in range(WORKERS)
+    ]
+    codes = _run(tmp_path, str(gated), proofs, [discharge])
+    assert codes.count("None") == 1
+    assert codes.count("replay") == WORKERS * 5 - 1
+
+
+def _create_and_revoke(path: str, task: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    state = SQLiteState.create(path, timeout=30)
+    state.revoke(Revocation(RevocationKind.TASK, task), NOW)
+    state.close()
+    out.put(task)
+
+
+def test_processes_creating_one_state_file_at_once_make_it_once(tmp_path: Path) -> None:
+    ctx = mp.get_context("spawn")
+    out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+    path = str(tmp_path / "state.db")
+    tasks = [f"task-{w}" for w in range(WORKERS)]
+    procs = [ctx.Process(target=_create_and_revoke, args=(path, t, out)) for t in tasks]
+    for p in procs:
+        p.start()
+    assert sorted(out.get(timeout=120) for _ in procs) == tasks
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    with SQLiteState(path) as state:
+        assert sorted(r.revocation.value for r in state.revocations()) == tasks

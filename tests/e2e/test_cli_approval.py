@@ -199,8 +199,12 @@ def test_an_approval_covers_one_call_and_one_token(world: World, call: Runner) -
     assert verify(w, call, w.writer, read, "w.key")[0] == 0
 
 
-def test_a_ticket_discharge_is_bound_by_the_holder(world: World, call: Runner) -> None:
+def test_a_ticket_discharge_is_bound_by_the_holder(
+    world: World, call: Runner, tmp_path: Path
+) -> None:
     w = world
+    state = str(tmp_path / "fresh.db")  # the approval is spent here, not in the shared file
+    only_line(call("state", "init", state, cwd=w.dir))
     doc = json.loads(call("inspect", w.writer, "--json", cwd=w.dir).stdout)
     cid = next(c["value"]["cid"] for c in doc["caveats"] if c["type"] == "third_party")
     args = ("--key", "approver.key", "--request", w.request)
@@ -216,7 +220,8 @@ def test_a_ticket_discharge_is_bound_by_the_holder(world: World, call: Runner) -
     code, decision = verify(w, call, w.writer, w.request, "w.key", "--discharge", for_root)
     assert (code, decision["code"]) == (1, Code.BAD_DISCHARGE)
     bound = only_line(call("bind", w.writer, "-", cwd=w.dir, stdin=unbound + "\n"))
-    code, decision = verify(w, call, w.writer, w.request, "w.key", "--discharge", bound)
+    spend = ("--discharge", bound, "--state", state)  # an approval is spent in shared state
+    code, decision = verify(w, call, w.writer, w.request, "w.key", *spend)
     assert (code, decision["code"]) == (0, None)
 
 
@@ -242,6 +247,8 @@ def test_a_holder_adds_its_own_approval_requirement(
     world: World, call: Runner, tmp_path: Path
 ) -> None:
     w = world
+    state = str(tmp_path / "fresh.db")  # the approvals are spent here, not in the shared file
+    only_line(call("state", "init", state, cwd=w.dir))
     second = write_test_approver(tmp_path / "second.key", 77)
     token = only_line(call(
         "require-approval", w.writer, "--approver", second, "--location", "https://b.example",
@@ -256,7 +263,7 @@ def test_a_holder_adds_its_own_approval_requirement(
     proof = sign(token, w.dir / "w.key", w.request)
     result = call(
         "verify", token, "--keyring", "keyring.json", "--request", w.request, "--proof", proof,
-        "--discharge", "-", "--json",
+        "--discharge", "-", "--json", "--state", state,
         cwd=w.dir, stdin=f"{first}\n{other}\n",
     )  # fmt: skip
     assert (result.returncode, json.loads(result.stdout)["code"]) == (0, None)

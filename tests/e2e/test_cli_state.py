@@ -1,6 +1,8 @@
-"""Shared state on the command line: ``state init``, ``verify --state``, ``revoke`` and
-``--max-uses``. Replay and use counts must persist across separate ``verify`` processes that
-share one state file; every revocation kind must kill exactly what it names.
+"""Shared state on the command line: ``state init``, ``verify --state``, ``revoke``,
+``revocations list`` and ``--max-uses``. Replay and use counts must persist across separate
+``verify`` processes that share one state file; every revocation kind must kill exactly what it
+names; without ``--state`` a token that must be counted is denied; only a file made by
+``state init`` is ever opened, and no other file is written.
 
 The tree (built once per module): the orchestrator's root token; the researcher's, delegated
 from it; the writer's, delegated from the researcher's; a sibling delegated from the root to a
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import time
 from dataclasses import dataclass
@@ -145,12 +148,47 @@ def test_replay_is_caught_across_verify_processes_with_state(
     assert (code, doc["code"]) == (1, Code.REPLAY)
 
 
-def test_without_state_replay_memory_lasts_one_run(tree: Tree, call: Runner) -> None:
+def test_without_state_verify_is_stateless(tree: Tree, call: Runner) -> None:
     proof = sign(tree.tokens["writer"], tree.dir / "w.key", tree.request)
     assert verify(tree, call, "writer", None, proof)[0] == 0
     assert verify(tree, call, "writer", None, proof)[0] == 0  # as the help says
     help_text = " ".join(call("verify", "--help", cwd=tree.dir).stdout.split())
-    assert "replay memory and use counts last for this run only" in help_text
+    assert "Without --state the check is stateless" in help_text
+    assert "a replayed proof is not detected" in help_text
+
+
+@pytest.mark.parametrize("json_output", [True, False], ids=["json", "text"])
+def test_without_state_a_single_use_token_is_denied_with_a_hint(
+    tree: Tree, call: Runner, json_output: bool
+) -> None:
+    """Fails on the old code, where `--max-uses 1` allowed one call per run, every run."""
+    once = only_line(call("attenuate", tree.tokens["writer"], "--max-uses", "1", cwd=tree.dir))
+    for _ in range(2):
+        proof = sign(once, tree.dir / "w.key", tree.request)
+        result = call(
+            "verify", once, "--keyring", "keyring.json", "--request", tree.request,
+            "--proof", proof, *(["--json"] if json_output else []), cwd=tree.dir,
+        )  # fmt: skip
+        assert result.returncode == 1
+        if json_output:
+            doc = json.loads(result.stdout)
+            assert (doc["allowed"], doc["code"]) == (False, Code.STATE_REQUIRED)
+            assert "shared state" in doc["reasons"][0]["detail"]
+        else:
+            assert result.stdout.startswith("DENY (state_required)")
+        assert "--state FILE" in result.stderr
+        assert "state init" in result.stderr
+
+
+def test_without_state_at_a_time_the_hint_says_at_cannot_spend(tree: Tree, call: Runner) -> None:
+    once = only_line(call("attenuate", tree.tokens["writer"], "--max-uses", "1", cwd=tree.dir))
+    result = call(
+        "verify", once, "--keyring", "keyring.json", "--request", tree.request,
+        "--proof", sign(once, tree.dir / "w.key", tree.request), "--at",
+        time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), cwd=tree.dir,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "--at cannot spend state" in result.stderr
 
 
 def test_max_uses_is_counted_across_verify_processes(
@@ -234,7 +272,7 @@ def test_revoke_through_the_console_script_and_stdin(tree: Tree, tmp_path: Path)
         stdin=tree.tokens["writer"] + "\n",
     ))  # fmt: skip
     chain_id = decode(tree.tokens["writer"]).chain_id
-    assert line.startswith(f"revoked chain {chain_id}: this token (task task-42, held by writer)")
+    assert line.startswith(f"revoked token {chain_id}: this token (task task-42, held by writer)")
     code, doc = verify(tree, run, "writer", state)
     assert (code, doc["code"]) == (1, Code.REVOKED)
     assert chain_id in doc["reasons"][0]["detail"]
@@ -245,7 +283,7 @@ def test_revocation_lines_say_what_was_revoked(tree: Tree, tmp_path: Path, call:
     assert call("state", "init", state, cwd=tree.dir).returncode == 0
     values = _values(tree)
     for args, prefix in (
-        (["--hop", values["researcher_hop"]], f"revoked chain {values['researcher_hop']}: "),
+        (["--hop", values["researcher_hop"]], f"revoked token {values['researcher_hop']}: "),
         (["--task", "task-42"], "revoked task task-42: every token for that task"),
         (["--agent", tree.public["r"]], f"revoked agent {tree.public['r']}: "),
         (["--key-id", "test-k1"], "revoked key test-k1: every token minted under that root key"),
@@ -300,3 +338,67 @@ def test_verify_refuses_a_missing_or_unusable_state_file(
     assert (tree.dir / "keyring.json").read_bytes() == keyring
     usage_error(call(*base, "--state", str(tmp_path), cwd=tree.dir))
     usage_error(call("revoke", "--state", str(tmp_path), "--task", "t", cwd=tree.dir))
+
+
+def _other_programs_database(path: Path) -> bytes:
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE songs (title TEXT)")
+        db.execute("INSERT INTO songs VALUES ('la')")
+    db.close()
+    return path.read_bytes()
+
+
+def test_state_commands_refuse_any_file_not_made_by_state_init(
+    tree: Tree, tmp_path: Path, call: Runner
+) -> None:
+    """Fails on the old code, which wrote its tables into any SQLite file it was given."""
+    proof = sign(tree.tokens["writer"], tree.dir / "w.key", tree.request)
+    base = ("verify", tree.tokens["writer"], "--keyring", "keyring.json",
+            "--request", tree.request, "--proof", proof)  # fmt: skip
+    empty, foreign = tmp_path / "empty.db", tmp_path / "songs.db"
+    empty.touch()
+    before = _other_programs_database(foreign)
+    for path, why in ((empty, "empty file"), (foreign, "not a delegation state file")):
+        for args in (
+            (*base, "--state", str(path)),
+            ("revoke", "--state", str(path), "--task", "t"),
+            ("revocations", "list", "--state", str(path)),
+        ):
+            line = usage_error(call(*args, cwd=tree.dir))
+            assert why in line, line
+            assert "state init" in line, line
+    assert empty.read_bytes() == b""
+    assert foreign.read_bytes() == before
+    assert not Path(f"{foreign}-wal").exists()
+    usage_error(call("state", "init", str(foreign), cwd=tree.dir))
+    assert foreign.read_bytes() == before
+
+
+def test_revocations_list_shows_what_the_state_file_revokes(
+    tree: Tree, tmp_path: Path, call: Runner
+) -> None:
+    state = str(tmp_path / "s.db")
+    only_line(call("state", "init", state, cwd=tree.dir))
+    assert only_line(call("revocations", "list", "--state", state, cwd=tree.dir)) == (
+        f"{state}: nothing is revoked"
+    )
+    empty = json.loads(call("revocations", "list", "--state", state, "--json", cwd=tree.dir).stdout)
+    assert empty == {"revocations": []}
+    hop = _values(tree)["researcher_hop"]
+    for args in (["--task", "task-42"], ["--hop", hop.upper()], ["--key-id", "test-k1"]):
+        only_line(call("revoke", "--state", state, *args, cwd=tree.dir))
+    text = call("revocations", "list", "--state", state, cwd=tree.dir).stdout.splitlines()
+    assert len(text) == 3
+    assert {tuple(line.split()[1:]) for line in text} == {
+        ("task", "task-42"),
+        ("token", hop),
+        ("key", "test-k1"),
+    }
+    doc = json.loads(call("revocations", "list", "--state", state, "--json", cwd=tree.dir).stdout)
+    assert {(r["kind"], r["value"]) for r in doc["revocations"]} == {
+        ("task", "task-42"),
+        ("token", hop),
+        ("key", "test-k1"),
+    }
+    assert all(isinstance(r["revoked_at"], int) for r in doc["revocations"])
+    usage_error(call("revocations", "list", "--state", str(tmp_path / "typo.db"), cwd=tree.dir))

@@ -47,6 +47,7 @@ from delegation import (
     AgentKey,
     Code,
     Keyring,
+    MemoryState,
     Request,
     Scope,
     TaskRecord,
@@ -296,7 +297,7 @@ def test_a_token_pymacaroons_mints_verifies_here_with_a_proof() -> None:
     mac = _pm_build(identifier.encode(), [c.encode() for c in caveats], ROOT_SECRET)
     text = mac.serialize()  # pymacaroons' own unpadded base64url
 
-    verifier = Verifier(_keyring(), clock=lambda: NOW)
+    verifier = Verifier(_keyring(), state=MemoryState(), clock=lambda: NOW)
     decision = verifier.verify(text, REQUEST, prove(text, holder, REQUEST, now=NOW))
     assert decision.allowed, decision.reasons
     assert decision.task == TASK
@@ -316,7 +317,7 @@ def test_a_pymacaroons_respelling_of_our_token_needs_its_own_proof() -> None:
     token, keys = _chain(4)
     respelled = _wire.b64encode(BinarySerializer().serialize_raw(_pm_deserialize(token)))
     assert respelled != token.encode()
-    verifier = Verifier(_keyring(), clock=lambda: NOW)
+    verifier = Verifier(_keyring(), state=MemoryState(), clock=lambda: NOW)
 
     own = verifier.verify(respelled, REQUEST, prove(respelled, keys[-1], REQUEST, now=NOW))
     assert own.allowed, own.reasons

@@ -22,6 +22,7 @@ from delegation import (
     Caveat,
     Decision,
     Keyring,
+    MemoryState,
     Request,
     Scope,
     TaskRecord,
@@ -66,7 +67,7 @@ def fresh_nonce() -> bytes:
 
 
 def new_verifier() -> Verifier:
-    return Verifier(KEYRING, clock=lambda: NOW)
+    return Verifier(KEYRING, state=MemoryState(), clock=lambda: NOW)
 
 
 def mint_root(scope: Scope, *, holder: int = 1, nonce: bytes = b"\x00" * 16) -> UnverifiedToken:

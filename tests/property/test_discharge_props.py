@@ -11,7 +11,7 @@ from __future__ import annotations
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from delegation import Code, Request, Scope, UnverifiedToken, Verifier
+from delegation import Code, MemoryState, Request, Scope, UnverifiedToken, Verifier
 from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
 from delegation.thirdparty.caveat import PURPOSE_THIRD_PARTY, ApproverKey, ThirdPartyCaveat
 from tests.conftest import NOW
@@ -48,7 +48,7 @@ def discharges_for(token: UnverifiedToken) -> list[str]:
 
 def codes_of(token: UnverifiedToken, discharges: list[str]) -> set[Code]:
     """Codes from a fresh verifier: approvals are single use, and this law is about binding."""
-    verifier = Verifier(KEYRING, clock=lambda: NOW)
+    verifier = Verifier(KEYRING, state=MemoryState(), clock=lambda: NOW)
     proof = proof_for(token, REQUEST)
     decision = verifier.verify(token, REQUEST, proof, discharges=discharges, now=NOW)
     return {r.code for r in decision.reasons}

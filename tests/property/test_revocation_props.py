@@ -23,7 +23,7 @@ from delegation import (
     encode_public_key,
 )
 from delegation.caveats import Hop, Validity
-from delegation.stores import MemoryRevocationStore, Revocation, RevocationKind
+from delegation.stores import MemoryState, Revocation, RevocationKind
 from tests.conftest import NOW
 from tests.property._support import (
     AGENT_NUMBERS,
@@ -110,8 +110,8 @@ def verify_all(verifier: Verifier, nodes: list[Node]) -> list[tuple[Code, ...]]:
 def test_revoking_a_hop_denies_exactly_its_descendants(data: st.DataObject) -> None:
     nodes = grow_tree(data, mint_root(ROOT_SCOPE))
     hop_nodes = [i for i, n in enumerate(nodes) if n.how == "delegate"]
-    store = MemoryRevocationStore()
-    verifier = Verifier(KEYRING, revocations=store, clock=lambda: NOW)
+    store = MemoryState()
+    verifier = Verifier(KEYRING, state=store, clock=lambda: NOW)
     assert all(codes == () for codes in verify_all(verifier, nodes))
     if not hop_nodes:
         event("no hop")
@@ -121,7 +121,7 @@ def test_revoking_a_hop_denies_exactly_its_descendants(data: st.DataObject) -> N
     assert isinstance(target_token.unsafe_caveats()[-1], Hop)
     hop_id = target_token.chain()[-1].hop_id
     assert hop_id is not None
-    store.revoke(Revocation(RevocationKind.CHAIN, hop_id), NOW)
+    store.revoke(Revocation(RevocationKind.TOKEN, hop_id), NOW)
 
     results = verify_all(verifier, nodes)
     for i, node in enumerate(nodes):
@@ -144,8 +144,8 @@ def test_revoking_a_prefix_or_an_agent_denies_exactly_the_chains_through_it(
     data: st.DataObject,
 ) -> None:
     nodes = grow_tree(data, mint_root(ROOT_SCOPE))
-    store = MemoryRevocationStore()
-    verifier = Verifier(KEYRING, revocations=store, clock=lambda: NOW)
+    store = MemoryState()
+    verifier = Verifier(KEYRING, state=store, clock=lambda: NOW)
     if data.draw(st.booleans(), label="by agent"):
         agent = data.draw(st.sampled_from(AGENT_NUMBERS), label="agent")
         key = AGENTS[agent].public_key

@@ -3,7 +3,7 @@ tokens that share it interleave; and a call is allowed exactly when every counte
 chain has room (denied calls count nothing).
 
 The model keys a counter by the bytes of the chain up to its caveat, independently of the
-verifier's digests. Run against the in-memory counter and SQLiteState on a temporary file.
+verifier's digests. Run against MemoryState and SQLiteState on a temporary file.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from delegation import Code, Request, Scope, UnverifiedToken, Verifier, attenuate, delegate
 from delegation.caveats import MaxUses, Validity
-from delegation.stores import MemoryUseCounter, SQLiteState
+from delegation.stores import MemoryState, SQLiteState
 from tests.conftest import NOW
 from tests.property._support import AGENT_NUMBERS, AGENTS, KEYRING, holder_key, mint_root, proof_for
 
@@ -87,12 +87,12 @@ def grow(data: st.DataObject, *, vary_expiry: bool) -> list[UnverifiedToken]:
 
 
 @contextmanager
-def stores(kind: str) -> Iterator[MemoryUseCounter | SQLiteState]:
+def stores(kind: str) -> Iterator[MemoryState | SQLiteState]:
     if kind == "memory":
-        yield MemoryUseCounter()
+        yield MemoryState()
         return
     with tempfile.TemporaryDirectory() as tmp:
-        state = SQLiteState(Path(tmp) / "state.db")
+        state = SQLiteState.create(Path(tmp) / "state.db")
         try:
             yield state
         finally:
@@ -118,7 +118,7 @@ def run_calls(
         calls = sorted(calls, key=lambda c: c[2])
     spent: dict[Counter, int] = {}
     with stores(kind) as uses:
-        verifier = Verifier(KEYRING, uses=uses, clock=lambda: NOW)
+        verifier = Verifier(KEYRING, state=uses, clock=lambda: NOW)
         for index, good, dt in calls:
             token, at = tokens[index], NOW + dt
             request = GOOD if good else BAD

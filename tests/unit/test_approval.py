@@ -18,6 +18,7 @@ from delegation import (
     Decision,
     Keyring,
     MalformedToken,
+    MemoryState,
     Request,
     Scope,
     UnverifiedToken,
@@ -30,7 +31,13 @@ from delegation import (
 )
 from delegation.caveats import MaxUses, Validity
 from delegation.errors import BadDischarge
-from delegation.stores import MemoryUseCounter, SQLiteState, StoreUnavailable, UseLimit
+from delegation.stores import (
+    SQLiteState,
+    StateAnswer,
+    StateQuery,
+    StoreUnavailable,
+    UnavailableReason,
+)
 from delegation.thirdparty.approval import (
     APPROVAL_TTL_SECONDS,
     Approver,
@@ -88,7 +95,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def check(keyring: Keyring, clock: Clock) -> Checker:
-    return Checker(Verifier(keyring, clock=clock), clock)
+    return Checker(Verifier(keyring, state=MemoryState(), clock=clock), clock)
 
 
 @pytest.fixture
@@ -326,11 +333,12 @@ def test_a_spent_approval_is_spent_for_every_verifier_sharing_state(
     keyring: Keyring, approver: Approver, child: UnverifiedToken, writer: AgentKey, tmp_path: Path
 ) -> None:
     discharge = approval_for(approver, child, WRITE)
-    one, two = SQLiteState(tmp_path / "s.db"), SQLiteState(tmp_path / "s.db")
+    one = SQLiteState.create(tmp_path / "s.db")
+    two = SQLiteState(tmp_path / "s.db")
     try:
-        # Approvals are spent as one-use limits in the use counter (all or nothing with max_uses).
-        first = Verifier(keyring, nonce_store=one, uses=one, clock=lambda: NOW)
-        second = Verifier(keyring, nonce_store=two, uses=two, clock=lambda: NOW)
+        # Approvals are spent as one-use limits with the uses (all or nothing with max_uses).
+        first = Verifier(keyring, state=one, clock=lambda: NOW)
+        second = Verifier(keyring, state=two, clock=lambda: NOW)
         proof = prove(child, writer, WRITE, now=NOW)
         assert first.verify(child, WRITE, proof, discharges=[discharge]).allowed
         proof = prove(child, writer, WRITE, now=NOW)
@@ -557,18 +565,18 @@ def test_holder_restricting_itself_needs_both_approvals(
     assert codes(check(restricted, writer, UPDATE_READ)) == [Code.APPROVAL_REQUIRED]
 
 
-class _FlakyUses:
-    """A use counter that is down for its first call, then counts in memory."""
+class _FlakyUses(MemoryState):
+    """State that is down for its first check that spends, then answers from memory."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.down = True
-        self.inner = MemoryUseCounter()
 
-    def consume(self, limits: Sequence[UseLimit], now: int) -> int | None:
-        if self.down:
+    def check(self, query: StateQuery, now: int) -> StateAnswer:
+        if self.down and query.spend:
             self.down = False
-            raise StoreUnavailable("use counter is down")
-        return self.inner.consume(limits, now)
+            raise StoreUnavailable(UnavailableReason.UNREACHABLE, "use counter is down")
+        return super().check(query, now)
 
 
 # Fixed bug: a call denied at the very last step still spends its approval.
@@ -581,7 +589,7 @@ def test_a_call_denied_by_the_use_counter_does_not_spend_the_approval(
 ) -> None:
     limited = attenuate(child, [MaxUses(5)], now=NOW)
     discharge = approval_for(approver, limited, WRITE)
-    verifier = Verifier(keyring, uses=_FlakyUses(), clock=lambda: NOW)
+    verifier = Verifier(keyring, state=_FlakyUses(), clock=lambda: NOW)
     proof = prove(limited, writer, WRITE, now=NOW)
     decision = verifier.verify(limited, WRITE, proof, discharges=[discharge])
     assert codes(decision) == [Code.STORE_UNAVAILABLE]
@@ -611,8 +619,8 @@ def test_a_holder_cannot_stretch_how_long_a_spent_approval_is_kept(
         raw.identifier, (*raw.caveats, far), _crypto.chain_step(raw.signature, far), raw.location
     )
     discharge = bind_discharge(child, _wire.b64encode(_wire.encode(stretched)))
-    uses = MemoryUseCounter()
-    verifier = Verifier(keyring, uses=uses, clock=lambda: NOW)
+    uses = MemoryState()
+    verifier = Verifier(keyring, state=uses, clock=lambda: NOW)
     proof = prove(child, writer, WRITE, now=NOW)
     assert verifier.verify(child, WRITE, proof, discharges=[discharge]).allowed
     kept = [keep for _, keep in uses._counts.values()]

@@ -56,6 +56,7 @@ def test_code_vocabulary_is_stable() -> None:
         "APPROVAL_REQUIRED": "approval_required",
         "REVOKED": "revoked",
         "USES_EXHAUSTED": "uses_exhausted",
+        "STATE_REQUIRED": "state_required",
     }
 
 

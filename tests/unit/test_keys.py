@@ -23,6 +23,7 @@ from delegation import (
     Keyring,
     KeyringError,
     MalformedToken,
+    MemoryState,
     Request,
     Scope,
     TaskRecord,
@@ -131,20 +132,26 @@ def test_rotation_keeps_old_keys_verifying_and_retiring_makes_them_unknown() -> 
     rotated = old.rotated()
     assert rotated.current.key_id != "k-old"
     assert set(rotated.key_ids) == {"k-old", rotated.current.key_id}
-    decision = Verifier(rotated, clock=lambda: NOW).verify(old_token, request, old_proof)
+    decision = Verifier(rotated, state=MemoryState(), clock=lambda: NOW).verify(
+        old_token, request, old_proof
+    )
     assert decision.allowed, decision.reasons
 
     new_token, new_proof = _token_and_proof(rotated, holder, request)
     assert _forge_key_id(new_token) == rotated.current.key_id
-    assert Verifier(rotated, clock=lambda: NOW).verify(new_token, request, new_proof)
-    # The old keyring does not know the new key.
-    assert Verifier(old, clock=lambda: NOW).verify(new_token, request, new_proof).code is (
-        Code.UNKNOWN_KEY
+    assert Verifier(rotated, state=MemoryState(), clock=lambda: NOW).verify(
+        new_token, request, new_proof
     )
+    # The old keyring does not know the new key.
+    assert Verifier(old, state=MemoryState(), clock=lambda: NOW).verify(
+        new_token, request, new_proof
+    ).code is (Code.UNKNOWN_KEY)
 
     retired = rotated.without("k-old")
     assert retired.key_ids == (rotated.current.key_id,)
-    decision = Verifier(retired, clock=lambda: NOW).verify(old_token, request, old_proof)
+    decision = Verifier(retired, state=MemoryState(), clock=lambda: NOW).verify(
+        old_token, request, old_proof
+    )
     assert not decision
     assert [r.code for r in decision.reasons] == [Code.UNKNOWN_KEY]
     assert decision.task is None
@@ -275,7 +282,7 @@ def test_hostile_printable_key_ids_are_unknown_key(key_id: str) -> None:
     holder = seeded_agent(1)
     ring = Keyring([RootKey("test-k1", SECRET_A)])
     ident = _forge.identifier(key_id, holder=holder)
-    decision = Verifier(ring, clock=lambda: NOW).verify(
+    decision = Verifier(ring, state=MemoryState(), clock=lambda: NOW).verify(
         _forge.frame(ident, root_key=SECRET_A), Request(audience="crm", tool="t", action="a"), None
     )
     assert not decision
@@ -308,7 +315,7 @@ def test_non_utf8_or_unprintable_key_ids_are_malformed(raw_key_id: bytes) -> Non
     holder = seeded_agent(1)
     ring = Keyring([RootKey("test-k1", SECRET_A)])
     token = _forge.frame(_identifier_with_raw_key_id(raw_key_id, holder))
-    decision = Verifier(ring, clock=lambda: NOW).verify(
+    decision = Verifier(ring, state=MemoryState(), clock=lambda: NOW).verify(
         token, Request(audience="crm", tool="t", action="a"), None
     )
     assert [r.code for r in decision.reasons] == [Code.MALFORMED]
@@ -320,7 +327,7 @@ def test_key_id_of_the_wrong_cbor_type_is_malformed() -> None:
     ident = _forge.identifier("Q" * 40, holder=holder)
     for replacement in (b"\x01", b"\x41\x31", b"\xf5", b"\x80"):  # int, bytes, true, []
         forged = ident.replace(_forge.cbor_text_header(40) + b"Q" * 40, replacement)
-        decision = Verifier(ring, clock=lambda: NOW).verify(
+        decision = Verifier(ring, state=MemoryState(), clock=lambda: NOW).verify(
             _forge.frame(forged), Request(audience="crm", tool="t", action="a"), None
         )
         assert [r.code for r in decision.reasons] == [Code.MALFORMED]
@@ -330,7 +337,7 @@ def test_a_key_id_too_large_for_the_identifier_is_too_large() -> None:
     holder = seeded_agent(1)
     ring = Keyring([RootKey("test-k1", SECRET_A)])
     ident = _forge.identifier("A" * (MAX_IDENTIFIER_BYTES + 1), holder=holder)
-    decision = Verifier(ring, clock=lambda: NOW).verify(
+    decision = Verifier(ring, state=MemoryState(), clock=lambda: NOW).verify(
         _forge.frame(ident), Request(audience="crm", tool="t", action="a"), None
     )
     assert [r.code for r in decision.reasons] == [Code.TOO_LARGE]

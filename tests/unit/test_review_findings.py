@@ -22,6 +22,7 @@ from delegation import (
     Decision,
     Keyring,
     KeyringError,
+    MemoryState,
     NotNarrowing,
     Request,
     Scope,
@@ -46,7 +47,7 @@ from delegation.caveats import (
     default_registry,
 )
 from delegation.limits import MAX_TIME
-from delegation.stores import MemoryUseCounter, UseLimit
+from delegation.stores import StateQuery, UseLimit
 from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
 from delegation.thirdparty.caveat import ApproverKey, new_caveat_key, seal_vid
 from tests.conftest import NOW, seeded_agent
@@ -148,7 +149,7 @@ def test_a_verifier_without_a_hop_cache_still_verifies_hops(
     keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, researcher: AgentKey
 ) -> None:
     read = Request(audience="crm", tool="crm.read", action="read", resource=RES, intent="summarise")
-    verifier = Verifier(keyring, clock=lambda: NOW, hop_cache_size=0)
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW, hop_cache_size=0)
     child = delegate(root_token, orchestrator, Agent("researcher", researcher.public_key), now=NOW)
     decision = verifier.verify(child, read, prove(child, researcher, read, now=NOW))
     assert decision.allowed, decision.reasons
@@ -215,18 +216,22 @@ def test_approve_refuses_unusable_ttls_with_authoring_error(
         approver.approve(pending, **options)
 
 
-# Fixed bug: MemoryUseCounter has no bound, unlike MemoryNonceStore. Any
+# Fixed bug: the memory use counter had no bound, unlike the memory nonce store. Any
 # holder can append max_uses caveats (they only restrict), and each variant it presents in an
 # allowed call adds up to ~80 counters kept until the root expiry: memory grows without limit.
 # Suggested shape: max_entries, raising StoreUnavailable when full of live records.
 def test_the_memory_use_counter_is_bounded_like_the_nonce_store() -> None:
     options: dict[str, Any] = {"max_entries": 2}
-    counter = MemoryUseCounter(**options)
-    assert counter.consume([UseLimit(b"a" * 32, 5, NOW + 100)], NOW) is None
-    assert counter.consume([UseLimit(b"b" * 32, 5, NOW + 100)], NOW) is None
+    state = MemoryState(**options)
+
+    def spend(key: bytes, keep_until: int, now: int) -> int | None:
+        return state.check(StateQuery((), None, [UseLimit(key, 5, keep_until)]), now).exhausted
+
+    assert spend(b"a" * 32, NOW + 100, NOW) is None
+    assert spend(b"b" * 32, NOW + 100, NOW) is None
     with pytest.raises(StoreUnavailable):
-        counter.consume([UseLimit(b"c" * 32, 5, NOW + 100)], NOW)
-    assert counter.consume([UseLimit(b"d" * 32, 5, NOW + 200)], NOW + 100) is None  # expired room
+        spend(b"c" * 32, NOW + 100, NOW)
+    assert spend(b"d" * 32, NOW + 200, NOW + 100) is None  # expired room
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +262,7 @@ def test_an_internal_error_after_step_3_still_names_the_task(
 ) -> None:
     registry = default_registry()
     registry.register(BrokenParser)
-    verifier = Verifier(keyring, registry=registry, clock=lambda: NOW)
+    verifier = Verifier(keyring, state=MemoryState(), registry=registry, clock=lambda: NOW)
     token = attenuate(root_token, [BrokenParser("x")], now=NOW)
     read = Request(audience="crm", tool="crm.read", action="read", resource=RES, intent="summarise")
     decision = verifier.verify(token, read, prove(token, orchestrator, read, now=NOW))
@@ -329,7 +334,7 @@ def test_threads_sharing_one_verifier_count_uses_exactly(
 ) -> None:
     """Eight threads, four sibling branches sharing one max_uses counter, a one-entry hop cache
     that every call evicts: exactly five calls are allowed, every other is uses_exhausted."""
-    verifier = Verifier(keyring, clock=lambda: NOW, hop_cache_size=1)
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW, hop_cache_size=1)
     limited = attenuate(root_token, [MaxUses(5)], now=NOW)
     keys = [seeded_agent(20 + i) for i in range(4)]
     branches = [

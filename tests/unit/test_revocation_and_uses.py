@@ -1,11 +1,13 @@
-"""Revocation of each kind, failing stores, and ``max_uses`` counting at the verifier.
+"""Revocation of each kind, failing state, ``max_uses`` counting at the verifier, and the
+verifier without state.
 
-Every store is exercised both in memory and as SQLiteState. Keys are TEST FIXTURES ONLY.
+Every test with state runs both on MemoryState and on SQLiteState. Keys are TEST FIXTURES ONLY.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from delegation import (
     Decision,
     Keyring,
     MalformedToken,
+    MemoryState,
     NotNarrowing,
     Request,
     Scope,
@@ -33,14 +36,18 @@ from delegation import (
 )
 from delegation.caveats import MaxUses, Tool
 from delegation.keys import RootKey
+from delegation.proof import Proof
 from delegation.stores import (
-    MemoryRevocationStore,
-    MemoryUseCounter,
+    InvalidRevocation,
     Revocation,
     RevocationKind,
     SQLiteState,
-    UseLimit,
+    StateAnswer,
+    StateQuery,
+    UnavailableReason,
 )
+from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation.thirdparty.caveat import ApproverKey
 from delegation.token import _mint
 from tests.conftest import NOW, seeded_agent
 
@@ -70,11 +77,10 @@ class Clock:
 
 @dataclass
 class Bench:
-    """A verifier over one set of stores, with a clock the test moves."""
+    """A verifier over one state, with a clock the test moves."""
 
     verifier: Verifier
-    revocations: MemoryRevocationStore | SQLiteState
-    uses: MemoryUseCounter | SQLiteState
+    state: MemoryState | SQLiteState
     clock: Clock
 
     def check(self, token: UnverifiedToken, key: AgentKey, request: Request = READ) -> Decision:
@@ -82,21 +88,16 @@ class Bench:
         return self.verifier.verify(token, request, proof)
 
     def revoke(self, kind: RevocationKind, value: str) -> None:
-        self.revocations.revoke(Revocation(kind, value), self.clock.at)
+        self.state.revoke(Revocation(kind, value), self.clock.at)
 
 
 @pytest.fixture(params=["memory", "sqlite"])
 def bench(request: pytest.FixtureRequest, keyring: Keyring, tmp_path: Path) -> Iterator[Bench]:
     clock = Clock(NOW)
-    if request.param == "memory":
-        revocations: MemoryRevocationStore | SQLiteState = MemoryRevocationStore()
-        uses: MemoryUseCounter | SQLiteState = MemoryUseCounter()
-        verifier = Verifier(keyring, revocations=revocations, uses=uses, clock=clock)
-        yield Bench(verifier, revocations, uses, clock)
-        return
-    state = SQLiteState(tmp_path / "state.db")
-    verifier = Verifier(keyring, nonce_store=state, revocations=state, uses=state, clock=clock)
-    yield Bench(verifier, state, state, clock)
+    state: MemoryState | SQLiteState = (
+        MemoryState() if request.param == "memory" else SQLiteState.create(tmp_path / "state.db")
+    )
+    yield Bench(Verifier(keyring, state=state, clock=clock), state, clock)
     state.close()
 
 
@@ -147,7 +148,7 @@ def tree(
 def final_prefix(verifier: Verifier, token: UnverifiedToken) -> str:
     """The id naming this token's whole chain (what revoking "this token" revokes)."""
     candidates = verifier.check_chain(token).revocation_candidates()
-    assert candidates[-1].kind is RevocationKind.CHAIN
+    assert candidates[-1].kind is RevocationKind.TOKEN
     return candidates[-1].value
 
 
@@ -163,23 +164,32 @@ def assert_revoked_exactly(bench: Bench, tree: Tree, revoked: set[str]) -> None:
 # --- revocation ------------------------------------------------------------------------------
 
 
+def test_every_candidate_is_a_revocation_one_could_record(bench: Bench, tree: Tree) -> None:
+    """The verifier builds its candidates without the constructor's checks (they cost every
+    verify): each must pass them, or revoking what a verify looks up would be impossible."""
+    for token in tree.tokens().values():
+        candidates = bench.verifier.check_chain(token).revocation_candidates()
+        assert [c.checked() for c in candidates] == candidates
+        assert all(type(c.kind) is RevocationKind for c in candidates)
+
+
 def test_nothing_revoked_everything_verifies(bench: Bench, tree: Tree) -> None:
     assert_revoked_exactly(bench, tree, set())
 
 
 def test_revoking_the_token_id_kills_every_descendant(bench: Bench, tree: Tree) -> None:
     assert tree.root.token_id == tree.deep.token_id
-    bench.revoke(RevocationKind.CHAIN, tree.root.token_id)
+    bench.revoke(RevocationKind.TOKEN, tree.root.token_id)
     assert_revoked_exactly(bench, tree, {"root", "narrowed", "one", "two", "deep"})
 
 
 def test_revoking_an_attenuated_token_spares_its_parent(bench: Bench, tree: Tree) -> None:
-    bench.revoke(RevocationKind.CHAIN, final_prefix(bench.verifier, tree.narrowed))
+    bench.revoke(RevocationKind.TOKEN, final_prefix(bench.verifier, tree.narrowed))
     assert_revoked_exactly(bench, tree, {"narrowed", "one", "two", "deep"})
 
 
 def test_revoking_a_leaf_token_kills_only_it(bench: Bench, tree: Tree) -> None:
-    bench.revoke(RevocationKind.CHAIN, final_prefix(bench.verifier, tree.deep))
+    bench.revoke(RevocationKind.TOKEN, final_prefix(bench.verifier, tree.deep))
     assert_revoked_exactly(bench, tree, {"deep"})
 
 
@@ -187,14 +197,14 @@ def test_revoking_a_hop_kills_its_branch_only(bench: Bench, tree: Tree) -> None:
     hop_id = tree.one.chain()[-1].hop_id
     assert hop_id is not None
     assert tree.deep.chain()[1].hop_id == hop_id
-    bench.revoke(RevocationKind.CHAIN, hop_id)
+    bench.revoke(RevocationKind.TOKEN, hop_id)
     assert_revoked_exactly(bench, tree, {"one", "deep"})
 
 
 def test_revoking_the_deepest_hop_spares_its_parent(bench: Bench, tree: Tree) -> None:
     hop_id = tree.deep.chain()[-1].hop_id
     assert hop_id is not None
-    bench.revoke(RevocationKind.CHAIN, hop_id)
+    bench.revoke(RevocationKind.TOKEN, hop_id)
     assert_revoked_exactly(bench, tree, {"deep"})
 
 
@@ -224,11 +234,23 @@ def test_revoking_the_root_holder_key_kills_everything(bench: Bench, tree: Tree)
     assert_revoked_exactly(bench, tree, {"root", "narrowed", "one", "two", "deep"})
 
 
-def test_revoking_an_agent_by_id_or_raw_bytes_is_not_a_match(bench: Bench, tree: Tree) -> None:
-    bench.revoke(RevocationKind.AGENT, "researcher")
-    bench.revoke(RevocationKind.AGENT, tree.keys["one"].public_key.hex())
+def test_revoking_an_agent_by_id_or_raw_bytes_is_refused(bench: Bench, tree: Tree) -> None:
+    # Fixed bug: these were recorded and matched nothing, so an operator believed the agent
+    # revoked while every chain through it lived on.
+    for value in ("researcher", tree.keys["one"].public_key.hex()):
+        with pytest.raises(InvalidRevocation):
+            bench.revoke(RevocationKind.AGENT, value)
     bench.revoke(RevocationKind.TASK, encode_public_key(tree.keys["one"].public_key))
     assert_revoked_exactly(bench, tree, set())
+    assert bench.state.revocations()[0].revocation.kind is RevocationKind.TASK
+
+
+def test_a_misspelled_kind_is_refused_not_recorded(bench: Bench, tree: Tree) -> None:
+    """Fails on the old code, which recorded ("chian", id) and matched nothing with it."""
+    for kind in ("chian", "chain", "Task", "hop"):
+        with pytest.raises(InvalidRevocation):
+            bench.state.revoke(Revocation(kind, tree.root.token_id), NOW)  # type: ignore[arg-type]
+    assert bench.state.revocations() == []
 
 
 def test_revoking_a_key_id_kills_its_tokens_only(
@@ -238,8 +260,8 @@ def test_revoking_a_key_id_kills_its_tokens_only(
         [RootKey("test-k1", b"\x01" * 32, NOW), RootKey("test-k2", b"\x02" * 32, NOW)],
         current="test-k2",
     )
-    store = MemoryRevocationStore()
-    verifier = Verifier(both, revocations=store, clock=lambda: NOW)
+    store = MemoryState()
+    verifier = Verifier(both, state=store, clock=lambda: NOW)
     holder = seeded_agent(5)
     newer = mint(both, task, Agent("other", holder.public_key), root_scope, now=NOW)
     assert newer.identifier.key_id == "test-k2"
@@ -253,11 +275,12 @@ def test_revoking_a_key_id_kills_its_tokens_only(
 
 def test_revocation_prefix_lookalikes_do_not_match(bench: Bench, tree: Tree) -> None:
     token_id = tree.root.token_id
+    near = token_id[:-1] + ("0" if token_id[-1] != "0" else "1")
+    bench.revoke(RevocationKind.TOKEN, near)
     for value in (token_id[:-1], token_id + "0", token_id.upper(), "task-4", "task-42 "):
-        bench.revoke(RevocationKind.CHAIN, value)
         bench.revoke(RevocationKind.TASK, value)
     bench.revoke(RevocationKind.KEY, "test-k")
-    bench.revoke(RevocationKind.CHAIN, "task-42")  # right value, wrong kind
+    bench.revoke(RevocationKind.KEY, "task-42")  # right value, wrong kind
     assert_revoked_exactly(bench, tree, set())
 
 
@@ -269,81 +292,229 @@ def test_revocation_is_checked_on_every_call(bench: Bench, tree: Tree) -> None:
 
 def test_revoked_call_uses_nothing(bench: Bench, tree: Tree) -> None:
     limited = attenuate(tree.two, [MaxUses(1)], now=NOW)
-    bench.revoke(RevocationKind.CHAIN, final_prefix(bench.verifier, limited))
+    bench.revoke(RevocationKind.TOKEN, final_prefix(bench.verifier, limited))
     assert codes(bench.check(limited, tree.keys["two"])) == [Code.REVOKED]
     key = bench.verifier.check_chain(limited).prefix_digests[-1]
-    assert bench.uses.count(key) == 0
+    assert bench.state.count(key) == 0
 
 
-# --- failing stores --------------------------------------------------------------------------
+# --- failing state ----------------------------------------------------------------------------
 
 
-class BrokenRevocations:
-    def __init__(self, exc: Exception) -> None:
-        self.exc = exc
+class Broken(MemoryState):
+    """State whose checks fail when ``when`` says so; otherwise it answers from memory."""
 
-    def revoke(self, revocation: Revocation, now: int) -> None:
-        raise self.exc
+    def __init__(self, exc: Exception, when: str = "always") -> None:
+        super().__init__()
+        self.exc, self.when = exc, when
+        self.queries: list[StateQuery] = []
 
-    def first_revoked(self, candidates: Sequence[Revocation]) -> Revocation | None:
-        raise self.exc
-
-
-class BrokenUses:
-    def __init__(self, exc: Exception) -> None:
-        self.exc = exc
-
-    def consume(self, limits: Sequence[UseLimit], now: int) -> int | None:
-        raise self.exc
+    def check(self, query: StateQuery, now: int) -> StateAnswer:
+        self.queries.append(query)
+        if self.when == "always" or (self.when == "spend" and query.spend):
+            raise self.exc
+        return super().check(query, now)
 
 
-class BrokenNonces:
-    def __init__(self, exc: Exception) -> None:
-        self.exc = exc
-
-    def claim(self, key: bytes, expires_at: int, now: int) -> bool:
-        raise self.exc
-
-
-FAILURES = [StoreUnavailable("down"), RuntimeError("bug"), OSError("disk"), TimeoutError()]
+FAILURES = [
+    StoreUnavailable(UnavailableReason.LOCKED, "down"),
+    RuntimeError("bug"),
+    OSError("disk"),
+    TimeoutError(),
+]
 
 
 @pytest.mark.parametrize("exc", FAILURES, ids=lambda e: type(e).__name__)
-def test_broken_revocation_store_denies(keyring: Keyring, tree: Tree, exc: Exception) -> None:
-    verifier = Verifier(keyring, revocations=BrokenRevocations(exc), clock=lambda: NOW)
+def test_broken_state_denies(
+    keyring: Keyring, tree: Tree, exc: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    verifier = Verifier(keyring, state=Broken(exc), clock=lambda: NOW)
     for name, token in tree.tokens().items():
         key = tree.keys[name]
-        decision = verifier.verify(token, READ, prove(token, key, READ, now=NOW))
+        with caplog.at_level(logging.ERROR, logger="delegation"):
+            decision = verifier.verify(token, READ, prove(token, key, READ, now=NOW))
         assert codes(decision) == [Code.STORE_UNAVAILABLE], name
+        assert (decision.reasons[0].hop, decision.reasons[0].caveat) == (None, None)
 
 
-@pytest.mark.parametrize("exc", FAILURES, ids=lambda e: type(e).__name__)
-def test_broken_use_counter_denies(keyring: Keyring, tree: Tree, exc: Exception) -> None:
-    verifier = Verifier(keyring, uses=BrokenUses(exc), clock=lambda: NOW)
+@pytest.mark.parametrize("reason", list(UnavailableReason))
+def test_store_unavailable_details_carry_the_reason_category(
+    keyring: Keyring, tree: Tree, reason: UnavailableReason
+) -> None:
+    """Fails on the old code, whose detail named the store but never the cause."""
+    secret = "postgres://admin:hunter2@db.internal"
+    verifier = Verifier(keyring, state=Broken(StoreUnavailable(reason, secret)), clock=lambda: NOW)
+    decision = verifier.verify(tree.two, READ, prove(tree.two, tree.keys["two"], READ, now=NOW))
+    detail = decision.reasons[0].detail
+    assert f"({reason})" in detail
+    assert "hunter2" not in detail
+    assert "db.internal" not in detail
+
+
+def test_a_bug_in_the_state_is_logged_and_denies_as_error(
+    keyring: Keyring, tree: Tree, caplog: pytest.LogCaptureFixture
+) -> None:
+    verifier = Verifier(keyring, state=Broken(RuntimeError("bug")), clock=lambda: NOW)
+    with caplog.at_level(logging.ERROR, logger="delegation"):
+        decision = verifier.verify(tree.two, READ, prove(tree.two, tree.keys["two"], READ, now=NOW))
+    assert decision.reasons[0].detail == "the state store cannot answer (error)"
+    assert "state store failed" in caplog.text
+
+
+def test_a_failing_state_goes_first_and_other_reasons_still_show(
+    keyring: Keyring, tree: Tree
+) -> None:
+    verifier = Verifier(keyring, state=Broken(RuntimeError("bug")), clock=lambda: NOW)
+    proof = prove(tree.two, tree.keys["two"], WRITE, now=NOW)
+    decision = verifier.verify(tree.two, WRITE, proof)
+    assert codes(decision) == [Code.STORE_UNAVAILABLE, Code.TOOL_NOT_ALLOWED]
+
+
+class _Answers(MemoryState):
+    def __init__(self, answer: object) -> None:
+        super().__init__()
+        self.answer = answer
+
+    def check(self, query: StateQuery, now: int) -> StateAnswer:
+        return self.answer  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [None, True, (None, False, None), StateAnswer(None, False, 5), StateAnswer(None, False, -1)],
+)
+def test_a_nonsense_answer_denies(keyring: Keyring, tree: Tree, answer: object) -> None:
+    verifier = Verifier(keyring, state=_Answers(answer), clock=lambda: NOW)
     limited = attenuate(tree.two, [MaxUses(5)], now=NOW)
     decision = verifier.verify(limited, READ, prove(limited, tree.keys["two"], READ, now=NOW))
     assert codes(decision) == [Code.STORE_UNAVAILABLE]
-    # A token without max_uses never asks the counter.
+
+
+@pytest.mark.parametrize("exc", FAILURES, ids=lambda e: type(e).__name__)
+def test_a_state_that_cannot_spend_denies(keyring: Keyring, tree: Tree, exc: Exception) -> None:
+    verifier = Verifier(keyring, state=Broken(exc, "spend"), clock=lambda: NOW)
+    limited = attenuate(tree.two, [MaxUses(5)], now=NOW)
+    decision = verifier.verify(limited, READ, prove(limited, tree.keys["two"], READ, now=NOW))
+    assert codes(decision) == [Code.STORE_UNAVAILABLE]
+    # A token without max_uses spends nothing.
     plain = verifier.verify(tree.two, READ, prove(tree.two, tree.keys["two"], READ, now=NOW))
     assert plain.allowed
 
 
-@pytest.mark.parametrize("exc", FAILURES, ids=lambda e: type(e).__name__)
-def test_broken_nonce_store_denies(keyring: Keyring, tree: Tree, exc: Exception) -> None:
-    verifier = Verifier(keyring, nonce_store=BrokenNonces(exc), clock=lambda: NOW)
-    decision = verifier.verify(tree.two, READ, prove(tree.two, tree.keys["two"], READ, now=NOW))
-    assert codes(decision) == [Code.STORE_UNAVAILABLE]
+def test_one_question_per_verify(keyring: Keyring, tree: Tree) -> None:
+    """Revocations, the nonce and the spend are one check: one round trip to the store."""
+    state = Broken(RuntimeError(), "never")
+    verifier = Verifier(keyring, state=state, clock=lambda: NOW)
+    limited = attenuate(tree.two, [MaxUses(5)], now=NOW)
+    chain = verifier.check_chain(limited)
+    assert verifier.verify(limited, READ, prove(limited, tree.keys["two"], READ, now=NOW))
+    (query,) = state.queries
+    assert list(query.revocations) == chain.revocation_candidates()
+    assert query.nonce is not None
+    assert [u.limit for u in query.spend] == [5]
+    # A denied call asks for revocations and the nonce, never for a spend.
+    state.queries.clear()
+    verifier.verify(limited, WRITE, prove(limited, tree.keys["two"], WRITE, now=NOW))
+    (query,) = state.queries
+    assert query.nonce is not None
+    assert list(query.spend) == []
+    # A proof that does not verify has no nonce to claim.
+    state.queries.clear()
+    forged = Proof(NOW, b"\x01" * 16, b"\x02" * 64).encode()
+    assert codes(verifier.verify(limited, READ, forged)) == [Code.POP_INVALID]
+    (query,) = state.queries
+    assert query.nonce is None
 
 
 def test_closed_sqlite_state_denies(keyring: Keyring, tree: Tree, tmp_path: Path) -> None:
-    state = SQLiteState(tmp_path / "state.db")
-    verifier = Verifier(
-        keyring, nonce_store=state, revocations=state, uses=state, clock=lambda: NOW
-    )
+    state = SQLiteState.create(tmp_path / "state.db")
+    verifier = Verifier(keyring, state=state, clock=lambda: NOW)
     state.close()
     decision = verifier.verify(tree.two, READ, prove(tree.two, tree.keys["two"], READ, now=NOW))
-    assert Code.STORE_UNAVAILABLE in codes(decision)
-    assert set(codes(decision)) == {Code.STORE_UNAVAILABLE}
+    assert codes(decision) == [Code.STORE_UNAVAILABLE]
+    assert decision.reasons[0].detail == "the state store cannot answer (unreachable)"
+
+
+# --- the verifier's state is explicit ---------------------------------------------------------
+
+
+def test_a_verifier_must_be_told_its_state(keyring: Keyring) -> None:
+    """Fails on the old code, where Verifier(keyring) silently kept its own memory."""
+    with pytest.raises(TypeError):
+        Verifier(keyring)  # type: ignore[call-arg]
+
+
+def test_replicas_sharing_a_memory_state_catch_each_others_replays(
+    keyring: Keyring, tree: Tree
+) -> None:
+    shared = MemoryState()
+    one = Verifier(keyring, state=shared, clock=lambda: NOW)
+    two = Verifier(keyring, state=shared, clock=lambda: NOW)
+    limited = attenuate(tree.two, [MaxUses(1)], now=NOW)
+    proof = prove(limited, tree.keys["two"], READ, now=NOW)
+    assert one.verify(limited, READ, proof).allowed
+    assert codes(two.verify(limited, READ, proof)) == [Code.REPLAY]
+    fresh = prove(limited, tree.keys["two"], READ, now=NOW)
+    assert codes(two.verify(limited, READ, fresh)) == [Code.USES_EXHAUSTED]
+
+
+# --- a verifier without state -----------------------------------------------------------------
+
+
+@pytest.fixture
+def stateless(keyring: Keyring) -> Verifier:
+    return Verifier(keyring, state=None, clock=lambda: NOW)
+
+
+def test_a_stateless_verifier_allows_plain_tokens_and_cannot_see_replays(
+    stateless: Verifier, tree: Tree
+) -> None:
+    for name, token in tree.tokens().items():
+        proof = prove(token, tree.keys[name], READ, now=NOW)
+        assert stateless.verify(token, READ, proof).allowed, name
+        assert stateless.verify(token, READ, proof).allowed, name  # as documented
+
+
+@pytest.mark.parametrize("uses", [1, 5])
+def test_a_stateless_verifier_denies_a_use_limit_with_state_required(
+    stateless: Verifier, tree: Tree, uses: int
+) -> None:
+    """Fails on the old code, where a single-use token was allowed on every run."""
+    limited = attenuate(tree.two, [MaxUses(uses)], now=NOW)
+    for _ in range(2):
+        decision = stateless.verify(limited, READ, prove(limited, tree.keys["two"], READ, now=NOW))
+        assert codes(decision) == [Code.STATE_REQUIRED]
+        reason = decision.reasons[0]
+        assert (reason.hop, reason.caveat) == (1, len(limited.raw.caveats) - 1)
+        assert "shared state" in reason.detail
+
+
+def test_a_stateless_verifier_reports_other_failures_first(stateless: Verifier, tree: Tree) -> None:
+    limited = attenuate(tree.two, [MaxUses(1)], now=NOW)
+    decision = stateless.verify(limited, WRITE, prove(limited, tree.keys["two"], WRITE, now=NOW))
+    assert codes(decision) == [Code.TOOL_NOT_ALLOWED]
+    assert codes(stateless.verify(limited, READ, None)) == [Code.POP_REQUIRED]
+
+
+def test_a_stateless_verifier_denies_spending_an_approval_with_state_required(
+    keyring: Keyring, stateless: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    approver_key = ApproverKey.from_seed(b"\x31" * 32)  # TEST FIXTURE ONLY
+    approver = Approver(approver_key)
+    gated = require_approval(root_token, approver_key.public_key, rules=["crm.read"])
+    (pending,) = approver.pending(gated, READ)
+    discharge = bind_discharge(gated, approver.approve(pending, now=NOW))
+    proof = prove(gated, orchestrator, READ, now=NOW)
+    decision = stateless.verify(gated, READ, proof, discharges=[discharge])
+    assert codes(decision) == [Code.STATE_REQUIRED]
+    assert "approval" in decision.reasons[0].detail
+    with_state = Verifier(keyring, state=MemoryState(), clock=lambda: NOW)
+    assert with_state.verify(gated, READ, proof, discharges=[discharge]).allowed
+
+
+def test_a_stateless_verifier_knows_no_revocation(stateless: Verifier, tree: Tree) -> None:
+    decision = stateless.verify(tree.two, READ, prove(tree.two, tree.keys["two"], READ, now=NOW))
+    assert decision.allowed
 
 
 # --- max_uses --------------------------------------------------------------------------------
@@ -417,7 +588,7 @@ def test_siblings_share_their_parents_counter(
         assert codes(decision) == [Code.USES_EXHAUSTED]
         assert decision.reasons[0].caveat == parent_index
     counter = bench.verifier.check_chain(parent).prefix_digests[-1]
-    assert bench.uses.count(counter) == 3
+    assert bench.state.count(counter) == 3
 
 
 def test_exhausted_child_limit_leaves_the_parent_counter_untouched(
@@ -430,7 +601,7 @@ def test_exhausted_child_limit_leaves_the_parent_counter_untouched(
     assert codes(bench.check(child, key)) == [Code.USES_EXHAUSTED]
     assert codes(bench.check(child, key)) == [Code.USES_EXHAUSTED]
     counter = bench.verifier.check_chain(parent).prefix_digests[-1]
-    assert bench.uses.count(counter) == 1
+    assert bench.state.count(counter) == 1
 
 
 def test_attenuations_after_the_limit_share_it(bench: Bench, tree: Tree) -> None:

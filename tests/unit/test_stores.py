@@ -1,86 +1,325 @@
-"""The in-memory nonce store (``delegation.stores.memory.MemoryNonceStore``).
+"""The State protocol's types and the in-memory state (``delegation.stores``).
 
 THREATS.md lines covered: "a reused nonce is ``replay``" (store level); "The revocation store
-down or slow means deny, never allow" (the same rule for the nonce store: when full it raises
-StoreUnavailable instead of silently forgetting a nonce that could then be replayed).
-Revocation and use-count stores are later issues.
+down or slow means deny, never allow" (when full, MemoryState raises StoreUnavailable instead
+of silently forgetting a nonce or a count); one explicit state object, never a silent default.
+SQLite is in test_sqlite_state.py, the verifier's use of it in test_revocation_and_uses.py.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import pytest
 
-from delegation import DelegationError, MemoryNonceStore, NonceStore, StoreUnavailable
+from delegation import (
+    DelegationError,
+    MemoryState,
+    Revocation,
+    RevocationKind,
+    State,
+    StoreUnavailable,
+    encode_public_key,
+)
+from delegation.stores import (
+    InvalidRevocation,
+    NonceClaim,
+    RevocationRecord,
+    StateAnswer,
+    StateQuery,
+    UnavailableReason,
+    UseLimit,
+)
+from tests.conftest import NOW
+
+TOKEN, TASK, AGENT, KEY = (
+    RevocationKind.TOKEN,
+    RevocationKind.TASK,
+    RevocationKind.AGENT,
+    RevocationKind.KEY,
+)
+HEX = "0123456789abcdef" * 2
+PUBLIC = encode_public_key(bytes(range(32)))
+
+
+def claim(state: State, key: bytes, expires_at: int, now: int) -> bool:
+    """True if the nonce was fresh."""
+    return not state.check(StateQuery((), NonceClaim(key, expires_at)), now).replayed
+
+
+def spend(state: State, limits: Sequence[UseLimit], now: int) -> int | None:
+    return state.check(StateQuery((), None, limits), now).exhausted
+
+
+def limit(key: bytes, n: int, keep_until: int = NOW + 3600) -> UseLimit:
+    return UseLimit(key, n, keep_until)
+
+
+# --- Revocation: refused unless it could match --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        (TOKEN, HEX),
+        (TASK, "task-42"),
+        (TASK, "é 🙂 x" * 10),
+        (TASK, "t" * 256),
+        (AGENT, PUBLIC),
+        (KEY, "k20260101-ab12"),
+        (KEY, "a" * 64),
+        ("token", HEX),
+        ("task", "t"),
+    ],
+)
+def test_well_formed_revocations_are_accepted(kind: RevocationKind, value: str) -> None:
+    revocation = Revocation(kind, value)
+    assert type(revocation.kind) is RevocationKind
+    assert revocation.kind == kind
+    assert revocation == Revocation(RevocationKind(kind), value)
+    assert hash(revocation) == hash(Revocation(RevocationKind(kind), value))
+
+
+@pytest.mark.parametrize("kind", ["chain", "tokens", "Task", "TASK", "", " task", 1, None])
+def test_an_unknown_kind_is_refused(kind: object) -> None:
+    with pytest.raises(InvalidRevocation, match="unknown revocation kind") as caught:
+        Revocation(kind, "task-42")  # type: ignore[arg-type]
+    assert isinstance(caught.value, DelegationError)
+    assert isinstance(caught.value, ValueError)
+
+
+def test_the_old_chain_kind_says_what_it_is_called_now() -> None:
+    with pytest.raises(InvalidRevocation, match="now called `token`"):
+        Revocation("chain", HEX)  # type: ignore[arg-type]
+
+
+BAD_VALUES = [
+    (TOKEN, HEX.upper()),  # upper case would never match a digest
+    (TOKEN, HEX[:-1]),
+    (TOKEN, HEX + "0"),
+    (TOKEN, "g" * 32),
+    (TOKEN, "task-42"),
+    (TOKEN, ""),
+    (TASK, ""),
+    (TASK, "t" * 257),
+    (TASK, "a\tb"),
+    (TASK, "a\x00b"),
+    (TASK, "\udcff"),  # a lone surrogate: a non-UTF-8 command-line argument
+    (AGENT, "researcher"),  # an agent id, not a key
+    (AGENT, bytes(range(32)).hex()),  # raw bytes in hex
+    (AGENT, PUBLIC + "="),  # padded
+    (AGENT, PUBLIC[:-1] + "B"),  # not canonical: the last character's two spare bits set
+    (AGENT, "+" + PUBLIC[1:]),  # the standard alphabet
+    (KEY, "no spaces"),
+    (KEY, "k" * 65),
+    (KEY, ""),
+    (KEY, "x' OR '1'='1"),
+    (TASK, 42),
+    (TOKEN, b"0" * 32),
+]
+
+
+@pytest.mark.parametrize(("kind", "value"), BAD_VALUES, ids=range(len(BAD_VALUES)))
+def test_a_value_malformed_for_its_kind_is_refused(kind: RevocationKind, value: object) -> None:
+    with pytest.raises(InvalidRevocation, match=f"{kind} revocation refused"):
+        Revocation(kind, value)  # type: ignore[arg-type]
+
+
+def test_revocations_are_frozen() -> None:
+    revocation = Revocation(TASK, "t")
+    with pytest.raises(AttributeError):
+        revocation.value = "u"  # type: ignore[misc]
+    assert str(revocation) == "task t"
+
+
+# --- StoreUnavailable -------------------------------------------------------------------------
+
+
+def test_store_unavailable_is_a_delegation_error_with_a_reason() -> None:
+    exc = StoreUnavailable(UnavailableReason.LOCKED, "the state file is locked")
+    assert isinstance(exc, DelegationError)
+    assert exc.reason is UnavailableReason.LOCKED
+    assert exc.detail == str(exc) == "the state file is locked"
+    assert StoreUnavailable("locked", "x").reason is UnavailableReason.LOCKED  # type: ignore[arg-type]
+    # A category that is not ours is not passed on as if it were.
+    assert StoreUnavailable("password=hunter2", "x").reason is UnavailableReason.ERROR  # type: ignore[arg-type]
+
+
+# --- MemoryState: nonces ----------------------------------------------------------------------
+
+
+def test_memory_state_satisfies_the_protocol() -> None:
+    state: State = MemoryState()
+    assert state.check(StateQuery(()), NOW) == StateAnswer(None, False, None)
 
 
 def test_a_nonce_is_new_once() -> None:
-    store = MemoryNonceStore()
-    assert store.claim(b"a", 100, 0) is True
-    assert store.claim(b"a", 100, 0) is False
-    assert store.claim(b"a", 200, 50) is False
-    assert store.claim(b"b", 100, 0) is True
-    assert len(store) == 2
+    state = MemoryState()
+    assert claim(state, b"a", 100, 0) is True
+    assert claim(state, b"a", 100, 0) is False
+    assert claim(state, b"a", 200, 50) is False
+    assert claim(state, b"b", 100, 0) is True
 
 
 def test_a_nonce_is_forgotten_only_once_it_expires() -> None:
-    store = MemoryNonceStore()
-    assert store.claim(b"a", 100, 0)
-    assert store.claim(b"a", 100, 99) is False
-    assert store.claim(b"a", 200, 100) is True  # expired at 100, so new again
-    assert store.claim(b"a", 200, 150) is False
+    state = MemoryState()
+    assert claim(state, b"a", 100, 0)
+    assert claim(state, b"a", 100, 99) is False
+    assert claim(state, b"a", 200, 100) is True  # expired at 100, so new again
+    assert claim(state, b"a", 200, 150) is False
 
 
-def test_expired_entries_are_dropped() -> None:
-    store = MemoryNonceStore()
+def test_expired_nonces_are_dropped() -> None:
+    state = MemoryState()
     for i in range(10):
-        store.claim(bytes([i]), 10 + i, 0)
-    assert len(store) == 10
-    store.claim(b"new", 100, 15)
-    assert len(store) == 5  # 10..15 expired; 16..19 and b"new" remain
+        claim(state, bytes([i]), 10 + i, 0)
+    assert len(state._nonces) == 10
+    claim(state, b"new", 100, 15)
+    assert len(state._nonces) == 5  # 10..15 expired; 16..19 and b"new" remain
 
 
-def test_a_full_store_refuses_rather_than_forgets() -> None:
-    store = MemoryNonceStore(max_entries=2)
-    assert store.claim(b"a", 100, 0)
-    assert store.claim(b"b", 100, 0)
-    with pytest.raises(StoreUnavailable, match="full"):
-        store.claim(b"c", 100, 0)
+def test_a_full_state_refuses_rather_than_forgets_a_nonce() -> None:
+    state = MemoryState(max_entries=2)
+    assert claim(state, b"a", 100, 0)
+    assert claim(state, b"b", 100, 0)
+    with pytest.raises(StoreUnavailable) as caught:
+        claim(state, b"c", 100, 0)
+    assert caught.value.reason is UnavailableReason.FULL
     # nothing was forgotten to make room
-    assert store.claim(b"a", 100, 1) is False
-    assert store.claim(b"b", 100, 1) is False
+    assert claim(state, b"a", 100, 1) is False
+    assert claim(state, b"b", 100, 1) is False
     with pytest.raises(StoreUnavailable):
-        store.claim(b"c", 100, 99)
+        claim(state, b"c", 100, 99)
     # once entries expire there is room again
-    assert store.claim(b"c", 200, 100) is True
-    assert len(store) == 1
-
-
-def test_store_unavailable_is_a_delegation_error() -> None:
-    assert issubclass(StoreUnavailable, DelegationError)
-
-
-def test_memory_store_satisfies_the_protocol() -> None:
-    store: NonceStore = MemoryNonceStore()
-    assert store.claim(b"k", 1, 0)
+    assert claim(state, b"c", 200, 100) is True
+    assert len(state._nonces) == 1
 
 
 def test_concurrent_claims_of_one_key_have_one_winner() -> None:
-    store = MemoryNonceStore()
+    state = MemoryState()
     results: list[bool] = []
     lock = threading.Lock()
     start = threading.Barrier(8)
 
-    def claim() -> None:
+    def run() -> None:
         start.wait()
-        fresh = store.claim(b"same", 100, 0)
+        fresh = claim(state, b"same", 100, 0)
         with lock:
             results.append(fresh)
 
-    threads = [threading.Thread(target=claim) for _ in range(8)]
+    threads = [threading.Thread(target=run) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert sorted(results) == [False] * 7 + [True]
+
+
+# --- MemoryState: revocations -----------------------------------------------------------------
+
+
+def test_revoke_is_idempotent_and_the_first_revoked_candidate_is_reported() -> None:
+    state = MemoryState()
+    a, b, c = Revocation(TASK, "t"), Revocation(TOKEN, HEX), Revocation(KEY, "k1")
+    assert state.check(StateQuery([a, b, c]), NOW).revoked is None
+    state.revoke(b, NOW)
+    state.revoke(b, NOW + 5)
+    state.revoke(c, NOW + 1)
+    assert state.check(StateQuery([a, b, c]), NOW).revoked == b
+    assert state.check(StateQuery([c, b]), NOW).revoked == c
+    assert state.check(StateQuery([a]), NOW).revoked is None
+    assert state.revocations() == [RevocationRecord(b, NOW), RevocationRecord(c, NOW + 1)]
+
+
+def test_revoke_takes_only_a_revocation() -> None:
+    with pytest.raises(InvalidRevocation):
+        MemoryState().revoke(("task", "t"), NOW)  # type: ignore[arg-type]
+
+
+def test_revocations_are_listed_oldest_first_then_by_kind_and_value() -> None:
+    state = MemoryState()
+    later, first = Revocation(TASK, "b"), Revocation(TOKEN, HEX)
+    same_time = [Revocation(TASK, "a"), Revocation(KEY, "k"), Revocation(AGENT, PUBLIC)]
+    state.revoke(later, NOW + 10)
+    for r in same_time:
+        state.revoke(r, NOW)
+    state.revoke(first, NOW - 1)
+    listed = [record.revocation for record in state.revocations()]
+    assert listed == [first, Revocation(AGENT, PUBLIC), Revocation(KEY, "k"), same_time[0], later]
+
+
+# --- MemoryState: one atomic check ------------------------------------------------------------
+
+
+def test_a_revoked_check_claims_its_nonce_and_counts_nothing() -> None:
+    state = MemoryState()
+    revoked = Revocation(TASK, "t")
+    state.revoke(revoked, NOW)
+    query = StateQuery([revoked], NonceClaim(b"n", NOW + 90), [limit(b"k", 1)])
+    assert state.check(query, NOW) == StateAnswer(revoked, False, None)
+    assert claim(state, b"n", NOW + 90, NOW) is False  # claimed even though revoked
+    assert state.count(b"k") == 0
+
+
+def test_a_replayed_check_counts_nothing() -> None:
+    state = MemoryState()
+    assert claim(state, b"n", NOW + 90, NOW)
+    query = StateQuery([Revocation(TASK, "t")], NonceClaim(b"n", NOW + 90), [limit(b"k", 1)])
+    assert state.check(query, NOW) == StateAnswer(None, True, None)
+    assert state.count(b"k") == 0
+
+
+def test_a_fresh_check_claims_and_counts_together() -> None:
+    state = MemoryState()
+    query = StateQuery([Revocation(TASK, "t")], NonceClaim(b"n", NOW + 90), [limit(b"k", 1)])
+    assert state.check(query, NOW) == StateAnswer(None, False, None)
+    assert state.count(b"k") == 1
+    again = StateQuery([Revocation(TASK, "t")], NonceClaim(b"m", NOW + 90), [limit(b"k", 1)])
+    assert state.check(again, NOW) == StateAnswer(None, False, 0)
+
+
+def test_spending_is_all_or_nothing() -> None:
+    state = MemoryState()
+    assert spend(state, [limit(b"big", 5), limit(b"small", 1)], NOW) is None
+    assert spend(state, [limit(b"big", 5), limit(b"small", 1)], NOW) == 1
+    assert state.count(b"big") == 1
+    assert spend(state, [limit(b"small", 1), limit(b"big", 5)], NOW) == 0
+    assert state.count(b"big") == 1
+    assert spend(state, [limit(b"big", 5)], NOW) is None
+    assert state.count(b"big") == 2
+
+
+def test_counts_are_kept_until_keep_until_which_only_grows() -> None:
+    state = MemoryState()
+    assert spend(state, [limit(b"k", 1, NOW + 100)], NOW) is None
+    assert spend(state, [limit(b"k", 1, NOW + 100)], NOW + 99) == 0
+    assert spend(state, [limit(b"k", 1, NOW + 200)], NOW + 100) is None
+    assert spend(state, [limit(b"k", 1, NOW + 200)], NOW + 150) == 0
+    assert spend(state, [limit(b"j", 2, NOW + 1000)], NOW) is None
+    assert spend(state, [limit(b"j", 2, NOW + 10)], NOW) is None
+    assert spend(state, [limit(b"j", 2, NOW + 10)], NOW + 500) == 0  # the longer keep holds
+
+
+def test_a_full_use_table_fails_before_claiming_the_nonce() -> None:
+    """A check that raises has changed nothing: not even the nonce it was asked to claim."""
+    state = MemoryState(max_entries=1)
+    assert spend(state, [limit(b"a", 5)], NOW) is None
+    query = StateQuery((), NonceClaim(b"n", NOW + 90), [limit(b"b", 5)])
+    with pytest.raises(StoreUnavailable) as caught:
+        state.check(query, NOW)
+    assert caught.value.reason is UnavailableReason.FULL
+    assert claim(state, b"n", NOW + 90, NOW) is True
+
+
+def test_a_closed_memory_state_cannot_answer() -> None:
+    state = MemoryState()
+    state.close()
+    for call in (
+        lambda: state.check(StateQuery(()), NOW),
+        lambda: state.revoke(Revocation(TASK, "t"), NOW),
+        state.revocations,
+    ):
+        with pytest.raises(StoreUnavailable) as caught:
+            call()
+        assert caught.value.reason is UnavailableReason.UNREACHABLE

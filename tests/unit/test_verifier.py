@@ -43,7 +43,7 @@ from delegation import (
     Denied,
     Keyring,
     MalformedToken,
-    MemoryNonceStore,
+    MemoryState,
     Request,
     Scope,
     StoreUnavailable,
@@ -74,6 +74,7 @@ from delegation.decision import Reason
 from delegation.keys import RootKey
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_HOPS, MAX_TOKEN_CHARS, POP_MAX_AGE_SECONDS
 from delegation.proof import Proof, _prove
+from delegation.stores import StateAnswer, StateQuery, UnavailableReason
 from delegation.token import _mint
 from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge
@@ -165,7 +166,7 @@ def test_text_and_object_forms_verify_alike(
 ) -> None:
     proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
     a = verifier.verify(root_token, read_request, proof)
-    b = Verifier(verifier_keyring(), clock=lambda: NOW).verify(
+    b = Verifier(verifier_keyring(), state=MemoryState(), clock=lambda: NOW).verify(
         root_token.encode(), read_request, proof
     )
     assert a.allowed
@@ -312,7 +313,7 @@ def test_expiry_uses_the_verifier_clock_and_is_never_cached(
     keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
     clock = [NOW]
-    verifier = Verifier(keyring, clock=lambda: clock[0])
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: clock[0])
     expires = NOW + 3600
     proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
     assert verifier.verify(root_token, read_request, proof)
@@ -328,7 +329,7 @@ def test_a_proof_dated_before_expiry_does_not_revive_an_expired_token(
     keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
     expires = NOW + 3600
-    verifier = Verifier(keyring, clock=lambda: expires + 10)
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: expires + 10)
     proof = _prove(root_token, orchestrator, read_request, now=expires - 5, nonce=nonce())
     assert triples(verifier.verify(root_token, read_request, proof)) == [(Code.EXPIRED, 0, 0)]
 
@@ -338,7 +339,7 @@ def test_not_yet_valid(
 ) -> None:
     scope = Scope(["crm"], expires=NOW + 600, not_before=NOW + CLOCK_SKEW_SECONDS + 1)
     token = mint(keyring, task, agent("o", orchestrator), scope, now=NOW)
-    verifier = Verifier(keyring, clock=lambda: NOW)
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW)
     assert triples(check(verifier, token, read_request, orchestrator)) == [
         (Code.NOT_YET_VALID, 0, 0)
     ]
@@ -377,7 +378,7 @@ def test_a_flipped_byte_anywhere_is_denied_and_integrity_failures_are_opaque(
     token = delegate(root, orchestrator, agent("researcher", researcher), Scope(tools=["crm.read"]))
     data = token.token_bytes
     proof = _prove(token, researcher, read_request, now=NOW, nonce=nonce())
-    verifier = Verifier(keyring, clock=lambda: NOW)
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW)
     assert verifier.verify(token, read_request, proof)
 
     must_be_opaque = set(range(len(data) - 32, len(data)))  # the signature
@@ -447,11 +448,15 @@ def test_a_token_from_another_issuer_is_unknown_key_or_bad_signature(
     ours = Keyring([RootKey("test-k1", ROOT_SECRET)])
     theirs = Keyring([RootKey("test-k1", b"\x02" * 32)])  # same key id, different key
     token = mint(theirs, task, agent("o", orchestrator), root_scope, now=NOW)
-    decision = check(Verifier(ours, clock=lambda: NOW), token, read_request, orchestrator)
+    decision = check(
+        Verifier(ours, state=MemoryState(), clock=lambda: NOW), token, read_request, orchestrator
+    )
     assert _is_opaque_integrity_failure(decision)
     other_id = Keyring([RootKey("other", b"\x02" * 32)])
     token = mint(other_id, task, agent("o", orchestrator), root_scope, now=NOW)
-    decision = check(Verifier(ours, clock=lambda: NOW), token, read_request, orchestrator)
+    decision = check(
+        Verifier(ours, state=MemoryState(), clock=lambda: NOW), token, read_request, orchestrator
+    )
     assert triples(decision) == [(Code.UNKNOWN_KEY, None, None)]
 
 
@@ -470,7 +475,7 @@ def test_location_never_selects_a_key_or_grants_trust(
     task: TaskRecord, orchestrator: AgentKey, root_scope: Scope, read_request: Request
 ) -> None:
     ring = Keyring([RootKey("k-a", b"\x0a" * 32), RootKey("k-b", b"\x0b" * 32)], "k-a")
-    verifier = Verifier(ring, clock=lambda: NOW)
+    verifier = Verifier(ring, state=MemoryState(), clock=lambda: NOW)
     for location in ("k-b", "https://evil.example/k-b", "test-k1"):
         token = mint(ring, task, agent("o", orchestrator), root_scope, now=NOW, location=location)
         assert token.raw.location == location
@@ -485,7 +490,9 @@ def test_location_never_selects_a_key_or_grants_trust(
     assert triples(verifier.verify(moved, read_request, proof)) == [(Code.POP_INVALID, None, None)]
     assert check(verifier, moved, read_request, orchestrator)
     # A verifier that lacks the identifier's key does not fall back on the location.
-    only_b = Verifier(Keyring([RootKey("k-b", b"\x0b" * 32)]), clock=lambda: NOW)
+    only_b = Verifier(
+        Keyring([RootKey("k-b", b"\x0b" * 32)]), state=MemoryState(), clock=lambda: NOW
+    )
     located = mint(ring, task, agent("o", orchestrator), root_scope, now=NOW, location="k-b")
     assert triples(check(only_b, located, read_request, orchestrator)) == [
         (Code.UNKNOWN_KEY, None, None)
@@ -522,7 +529,7 @@ def test_tokens_without_mandatory_caveats_are_missing_caveat(
 ) -> None:
     ident = _forge.identifier(holder=orchestrator, task=task)
     token = _forge.frame(ident, [c.encode() for c in caveats], root_key=ROOT_SECRET)
-    verifier = Verifier(verifier_keyring(), clock=lambda: NOW)
+    verifier = Verifier(verifier_keyring(), state=MemoryState(), clock=lambda: NOW)
     decision = check(verifier, token, read_request, orchestrator)
     assert triples(decision) == [(Code.MISSING_CAVEAT, None, None)]
     assert all(w in decision.reasons[0].detail for w in words)
@@ -533,7 +540,7 @@ def test_missing_audience_or_expiry_alone(
     orchestrator: AgentKey, read_request: Request, task: TaskRecord
 ) -> None:
     ident = _forge.identifier(holder=orchestrator, task=task)
-    verifier = Verifier(verifier_keyring(), clock=lambda: NOW)
+    verifier = Verifier(verifier_keyring(), state=MemoryState(), clock=lambda: NOW)
     no_expiry = _forge.frame(ident, [Audience(("crm",)).encode()], root_key=ROOT_SECRET)
     decision = check(verifier, no_expiry, read_request, orchestrator)
     assert triples(decision) == [(Code.MISSING_CAVEAT, None, None)]
@@ -598,11 +605,11 @@ def test_unknown_caveats_deny_and_known_ones_then_check(
     keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
     token = attenuate(root_token, [Approved(True)])
-    plain = Verifier(keyring, clock=lambda: NOW)
+    plain = Verifier(keyring, state=MemoryState(), clock=lambda: NOW)
     assert triples(check(plain, token, read_request, orchestrator)) == [(Code.UNKNOWN_CAVEAT, 0, 7)]
     registry = default_registry()
     registry.register(Approved)
-    aware = Verifier(keyring, registry=registry, clock=lambda: NOW)
+    aware = Verifier(keyring, state=MemoryState(), registry=registry, clock=lambda: NOW)
     assert check(aware, token, read_request, orchestrator)
 
 
@@ -611,7 +618,7 @@ def test_a_caveat_that_says_yes_never_satisfies_another(
 ) -> None:
     registry = default_registry()
     registry.register(Approved)
-    verifier = Verifier(keyring, registry=registry, clock=lambda: NOW)
+    verifier = Verifier(keyring, state=MemoryState(), registry=registry, clock=lambda: NOW)
     unknown_approval = _cbor.dumps([5000, {"approved": True}])
     token = _forge.append_raw(attenuate(root_token, [Approved(True)]), unknown_approval)
     request = Request(
@@ -636,7 +643,7 @@ def test_a_caveat_whose_check_raises_denies_without_leaking(
 ) -> None:
     registry = default_registry()
     registry.register(Exploding)
-    verifier = Verifier(keyring, registry=registry, clock=lambda: NOW)
+    verifier = Verifier(keyring, state=MemoryState(), registry=registry, clock=lambda: NOW)
     token = attenuate(root_token, [Exploding("x")])
     with caplog.at_level(logging.ERROR, logger="delegation"):
         decision = check(verifier, token, read_request, orchestrator)
@@ -753,7 +760,7 @@ def test_more_than_max_hops_is_too_large(
     token = mint(keyring, task, agent("a0", orchestrator), Scope(["crm"], expires=NOW + 60))
     for i in range(MAX_HOPS):
         token = delegate(token, keys[i], agent(f"a{i + 1}", keys[i + 1]))
-    verifier = Verifier(keyring, clock=lambda: NOW)
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW)
     assert check(verifier, token, read_request, keys[MAX_HOPS])
     hop = _forge.signed_hop(token, keys[MAX_HOPS], "extra", keys[MAX_HOPS + 1])
     long = _forge.append_raw(token, hop.encode())
@@ -818,7 +825,7 @@ def test_hop_cache_never_lets_a_tampered_hop_through(
     root_scope: Scope,
     read_request: Request,
 ) -> None:
-    verifier = Verifier(keyring, clock=lambda: NOW, hop_cache_size=4)
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW, hop_cache_size=4)
     assert check(verifier, delegated, read_request, researcher)  # the genuine hop is cached
     genuine = delegated.unsafe_caveats()[7]
     assert isinstance(genuine, Hop)
@@ -849,7 +856,7 @@ def test_hop_cache_eviction_keeps_verifying(
     orchestrator: AgentKey,
     read_request: Request,
 ) -> None:
-    verifier = Verifier(keyring, clock=lambda: NOW, hop_cache_size=1)
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW, hop_cache_size=1)
     tokens = []
     for i in range(3):
         key = seeded_agent(70 + i)
@@ -902,7 +909,7 @@ def test_proof_freshness_window(
 ) -> None:
     assert POP_MAX_AGE_SECONDS <= 60
     assert CLOCK_SKEW_SECONDS <= 60
-    verifier = Verifier(keyring, clock=lambda: NOW)
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW)
     for issued_at, ok in (
         (NOW, True),
         (NOW - POP_MAX_AGE_SECONDS, True),
@@ -921,7 +928,7 @@ def test_proof_freshness_window(
 def test_a_reused_proof_is_replay(
     keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
-    verifier = Verifier(keyring, clock=lambda: NOW)
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW)
     proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
     assert verifier.verify(root_token, read_request, proof)
     assert triples(verifier.verify(root_token, read_request, proof)) == [(Code.REPLAY, None, None)]
@@ -932,9 +939,9 @@ def test_a_reused_proof_is_replay(
 def test_replay_is_caught_across_verifiers_sharing_a_store(
     keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
-    store = MemoryNonceStore()
-    a = Verifier(keyring, nonce_store=store, clock=lambda: NOW)
-    b = Verifier(keyring, nonce_store=store, clock=lambda: NOW)
+    state = MemoryState()
+    a = Verifier(keyring, state=state, clock=lambda: NOW)
+    b = Verifier(keyring, state=state, clock=lambda: NOW)
     proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
     assert a.verify(root_token, read_request, proof)
     assert b.verify(root_token, read_request, proof).code is Code.REPLAY
@@ -987,19 +994,33 @@ def test_a_hop_signature_is_not_a_proof(
 # --- stores ---------------------------------------------------------------------------------------
 
 
-class DownStore:
-    def claim(self, key: bytes, expires_at: int, now: int) -> bool:
-        raise StoreUnavailable("the nonce database is down")
+class _NonceState(MemoryState):
+    """Memory state whose nonce claims do something else."""
+
+    def claim(self, query: StateQuery) -> None:
+        raise NotImplementedError
+
+    def check(self, query: StateQuery, now: int) -> StateAnswer:
+        if query.nonce is not None:
+            self.claim(query)
+        return super().check(query, now)
 
 
-class BuggyStore:
-    def claim(self, key: bytes, expires_at: int, now: int) -> bool:
+class DownStore(_NonceState):
+    def claim(self, query: StateQuery) -> None:
+        raise StoreUnavailable(UnavailableReason.UNREACHABLE, "the nonce database is down")
+
+
+class BuggyStore(_NonceState):
+    def claim(self, query: StateQuery) -> None:
         raise RuntimeError(f"connection string has password {ROOT_SECRET.hex()}")
 
 
-class YesStore:
-    def claim(self, key: bytes, expires_at: int, now: int) -> bool:
-        return True
+class YesStore(MemoryState):
+    """Finds every nonce fresh."""
+
+    def check(self, query: StateQuery, now: int) -> StateAnswer:
+        return StateAnswer(super().check(query, now).revoked, False, None)
 
 
 @pytest.mark.parametrize("store", [DownStore(), BuggyStore()])
@@ -1011,7 +1032,7 @@ def test_a_failing_nonce_store_denies(
     store: DownStore | BuggyStore,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    verifier = Verifier(keyring, nonce_store=store, clock=lambda: NOW)
+    verifier = Verifier(keyring, state=store, clock=lambda: NOW)
     with caplog.at_level(logging.ERROR, logger="delegation"):
         decision = check(verifier, root_token, read_request, orchestrator)
     assert not decision
@@ -1022,7 +1043,7 @@ def test_a_failing_nonce_store_denies(
 def test_the_nonce_store_is_asked_only_after_the_proof_verifies(
     keyring: Keyring, root_token: UnverifiedToken, researcher: AgentKey, read_request: Request
 ) -> None:
-    verifier = Verifier(keyring, nonce_store=DownStore(), clock=lambda: NOW)
+    verifier = Verifier(keyring, state=DownStore(), clock=lambda: NOW)
     # a forged proof is pop_invalid whether or not the store is up
     assert check(verifier, root_token, read_request, researcher).code is Code.POP_INVALID
 
@@ -1030,7 +1051,7 @@ def test_the_nonce_store_is_asked_only_after_the_proof_verifies(
 def test_an_always_fresh_store_still_needs_a_valid_proof(
     keyring: Keyring, root_token: UnverifiedToken, researcher: AgentKey, read_request: Request
 ) -> None:
-    verifier = Verifier(keyring, nonce_store=YesStore(), clock=lambda: NOW)
+    verifier = Verifier(keyring, state=YesStore(), clock=lambda: NOW)
     assert check(verifier, root_token, read_request, researcher).code is Code.POP_INVALID
 
 
@@ -1059,7 +1080,7 @@ def test_check_chain_raises_typed_errors(
         verifier.check_chain("not a token")
     with pytest.raises(TokenTooLarge):
         verifier.check_chain("A" * (MAX_TOKEN_CHARS + 4))
-    other = Verifier(Keyring([RootKey("other", b"\x05" * 32)]))
+    other = Verifier(Keyring([RootKey("other", b"\x05" * 32)]), state=MemoryState())
     with pytest.raises(Denied) as denied:
         other.check_chain(root_token)
     assert denied.value.code is Code.UNKNOWN_KEY
@@ -1088,7 +1109,7 @@ def test_verify_never_raises_even_when_its_own_clock_breaks(
     keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
     proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
-    verifier = Verifier(keyring, clock=lambda: float("nan"))
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: float("nan"))
     decision = verifier.verify(root_token, read_request, proof)
     assert not decision
     assert [r.code for r in decision.reasons] == [Code.MALFORMED]

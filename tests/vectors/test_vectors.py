@@ -11,7 +11,7 @@ import importlib.util
 import json
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -21,12 +21,13 @@ import pytest
 from delegation import Code, Decision, Keyring, Request, StoreUnavailable, Verifier
 from delegation.keys import RootKey
 from delegation.stores import (
-    MemoryNonceStore,
-    MemoryRevocationStore,
-    MemoryUseCounter,
+    MemoryState,
     Revocation,
     RevocationKind,
-    UseLimit,
+    State,
+    StateAnswer,
+    StateQuery,
+    UnavailableReason,
 )
 
 VECTORS_DIR = Path(__file__).resolve().parents[2] / "specs" / "vectors"
@@ -34,7 +35,7 @@ FORMAT = "delegation-test-vectors/2"
 FILE_KEYS = {"format", "description", "keyring", "agents", "vectors"}
 OPTIONAL_FILE_KEYS = {"third_parties"}
 VECTOR_KEYS = {"name", "description", "token", "request", "proof", "now", "expected"}
-OPTIONAL_VECTOR_KEYS = {"keyring", "then", "discharges", "state", "store_failure"}
+OPTIONAL_VECTOR_KEYS = {"keyring", "then", "discharges", "state", "store_failure", "stateless"}
 STEP_KEYS = {"request", "proof", "now", "expected"}
 OPTIONAL_STEP_KEYS = {"token", "discharges"}
 STATE_KEYS = {"revocations"}
@@ -67,36 +68,34 @@ def _keyring(spec: Json) -> Keyring:
     return Keyring(keys, spec["current"])
 
 
-class _FailingStore:
-    """A store that cannot answer: every call raises StoreUnavailable."""
+class _Failing(MemoryState):
+    """State whose store named by ``store_failure`` cannot answer: every check that needs it
+    raises StoreUnavailable (revocations: every check; nonces: checks that claim a nonce;
+    uses: checks that count uses or spend approvals)."""
 
-    def claim(self, key: bytes, expires_at: int, now: int) -> bool:
-        raise StoreUnavailable("vector: the nonce store is down")
+    def __init__(self, failing: str | None) -> None:
+        super().__init__()
+        self.failing = failing
 
-    def revoke(self, revocation: Revocation, now: int) -> None:
-        raise StoreUnavailable("vector: the revocation store is down")
-
-    def first_revoked(self, candidates: Sequence[Revocation]) -> Revocation | None:
-        raise StoreUnavailable("vector: the revocation store is down")
-
-    def consume(self, limits: Sequence[UseLimit], now: int) -> int | None:
-        raise StoreUnavailable("vector: the use counter is down")
+    def check(self, query: StateQuery, now: int) -> StateAnswer:
+        if (
+            self.failing == "revocations"
+            or (self.failing == "nonces" and query.nonce is not None)
+            or (self.failing == "uses" and query.spend)
+        ):
+            raise StoreUnavailable(UnavailableReason.UNREACHABLE, f"vector: {self.failing} down")
+        return super().check(query, now)
 
 
 def _verifier(doc: Json, vector: Json, clock: list[int]) -> Verifier:
-    """A fresh verifier with the vector's keyring, state and failing store."""
+    """A fresh verifier with the vector's keyring and state (or none), the failing store."""
     keyring = _keyring(vector["keyring"] if "keyring" in vector else doc["keyring"])
-    revocations = MemoryRevocationStore()
-    for kind, value in vector.get("state", {}).get("revocations", []):
-        revocations.revoke(Revocation(RevocationKind(kind), value), vector["now"])
-    failing = vector.get("store_failure")
-    return Verifier(
-        keyring,
-        nonce_store=_FailingStore() if failing == "nonces" else MemoryNonceStore(),
-        revocations=_FailingStore() if failing == "revocations" else revocations,
-        uses=_FailingStore() if failing == "uses" else MemoryUseCounter(),
-        clock=lambda: clock[0],
-    )
+    state: State | None = None
+    if not vector.get("stateless", False):
+        state = _Failing(vector.get("store_failure"))
+        for kind, value in vector.get("state", {}).get("revocations", []):
+            state.revoke(Revocation(RevocationKind(kind), value), vector["now"])
+    return Verifier(keyring, state=state, clock=lambda: clock[0])
 
 
 def _check(decision: Decision, expected: Json, where: str) -> None:
@@ -154,11 +153,14 @@ def test_vector_files_are_well_formed() -> None:
             names.append(vector["name"])
             assert VECTOR_KEYS <= set(vector) <= VECTOR_KEYS | OPTIONAL_VECTOR_KEYS, vector["name"]
             assert vector.get("store_failure", "revocations") in STORES, vector["name"]
+            if "stateless" in vector:
+                assert vector["stateless"] is True, vector["name"]
+                assert not {"state", "store_failure"} & set(vector), vector["name"]
             state = vector.get("state", {"revocations": []})
             assert set(state) == STATE_KEYS, vector["name"]
             for kind, value in state["revocations"]:
                 assert isinstance(value, str), vector["name"]
-                RevocationKind(kind)  # every revocation names a known kind
+                Revocation(RevocationKind(kind), value)  # a known kind, a well-formed value
             for step in [vector, *vector.get("then", [])]:
                 allowed_keys = (
                     STEP_KEYS | OPTIONAL_STEP_KEYS | (set(vector) if step is vector else set())
