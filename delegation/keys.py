@@ -27,11 +27,13 @@ from cryptography.hazmat.primitives.serialization import (
 
 from delegation import _crypto, _wire
 from delegation._crypto.ed25519 import is_safe_public_key
-from delegation.errors import KeyringError, MalformedToken, TokenError
+from delegation.errors import KeyringError, MalformedToken, TokenError, TokenTooLarge
 from delegation.limits import MAX_KEY_FILE_BYTES, ROOT_KEY_MIN_BYTES
 
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PUBLIC_KEY_BYTES = 32
+_PUBLIC_KEY_TEXT_MAX = 1024
+"""43 characters of key, with generous room for the whitespace around a pasted key."""
 _KEYRING_KIND = "delegation-keyring"
 
 
@@ -223,7 +225,9 @@ def encode_public_key(public_key: bytes) -> str:
 
 
 def decode_public_key(text: str) -> bytes:
-    """Parse the text form of a public key. Raises MalformedToken."""
+    """Parse the text form of a public key. Raises MalformedToken or TokenTooLarge."""
+    if len(text) > _PUBLIC_KEY_TEXT_MAX:  # bounded before strip() copies it
+        raise TokenTooLarge(f"public key text is longer than {_PUBLIC_KEY_TEXT_MAX} characters")
     raw = _wire.b64decode(text.strip(), 64, "public key")
     if len(raw) != PUBLIC_KEY_BYTES:
         raise MalformedToken("a public key is 32 bytes")

@@ -463,3 +463,8 @@ def test_bad_public_key_text_is_malformed(text: str) -> None:
 def test_overlong_public_key_text_is_too_large() -> None:
     with pytest.raises(TokenTooLarge):
         decode_public_key("A" * 100)
+    text = encode_public_key(seeded_agent(4).public_key)
+    assert decode_public_key(" " * 900 + text + "\n" * 81) == seeded_agent(4).public_key
+    for huge in (" " * 1025, " " * 10_000_000 + text):  # refused before it is stripped
+        with pytest.raises(TokenTooLarge):
+            decode_public_key(huge)

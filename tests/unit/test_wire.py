@@ -255,6 +255,27 @@ def test_location_limit_counts_bytes_not_characters() -> None:
     assert code_of(_wire.encode(mac)) is Code.TOO_LARGE
 
 
+@pytest.mark.parametrize(
+    ("location", "error"),
+    [
+        ("l" * MAX_LOCATION_BYTES, None),
+        ("l" * (MAX_LOCATION_BYTES + 1), TokenTooLarge),
+        ("l" * 10_000_000, TokenTooLarge),  # refused by its length, before it is encoded
+        ("\u00e9" * 129, TokenTooLarge),  # 129 characters, 258 bytes
+        ("https://a.example/\udc80", MalformedToken),  # a lone surrogate has no UTF-8 bytes
+        ("a\nb", MalformedToken),
+    ],
+)
+def test_check_location_refuses_what_the_decoder_would(
+    location: str, error: type[TokenError] | None
+) -> None:
+    if error is None:
+        _wire.check_location(location)
+    else:
+        with pytest.raises(error):
+            _wire.check_location(location)
+
+
 def test_errors_are_token_errors_with_codes() -> None:
     assert issubclass(MalformedToken, TokenError)
     assert issubclass(TokenTooLarge, TokenError)
