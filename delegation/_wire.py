@@ -216,7 +216,13 @@ def _put_varint(out: bytearray, n: int) -> None:
 
 def check_location(text: str) -> None:
     """Raise MalformedToken or TokenTooLarge for a location the decoder would refuse."""
-    _location(text.encode("utf-8"))
+    if len(text) > MAX_LOCATION_BYTES:  # every character is at least one byte: refuse unencoded
+        raise TokenTooLarge(f"location is longer than {MAX_LOCATION_BYTES} bytes")
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no bytes could carry it
+        raise MalformedToken("location is not UTF-8") from exc
+    _location(data)
 
 
 def _location(data: bytes) -> str:

@@ -27,11 +27,13 @@ from cryptography.hazmat.primitives.serialization import (
 
 from delegation import _crypto, _wire
 from delegation._crypto.ed25519 import is_safe_public_key
-from delegation.errors import KeyringError, MalformedToken, TokenError
-from delegation.limits import ROOT_KEY_MIN_BYTES
+from delegation.errors import KeyringError, MalformedToken, TokenError, TokenTooLarge
+from delegation.limits import MAX_KEY_FILE_BYTES, ROOT_KEY_MIN_BYTES
 
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PUBLIC_KEY_BYTES = 32
+_PUBLIC_KEY_TEXT_MAX = 1024
+"""43 characters of key, with generous room for the whitespace around a pasted key."""
 _KEYRING_KIND = "delegation-keyring"
 
 
@@ -226,7 +228,9 @@ def encode_public_key(public_key: bytes) -> str:
 
 
 def decode_public_key(text: str) -> bytes:
-    """Parse the text form of a public key. Raises MalformedToken."""
+    """Parse the text form of a public key. Raises MalformedToken or TokenTooLarge."""
+    if len(text) > _PUBLIC_KEY_TEXT_MAX:  # bounded before strip() copies it
+        raise TokenTooLarge(f"public key text is longer than {_PUBLIC_KEY_TEXT_MAX} characters")
     raw = _wire.b64decode(text.strip(), 64, "public key")
     if len(raw) != PUBLIC_KEY_BYTES:
         raise MalformedToken("a public key is 32 bytes")
@@ -245,6 +249,10 @@ def _b64(value: Any) -> bytes:
 
 
 def _load_json(text: str, kind: str) -> dict[str, Any]:
+    # Parsing is linear in the text, so bound the text first; nesting deeper than the
+    # interpreter allows is a RecursionError from the parser, and not JSON to us.
+    if len(text) > MAX_KEY_FILE_BYTES:
+        raise KeyringError(f"key file is longer than {MAX_KEY_FILE_BYTES} characters")
     try:
         doc = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -255,10 +263,16 @@ def _load_json(text: str, kind: str) -> dict[str, Any]:
 
 
 def _read(path: Path) -> str:
+    """The file's text, read no further than MAX_KEY_FILE_BYTES. Raises KeyringError."""
     try:
-        return path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_KEY_FILE_BYTES + 1)  # a huge file or a device is never slurped
     except OSError as exc:
         raise KeyringError(f"cannot read {path}: {exc.strerror}") from exc
+    if len(data) > MAX_KEY_FILE_BYTES:
+        raise KeyringError(f"{path} is larger than {MAX_KEY_FILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise KeyringError(f"{path} is not a UTF-8 key file") from exc
 

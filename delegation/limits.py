@@ -44,3 +44,6 @@ POP_MAX_AGE_SECONDS: Final = 60
 """A proof of possession is accepted for this long after its issue time."""
 
 ROOT_KEY_MIN_BYTES: Final = 32
+MAX_KEY_FILE_BYTES: Final = 1 << 20
+"""Keyring and key files (and their JSON text): refused unread beyond this. A keyring entry
+is about 130 bytes, so this holds thousands of keys."""

@@ -36,7 +36,7 @@ from delegation import (
     prove,
 )
 from delegation.keys import RootKey, new_key_id
-from delegation.limits import MAX_IDENTIFIER_BYTES, ROOT_KEY_MIN_BYTES
+from delegation.limits import MAX_IDENTIFIER_BYTES, MAX_KEY_FILE_BYTES, ROOT_KEY_MIN_BYTES
 from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge
 
@@ -250,6 +250,70 @@ def test_loading_a_missing_keyring_is_a_keyring_error(tmp_path: Path) -> None:
         Keyring.load(tmp_path / "absent.json")
 
 
+# --- hostile key files: bounded before they are read or parsed ------------------------------
+
+KEY_FILE_KINDS = [Keyring, AgentKey]
+
+
+def padded(text: str, size: int) -> str:
+    """``text`` (a JSON document) padded with whitespace to ``size`` characters."""
+    return text + " " * (size - len(text))
+
+
+@pytest.mark.parametrize("kind", KEY_FILE_KINDS)
+def test_key_file_at_the_size_limit_loads_and_one_byte_more_does_not(
+    kind: type[Keyring] | type[AgentKey], tmp_path: Path
+) -> None:
+    good = Keyring([RootKey("k1", SECRET_A)]) if kind is Keyring else seeded_agent(5)
+    text = padded(good.to_json(), MAX_KEY_FILE_BYTES)
+    path = tmp_path / "key.json"
+    path.write_text(text, encoding="utf-8")
+    assert kind.load(path).to_json() == good.to_json()
+    assert kind.from_json(text).to_json() == good.to_json()
+    path.write_text(text + " ", encoding="utf-8")
+    with pytest.raises(KeyringError, match="larger than"):
+        kind.load(path)
+    with pytest.raises(KeyringError, match="longer than"):
+        kind.from_json(text + " ")
+
+
+@pytest.mark.parametrize("kind", KEY_FILE_KINDS)
+def test_an_endless_or_huge_key_file_is_refused_after_reading_only_the_limit(
+    kind: type[Keyring] | type[AgentKey], tmp_path: Path
+) -> None:
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as fh:  # sparse: 1 GiB of zeros that takes no disk space
+        fh.truncate(1 << 30)
+    endless = Path("/dev/zero")  # reading it whole would never finish
+    for path in (huge, endless) if endless.exists() else (huge,):
+        with pytest.raises(KeyringError, match="larger than"):
+            kind.load(path)
+
+
+@pytest.mark.parametrize("kind", KEY_FILE_KINDS)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,  # RecursionError inside the JSON parser
+        '{"a":' * 100_000 + "1" + "}" * 100_000,
+        '{"kind": "x", "keys": ' + "[" * 5000 + "]" * 5000 + "}",
+        '{"kind": "delegation-keyring", "version": 1, "created": ' + "9" * 5000 + "}",
+        '{"kind": "delegation-keyring", "version": 1, "current": "k", "keys": '
+        '[{"key_id": "k", "secret": "' + "A" * 43 + '", "created": 1e999}]}',
+        '{"kind": "delegation-agent-key", "version": 1, "private_key": '
+        + "[" * 900
+        + "]" * 900
+        + "}",
+    ],
+    ids=["deep-arrays", "deep-objects", "deep-keys", "huge-number", "infinite-created", "deep-key"],
+)
+def test_hostile_key_file_documents_are_keyring_errors(
+    kind: type[Keyring] | type[AgentKey], text: str
+) -> None:
+    with pytest.raises(KeyringError):
+        kind.from_json(text)
+
+
 # --- hostile key ids ---------------------------------------------------------------------------
 
 HOSTILE_KEY_IDS = [
@@ -408,3 +472,8 @@ def test_bad_public_key_text_is_malformed(text: str) -> None:
 def test_overlong_public_key_text_is_too_large() -> None:
     with pytest.raises(TokenTooLarge):
         decode_public_key("A" * 100)
+    text = encode_public_key(seeded_agent(4).public_key)
+    assert decode_public_key(" " * 900 + text + "\n" * 81) == seeded_agent(4).public_key
+    for huge in (" " * 1025, " " * 10_000_000 + text):  # refused before it is stripped
+        with pytest.raises(TokenTooLarge):
+            decode_public_key(huge)

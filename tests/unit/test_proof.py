@@ -67,6 +67,11 @@ def test_proof_round_trip() -> None:
         _wire.b64encode(_cbor.dumps({1: NOW})),
         _wire.b64encode(b"\x01"),
         _wire.b64encode(_cbor.dumps([1, NOW, NONCE, SIG]) + b"\x00"),  # trailing byte
+        # out-of-profile CBOR: the fixed-layout reader refuses it at the first byte
+        _wire.b64encode(b"\xd8\x1c" + _cbor.dumps([1, NOW, NONCE, SIG])),  # shareable tag
+        _wire.b64encode(b"\x9f" + _cbor.dumps([1, NOW, NONCE, SIG])[1:] + b"\xff"),  # indefinite
+        _wire.b64encode(b"\x84\x01\xd8\x1c" + _cbor.dumps([NOW, NONCE, SIG])[1:]),  # tagged time
+        _wire.b64encode(b"\x84\x01" + _cbor.dumps(NOW) + b"\x5b" + b"\xff" * 8),  # huge nonce
         "",
         "not base64!",
         Proof(NOW, NONCE, SIG).encode() + "=",

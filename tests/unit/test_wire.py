@@ -227,6 +227,21 @@ def test_field_and_count_limits(mac: _wire.RawMacaroon, code: Code | None) -> No
         assert code_of(data) is code
 
 
+def test_the_caveat_count_limit_stops_a_token_of_tiny_sections_early() -> None:
+    # 5000 three-byte caveat sections fit under MAX_TOKEN_BYTES; the 97th is refused.
+    data = token(HEADER, (field(_wire.IDENTIFIER, b"") + b"\x00") * 5000)
+    assert len(data) <= MAX_TOKEN_BYTES
+    with pytest.raises(TokenTooLarge, match=f"more than {MAX_CAVEATS} caveats"):
+        _wire.decode(data)
+
+
+@pytest.mark.parametrize("varint", [b"\xff\x7f", b"\xff\xff\x7f"], ids=["2**14 - 1", "2**21 - 1"])
+def test_the_largest_declared_field_lengths_fail_at_once(varint: bytes) -> None:
+    data = bytes([2, _wire.IDENTIFIER]) + varint + b"id\x00\x00" + field(6, SIG)
+    with pytest.raises(MalformedToken, match="runs past the end"):
+        _wire.decode(data)
+
+
 def test_header_location_limit() -> None:
     ok = _wire.RawMacaroon(b"id", (), SIG, "l" * MAX_LOCATION_BYTES)
     assert _wire.decode(_wire.encode(ok)) == ok
@@ -238,6 +253,27 @@ def test_location_limit_counts_bytes_not_characters() -> None:
     # 129 two-byte characters are 258 bytes: over the limit although only 129 characters.
     mac = _wire.RawMacaroon(b"id", (), SIG, "\u00e9" * 129)
     assert code_of(_wire.encode(mac)) is Code.TOO_LARGE
+
+
+@pytest.mark.parametrize(
+    ("location", "error"),
+    [
+        ("l" * MAX_LOCATION_BYTES, None),
+        ("l" * (MAX_LOCATION_BYTES + 1), TokenTooLarge),
+        ("l" * 10_000_000, TokenTooLarge),  # refused by its length, before it is encoded
+        ("\u00e9" * 129, TokenTooLarge),  # 129 characters, 258 bytes
+        ("https://a.example/\udc80", MalformedToken),  # a lone surrogate has no UTF-8 bytes
+        ("a\nb", MalformedToken),
+    ],
+)
+def test_check_location_refuses_what_the_decoder_would(
+    location: str, error: type[TokenError] | None
+) -> None:
+    if error is None:
+        _wire.check_location(location)
+    else:
+        with pytest.raises(error):
+            _wire.check_location(location)
 
 
 def test_errors_are_token_errors_with_codes() -> None:
