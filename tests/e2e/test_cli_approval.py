@@ -424,7 +424,8 @@ def test_discharge_on_a_terminal_asks_before_approving(world: World, call: Runne
     assert "agents: orchestrator -> writer" in summary
     assert "crm.update write on crm" in summary
     assert answer.startswith("y\napproved: valid 300 s")
-    code, doc = verify(world, call, world.writer, world.request, "w.key", "--discharge", discharge)
+    spend = ("--discharge", discharge, "--state", "state.db")  # an approval is spent in state
+    code, doc = verify(world, call, world.writer, world.request, "w.key", *spend)
     assert (code, doc["code"]) == (0, None)
 
     for typed in (b"n\n", b"\n", b"maybe\n", b"\x04"):  # no, Enter (the default), other, Ctrl-D

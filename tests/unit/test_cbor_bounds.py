@@ -35,13 +35,13 @@ from delegation import (
     _wire,
     decode,
 )
+from delegation.errors import BadDischarge
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_CBOR_DEPTH, MAX_IDENTIFIER_BYTES
 from delegation.thirdparty import caveat as tp
 from delegation.thirdparty.approval import Approver
 from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
     ApproverKey,
-    BadDischarge,
     ThirdPartyCaveat,
     TicketContents,
     new_caveat_key,
@@ -253,7 +253,7 @@ def test_hostile_identifier_is_malformed_before_the_mac_is_checked(
             decode(text)
         assert info.value.code is Code.MALFORMED
         assert info.value.detail.startswith("identifier ")
-        decision = Verifier(keyring).verify(text, read_request, None)
+        decision = Verifier(keyring, state=None).verify(text, read_request, None)
         assert [r.code for r in decision.reasons] == [Code.MALFORMED]
         assert "CBOR" in decision.reasons[0].detail
         assert _cbor._visited - before <= 2 * len(identifier)
@@ -266,7 +266,7 @@ def test_hostile_caveat_with_a_valid_mac_is_malformed(
     cid = caveat_payloads()[name]
     token = _forge.append_raw(root_token, cid)  # what any holder can do
     before = _cbor._visited
-    decision = Verifier(keyring).verify(token.encode(), read_request, None)
+    decision = Verifier(keyring, state=None).verify(token.encode(), read_request, None)
     assert [r.code for r in decision.reasons] == [Code.MALFORMED]
     assert decision.reasons[0].caveat == len(root_token.raw.caveats)
     assert decision.reasons[0].detail.startswith("caveat ")
@@ -283,7 +283,7 @@ def test_hostile_third_party_caveat_id_is_malformed(
     mac = _wire.RawMacaroon(root_token.raw.identifier, (*root_token.raw.caveats, raw), sig)
     token = UnverifiedToken(mac)
     before = _cbor._visited
-    decision = Verifier(keyring).verify(token.encode(), read_request, None)
+    decision = Verifier(keyring, state=None).verify(token.encode(), read_request, None)
     assert [r.code for r in decision.reasons] == [Code.MALFORMED]
     assert decision.reasons[0].detail.startswith("third-party caveat ")
     assert _cbor._visited - before <= len(token.token_bytes)
