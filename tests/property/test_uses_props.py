@@ -163,7 +163,7 @@ def test_counts_never_exceed_max_uses_under_interleaving(data: st.DataObject, ki
 # its expiry: the count is forgotten (keep_until = the presenting chain's minimum expiry, in
 # delegation/verifier.py _count_use) while longer-lived tokens sharing the counter are still
 # valid, so they get the whole limit again. See
-# tests/unit/test_revocation_and_uses.py::test_short_lived_child_cannot_reset_its_parents_count.
+# tests/unit/stores/test_state.py::test_short_lived_child_cannot_reset_its_parents_count.
 # Shrinking is off to keep the run short while it fails; the failing case is small anyway.
 @settings(
     max_examples=60,

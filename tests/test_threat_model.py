@@ -20,7 +20,7 @@ import pytest
 
 from delegation import Code
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 THREATS = ROOT / "specs" / "threats.md"
 VECTORS = ROOT / "specs" / "vectors"
 
