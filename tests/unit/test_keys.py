@@ -13,6 +13,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -312,6 +313,34 @@ def test_hostile_key_file_documents_are_keyring_errors(
 ) -> None:
     with pytest.raises(KeyringError):
         kind.from_json(text)
+
+
+# Guards against: bad key-file values escaping as other exceptions where reason-codes.md says
+# KeyringError: an over-long base64 secret as TokenTooLarge (keys._b64 caught MalformedToken
+# only), and a "created" of 1e400 (JSON float infinity) as OverflowError from int().
+@pytest.mark.parametrize(
+    ("load", "text"),
+    [
+        pytest.param(Keyring.from_json, "long-secret", id="keyring-long-secret"),
+        pytest.param(Keyring.from_json, "infinite-created", id="keyring-infinite-created"),
+        pytest.param(AgentKey.from_json, "long-private", id="agent-long-private-key"),
+    ],
+)
+def test_bad_key_file_values_are_keyring_errors(keyring: Keyring, load: Any, text: str) -> None:
+    if text == "long-secret":
+        doc = json.loads(keyring.to_json())
+        doc["keys"][0]["secret"] = "A" * 2000
+        body = json.dumps(doc)
+    elif text == "infinite-created":
+        body = keyring.to_json().replace(f'"created": {NOW}', '"created": 1e400')
+        assert "1e400" in body
+    else:
+        doc = json.loads(seeded_agent(9).to_json())
+        doc["private_key"] = "A" * 2000
+        del doc["public_key"]
+        body = json.dumps(doc)
+    with pytest.raises(KeyringError):
+        load(body)
 
 
 # --- hostile key ids ---------------------------------------------------------------------------

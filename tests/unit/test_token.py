@@ -22,13 +22,16 @@ from delegation import (
     ArgConstraint,
     AuthoringError,
     Code,
+    Decision,
     Keyring,
     MalformedToken,
     NotNarrowing,
+    Request,
     Scope,
     TaskRecord,
     TokenError,
     UnverifiedToken,
+    Verifier,
     _cbor,
     _crypto,
     _wire,
@@ -37,6 +40,7 @@ from delegation import (
     delegate,
     encode_public_key,
     mint,
+    prove,
 )
 from delegation.caveats import (
     Action,
@@ -58,6 +62,11 @@ from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge
 
 ROOT_SECRET = b"\x01" * 32  # the conftest keyring's test-only key
+RES = "crm://accounts/42/notes"
+
+
+def codes(decision: Decision) -> list[Code]:
+    return [r.code for r in decision.reasons]
 
 
 def agent(name: str, key: AgentKey) -> Agent:
@@ -306,6 +315,22 @@ def test_attenuate_refuses_widening_args_and_delegatees(root_token: UnverifiedTo
     attenuate(token, Scope(delegatees=["sub-a"]))
 
 
+# Guards against: a bare str where a sequence of patterns is expected being split into its
+# characters (mypy accepts it: str is a Sequence[str]). Scope(delegatees="researcher-*") would
+# become the patterns {"*", "-", "c", ...}: "*" lets the holder delegate to any agent at all.
+def test_a_bare_string_of_delegatee_patterns_is_not_a_wildcard(
+    verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey, writer: AgentKey
+) -> None:
+    read = Request(audience="crm", tool="crm.read", action="read", resource=RES, intent="summarise")
+    try:
+        narrowed = attenuate(root_token, Scope(delegatees="researcher-*"), now=NOW)
+        mallory = delegate(narrowed, orchestrator, Agent("mallory", writer.public_key), now=NOW)
+    except AuthoringError:  # refusing the bare string (or the hop) is correct
+        return
+    decision = verifier.verify(mallory, read, prove(mallory, writer, read, now=NOW))
+    assert codes(decision) == [Code.DELEGATEE_NOT_ALLOWED]
+
+
 @pytest.mark.parametrize(
     "narrowing",
     [
@@ -370,6 +395,21 @@ def test_unknown_caveats_are_carried_byte_for_byte(root_token: UnverifiedToken) 
     child = attenuate(token.encode(), [Tool(("crm.read",))])
     assert child.raw.caveats[-2].cid == raw
     assert decode(child.encode()).raw.caveats[-2].cid == raw
+
+
+# Guards against: _append refusing a Hop object and checking narrowing on the object it is
+# given, but decoding its bytes with the default registry without comparing the type. An
+# UnknownCaveat carrying a hop's or a wider tool caveat's bytes would pass both checks, contrary
+# to caveats.md "Authoring rules" (the verifier would still deny: no escalation).
+def test_attenuate_sees_through_core_caveats_disguised_as_unknown(
+    root_token: UnverifiedToken, orchestrator: AgentKey, researcher: AgentKey
+) -> None:
+    child = delegate(root_token, orchestrator, Agent("researcher", researcher.public_key), now=NOW)
+    hop_bytes = child.raw.caveats[-1].cid
+    with pytest.raises(AuthoringError):
+        attenuate(root_token, [UnknownCaveat(10, hop_bytes)], now=NOW)
+    with pytest.raises(NotNarrowing):
+        attenuate(root_token, [UnknownCaveat(3, Tool(("crm.delete",)).encode())], now=NOW)
 
 
 # --- delegate ------------------------------------------------------------------------------------

@@ -28,6 +28,8 @@ Keys are TEST FIXTURES ONLY.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
@@ -59,6 +61,7 @@ from delegation import (
     default_registry,
     delegate,
     mint,
+    prove,
 )
 from delegation._cbor import CBORValue
 from delegation.caveats import (
@@ -67,6 +70,7 @@ from delegation.caveats import (
     Delegatees,
     Hop,
     MaxDepth,
+    MaxUses,
     Tool,
     Validity,
 )
@@ -75,6 +79,8 @@ from delegation.keys import RootKey
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_HOPS, MAX_TOKEN_CHARS, POP_MAX_AGE_SECONDS
 from delegation.proof import Proof, _prove
 from delegation.stores import StateAnswer, StateQuery, UnavailableReason
+from delegation.thirdparty.approval import require_approval
+from delegation.thirdparty.caveat import ApproverKey
 from delegation.token import _mint
 from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge
@@ -82,6 +88,9 @@ from tests.unit import _forge
 ROOT_SECRET = b"\x01" * 32  # the conftest keyring's test-only key
 INTEGRITY = "the token failed its integrity check"
 NONCES = iter(range(1, 10**6))
+APPROVER_KEY = ApproverKey.from_seed(b"\x51" * 32)
+"""The issuer's approval service. TEST FIXTURE ONLY."""
+RES = "crm://accounts/42/notes"
 
 
 def nonce() -> bytes:
@@ -111,6 +120,14 @@ def check(
 
 def triples(decision: Decision) -> list[tuple[Code, int | None, int | None]]:
     return [(r.code, r.hop, r.caveat) for r in decision.reasons]
+
+
+def codes(decision: Decision) -> list[Code]:
+    return [r.code for r in decision.reasons]
+
+
+def gate(token: UnverifiedToken, key: ApproverKey = APPROVER_KEY) -> UnverifiedToken:
+    return require_approval(token, key.public_key, rules=["crm.update:write"])
 
 
 @pytest.fixture
@@ -677,6 +694,43 @@ def test_a_parse_failure_names_its_hop_and_caveat(
     assert decision.chain[:1] == delegated.chain()[:1]
 
 
+@dataclass(frozen=True, slots=True)
+class BrokenParser(Caveat):
+    """An application family whose body parser has a bug (raises something untyped)."""
+
+    type_id: ClassVar[int] = 4242
+    name: ClassVar[str] = "broken_parser"
+    value: str
+
+    @classmethod
+    def from_body(cls, body: CBORValue) -> Self:
+        raise KeyError("bug")
+
+    def to_body(self) -> CBORValue:
+        return self.value
+
+    def check(self, ctx: CheckContext) -> None:
+        """Never reached."""
+
+
+# Guards against: an error raised past step 3 inside check_chain (a buggy application parser
+# here) losing the task and chain. verification.md says an unexpected error inside the verifier
+# is a malformed denial "with task and chain when step 3 passed": the token was genuine, so the
+# decision names its task, agents and token id.
+def test_an_internal_error_after_step_3_still_names_the_task(
+    keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    registry = default_registry()
+    registry.register(BrokenParser)
+    verifier = Verifier(keyring, state=MemoryState(), registry=registry, clock=lambda: NOW)
+    token = attenuate(root_token, [BrokenParser("x")], now=NOW)
+    read = Request(audience="crm", tool="crm.read", action="read", resource=RES, intent="summarise")
+    decision = verifier.verify(token, read, prove(token, orchestrator, read, now=NOW))
+    assert codes(decision) == [Code.MALFORMED]
+    assert decision.task == root_token.task
+    assert decision.token_id == root_token.token_id
+
+
 # --- hops and holder continuity -------------------------------------------------------------------
 
 
@@ -864,6 +918,50 @@ def test_hop_cache_eviction_keeps_verifying(
     for _ in range(2):
         for token, key in tokens:
             assert check(verifier, token, read_request, key)
+
+
+# Guards against: Verifier(hop_cache_size=0), the obvious way to turn the cache off, making
+# _hop_signed call next(iter({})): StopIteration escaping check_chain (an undocumented exception
+# type), and verify denying every delegated token as "internal error while verifying".
+def test_a_verifier_without_a_hop_cache_still_verifies_hops(
+    keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, researcher: AgentKey
+) -> None:
+    read = Request(audience="crm", tool="crm.read", action="read", resource=RES, intent="summarise")
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW, hop_cache_size=0)
+    child = delegate(root_token, orchestrator, Agent("researcher", researcher.public_key), now=NOW)
+    decision = verifier.verify(child, read, prove(child, researcher, read, now=NOW))
+    assert decision.allowed, decision.reasons
+
+
+def test_threads_sharing_one_verifier_count_uses_exactly(
+    keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    """Eight threads, four sibling branches sharing one max_uses counter, a one-entry hop cache
+    that every call evicts: exactly five calls are allowed, every other is uses_exhausted."""
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW, hop_cache_size=1)
+    limited = attenuate(root_token, [MaxUses(5)], now=NOW)
+    keys = [seeded_agent(20 + i) for i in range(4)]
+    branches = [
+        delegate(limited, orchestrator, Agent(f"worker-{i}", key.public_key), now=NOW)
+        for i, key in enumerate(keys)
+    ]
+    read = Request(audience="crm", tool="crm.read", action="read", resource=RES, intent="summarise")
+    results: list[Code | None] = []
+    lock = threading.Lock()
+
+    def run(worker: int) -> None:
+        for j in range(5):
+            b = (worker + j) % 4
+            d = verifier.verify(branches[b], read, prove(branches[b], keys[b], read, now=NOW))
+            with lock:
+                results.append(d.code)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert Counter(results) == {None: 5, Code.USES_EXHAUSTED: 35}
 
 
 # --- holder binding and proofs --------------------------------------------------------------------
@@ -1069,6 +1167,20 @@ def test_check_chain_returns_a_verified_chain(
     assert chain.token_id == delegated.token_id
     assert [p.caveat for p in chain.caveats] == list(delegated.unsafe_caveats())
     assert [p.hops_before for p in chain.caveats] == [0] * 8 + [1, 1]
+
+
+# Guards against: VerifiedChain (public, returned by Verifier.check_chain) holding each opened
+# caveat key in ThirdPartyPlace with a dataclass's default repr. Logging or printing a chain would
+# leak the key, and with it anyone could mint a discharge (a human "yes") for that caveat.
+def test_a_verified_chain_never_shows_its_caveat_keys(
+    verifier: Verifier, root_token: UnverifiedToken
+) -> None:
+    chain = verifier.check_chain(gate(root_token))
+    (place,) = chain.third_party
+    secret = place.caveat_key
+    shown = [repr(chain), str(chain), repr(place), str(place)]
+    leaks = sum(secret.hex() in t or repr(secret)[2:-1] in t for t in shown)
+    assert leaks == 0  # a count, so a failing run does not print the key itself
 
 
 def test_check_chain_raises_typed_errors(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -219,6 +220,24 @@ def test_a_full_use_table_fails_before_claiming_the_nonce() -> None:
         state.check(query, NOW)
     assert caught.value.reason is UnavailableReason.FULL
     assert claim(state, b"n", NOW + 90, NOW) is True
+
+
+# Guards against: a memory use counter without a bound, unlike the memory nonce store. Any
+# holder can append max_uses caveats (they only restrict), and each variant it presents in an
+# allowed call adds up to ~80 counters kept until the root expiry: memory would grow without
+# limit. Full of live records, the state raises StoreUnavailable instead.
+def test_the_memory_use_counter_is_bounded_like_the_nonce_store() -> None:
+    options: dict[str, Any] = {"max_entries": 2}
+    state = MemoryState(**options)
+
+    def spend(key: bytes, keep_until: int, now: int) -> int | None:
+        return state.check(StateQuery((), None, [UseLimit(key, 5, keep_until)]), now).exhausted
+
+    assert spend(b"a" * 32, NOW + 100, NOW) is None
+    assert spend(b"b" * 32, NOW + 100, NOW) is None
+    with pytest.raises(StoreUnavailable):
+        spend(b"c" * 32, NOW + 100, NOW)
+    assert spend(b"d" * 32, NOW + 200, NOW + 100) is None  # expired room
 
 
 def test_a_closed_memory_state_cannot_answer() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,6 +32,7 @@ from delegation import (
 )
 from delegation.caveats import MaxUses, Validity
 from delegation.errors import BadDischarge
+from delegation.limits import MAX_TIME
 from delegation.stores import (
     SQLiteState,
     StateAnswer,
@@ -154,6 +156,11 @@ def splice_third_party(token: UnverifiedToken, caveat: ThirdPartyCaveat) -> Unve
         token.raw.identifier, (*token.raw.caveats, raw), sig, token.raw.location
     )
     return UnverifiedToken(mac)
+
+
+def gate(token: UnverifiedToken, key: ApproverKey = APPROVER_KEY) -> UnverifiedToken:
+    """The issuer's gate without a location (the ``gated`` fixture's has one)."""
+    return require_approval(token, key.public_key, rules=["crm.update:write"])
 
 
 # --- which calls need approval ---------------------------------------------------------------
@@ -395,6 +402,24 @@ def test_approve_refuses_a_ttl_out_of_bounds(
         approver.approve(pending, now=NOW, ttl=ttl)
 
 
+# Guards against: approve() accepting ttl=True (a one-second approval), and a float TTL or an
+# expiry past 2**34 escaping from the Validity constructor as MalformedToken, where
+# third-party.md says a TTL outside 1-900 is AuthoringError.
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"ttl": True}, {"ttl": 1.5}, {"now": MAX_TIME - 10}],
+    ids=["bool-ttl", "float-ttl", "expiry-past-max-time"],
+)
+def test_approve_refuses_unusable_ttls_with_authoring_error(
+    root_token: UnverifiedToken, kwargs: dict[str, Any]
+) -> None:
+    approver = Approver(APPROVER_KEY)
+    (pending,) = approver.pending(gate(root_token), WRITE)
+    options: dict[str, Any] = {"now": NOW, **kwargs}
+    with pytest.raises(AuthoringError):
+        approver.approve(pending, **options)
+
+
 # --- binding to the token -------------------------------------------------------------------
 
 
@@ -600,6 +625,20 @@ def test_a_call_denied_by_the_use_counter_does_not_spend_the_approval(
 def test_rules_that_are_not_text_are_authoring_errors(root_token: UnverifiedToken) -> None:
     with pytest.raises(AuthoringError):
         require_approval(root_token, APPROVER_KEY.public_key, rules=[5])  # type: ignore[list-item]
+
+
+# Guards against: the same split in require_approval(rules="crm.update"), one rule per
+# character ("c", "r", "m", ...). The caveat would then apply to no real tool: the issuer's
+# human-approval gate silently off, and crm.update write allowed without any approval.
+def test_a_bare_string_of_approval_rules_does_not_switch_the_approval_off(
+    verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    try:
+        gated = require_approval(root_token, APPROVER_KEY.public_key, rules="crm.update")
+    except AuthoringError:  # refusing the bare string is correct
+        return
+    decision = verifier.verify(gated, WRITE, prove(gated, orchestrator, WRITE, now=NOW))
+    assert codes(decision) == [Code.APPROVAL_REQUIRED]
 
 
 def test_discharge_ticket_checks_the_tickets_purpose(approver: Approver) -> None:

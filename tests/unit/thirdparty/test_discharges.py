@@ -29,7 +29,7 @@ from delegation import (
     delegate,
     prove,
 )
-from delegation.caveats import Delegatees, Hop, MaxDepth, MaxUses, Tool, Validity
+from delegation.caveats import Call, Delegatees, Hop, MaxDepth, MaxUses, Tool, Validity
 from delegation.errors import BadDischarge
 from delegation.limits import (
     MAX_CAVEATS,
@@ -54,6 +54,10 @@ from tests.conftest import NOW, seeded_agent
 
 THIRD_KEY = ApproverKey.from_seed(b"\x53" * 32)
 """A generic (non-approval) third party's key. TEST FIXTURE ONLY."""
+APPROVER_KEY = ApproverKey.from_seed(b"\x51" * 32)
+"""The issuer's approval service. TEST FIXTURE ONLY."""
+SECOND_KEY = ApproverKey.from_seed(b"\x53" * 32)
+"""A second approval service the issuer also requires. TEST FIXTURE ONLY."""
 
 READ = Request(
     audience="crm",
@@ -61,6 +65,15 @@ READ = Request(
     action="read",
     resource="crm://accounts/42/notes",
     intent="summarise",
+)
+RES = "crm://accounts/42/notes"
+WRITE = Request(
+    audience="crm",
+    tool="crm.update",
+    action="write",
+    resource=RES,
+    intent="update-notes",
+    args={"text": "hi"},
 )
 
 
@@ -84,6 +97,25 @@ def codes(decision: Decision) -> list[Code]:
 
 def text_of(raw: _wire.RawMacaroon) -> str:
     return _wire.b64encode(_wire.encode(raw))
+
+
+def triples(decision: Decision) -> list[tuple[Code, int | None, int | None]]:
+    return [(r.code, r.hop, r.caveat) for r in decision.reasons]
+
+
+def gate(token: UnverifiedToken, key: ApproverKey = APPROVER_KEY) -> UnverifiedToken:
+    return require_approval(token, key.public_key, rules=["crm.update:write"])
+
+
+def raw_discharge(text: str) -> _wire.RawMacaroon:
+    return _wire.decode(_wire.b64decode(text, 100_000))
+
+
+def extended(unbound: str, cav: _wire.RawCaveat) -> str:
+    """What a holder can do to an unbound discharge: append a caveat and advance its chain."""
+    raw = raw_discharge(unbound)
+    sig = _crypto.chain_step(raw.signature, cav)
+    return text_of(_wire.RawMacaroon(raw.identifier, (*raw.caveats, cav), sig, raw.location))
 
 
 def last_third_party(token: UnverifiedToken, key: ApproverKey) -> tuple[bytes, bytes]:
@@ -548,3 +580,61 @@ def test_nested_caveat_that_is_not_a_third_party_caveat_is_bad_discharge(
     junk = _wire.RawCaveat(_cbor.dumps([1, 2]), seal_vid(state, new_caveat_key()))
     text = bound(gated, discharge(cid, key, [junk]))
     assert codes(check(verifier, gated, orchestrator, [text])) == [Code.BAD_DISCHARGE]
+
+
+# --- approvals: which discharge satisfies which caveat, and when one is spent ----------------
+
+
+def test_a_nested_copy_of_another_approval_caveat_does_not_satisfy_it(
+    verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    """Two issuer approvals; the holder has a yes for the first only. It appends to that
+    discharge a nested caveat copying the second caveat's cid under a key it chose, and
+    presents a self-made discharge for it. Top-level caveats are matched first (BFS), so the
+    self-made discharge is tried against the real second caveat and fails."""
+    token = gate(gate(root_token), SECOND_KEY)
+    first, second = token.raw.caveats[-2], token.raw.caveats[-1]
+    (pending,) = Approver(APPROVER_KEY).pending(token, WRITE)
+    unbound = Approver(APPROVER_KEY).approve(pending, now=NOW)
+    my_key = new_caveat_key()
+    sealed = seal_vid(raw_discharge(unbound).signature, my_key)
+    with_copy = extended(unbound, _wire.RawCaveat(second.cid, sealed))
+    own_caveats: list[Caveat] = [Validity(None, NOW + 300), Call(WRITE.digest())]
+    raws = tuple(_wire.RawCaveat(c.encode()) for c in own_caveats)
+    forged = _wire.RawMacaroon(
+        second.cid, raws, _crypto.chain_signature(my_key, second.cid, raws), None
+    )
+    discharges = [bind_discharge(token, with_copy), bind_discharge(token, text_of(forged))]
+    decision = verifier.verify(
+        token, WRITE, prove(token, orchestrator, WRITE, now=NOW), discharges=discharges
+    )
+    n = len(token.raw.caveats)
+    assert first.vid is not None
+    assert second.vid is not None
+    assert triples(decision) == [
+        (Code.BAD_DISCHARGE, 0, n - 1),
+        (Code.APPROVAL_REQUIRED, 0, n - 2),
+    ]
+
+
+def test_a_respelled_or_extended_approval_is_still_spent(
+    verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    """After an approval allowed its call, the same approval with another header location, or
+    with a caveat appended by the holder, has the same spend key: replay, not a second call."""
+    token = gate(root_token)
+    (pending,) = Approver(APPROVER_KEY).pending(token, WRITE)
+    unbound = Approver(APPROVER_KEY, location="https://a.example").approve(pending, now=NOW)
+
+    def call(discharge: str) -> Decision:
+        proof = prove(token, orchestrator, WRITE, now=NOW)
+        return verifier.verify(token, WRITE, proof, discharges=[bind_discharge(token, discharge)])
+
+    assert call(unbound).allowed
+    raw = raw_discharge(unbound)
+    moved = text_of(_wire.RawMacaroon(raw.identifier, raw.caveats, raw.signature, "elsewhere"))
+    bare = text_of(_wire.RawMacaroon(raw.identifier, raw.caveats, raw.signature, None))
+    shorter = extended(unbound, _wire.RawCaveat(Validity(None, NOW + 60).encode()))
+    index = len(token.raw.caveats) - 1
+    for variant in (moved, bare, shorter):
+        assert triples(call(variant)) == [(Code.REPLAY, 0, index)]
