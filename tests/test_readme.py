@@ -1,7 +1,11 @@
-"""The README's Python example runs as written."""
+"""The README runs as written: its Python example, and its first shell session."""
 
+import os
 import re
+import subprocess
 from pathlib import Path
+
+from tests.e2e.helpers import SCRIPT
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -23,3 +27,22 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert commands[1].endswith("python -m pytest")
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert commands[1] in ci, "CI runs the README's test command verbatim"
+
+
+def test_the_readme_first_session_runs_as_written(tmp_path: Path) -> None:
+    """The README's shell session, run by bash with the installed console script: each
+    comment that names an outcome is what the user sees."""
+    blocks = re.findall(r"```sh\n(.*?)```", README.read_text("utf-8"), re.S)
+    [session] = [b for b in blocks if "delegation keygen" in b]
+    env = {**os.environ, "PATH": f"{SCRIPT.parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        ["bash", "-u", "-c", session], capture_output=True, text=True, cwd=tmp_path, env=env,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert result.stderr == ""
+    assert result.returncode == 1  # the last command: verify denies the revoked token
+    out = result.stdout.splitlines()
+    assert "ALLOW" in out
+    assert "DENY (revoked)" in out
+    assert "  resource  crm://accounts/42/notes/*" in out  # inspect's effective scope
+    assert out.index("ALLOW") < out.index("DENY (revoked)")

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +152,48 @@ def write_test_approver(path: Path, seed: int) -> str:
     key = ApproverKey.from_seed(bytes([seed]) * 32)
     key.save(path)
     return str(json.loads(path.read_text("utf-8"))["public_key"])
+
+
+# --- the billing story (built by the ``billing`` fixture in tests/e2e/conftest.py) -----------
+
+BILLING_URL = "https://approve.example/billing"
+"""Where the billing story's approval service says it is asked."""
+
+
+@dataclass(frozen=True)
+class Billing:
+    dir: Path
+    public: dict[str, str]
+    approver: str
+    analyst: str
+    sibling: str
+    summarizer: str
+    read: str
+    read_other: str
+    refund: str
+
+
+def decide(
+    b: Billing, runner: Runner, token: str, key: str, request: str, *args: str
+) -> tuple[int, dict[str, Any]]:
+    proof = sign(token, b.dir / f"{key}.key", request)
+    result = runner(
+        "verify", token, "--keyring", "ring.json", "--request", request, "--proof", proof,
+        "--json", *args,
+        cwd=b.dir,
+    )  # fmt: skip
+    assert result.stderr == "", result.stderr
+    doc: dict[str, Any] = json.loads(result.stdout)
+    assert result.returncode == (0 if doc["allowed"] else 1)
+    return result.returncode, doc
+
+
+def where(doc: dict[str, Any]) -> list[tuple[str, int | None]]:
+    return [(r["code"], r["hop"]) for r in doc["reasons"]]
+
+
+def describe(b: Billing, token: str) -> dict[str, Any]:
+    result = run("inspect", "--json", token, cwd=b.dir)
+    assert result.returncode == 0, result.stderr
+    doc: dict[str, Any] = json.loads(result.stdout)
+    return doc

@@ -10,12 +10,16 @@ plus the installed ``delegation`` script). The long tables of denials and bad us
 ``main()`` in this process instead (``call``): the same code without an interpreter start-up
 per case, which keeps the suite fast; an exception escaping ``main`` fails the test just as a
 traceback would. Proofs for the tables are signed with the library directly.
+
+The last tests use the billing story of ``tests/e2e/conftest.py``, a new user's walk through
+the README.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import io
 import json
 import os
 import re
@@ -40,17 +44,24 @@ from delegation import (
     Request,
     Scope,
     TaskRecord,
+    decode,
+    encode_public_key,
     mint,
     prove,
 )
+from delegation.cli import main
 from delegation.cli.main import build_parser
 from delegation.keys import RootKey
 from tests.e2e.helpers import (
+    BILLING_URL,
+    Billing,
     Result,
     Runner,
+    decide,
     in_process,
     only_line,
     usage_error,
+    where,
     write_request,
     write_test_approver,
 )
@@ -862,3 +873,163 @@ def test_mint_refuses_an_approval_time_it_cannot_use(
     line = usage_error(_mint_at(story, call, value))
     assert line.startswith("delegation: error: --approved-at")
     assert says in line
+
+
+# --- the billing story (tests/e2e/conftest.py) and a new user's rough edges -----------------------
+
+
+def test_inspect_readable_and_json_agree_and_show_no_secrets(billing: Billing) -> None:
+    b = billing
+    readable = run("inspect", b.summarizer, cwd=b.dir)
+    as_json = run("inspect", "--json", b.summarizer, cwd=b.dir)
+    assert readable.returncode == as_json.returncode == 0
+    doc = json.loads(as_json.stdout)
+    assert [link["agent_id"] for link in doc["chain"]] == ["orchestrator", "analyst", "summarizer"]
+    assert readable.stdout.startswith("UNVERIFIED")
+    for link in doc["chain"][1:]:  # every hop id the JSON names is on the readable chain line
+        assert re.search(rf"{link['agent_id']}\s+{link['public_key']}\s+hop id {link['hop_id']}",
+                         readable.stdout)  # fmt: skip
+    third = [c for c in doc["caveats"] if c["type"] == "third_party"]
+    assert [c["hop"] for c in third] == [0]
+    assert (
+        f"human approval by {b.approver} at {BILLING_URL}, for billing.refund:refund"
+        in readable.stdout
+    )
+    secrets = [k["secret"] for k in json.loads((b.dir / "ring.json").read_text("utf-8"))["keys"]]
+    for name in (*b.public, "approver"):
+        secrets.append(json.loads((b.dir / f"{name}.key").read_text("utf-8"))["private_key"])
+    for text in (readable.stdout, as_json.stdout):
+        for secret in secrets:
+            assert secret not in text
+
+
+def test_the_summarizer_reads_in_scope_and_is_denied_outside_it(
+    billing: Billing, call: Runner
+) -> None:
+    b = billing
+    proof = only_line(run("prove", b.summarizer, "--key", "summarizer.key", "--request", b.read,
+                          cwd=b.dir))  # fmt: skip
+    allowed = run("verify", b.summarizer, "--keyring", "ring.json", "--request", b.read,
+                  "--proof", proof, cwd=b.dir)  # fmt: skip
+    assert allowed.returncode == 0, allowed.stdout
+    lines = allowed.stdout.splitlines()
+    assert lines[0] == "ALLOW"
+    assert "agents    orchestrator -> analyst -> summarizer" in lines
+    code, doc = decide(b, call, b.summarizer, "summarizer", b.read_other)
+    assert code == 1
+    assert where(doc) == [("resource_not_allowed", 0), ("resource_not_allowed", 2)]
+    # the summarizer's read-only hop cannot refund; the issuer's approval caveat applies too
+    code, doc = decide(b, call, b.summarizer, "summarizer", b.refund)
+    assert [r["code"] for r in doc["reasons"]] == [
+        "tool_not_allowed", "action_not_allowed", "approval_required",
+    ]  # fmt: skip
+
+
+class _Interrupted(io.StringIO):
+    """Standard input where the user presses Ctrl-C while the command waits for a token."""
+
+    def read(self, size: int | None = -1) -> str:
+        raise KeyboardInterrupt
+
+
+# Guards against: Ctrl-C while `delegation verify -` (or any TOKEN `-`) waits on standard input
+# escaping main() as KeyboardInterrupt, so that the console script prints a Python traceback,
+# although the CLI promises "Errors are one line on standard error, never a traceback".
+# Expected: exit 130 (the usual 128 + SIGINT), at most one line on stderr.
+def test_ctrl_c_while_reading_stdin_is_not_a_traceback(
+    billing: Billing, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(billing.dir)
+    monkeypatch.setattr(sys, "stdin", _Interrupted())
+    try:
+        code = main(["verify", "-", "--keyring", "ring.json", "--request", billing.read])
+    except KeyboardInterrupt:
+        pytest.fail("KeyboardInterrupt escaped main(): the console script prints a traceback")
+    assert code == 130
+    assert len(capsys.readouterr().err.splitlines()) <= 1
+
+
+# Guards against: a request file with a repeated key read silently, last value winning
+# ({"audience": "billing", "audience": "crm"} checked as "crm"). The prover, the verifier and
+# the tool server must read the same call; JSON parsers differ on duplicates (first wins, last
+# wins, error), which is the parser-differential the threat model's "no duplicate keys" rule is
+# about. Expected: refused as unreadable input, exit 2, like a request file that is not JSON.
+def test_request_file_with_duplicate_keys_is_refused(billing: Billing, call: Runner) -> None:
+    path = billing.dir / "duplicate.json"
+    path.write_text('{"audience": "billing", "tool": "billing.read", "action": "read", '
+                    '"resource": "billing://customers/77/invoices/1", "audience": "crm"}',
+                    encoding="utf-8")  # fmt: skip
+    result = call("verify", billing.summarizer, "--keyring", "ring.json", "--request", str(path),
+                  cwd=billing.dir)  # fmt: skip
+    assert "duplicate" in usage_error(result)
+
+
+def test_public_keys_and_ids_that_start_with_a_dash_are_values_not_options(
+    tmp_path: Path, call: Runner
+) -> None:
+    """base64url has '-' in its alphabet: about one key in 64 starts with it. argparse read
+    `--holder -kg0...` as a missing value, which made every CLI story flaky at that rate."""
+    dashed = AgentKey.from_seed(bytes([41]) * 32)  # TEST FIXTURE ONLY: its key starts with '-'
+    dashed.save(tmp_path / "dash.key")
+    public = encode_public_key(dashed.public_key)
+    assert public.startswith("-")
+    only_line(call("keyring", "init", "ring.json", cwd=tmp_path))
+    token = only_line(call(
+        "mint", "--keyring", "ring.json", "--task-id", "-t1", "--approved-by", "a",
+        "--statement", "s", "--holder", public, "--holder-id", "-odd-id", "--audience", "crm",
+        cwd=tmp_path,
+    ))  # fmt: skip
+    other = encode_public_key(AgentKey.from_seed(bytes([62]) * 32).public_key)
+    assert other.startswith("-")
+    child = only_line(call(
+        "delegate", token, "--key", "dash.key", "--to", other, "--agent-id", "-sub",
+        cwd=tmp_path,
+    ))  # fmt: skip
+    assert [link["agent_id"] for link in decode(child).describe()["chain"]] == ["-odd-id", "-sub"]
+
+
+# Guards against: a key file of the wrong kind refused as "not a delegation-agent-key version 1
+# file", naming neither the flag nor the file: with several key files in play the user guesses.
+def test_key_file_errors_name_the_flag_and_the_file(billing: Billing, call: Runner) -> None:
+    b = billing
+    line = usage_error(call("prove", b.analyst, "--key", "approver.key", "--request", b.read,
+                            cwd=b.dir))  # fmt: skip
+    assert line == (
+        "delegation: error: --key approver.key: not a delegation-agent-key version 1 file"
+    )
+    line = usage_error(call("discharge", b.analyst, "--key", "orch.key", "--request", b.refund,
+                            cwd=b.dir))  # fmt: skip
+    assert line.startswith("delegation: error: --key orch.key: not a delegation-approver-key")
+    line = usage_error(call("mint", "--keyring", "orch.key", "--task-id", "t", "--approved-by",
+                            "a", "--statement", "s", "--holder", b.public["orch"],
+                            "--audience", "billing", cwd=b.dir))  # fmt: skip
+    assert line.startswith("delegation: error: --keyring orch.key: not a delegation-keyring")
+
+
+# Guards against: `verify --at` taking fewer time spellings than `mint --approved-at` (Unix
+# seconds or RFC 3339), and saying so with argparse's usage block.
+def test_verify_at_takes_the_times_mint_takes(billing: Billing, call: Runner) -> None:
+    far = str(2**33)  # a Unix time long after every token here expires
+    code, doc = decide(billing, call, billing.summarizer, "summarizer", billing.read, "--at", far)
+    assert code == 1
+    assert doc["reasons"][0]["code"] == "expired"
+    line = usage_error(call("verify", billing.summarizer, "--keyring", "ring.json", "--request",
+                            billing.read, "--at", "2030-01-01", cwd=billing.dir))  # fmt: skip
+    assert "--at: give a time zone" in line
+
+
+# Guards against: a value argparse's type check refuses printing the whole usage block (nine
+# lines for mint) before the error ("invalid parse value" for a number of thousands of digits),
+# and a shortened flag name (--max-use) taken for the flag it abbreviates, so that a new flag
+# could change what an old command line means.
+def test_a_bad_value_is_one_line_and_flags_are_never_abbreviated(
+    billing: Billing, call: Runner
+) -> None:
+    line = usage_error(call("attenuate", billing.analyst, "--max-uses", "none", cwd=billing.dir))
+    assert (
+        line
+        == "delegation: error: --max-uses takes a whole number, from 1 to 2147483647: not 'none'"
+    )
+    result = call("attenuate", billing.analyst, "--max-use", "1", cwd=billing.dir)
+    assert result.returncode == 2
+    assert "unrecognized arguments: --max-use" in result.stderr

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import time
 from dataclasses import dataclass
@@ -38,18 +39,24 @@ from delegation.thirdparty.approval import Approver, require_approval
 from delegation.thirdparty.caveat import ApproverKey
 from delegation.thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
 from tests.e2e.helpers import (
+    Billing,
     Result,
     Runner,
+    decide,
+    describe,
     in_process,
     only_line,
     run,
     run_on_terminal,
     sign,
     usage_error,
+    where,
     write_request,
     write_test_approver,
     write_test_keys,
 )
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 URL = "https://approvals.example/crm"
 
@@ -501,3 +508,58 @@ def test_require_approval_names_its_location_flag_as_mint_does(
         assert caveats[-1]["value"]["location"] == "https://b.example"
     usage = call("require-approval", "--help", cwd=world.dir).stdout.split("\n\n")[0]
     assert "--approval-location URL" in usage
+
+
+# --- the billing story (tests/e2e/conftest.py) ----------------------------------------------------
+
+
+def test_a_refund_needs_a_human_approval_spent_once_across_runs(
+    billing: Billing, call: Runner, tmp_path: Path
+) -> None:
+    b = billing
+    state = str(tmp_path / "state.db")
+    assert only_line(call("state", "init", state, cwd=b.dir)).startswith(state)
+    code, doc = decide(b, call, b.analyst, "analyst", b.refund, "--state", state)
+    assert where(doc) == [("approval_required", 0)]
+
+    review = run("discharge", b.analyst, "--key", "approver.key", "--request", b.refund,
+                 cwd=b.dir)  # fmt: skip
+    assert review.returncode == 1
+    assert review.stdout == ""
+    assert "agents: orchestrator -> analyst" in review.stderr
+    assert "pass --yes" in review.stderr
+    discharge = only_line(run("discharge", b.analyst, "--key", "approver.key", "--request",
+                              b.refund, "--yes", cwd=b.dir))  # fmt: skip
+
+    proof = only_line(run("prove", b.analyst, "--key", "analyst.key", "--request", b.refund,
+                          cwd=b.dir))  # fmt: skip
+    first = run("verify", b.analyst, "--keyring", "ring.json", "--request", b.refund,
+                "--proof", proof, "--discharge", discharge, "--state", state, "--json",
+                cwd=b.dir)  # fmt: skip
+    assert first.returncode == 0, first.stdout
+    assert json.loads(first.stdout)["allowed"] is True
+    # a later process, a fresh proof, the same approval: spent
+    index = next(c["index"] for c in describe(b, b.analyst)["caveats"]
+                 if c["type"] == "third_party")  # fmt: skip
+    code, doc = decide(b, call, b.analyst, "analyst", b.refund,
+                       "--discharge", discharge, "--state", state)  # fmt: skip
+    assert code == 1
+    assert [(r["code"], r["hop"], r["caveat"]) for r in doc["reasons"]] == [("replay", 0, index)]
+    # the same proof again in another process: the proof itself is spent
+    again = run("verify", b.analyst, "--keyring", "ring.json", "--request", b.refund,
+                "--proof", proof, "--discharge", discharge, "--state", state, "--json",
+                cwd=b.dir)  # fmt: skip
+    assert again.returncode == 1
+    assert [r["code"] for r in json.loads(again.stdout)["reasons"]] == ["replay"]
+
+
+# Guards against: `discharge --help` naming its argument otherwise than the README's synopsis
+# (`delegation discharge TOKEN_OR_CID`), e.g. TICKET_OR_TOKEN. The argument is a token or a
+# caveat id (cid); a "ticket" is a different thing in specs/third-party.md (the sealed field 5
+# inside a cid).
+def test_discharge_help_names_its_argument_as_the_readme_does(call: Runner, tmp_path: Path) -> None:
+    synopsis = re.search(r"^delegation discharge (\S+)", README.read_text("utf-8"), re.M)
+    assert synopsis is not None
+    result = call("discharge", "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert synopsis.group(1) in result.stdout

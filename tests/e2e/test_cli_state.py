@@ -35,12 +35,16 @@ from delegation import (
     mint,
 )
 from tests.e2e.helpers import (
+    Billing,
     Runner,
+    decide,
+    describe,
     in_process,
     only_line,
     run,
     sign,
     usage_error,
+    where,
     write_request,
     write_test_keys,
 )
@@ -402,3 +406,37 @@ def test_revocations_list_shows_what_the_state_file_revokes(
     }
     assert all(isinstance(r["revoked_at"], int) for r in doc["revocations"])
     usage_error(call("revocations", "list", "--state", str(tmp_path / "typo.db"), cwd=tree.dir))
+
+
+# --- the billing story (tests/e2e/conftest.py) ----------------------------------------------------
+
+
+def test_revoking_the_analysts_hop_kills_its_branch_only(
+    billing: Billing, call: Runner, tmp_path: Path
+) -> None:
+    b = billing
+    state = str(tmp_path / "state.db")
+    call("state", "init", state, cwd=b.dir)
+    hop = describe(b, b.summarizer)["chain"][1]
+    assert hop["agent_id"] == "analyst"
+    revoked = run("revoke", "--state", state, "--hop", hop["hop_id"], cwd=b.dir)
+    assert revoked.returncode == 0, revoked.stderr
+    assert hop["hop_id"] in revoked.stdout
+    for token, key in ((b.analyst, "analyst"), (b.summarizer, "summarizer")):
+        code, doc = decide(b, call, token, key, b.read, "--state", state)
+        assert where(doc) == [("revoked", None)], key
+    code, doc = decide(b, call, b.sibling, "analyst-b", b.read, "--state", state)
+    assert code == 0, doc["reasons"]
+    assert [link["agent_id"] for link in doc["chain"]] == ["orchestrator", "analyst-b"]
+
+
+# Guards against: `revoke --state FILE` creating a missing FILE, so that a mistyped path records
+# the revocation where no verifier looks, prints "revoked ...", and exits 0: the revocation
+# silently never takes effect. `verify --state` refuses a missing file for exactly this reason
+# ("so a mistyped path cannot silently forget every revocation"), and `state init` exists to
+# create one. Expected: exit 2, pointing at `state init`, and no file made.
+def test_revoke_refuses_a_missing_state_file(billing: Billing, call: Runner) -> None:
+    typo = billing.dir / "stat.db"
+    result = call("revoke", "--state", str(typo), "--task", "T-1001", cwd=billing.dir)
+    assert "state init" in usage_error(result)
+    assert not typo.exists()
