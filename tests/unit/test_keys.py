@@ -315,6 +315,19 @@ def test_hostile_key_file_documents_are_keyring_errors(
         kind.from_json(text)
 
 
+# Guards against: Keyring.load / AgentKey.load letting UnicodeDecodeError (a non-UTF-8 file) and
+# RecursionError (deeply nested JSON) escape instead of raising KeyringError.
+@pytest.mark.parametrize("content", [b"\xff\xfe", b"[" * 100_000])
+def test_core_key_files_that_are_not_json_raise_keyring_error(
+    tmp_path: Path, content: bytes
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    for load in (Keyring.load, AgentKey.load):
+        with pytest.raises(KeyringError):
+            load(path)
+
+
 # Guards against: bad key-file values escaping as other exceptions where reason-codes.md says
 # KeyringError: an over-long base64 secret as TokenTooLarge (keys._b64 caught MalformedToken
 # only), and a "created" of 1e400 (JSON float infinity) as OverflowError from int().

@@ -23,6 +23,7 @@ from delegation import (
     AuthoringError,
     Code,
     Decision,
+    DelegationError,
     Keyring,
     MalformedToken,
     NotNarrowing,
@@ -234,6 +235,17 @@ def test_mint_never_builds_a_token_that_does_not_decode(
             location=location,
             nonce=bytes(16) if nonce is None else nonce,
         )
+
+
+# Guards against: mint not checking `location` (at most MAX_LOCATION_BYTES, printable), and so
+# returning a token that decode() then refuses (TokenTooLarge / MalformedToken).
+@pytest.mark.parametrize("location", ["x" * 300, "line\nbreak"])
+def test_core_mint_refuses_a_location_decode_would_refuse(location: str) -> None:
+    keyring = Keyring([RootKey("test-k1", b"\x01" * 32, 0)])  # test-only key
+    holder = Agent("o", AgentKey.from_seed(b"\x01" * 32).public_key)  # test-only key
+    task = TaskRecord(task_id="t", approved_by="a", approved_at=0, statement="s")
+    with pytest.raises(DelegationError):
+        mint(keyring, task, holder, Scope(audiences=["crm"], expires_in=60), location=location)
 
 
 # --- attenuate ---------------------------------------------------------------------------------

@@ -22,16 +22,19 @@ from delegation import (
     MemoryState,
     Request,
     Scope,
+    TaskRecord,
     UnverifiedToken,
     Verifier,
     _crypto,
     _wire,
     attenuate,
     delegate,
+    mint,
     prove,
 )
 from delegation.caveats import MaxUses, Validity
 from delegation.errors import BadDischarge
+from delegation.keys import RootKey
 from delegation.limits import MAX_TIME
 from delegation.stores import (
     SQLiteState,
@@ -625,6 +628,21 @@ def test_a_call_denied_by_the_use_counter_does_not_spend_the_approval(
 def test_rules_that_are_not_text_are_authoring_errors(root_token: UnverifiedToken) -> None:
     with pytest.raises(AuthoringError):
         require_approval(root_token, APPROVER_KEY.public_key, rules=[5])  # type: ignore[list-item]
+
+
+# Guards against: require_approval letting a ValueError from the X25519 exchange escape for a
+# low-order approver key (e.g. 32 zero bytes) instead of raising AuthoringError.
+def test_core_require_approval_refuses_a_low_order_key_with_authoring_error() -> None:
+    keyring = Keyring([RootKey("test-k1", b"\x01" * 32, 0)])  # test-only key
+    holder = Agent("o", AgentKey.from_seed(b"\x05" * 32).public_key)  # test-only key
+    token = mint(
+        keyring,
+        TaskRecord(task_id="t", approved_by="a", approved_at=0, statement="s"),
+        holder,
+        Scope(["crm"], expires_in=60),
+    )
+    with pytest.raises(AuthoringError):
+        require_approval(token, bytes(32))
 
 
 # Guards against: the same split in require_approval(rules="crm.update"), one rule per
