@@ -14,7 +14,7 @@ from delegation import MalformedToken, NotNarrowing, default_registry, encode_pu
 from delegation.caveats import Delegatees, Hop, MaxDepth
 from delegation.limits import MAX_HOPS
 from tests.conftest import seeded_agent
-from tests.unit._forge import caveat_bytes, context, parent_of
+from tests.unit._forge import caveat_bytes, parent_of
 
 REGISTRY = default_registry()
 PK = seeded_agent(20).public_key
@@ -60,10 +60,6 @@ def test_bad_hops_are_malformed(agent_id: object, public_key: object, signature:
 def test_hop_bad_bodies(body_hex: str) -> None:
     with pytest.raises(MalformedToken):
         REGISTRY.decode(caveat_bytes(Hop.type_id, body_hex))
-
-
-def test_hop_check_is_a_chain_check_not_a_request_check() -> None:
-    hop().check(context())
 
 
 def test_hop_narrowing_respects_depth_caps() -> None:
