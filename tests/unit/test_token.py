@@ -22,7 +22,6 @@ from delegation import (
     ArgConstraint,
     AuthoringError,
     Code,
-    DelegationError,
     Keyring,
     MalformedToken,
     NotNarrowing,
@@ -199,12 +198,14 @@ def test_mint_refuses_a_widening_inside_its_own_scope(
 
 # mint refuses what decode would refuse, rather than building a token nobody can read.
 @pytest.mark.parametrize(
-    ("statement", "location", "nonce"),
+    ("statement", "location", "nonce", "says"),
     [
-        pytest.param("\u00e9" * 2048, None, None, id="identifier-over-4096-bytes"),
-        pytest.param("s", "x" * 300, None, id="location-over-256-bytes"),
-        pytest.param("s", "a\nb", None, id="location-control-character"),
-        pytest.param("s", None, b"short", id="nonce-not-16-bytes"),
+        pytest.param(
+            "\u00e9" * 2048, None, None, "identifier would exceed", id="identifier-over-4096-bytes"
+        ),
+        pytest.param("s", "x" * 300, None, "location is longer", id="location-over-256-bytes"),
+        pytest.param("s", "a\nb", None, "location holds control", id="location-control-character"),
+        pytest.param("s", None, b"short", "nonce is 16 bytes", id="nonce-not-16-bytes"),
     ],
 )
 def test_mint_never_builds_a_token_that_does_not_decode(
@@ -213,10 +214,11 @@ def test_mint_never_builds_a_token_that_does_not_decode(
     statement: str,
     location: str | None,
     nonce: bytes | None,
+    says: str,
 ) -> None:
     task = TaskRecord(task_id="t", approved_by="a", approved_at=NOW, statement=statement)
     scope = Scope(["crm"], expires=NOW + 5)
-    with pytest.raises(AuthoringError):  # each would not decode, so each is refused
+    with pytest.raises(AuthoringError, match=says):  # each would not decode, so each is refused
         _mint(
             keyring,
             task,
@@ -235,7 +237,7 @@ def test_core_mint_refuses_a_location_decode_would_refuse(location: str) -> None
     keyring = Keyring([RootKey("test-k1", b"\x01" * 32, 0)])  # test-only key
     holder = Agent("o", AgentKey.from_seed(b"\x01" * 32).public_key)  # test-only key
     task = TaskRecord(task_id="t", approved_by="a", approved_at=0, statement="s")
-    with pytest.raises(DelegationError):
+    with pytest.raises(AuthoringError, match=r"^location: "):
         mint(keyring, task, holder, Scope(audiences=["crm"], expires_in=60), location=location)
 
 

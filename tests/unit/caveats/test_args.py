@@ -386,7 +386,7 @@ def test_constraining_an_argument_args_only_excludes_is_refused() -> None:
 
 
 def test_mint_refuses_an_unsatisfiable_scope_and_takes_only_args_and_max_uses() -> None:
-    with pytest.raises(AuthoringError):
+    with pytest.raises(AuthoringError, match="no call can satisfy n min 2, n max 1"):
         mint_root(
             Scope(
                 audiences=["crm"],
