@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from delegation import patterns
 from delegation.caveats import Delegatees, ResourceCaveat
-from delegation.errors import PatternError
+from delegation.errors import MalformedToken, PatternError
 from delegation.limits import MAX_RESOURCE_CHARS, MAX_RESOURCE_SEGMENTS
 
 # --- the reference model --------------------------------------------------------------------
@@ -154,7 +154,7 @@ def test_resource_matching_agrees_with_the_model(
     event(f"match={expected}")
     try:
         caveat = ResourceCaveat((pattern,))
-    except Exception:  # an invalid pattern cannot even be authored
+    except MalformedToken:  # an invalid pattern cannot even be authored
         assert model_parse(pattern, True) is None
         return
     assert caveat.allows(resource) is expected, (pattern, resource)
