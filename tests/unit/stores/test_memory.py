@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
 
 import pytest
 
@@ -227,8 +226,7 @@ def test_a_full_use_table_fails_before_claiming_the_nonce() -> None:
 # allowed call adds up to ~80 counters kept until the root expiry: memory would grow without
 # limit. Full of live records, the state raises StoreUnavailable instead.
 def test_the_memory_use_counter_is_bounded_like_the_nonce_store() -> None:
-    options: dict[str, Any] = {"max_entries": 2}
-    state = MemoryState(**options)
+    state = MemoryState(max_entries=2)
 
     def spend(key: bytes, keep_until: int, now: int) -> int | None:
         return state.check(StateQuery((), None, [UseLimit(key, 5, keep_until)]), now).exhausted
