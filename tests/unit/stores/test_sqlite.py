@@ -571,9 +571,10 @@ def test_a_closed_state_is_unreachable(state: SQLiteState) -> None:
     unavailable(R.UNREACHABLE, state.revocations)
 
 
-# Fixed bug: values SQLite cannot bind escaped as non-StoreUnavailable exceptions, against the
-# protocol ("answers or raises StoreUnavailable"): an integer past 2**63 raised OverflowError.
-# Verifier inputs cannot reach these (times are < 2**34), so the verifier still only denied.
+# Guards against: values SQLite cannot bind escaping as exceptions other than StoreUnavailable,
+# against the protocol ("answers or raises StoreUnavailable"): an integer past 2**63 raises
+# OverflowError. Verifier inputs cannot reach these (times are < 2**34), so a verifier would
+# still only deny.
 def test_unbindable_values_are_store_unavailable(state: SQLiteState) -> None:
     unavailable(R.ERROR, lambda: claim(state, b"n", 2**64, NOW))
     unavailable(R.ERROR, lambda: spend(state, [limit(b"k", 1, 2**64)], NOW))

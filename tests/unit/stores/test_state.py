@@ -234,8 +234,8 @@ def test_revoking_the_root_holder_key_kills_everything(bench: Bench, tree: Tree)
 
 
 def test_revoking_an_agent_by_id_or_raw_bytes_is_refused(bench: Bench, tree: Tree) -> None:
-    # Fixed bug: these were recorded and matched nothing, so an operator believed the agent
-    # revoked while every chain through it lived on.
+    # Guards against: these being recorded and matching nothing, so that an operator believes
+    # the agent revoked while every chain through it lives on.
     for value in ("researcher", tree.keys["one"].public_key.hex()):
         with pytest.raises(InvalidRevocation):
             bench.revoke(RevocationKind.AGENT, value)
@@ -644,13 +644,12 @@ def test_attenuate_and_delegate_refuse_a_larger_limit(
     attenuate(limited, [MaxUses(1)], now=NOW)
 
 
-# Fixed bug: a use count is forgotten when the *presenting* token expires, not when the last
-# token sharing the counter does. delegation/verifier.py _count_use sets every limit's
-# keep_until to the minimum expiry over the whole presented chain (+ skew). A child with a
-# shorter expiry that spends its parent's max_uses(2) stores keep_until = child expiry; once
-# that passes, MemoryUseCounter/SQLiteState treat the count as 0 and the still-valid parent
-# gets 2 more uses (4 in all). keep_until should come from the expiries at or before the
-# max_uses caveat (the prefix that every sharer carries).
+# Guards against: a use count forgotten when the *presenting* token expires, not when the last
+# token sharing the counter does: a limit's keep_until taken as the minimum expiry over the
+# whole presented chain (+ skew). A child with a shorter expiry that spends its parent's
+# max_uses(2) would store keep_until = child expiry; once that passes, the state treats the
+# count as 0 and the still-valid parent gets 2 more uses (4 in all). keep_until comes from the
+# expiries at or before the max_uses caveat (the prefix that every sharer carries).
 def test_short_lived_child_cannot_reset_its_parents_count(bench: Bench, tree: Tree) -> None:
     key = tree.keys["narrowed"]
     parent = attenuate(tree.narrowed, [MaxUses(2)], now=NOW)

@@ -607,11 +607,10 @@ class _FlakyUses(MemoryState):
         return super().check(query, now)
 
 
-# Fixed bug: a call denied at the very last step still spends its approval.
-# delegation/verifier.py authorize() claims approvals (_claim_approvals, in the nonce store)
-# before counting uses (_count_use); when the use counter then fails (store_unavailable) or
-# is exhausted, the call is denied but the approval is already spent, and the human must
-# approve again.
+# Guards against: a call denied at the very last step still spending its approval. Were
+# approvals claimed before uses are counted, a use counter that then fails (store_unavailable)
+# or is exhausted would deny the call with the approval already spent, and the human would
+# have to approve again.
 def test_a_call_denied_by_the_use_counter_does_not_spend_the_approval(
     keyring: Keyring, approver: Approver, child: UnverifiedToken, writer: AgentKey
 ) -> None:

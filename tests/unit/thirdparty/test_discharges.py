@@ -481,12 +481,12 @@ def _oversize() -> list[str]:
     ]
 
 
-# Fixed bug: an oversize discharge is not a clean bad_discharge. delegation/thirdparty.py
-# decode_discharge catches only MalformedToken, but _wire.b64decode / _wire.decode raise
-# TokenTooLarge (a TokenError, not a MalformedToken) for text over MAX_TOKEN_CHARS, more than
-# MAX_CAVEATS caveats or an identifier over MAX_IDENTIFIER_BYTES. It escapes
-# _check_discharges and only verify()'s catch-all stops it: code ``malformed`` ("internal
-# error while verifying") and an ERROR log with a traceback, for plain bad input.
+# Guards against: an oversize discharge that is not a clean bad_discharge. _wire.b64decode and
+# _wire.decode raise TokenTooLarge (a TokenError, not a MalformedToken) for text over
+# MAX_TOKEN_CHARS, more than MAX_CAVEATS caveats or an identifier over MAX_IDENTIFIER_BYTES; a
+# decode_discharge that caught only MalformedToken would let it escape to verify()'s catch-all:
+# code ``malformed`` ("internal error while verifying") and an ERROR log with a traceback, for
+# plain bad input.
 @pytest.mark.parametrize("index", range(3), ids=["long-text", "too-many-caveats", "huge-id"])
 def test_oversize_discharge_denies_without_raising(
     verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey, index: int
