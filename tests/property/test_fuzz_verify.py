@@ -154,11 +154,40 @@ json_values = st.recursive(
 _REQUEST_KEYS = ("audience", "tool", "action", "resource", "intent", "args")
 
 
+_NAMES = st.sampled_from(("crm", "t.read", "read", "sum", "crm://accounts/42/notes/n1", "x"))
+_NEAR_VALUES = {
+    "audience": _NAMES | json_values,
+    "tool": _NAMES | json_values,
+    "action": _NAMES | json_values,
+    "resource": st.none() | _NAMES | json_values,
+    "intent": st.none() | _NAMES | json_values,
+    "args": st.dictionaries(
+        st.sampled_from(("n", "s", "r")),
+        st.sampled_from((0, 1, 3, 4, -1, 1.5, "x", True, "crm://accounts/42/a")) | json_values,
+        max_size=3,
+    )
+    | json_values,
+}
+"""For each field of a request file, values it accepts and values it may not."""
+
+
 @st.composite
 def request_docs(draw: st.DrawFn) -> object:
-    """Any JSON value, or an object shaped like a request file with arbitrary values."""
-    if draw(st.booleans()):
+    """Any JSON value; an object shaped like a request file with arbitrary values; or a genuine
+    request file with a field or two changed or dropped (without these, hardly any document is
+    a request, and the law's request half would never run)."""
+    kind = ("near", "near", "shaped", "any")[draw(st.integers(0, 3))]
+    event(f"doc: {kind}")
+    if kind == "any":
         return draw(json_values)
+    if kind == "near":
+        near: dict[str, object] = {**STORY_REQUEST.to_json(), "args": {"n": 1, "s": "x"}}
+        for key in draw(st.lists(st.sampled_from(_REQUEST_KEYS), max_size=2, unique=True)):
+            if draw(st.integers(0, 3)):
+                near[key] = draw(_NEAR_VALUES[key])
+            else:
+                del near[key]
+        return near
     doc = {k: draw(json_values) for k in _REQUEST_KEYS if draw(st.integers(0, 3))}
     if "args" in doc and draw(st.booleans()):
         doc["args"] = draw(st.dictionaries(st.sampled_from(("n", "s", "r", "")), json_values))
