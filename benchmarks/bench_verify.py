@@ -64,6 +64,7 @@ from delegation.keys import RootKey
 from delegation.limits import MAX_CAVEATS
 from delegation.proof import _prove
 from delegation.token import _mint
+from delegation.verifier import _request
 
 NOW = 1_800_000_000
 ROOT_SECRET = b"\x01" * 32  # benchmark fixture only
@@ -163,12 +164,12 @@ def bearer_check(verifier: Verifier, keyring: Keyring, text: str, request: Reque
     ``Verifier.check_chain`` (base64url, V2 framing, memoised identifier decode, key lookup, HMAC
     chain from the cached derived key and constant-time compare, caveat parse memoised by caveat
     bytes, chain digests and hop ids, holder continuity with hop signatures answered by the
-    verifier's hop cache, warmed before timing) and ``Verifier._check_caveats`` (every caveat
+    verifier's hop cache, warmed before timing) and ``_request.check_caveats`` (every caveat
     against the request). Excludes: revocation, discharges, the proof of possession and the
     nonce store, use counting, the Decision object.
     """
     chain = verifier.check_chain(text)
-    if verifier._check_caveats(chain, request, NOW):
+    if _request.check_caveats(chain, request, NOW):
         raise AssertionError("caveat failed")
 
 

@@ -194,12 +194,13 @@ def _print_decision(decision: Decision) -> None:
     if doc["task"] is not None:
         for line in _task_lines(doc["task"]):
             print(line)
-    if doc["chain"]:
-        print("agents    " + " -> ".join(shown(link["agent_id"]) for link in doc["chain"]))
-        for line in _chain_lines(doc["chain"]):
+    if doc["agents"]:
+        print("agents    " + " -> ".join(shown(link["agent_id"]) for link in doc["agents"]))
+        for line in _chain_lines(doc["agents"]):
             print(line)
     if doc["token_id"] is not None:
         print(f"token id  {doc['token_id']}")
+        print(f"root id   {doc['root_id']}")
     for reason in doc["reasons"]:
         where = "token" if reason["hop"] is None else f"hop {reason['hop']}"
         if reason["caveat"] is not None:
@@ -405,12 +406,15 @@ def cmd_verify(ns: argparse.Namespace) -> int:
         raise UsageError("--at is for offline analysis: it cannot spend state (drop --state)")
     if ns.state is None:  # stateless: nothing revoked is known, replay is not remembered
         verifier = Verifier(keyring, state=None)
-        decision = verifier.verify(token, request, proof, discharges=discharges, now=ns.at)
+        if ns.at is None:
+            decision = verifier.verify(token, request, proof, discharges=discharges)
+        else:
+            decision = verifier.verify_at(token, request, proof, discharges=discharges, at=ns.at)
     else:
         state = _cli_state.open_state(ns.state)
         try:
             verifier = Verifier(keyring, state=state)
-            decision = verifier.verify(token, request, proof, discharges=discharges, now=ns.at)
+            decision = verifier.verify(token, request, proof, discharges=discharges)
         finally:
             state.close()
     if decision.code is Code.STATE_REQUIRED:
@@ -430,7 +434,7 @@ def cmd_inspect(ns: argparse.Namespace) -> int:
     token = load_token(ns.token)
     now = int(time.time())
     scope = effective_scope(token)
-    doc = {"chain_id": token.chain_id, **token.describe()}
+    doc = token.describe()
     third_party = {i for i, raw in enumerate(token.raw.caveats) if raw.vid is not None}
     for cav in doc["caveats"]:
         if cav["index"] in third_party:  # its cid is what `discharge` takes
@@ -444,12 +448,14 @@ def cmd_inspect(ns: argparse.Namespace) -> int:
     warning = _validity_warning(scope, now)
     if warning is not None:
         print(warning)
-    print(f"token id  {doc['token_id']}")
-    print(f"chain id  {doc['chain_id']}  (this exact token, for revoke)")
+    print(
+        f"token id  {doc['token_id']}  (this exact token: revoke --token kills it and its children)"
+    )
+    print(f"root id   {doc['root_id']}  (the root: revoke --token kills every token of this mint)")
     print(f"key id    {doc['key_id']}")
     if doc["location"] is not None:
         print(f"location  {shown(doc['location'])} (a hint only)")
-    for line in [*_task_lines(doc["task"]), *_chain_lines(doc["chain"])]:
+    for line in [*_task_lines(doc["task"]), *_chain_lines(doc["agents"])]:
         print(line)
     print("caveats")
     for cav in doc["caveats"]:

@@ -98,7 +98,7 @@ def _require_approval(
         if seeds is None
         else (seeds[0], X25519PrivateKey.from_private_bytes(seeds[1]), seeds[2])
     )
-    contents = TicketContents(caveat_key, tok.token_id, purpose)
+    contents = TicketContents(caveat_key, tok.root_id, purpose)
     try:
         ticket = seal_ticket(approver, contents, ephemeral)
     except ValueError as exc:  # a low-order X25519 point: no shared secret
@@ -142,14 +142,14 @@ class PendingApproval:
     caveat_index: int
     caveat: ThirdPartyCaveat
     task: TaskRecord
-    chain: tuple[Link, ...]
-    token_id: str
+    agents: tuple[Link, ...]
+    root_id: str
     request: Request | None
     _ticket: TicketContents
 
     def summary(self) -> str:
         """A readable description of what is being approved."""
-        agents = " -> ".join(link.agent_id for link in self.chain)
+        agents = " -> ".join(link.agent_id for link in self.agents)
         call = "any call" if self.request is None else _describe_call(self.request)
         kind = (
             "a human approval of one call (spent by that call)"
@@ -201,10 +201,10 @@ class Approver:
             if not cav.applies_to(request):
                 continue
             ticket = self._open(cav)
-            if ticket.token_id != tok.token_id:
+            if ticket.root_id != tok.root_id:
                 raise BadDischarge("the ticket was sealed for another token")
             out.append(
-                PendingApproval(index, cav, tok.task, tok.chain(), tok.token_id, request, ticket)
+                PendingApproval(index, cav, tok.task, tok.agents(), tok.root_id, request, ticket)
             )
         return out
 

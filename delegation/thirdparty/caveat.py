@@ -167,11 +167,12 @@ class ThirdPartyCaveat(Caveat):
 @dataclass(frozen=True, slots=True)
 class TicketContents:
     caveat_key: bytes = b""
-    token_id: str = ""
+    root_id: str = ""
+    """The root id of the token the caveat was added to (see ``UnverifiedToken.root_id``)."""
     purpose: int = PURPOSE_APPROVAL
 
     def __repr__(self) -> str:
-        return f"TicketContents(token_id={self.token_id!r}, purpose={self.purpose})"
+        return f"TicketContents(token_id={self.root_id!r}, purpose={self.purpose})"
 
 
 def seal_ticket(
@@ -183,7 +184,7 @@ def seal_ticket(
     key = _ticket_key(
         ephemeral.exchange(X25519PublicKey.from_public_bytes(third_party)), eph_pub, third_party
     )
-    plain = _cbor.dumps({1: contents.caveat_key, 2: contents.token_id, 3: contents.purpose})
+    plain = _cbor.dumps({1: contents.caveat_key, 2: contents.root_id, 3: contents.purpose})
     return eph_pub + ChaCha20Poly1305(key).encrypt(bytes(12), plain, _TICKET_DOMAIN)
 
 

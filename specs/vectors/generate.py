@@ -476,7 +476,7 @@ def nested(tok: UnverifiedToken, label: str, levels: int) -> list[_wire.RawMacar
         inner_label = f"{label}/nested {level + 1}"
         if level < levels:
             state_before = _crypto.chain_signature(key, cid, caveats)
-            caveats.append(tp_caveat(state_before, "notary", inner_label, tok.token_id))
+            caveats.append(tp_caveat(state_before, "notary", inner_label, tok.root_id))
         out.append(by_hand(cid, key, caveats))
         if level < levels:
             cid, key = caveats[-1].cid, caveat_key(inner_label)

@@ -57,7 +57,9 @@ from tests.e2e.helpers import (
 
 CLI = (sys.executable, "-m", "delegation.cli")
 HEX32 = re.compile(r"[0-9a-f]{32}")
-DECISION_KEYS = {"allowed", "code", "reasons", "task", "chain", "token_id"}
+DECISION_KEYS = {
+    "allowed", "code", "reasons", "task", "agents", "token_id", "root_id", "key_id", "expires", "at"
+}  # fmt: skip
 REASON_KEYS = {"code", "hop", "caveat", "detail"}
 TASK_KEYS = {"task_id", "approved_by", "approved_at", "statement", "digest"}
 STATEMENT = "Summarise account 42's notes and file the summary"
@@ -180,14 +182,14 @@ def test_verify_allows_with_the_decision_shape(story: Story) -> None:
     assert task["statement"] == STATEMENT
     assert type(task["approved_at"]) is int
     assert re.fullmatch(r"[0-9a-f]{64}", task["digest"])
-    assert [link["agent_id"] for link in doc["chain"]] == ["orchestrator", "researcher", "writer"]
-    assert [link["public_key"] for link in doc["chain"]] == [
+    assert [link["agent_id"] for link in doc["agents"]] == ["orchestrator", "researcher", "writer"]
+    assert [link["public_key"] for link in doc["agents"]] == [
         story.public["o"],
         story.public["r"],
         story.public["w"],
     ]
-    assert doc["chain"][0]["hop_id"] is None
-    hop_ids = [link["hop_id"] for link in doc["chain"][1:]]
+    assert doc["agents"][0]["hop_id"] is None
+    hop_ids = [link["hop_id"] for link in doc["agents"][1:]]
     assert all(HEX32.fullmatch(h) for h in hop_ids)
     assert len(set(hop_ids)) == 2
     assert HEX32.fullmatch(doc["token_id"])
@@ -243,7 +245,7 @@ def test_verify_denies_out_of_scope_calls(
         assert reason["detail"]
     # A genuine token's denial still names the task and the agents.
     assert doc["task"]["task_id"] == "task-42"
-    assert len(doc["chain"]) == 3
+    assert len(doc["agents"]) == 3
 
 
 def test_over_limit_argument_names_the_hop_that_set_the_limit(
@@ -278,7 +280,7 @@ def test_verify_denies_tampered_and_garbage_tokens(story: Story, call: Runner) -
     code, doc = verify_json(story, *args, token=tampered(story.writer_token))
     assert (code, doc["code"]) == (1, Code.BAD_SIGNATURE)
     assert doc["task"] is None
-    assert doc["chain"] == []
+    assert doc["agents"] == []
     assert doc["reasons"] == [
         {
             "code": "bad_signature",
@@ -358,14 +360,15 @@ def test_token_from_standard_input(story: Story, call: Runner) -> None:
 def test_inspect_json_describes_without_secrets(story: Story, call: Runner) -> None:
     doc = json.loads(run("inspect", story.writer_token, "--json", cwd=story.dir).stdout)
     assert set(doc) == {
-        "token_id", "chain_id", "key_id", "location", "task", "chain", "caveats", "verified",
+        "token_id", "root_id", "key_id", "location", "task", "agents", "caveats", "verified",
         "effective",
     }  # fmt: skip
     assert doc["verified"] is False
-    assert HEX32.fullmatch(doc["chain_id"])
+    assert HEX32.fullmatch(doc["token_id"])
+    assert HEX32.fullmatch(doc["root_id"])
     keyring = json.loads((story.dir / "keyring.json").read_text(encoding="utf-8"))
     assert doc["key_id"] == keyring["current"]
-    assert [link["agent_id"] for link in doc["chain"]] == ["orchestrator", "researcher", "writer"]
+    assert [link["agent_id"] for link in doc["agents"]] == ["orchestrator", "researcher", "writer"]
     hops = [c for c in doc["caveats"] if c["type"] == "hop"]
     assert [(h["hop"], h["value"]["agent_id"]) for h in hops] == [(1, "researcher"), (2, "writer")]
     assert [c["index"] for c in doc["caveats"]] == list(range(len(doc["caveats"])))
@@ -378,7 +381,7 @@ def test_inspect_json_describes_without_secrets(story: Story, call: Runner) -> N
     args = ("--request", story.request, "--proof", story.proof)
     _, decision = verify_json(story, *args, runner=call)
     assert doc["token_id"] == decision["token_id"]
-    assert doc["chain"] == decision["chain"]
+    assert doc["agents"] == decision["agents"]
 
 
 def test_inspect_prints_a_readable_chain(story: Story) -> None:
@@ -417,7 +420,7 @@ def test_keyring_rotate_keeps_old_tokens_verifying(
     )  # fmt: skip
     described = json.loads(call("inspect", fresh, "--json", cwd=story.dir).stdout)
     assert described["key_id"] == new_id
-    assert described["chain"][0]["agent_id"] == "orch-2"
+    assert described["agents"][0]["agent_id"] == "orch-2"
     # The story's keyring, never rotated, does not know the new key.
     request = write_request(tmp_path / "r.json")
     proof = sign(story, fresh, "o.key", request)

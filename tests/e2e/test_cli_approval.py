@@ -175,7 +175,7 @@ def test_inspect_shows_the_approval_caveat_before_any_hop(world: World, call: Ru
     text = call("inspect", world.writer, cwd=world.dir).stdout
     assert f"human approval by {world.approver} at {URL}, for crm.update:write" in text
     assert f"cid {value['cid']}" in text
-    assert doc["chain"][1]["hop_id"] in text
+    assert doc["agents"][1]["hop_id"] in text
 
 
 def test_an_approval_covers_one_call_and_one_token(world: World, call: Runner) -> None:
@@ -210,7 +210,7 @@ def test_a_ticket_discharge_is_bound_by_the_holder(
     args = ("--key", "approver.key", "--request", w.request)
     review = call("discharge", cid, *args, cwd=w.dir)
     assert review.returncode == 1
-    assert f"for token {doc['token_id']}" in review.stderr
+    assert f"for the tokens of root {doc['root_id']}" in review.stderr
     assert "not approved" in review.stderr
     unbound = only_line(call("discharge", cid, *args, "--yes", cwd=w.dir))
     code, decision = verify(w, call, w.writer, w.request, "w.key", "--discharge", unbound)

@@ -241,7 +241,7 @@ REVOCATIONS: list[tuple[str, list[str], list[str | None]]] = [
 
 
 def _values(tree: Tree) -> dict[str, str]:
-    hop = decode(tree.tokens["researcher"]).chain()[1].hop_id or ""
+    hop = decode(tree.tokens["researcher"]).agents()[1].hop_id or ""
     return {
         **tree.tokens, **tree.public, "researcher_hop": hop, "researcher_hop_upper": hop.upper(),
     }  # fmt: skip
@@ -271,7 +271,7 @@ def test_revoke_through_the_console_script_and_stdin(tree: Tree, tmp_path: Path)
         "revoke", "--state", state, "--token", "-", cwd=tree.dir,
         stdin=tree.tokens["writer"] + "\n",
     ))  # fmt: skip
-    chain_id = decode(tree.tokens["writer"]).chain_id
+    chain_id = decode(tree.tokens["writer"]).token_id
     assert line.startswith(f"revoked token {chain_id}: this token (task task-42, held by writer)")
     code, doc = verify(tree, run, "writer", state)
     assert (code, doc["code"]) == (1, Code.REVOKED)

@@ -140,9 +140,9 @@ def test_inspect_readable_and_json_agree_and_show_no_secrets(billing: Billing) -
     as_json = run("inspect", "--json", b.summarizer, cwd=b.dir)
     assert readable.returncode == as_json.returncode == 0
     doc = json.loads(as_json.stdout)
-    assert [link["agent_id"] for link in doc["chain"]] == ["orchestrator", "analyst", "summarizer"]
+    assert [link["agent_id"] for link in doc["agents"]] == ["orchestrator", "analyst", "summarizer"]
     assert readable.stdout.startswith("UNVERIFIED")
-    for link in doc["chain"][1:]:  # every hop id the JSON names is on the readable chain line
+    for link in doc["agents"][1:]:  # every hop id the JSON names is on the readable chain line
         assert re.search(rf"{link['agent_id']}\s+{link['public_key']}\s+hop id {link['hop_id']}",
                          readable.stdout)  # fmt: skip
     third = [c for c in doc["caveats"] if c["type"] == "third_party"]
@@ -224,7 +224,7 @@ def test_revoking_the_analysts_hop_kills_its_branch_only(
     b = billing
     state = str(tmp_path / "state.db")
     call("state", "init", state, cwd=b.dir)
-    hop = describe(b, b.summarizer)["chain"][1]
+    hop = describe(b, b.summarizer)["agents"][1]
     assert hop["agent_id"] == "analyst"
     revoked = run("revoke", "--state", state, "--hop", hop["hop_id"], cwd=b.dir)
     assert revoked.returncode == 0, revoked.stderr
@@ -234,7 +234,7 @@ def test_revoking_the_analysts_hop_kills_its_branch_only(
         assert where(doc) == [("revoked", None)], key
     code, doc = decide(b, call, b.sibling, "analyst-b", b.read, "--state", state)
     assert code == 0, doc["reasons"]
-    assert [link["agent_id"] for link in doc["chain"]] == ["orchestrator", "analyst-b"]
+    assert [link["agent_id"] for link in doc["agents"]] == ["orchestrator", "analyst-b"]
 
 
 # --- rough edges found in review ----------------------------------------------------------
@@ -323,7 +323,7 @@ def test_public_keys_and_ids_that_start_with_a_dash_are_values_not_options(
         "delegate", token, "--key", "dash.key", "--to", other, "--agent-id", "-sub",
         cwd=tmp_path,
     ))  # fmt: skip
-    assert [link["agent_id"] for link in decode(child).describe()["chain"]] == ["-odd-id", "-sub"]
+    assert [link["agent_id"] for link in decode(child).describe()["agents"]] == ["-odd-id", "-sub"]
 
 
 # --- a new user's walk from `delegation --help` to a revoked token -------------------------

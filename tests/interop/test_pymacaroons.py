@@ -301,7 +301,7 @@ def test_a_token_pymacaroons_mints_verifies_here_with_a_proof() -> None:
     decision = verifier.verify(text, REQUEST, prove(text, holder, REQUEST, now=NOW))
     assert decision.allowed, decision.reasons
     assert decision.task == TASK
-    assert [link.agent_id for link in decision.chain] == ["orch"]
+    assert [link.agent_id for link in decision.agents] == ["orch"]
 
     other_tool = Request(audience="crm", tool="crm.update", action="read")
     denied = verifier.verify(text, other_tool, prove(text, holder, other_tool, now=NOW))

@@ -66,8 +66,8 @@ def fresh_nonce() -> bytes:
     return next(_nonces).to_bytes(16, "big")
 
 
-def new_verifier() -> Verifier:
-    return Verifier(KEYRING, state=MemoryState(), clock=lambda: NOW)
+def new_verifier(at: int = NOW) -> Verifier:
+    return Verifier(KEYRING, state=MemoryState(), clock=lambda: at)
 
 
 def mint_root(scope: Scope, *, holder: int = 1, nonce: bytes = b"\x00" * 16) -> UnverifiedToken:
@@ -93,8 +93,8 @@ def verify_as_holder(
     token: UnverifiedToken, request: Request, *, at: int = NOW, verifier: Verifier | None = None
 ) -> Decision:
     """Verify ``token`` for ``request`` at ``at`` with a fresh proof by its holder."""
-    v = verifier if verifier is not None else new_verifier()
-    return v.verify(token.encode(), request, proof_for(token, request, at=at), now=at)
+    v = verifier if verifier is not None else new_verifier(at)
+    return v.verify(token.encode(), request, proof_for(token, request, at=at))
 
 
 def codes(decision: Decision) -> tuple[Code, ...]:

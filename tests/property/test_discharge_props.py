@@ -50,7 +50,7 @@ def codes_of(token: UnverifiedToken, discharges: list[str]) -> set[Code]:
     """Codes from a fresh verifier: approvals are single use, and this law is about binding."""
     verifier = Verifier(KEYRING, state=MemoryState(), clock=lambda: NOW)
     proof = proof_for(token, REQUEST)
-    decision = verifier.verify(token, REQUEST, proof, discharges=discharges, now=NOW)
+    decision = verifier.verify(token, REQUEST, proof, discharges=discharges)
     return {r.code for r in decision.reasons}
 
 

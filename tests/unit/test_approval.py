@@ -230,8 +230,8 @@ def test_pending_shows_task_agents_and_call(approver: Approver, child: Unverifie
     assert "orchestrator -> writer" in text
     assert "crm.update write on crm" in text
     assert "'text': 'hi'" in text
-    assert [link.agent_id for link in pending.chain] == ["orchestrator", "writer"]
-    assert pending.token_id == child.token_id
+    assert [link.agent_id for link in pending.agents] == ["orchestrator", "writer"]
+    assert pending.root_id == child.root_id
     assert "caveat_key" not in repr(pending)
 
 
@@ -511,7 +511,7 @@ def test_pending_refuses_a_ticket_sealed_for_another_token(
         nonce=b"\x09" * 16,
         location=None,
     )
-    assert other.token_id != child.token_id
+    assert other.root_id != child.root_id
     issuer = ThirdPartyCaveat.decode(child.raw.caveats[-2].cid)
     spliced = splice_third_party(other, issuer)
     with pytest.raises(BadDischarge, match="another token"):
@@ -522,9 +522,7 @@ def test_pending_refuses_a_ticket_that_does_not_open_under_its_key(
     approver: Approver, root_token: UnverifiedToken
 ) -> None:
     # Addressed to the approver's public key, but sealed to another key.
-    ticket = seal_ticket(
-        ROGUE_KEY.public_key, TicketContents(new_caveat_key(), root_token.token_id)
-    )
+    ticket = seal_ticket(ROGUE_KEY.public_key, TicketContents(new_caveat_key(), root_token.root_id))
     caveat = ThirdPartyCaveat(PURPOSE_APPROVAL, APPROVER_KEY.public_key, ticket)
     token = splice_third_party(root_token, caveat)
     with pytest.raises(BadDischarge):

@@ -300,7 +300,7 @@ def seal_plaintext(public_key: bytes, plaintext: bytes) -> bytes:
 
 def test_seal_plaintext_seals_what_seal_ticket_does() -> None:
     contents = TicketContents(b"\x07" * 32, "tid", PURPOSE_APPROVAL)
-    plain = _cbor.dumps({1: contents.caveat_key, 2: contents.token_id, 3: contents.purpose})
+    plain = _cbor.dumps({1: contents.caveat_key, 2: contents.root_id, 3: contents.purpose})
     assert APPROVER_KEY.open_ticket(seal_plaintext(APPROVER_KEY.public_key, plain)) == contents
     assert APPROVER_KEY.open_ticket(seal_ticket(APPROVER_KEY.public_key, contents)) == contents
 

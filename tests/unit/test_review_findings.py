@@ -266,9 +266,9 @@ def test_an_internal_error_after_step_3_still_names_the_task(
     token = attenuate(root_token, [BrokenParser("x")], now=NOW)
     read = Request(audience="crm", tool="crm.read", action="read", resource=RES, intent="summarise")
     decision = verifier.verify(token, read, prove(token, orchestrator, read, now=NOW))
-    assert codes(decision) == [Code.MALFORMED]
+    assert codes(decision) == [Code.INTERNAL_ERROR]
     assert decision.task == root_token.task
-    assert decision.token_id == root_token.token_id
+    assert decision.root_id == root_token.root_id
 
 
 # === defended: regression tests for attacks that failed =======================================

@@ -178,8 +178,8 @@ def test_nothing_revoked_everything_verifies(bench: Bench, tree: Tree) -> None:
 
 
 def test_revoking_the_token_id_kills_every_descendant(bench: Bench, tree: Tree) -> None:
-    assert tree.root.token_id == tree.deep.token_id
-    bench.revoke(RevocationKind.TOKEN, tree.root.token_id)
+    assert tree.root.root_id == tree.deep.root_id
+    bench.revoke(RevocationKind.TOKEN, tree.root.root_id)
     assert_revoked_exactly(bench, tree, {"root", "narrowed", "one", "two", "deep"})
 
 
@@ -194,15 +194,15 @@ def test_revoking_a_leaf_token_kills_only_it(bench: Bench, tree: Tree) -> None:
 
 
 def test_revoking_a_hop_kills_its_branch_only(bench: Bench, tree: Tree) -> None:
-    hop_id = tree.one.chain()[-1].hop_id
+    hop_id = tree.one.agents()[-1].hop_id
     assert hop_id is not None
-    assert tree.deep.chain()[1].hop_id == hop_id
+    assert tree.deep.agents()[1].hop_id == hop_id
     bench.revoke(RevocationKind.TOKEN, hop_id)
     assert_revoked_exactly(bench, tree, {"one", "deep"})
 
 
 def test_revoking_the_deepest_hop_spares_its_parent(bench: Bench, tree: Tree) -> None:
-    hop_id = tree.deep.chain()[-1].hop_id
+    hop_id = tree.deep.agents()[-1].hop_id
     assert hop_id is not None
     bench.revoke(RevocationKind.TOKEN, hop_id)
     assert_revoked_exactly(bench, tree, {"deep"})
@@ -249,7 +249,7 @@ def test_a_misspelled_kind_is_refused_not_recorded(bench: Bench, tree: Tree) -> 
     """Fails on the old code, which recorded ("chian", id) and matched nothing with it."""
     for kind in ("chian", "chain", "Task", "hop"):
         with pytest.raises(InvalidRevocation):
-            bench.state.revoke(Revocation(kind, tree.root.token_id), NOW)  # type: ignore[arg-type]
+            bench.state.revoke(Revocation(kind, tree.root.root_id), NOW)  # type: ignore[arg-type]
     assert bench.state.revocations() == []
 
 
@@ -274,7 +274,7 @@ def test_revoking_a_key_id_kills_its_tokens_only(
 
 
 def test_revocation_prefix_lookalikes_do_not_match(bench: Bench, tree: Tree) -> None:
-    token_id = tree.root.token_id
+    token_id = tree.root.root_id
     near = token_id[:-1] + ("0" if token_id[-1] != "0" else "1")
     bench.revoke(RevocationKind.TOKEN, near)
     for value in (token_id[:-1], token_id + "0", token_id.upper(), "task-4", "task-42 "):
