@@ -32,6 +32,8 @@ from delegation.limits import MAX_KEY_FILE_BYTES, ROOT_KEY_MIN_BYTES
 
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PUBLIC_KEY_BYTES = 32
+SIGNATURE_BYTES = 64
+"""An Ed25519 signature (hop signatures, proofs of possession)."""
 _PUBLIC_KEY_TEXT_MAX = 1024
 """43 characters of key, with generous room for the whitespace around a pasted key."""
 _KEYRING_KIND = "delegation-keyring"

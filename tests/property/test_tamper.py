@@ -77,7 +77,7 @@ def _signed_spans(token: UnverifiedToken) -> list[tuple[int, int]]:
         begin = data.index(cav.cid, start)
         spans.append((begin, begin + len(cav.cid)))
         start = begin + len(cav.cid)
-    spans.append((len(data) - _wire.SIGNATURE_BYTES, len(data)))
+    spans.append((len(data) - _wire.MAC_BYTES, len(data)))
     return spans
 
 
