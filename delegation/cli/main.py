@@ -41,7 +41,7 @@ from delegation import (
     prove,
 )
 from delegation._wire import b64encode
-from delegation.caveats import ArgOp, MaxUses
+from delegation.caveats import ArgOp
 from delegation.caveats.uses import MAX_USES_LIMIT
 from delegation.cli import approval as _cli_approval
 from delegation.cli import demo as demo_module
@@ -283,10 +283,11 @@ def _scope(ns: argparse.Namespace, expires_in: int | None) -> Scope:
         resources=ns.resource or (),
         intents=ns.intent or (),
         args=ns.arg or (),
+        only_args=ns.only_arg or (),
         expires_in=expires_in,
         max_depth=ns.max_depth,
         delegatees=ns.delegatee or (),
-        extra=[] if ns.max_uses is None else [MaxUses(ns.max_uses)],
+        max_uses=ns.max_uses,
     )
 
 
@@ -513,6 +514,12 @@ def _add_restrictions(parser: argparse.ArgumentParser, *, minting: bool) -> None
             help=what,
             action="append",
         )
+    group.add_argument(
+        "--only-arg",
+        metavar="K",
+        help="a call may carry only the arguments named by --only-arg (repeat for each)",
+        action="append",
+    )
     default = f" (default {DEFAULT_EXPIRES_IN})" if minting else ""
     group.add_argument(
         "--expires-in",

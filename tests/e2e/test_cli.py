@@ -257,6 +257,28 @@ def test_over_limit_argument_names_the_hop_that_set_the_limit(
     assert [(r["code"], r["hop"]) for r in doc["reasons"]] == [(Code.ARGS_NOT_ALLOWED, 2)]
 
 
+def test_only_arg_closes_the_argument_list(story: Story, tmp_path: Path, call: Runner) -> None:
+    closed = only_line(call("attenuate", story.writer_token, "--only-arg", "length", cwd=story.dir))
+    listed = write_request(tmp_path / "listed.json")
+    code, doc = verify_json(
+        story, "--request", listed, "--proof", sign(story, closed, "w.key", listed), token=closed,
+        runner=call,
+    )  # fmt: skip
+    assert (code, doc["code"]) == (0, None)
+    smuggled = write_request(tmp_path / "smuggled.json", args={"length": 640, "path": "/etc"})
+    code, doc = verify_json(
+        story, "--request", smuggled, "--proof", sign(story, closed, "w.key", smuggled),
+        token=closed, runner=call,
+    )  # fmt: skip
+    assert (code, doc["code"]) == (1, Code.ARGS_NOT_ALLOWED)
+    # the same call under the token without --only-arg passes: the flag is what denies it
+    code, _ = verify_json(
+        story, "--request", smuggled, "--proof", sign(story, story.writer_token, "w.key", smuggled),
+        runner=call,
+    )  # fmt: skip
+    assert code == 0
+
+
 def test_verify_denies_without_a_valid_proof(story: Story, tmp_path: Path, call: Runner) -> None:
     _, doc = verify_json(story, "--request", story.request, runner=call)
     assert doc["code"] == Code.POP_REQUIRED
