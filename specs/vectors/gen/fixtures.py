@@ -445,7 +445,7 @@ def nested(tok: UnverifiedToken, label: str, levels: int) -> list[_wire.RawMacar
         inner_label = f"{label}/nested {level + 1}"
         if level < levels:
             state_before = _crypto.chain_signature(key, cid, caveats)
-            caveats.append(tp_caveat(state_before, "notary", inner_label, tok.token_id))
+            caveats.append(tp_caveat(state_before, "notary", inner_label, token_id(tok)))
         out.append(by_hand(cid, key, caveats))
         if level < levels:
             cid, key = caveats[-1].cid, caveat_key(inner_label)
@@ -458,6 +458,7 @@ def chain_id(tok: UnverifiedToken | _wire.RawMacaroon) -> str:
 
 
 def token_id(tok: UnverifiedToken | _wire.RawMacaroon) -> str:
+    """The id of the root token and of every token derived from it: the identifier's digest."""
     return _crypto.digest_start(raw_of(tok).identifier)[:ID_BYTES].hex()
 
 
