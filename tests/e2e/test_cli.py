@@ -44,7 +44,7 @@ from delegation import (
     prove,
 )
 from delegation.cli.main import build_parser
-from delegation.keys import RootKey
+from delegation.testing import fixtures
 from tests.e2e.helpers import (
     Result,
     Runner,
@@ -587,8 +587,8 @@ def test_demo_plays_the_whole_story(tmp_path: Path) -> None:
 # guards itself by decoding every token before printing it.
 @pytest.mark.parametrize("location", ["x" * 300, "line\nbreak"])
 def test_core_mint_refuses_a_location_decode_would_refuse(location: str) -> None:
-    keyring = Keyring([RootKey("test-k1", b"\x01" * 32, 0)])  # test-only key
-    holder = Agent("o", AgentKey.from_seed(b"\x01" * 32).public_key)  # test-only key
+    keyring = fixtures.keyring(fixtures.root_key(1))  # test-only key
+    holder = Agent("o", fixtures.agent_key(1).public_key)  # test-only key
     task = TaskRecord(task_id="t", approved_by="a", approved_at=0, statement="s")
     with pytest.raises(DelegationError):
         mint(keyring, task, holder, Scope(audiences=["crm"], expires_in=60), location=location)

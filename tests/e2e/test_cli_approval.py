@@ -33,7 +33,7 @@ from delegation import (
 )
 from delegation._wire import b64encode
 from delegation.cli.approval import NOT_APPROVED
-from delegation.keys import RootKey
+from delegation.testing import fixtures
 from delegation.thirdparty.approval import Approver, require_approval
 from delegation.thirdparty.caveat import ApproverKey
 from delegation.thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
@@ -380,8 +380,8 @@ def test_help_names_the_approval_commands(tmp_path: Path, call: Runner) -> None:
 # escape for a low-order approver key (e.g. 32 zero bytes) instead of raising AuthoringError.
 # The CLI catches ValueError around it to stay traceback-free ("low-order approver key" above).
 def test_core_require_approval_refuses_a_low_order_key_with_authoring_error() -> None:
-    keyring = Keyring([RootKey("test-k1", b"\x01" * 32, 0)])  # test-only key
-    holder = Agent("o", AgentKey.from_seed(b"\x05" * 32).public_key)  # test-only key
+    keyring = fixtures.keyring(fixtures.root_key(1))  # test-only key
+    holder = Agent("o", fixtures.agent_key(5).public_key)  # test-only key
     token = mint(
         keyring,
         TaskRecord(task_id="t", approved_by="a", approved_at=0, statement="s"),

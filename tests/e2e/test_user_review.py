@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 
-from delegation import AgentKey, decode, encode_public_key
+from delegation import decode, encode_public_key
 from delegation.cli import main
+from delegation.testing.fixtures import agent_key
 from tests.e2e.helpers import (
     SCRIPT,
     Runner,
@@ -307,7 +308,7 @@ def test_public_keys_and_ids_that_start_with_a_dash_are_values_not_options(
 ) -> None:
     """base64url has '-' in its alphabet: about one key in 64 starts with it. argparse read
     `--holder -kg0...` as a missing value, which made every CLI story flaky at that rate."""
-    dashed = AgentKey.from_seed(bytes([41]) * 32)  # TEST FIXTURE ONLY: its key starts with '-'
+    dashed = agent_key(41)  # TEST FIXTURE ONLY: its key starts with '-'
     dashed.save(tmp_path / "dash.key")
     public = encode_public_key(dashed.public_key)
     assert public.startswith("-")
@@ -317,7 +318,7 @@ def test_public_keys_and_ids_that_start_with_a_dash_are_values_not_options(
         "--statement", "s", "--holder", public, "--holder-id", "-odd-id", "--audience", "crm",
         cwd=tmp_path,
     ))  # fmt: skip
-    other = encode_public_key(AgentKey.from_seed(bytes([62]) * 32).public_key)
+    other = encode_public_key(agent_key(62).public_key)
     assert other.startswith("-")
     child = only_line(call(
         "delegate", token, "--key", "dash.key", "--to", other, "--agent-id", "-sub",

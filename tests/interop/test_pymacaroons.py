@@ -61,10 +61,11 @@ from delegation import (
 )
 from delegation.caveats import Audience, Tool, Validity
 from delegation.keys import RootKey
+from delegation.testing.fixtures import root_secret
 from delegation.token import Identifier, _mint
 from tests.conftest import NOW, seeded_agent
 
-ROOT_SECRET = b"\x01" * 32  # test fixture only
+ROOT_SECRET = root_secret(1)  # test fixture only
 LOCATION = "https://crm.example/tools"
 HOP_COUNTS = [0, 1, 4]
 REQUEST = Request(

@@ -38,6 +38,7 @@ from delegation.stores import (
     StoreUnavailable,
     UnavailableReason,
 )
+from delegation.testing.fixtures import approver_key
 from delegation.thirdparty.approval import (
     APPROVAL_TTL_SECONDS,
     Approver,
@@ -46,7 +47,6 @@ from delegation.thirdparty.approval import (
 )
 from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
-    ApproverKey,
     Rule,
     ThirdPartyCaveat,
     TicketContents,
@@ -57,9 +57,9 @@ from delegation.thirdparty.caveat import (
 from delegation.token import _mint
 from tests.conftest import NOW, seeded_agent
 
-APPROVER_KEY = ApproverKey.from_seed(b"\x51" * 32)
+APPROVER_KEY = approver_key(0x51)
 """The approval service's key. TEST FIXTURE ONLY."""
-ROGUE_KEY = ApproverKey.from_seed(b"\x52" * 32)
+ROGUE_KEY = approver_key(0x52)
 """A key a sub-agent controls and passes off as an approver. TEST FIXTURE ONLY."""
 LOCATION = "https://approve.example"
 

@@ -37,11 +37,11 @@ from delegation import (
 )
 from delegation.errors import BadDischarge
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_CBOR_DEPTH, MAX_IDENTIFIER_BYTES
+from delegation.testing.fixtures import approver_key, root_secret
 from delegation.thirdparty import caveat as tp
 from delegation.thirdparty.approval import Approver
 from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
-    ApproverKey,
     ThirdPartyCaveat,
     TicketContents,
     new_caveat_key,
@@ -50,9 +50,9 @@ from delegation.thirdparty.caveat import (
 )
 from tests.unit import _forge
 
-APPROVER_KEY = ApproverKey.from_seed(b"\x52" * 32)
+APPROVER_KEY = approver_key(0x52)
 """An approval service's key. TEST FIXTURE ONLY."""
-ROOT_SECRET = b"\x01" * 32
+ROOT_SECRET = root_secret(1)
 """The conftest keyring's root key. TEST FIXTURE ONLY."""
 
 

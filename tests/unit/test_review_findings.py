@@ -48,13 +48,14 @@ from delegation.caveats import (
 )
 from delegation.limits import MAX_TIME
 from delegation.stores import StateQuery, UseLimit
+from delegation.testing.fixtures import approver_key
 from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
 from delegation.thirdparty.caveat import ApproverKey, new_caveat_key, seal_vid
 from tests.conftest import NOW, seeded_agent
 
-APPROVER_KEY = ApproverKey.from_seed(b"\x51" * 32)
+APPROVER_KEY = approver_key(0x51)
 """The issuer's approval service. TEST FIXTURE ONLY."""
-SECOND_KEY = ApproverKey.from_seed(b"\x53" * 32)
+SECOND_KEY = approver_key(0x53)
 """A second approval service the issuer also requires. TEST FIXTURE ONLY."""
 
 RES = "crm://accounts/42/notes"

@@ -35,7 +35,6 @@ from delegation import (
     prove,
 )
 from delegation.caveats import MaxUses, Tool
-from delegation.keys import RootKey
 from delegation.proof import Proof
 from delegation.stores import (
     InvalidRevocation,
@@ -46,8 +45,8 @@ from delegation.stores import (
     StateQuery,
     UnavailableReason,
 )
+from delegation.testing import fixtures
 from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
-from delegation.thirdparty.caveat import ApproverKey
 from delegation.token import _mint
 from tests.conftest import NOW, seeded_agent
 
@@ -257,7 +256,7 @@ def test_revoking_a_key_id_kills_its_tokens_only(
     tree: Tree, task: TaskRecord, root_scope: Scope, tmp_path: Path
 ) -> None:
     both = Keyring(
-        [RootKey("test-k1", b"\x01" * 32, NOW), RootKey("test-k2", b"\x02" * 32, NOW)],
+        [fixtures.root_key(1, created=NOW), fixtures.root_key(2, created=NOW)],
         current="test-k2",
     )
     store = MemoryState()
@@ -499,7 +498,7 @@ def test_a_stateless_verifier_reports_other_failures_first(stateless: Verifier, 
 def test_a_stateless_verifier_denies_spending_an_approval_with_state_required(
     keyring: Keyring, stateless: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey
 ) -> None:
-    approver_key = ApproverKey.from_seed(b"\x31" * 32)  # TEST FIXTURE ONLY
+    approver_key = fixtures.approver_key(0x31)  # TEST FIXTURE ONLY
     approver = Approver(approver_key)
     gated = require_approval(root_token, approver_key.public_key, rules=["crm.read"])
     (pending,) = approver.pending(gated, READ)

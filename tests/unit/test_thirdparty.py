@@ -41,6 +41,7 @@ from delegation.limits import (
     MAX_IDENTIFIER_BYTES,
     MAX_TOKEN_CHARS,
 )
+from delegation.testing.fixtures import approver_key
 from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
 from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
@@ -57,9 +58,9 @@ from delegation.thirdparty.caveat import (
 )
 from tests.conftest import NOW, seeded_agent
 
-APPROVER_KEY = ApproverKey.from_seed(b"\x51" * 32)
+APPROVER_KEY = approver_key(0x51)
 """An approval service's key. TEST FIXTURE ONLY."""
-THIRD_KEY = ApproverKey.from_seed(b"\x53" * 32)
+THIRD_KEY = approver_key(0x53)
 """A generic (non-approval) third party's key. TEST FIXTURE ONLY."""
 
 READ = Request(

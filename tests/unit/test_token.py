@@ -53,11 +53,12 @@ from delegation.caveats import (
 )
 from delegation.keys import RootKey
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_CAVEATS, MAX_HOPS, MAX_TOKEN_CHARS
+from delegation.testing.fixtures import root_secret
 from delegation.token import Identifier, _mint
 from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge
 
-ROOT_SECRET = b"\x01" * 32  # the conftest keyring's test-only key
+ROOT_SECRET = root_secret(1)  # the conftest keyring's test-only key
 
 
 def agent(name: str, key: AgentKey) -> Agent:

@@ -75,12 +75,13 @@ from delegation.keys import RootKey
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_HOPS, MAX_TOKEN_CHARS, POP_MAX_AGE_SECONDS
 from delegation.proof import Proof, _prove
 from delegation.stores import StateAnswer, StateQuery, UnavailableReason
+from delegation.testing.fixtures import root_secret
 from delegation.token import _mint
 from tests.clock import Clock
 from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge
 
-ROOT_SECRET = b"\x01" * 32  # the conftest keyring's test-only key
+ROOT_SECRET = root_secret(1)  # the conftest keyring's test-only key
 INTEGRITY = "the token failed its integrity check"
 NONCES = iter(range(1, 10**6))
 
