@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import cbor2
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from delegation import (
     Agent,
@@ -459,7 +458,7 @@ def tp_caveat(
     ticket = seal_ticket(
         public,
         TicketContents(key, token_id, purpose),
-        X25519PrivateKey.from_private_bytes(ephemeral),
+        ephemeral,
     )
     cid = ThirdPartyCaveat(purpose, public, ticket).encode()
     return _wire.RawCaveat(cid, seal_vid(chain_state, key, vid_nonce), location)
