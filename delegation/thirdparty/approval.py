@@ -99,12 +99,12 @@ def _require_approval(
         raise AuthoringError("the approver public key is not a usable X25519 key") from exc
     caveat = ThirdPartyCaveat(purpose, approver, ticket, parsed, location)
     cid = caveat.encode()
+    if len(cid) > MAX_CAVEAT_BYTES:
+        raise AuthoringError(f"the third-party caveat would exceed {MAX_CAVEAT_BYTES} bytes")
     try:
         ThirdPartyCaveat.decode(cid, location)  # what a decoder would refuse is refused here
     except TokenError as exc:
         raise AuthoringError(f"the third-party caveat would not decode: {exc.detail}") from exc
-    if len(cid) > MAX_CAVEAT_BYTES:
-        raise AuthoringError(f"the third-party caveat would exceed {MAX_CAVEAT_BYTES} bytes")
     vid = seal_vid(tok.raw.signature, caveat_key, vid_nonce)
     raw = _wire.RawCaveat(cid, vid, location)
     signature = _crypto.chain_step(tok.raw.signature, raw)

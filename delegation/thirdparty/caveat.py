@@ -36,9 +36,16 @@ from delegation._crypto import seal
 from delegation._crypto.seal import SealError
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext
-from delegation.errors import BadDischarge, CaveatFailed, Code, MalformedToken, TokenError
+from delegation.errors import (
+    BadDischarge,
+    CaveatFailed,
+    Code,
+    MalformedToken,
+    TokenError,
+    TokenTooLarge,
+)
 from delegation.keys import KeyPairFile, encode_public_key
-from delegation.limits import MAX_LIST_ITEMS, MAX_TOKEN_CHARS
+from delegation.limits import MAX_CAVEAT_BYTES, MAX_LIST_ITEMS, MAX_TOKEN_CHARS
 from delegation.request import Request
 
 PURPOSE_THIRD_PARTY = 0
@@ -114,6 +121,11 @@ class ThirdPartyCaveat(Caveat):
 
     @classmethod
     def decode(cls, cid: bytes, location: str | None = None) -> ThirdPartyCaveat:
+        """Parse a cid. Raises TokenTooLarge beyond MAX_CAVEAT_BYTES (before any decoding: a
+        bare cid need not have come through the token framing, which bounds it), else
+        MalformedToken."""
+        if len(cid) > MAX_CAVEAT_BYTES:
+            raise TokenTooLarge(f"third-party caveat is larger than {MAX_CAVEAT_BYTES} bytes")
         value = _cbor.loads(cid, "third-party caveat")
         version = value.get(1) if isinstance(value, dict) else None
         if (

@@ -34,6 +34,7 @@ from delegation import (
 from delegation._wire import b64encode
 from delegation.cli.approval import NOT_APPROVED
 from delegation.keys import RootKey
+from delegation.limits import MAX_CAVEAT_BYTES
 from delegation.thirdparty.approval import Approver, require_approval
 from delegation.thirdparty.caveat import ApproverKey
 from delegation.thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
@@ -501,3 +502,15 @@ def test_require_approval_names_its_location_flag_as_mint_does(
         assert caveats[-1]["value"]["location"] == "https://b.example"
     usage = call("require-approval", "--help", cwd=world.dir).stdout.split("\n\n")[0]
     assert "--approval-location URL" in usage
+
+
+# Fixed bug: `discharge CID` decoded a bare cid of any size the text limit allowed (16 KB),
+# where the token framing bounds every cid to MAX_CAVEAT_BYTES. It is refused unread.
+def test_discharge_refuses_a_bare_cid_over_the_caveat_limit(world: World, call: Runner) -> None:
+    for size in (MAX_CAVEAT_BYTES + 1, 16 * 1024):
+        big = b64encode(b"\xa1" + bytes(size - 1))  # a CBOR map's first byte, then anything
+        result = call("discharge", big, "--key", "approver.key", "--request", world.request,
+                      "--yes", cwd=world.dir)  # fmt: skip
+        assert usage_error(result) == (
+            f"delegation: error: third-party caveat is larger than {MAX_CAVEAT_BYTES} bytes"
+        )
