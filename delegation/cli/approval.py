@@ -153,6 +153,8 @@ def _token_or_cid(text: str) -> UnverifiedToken | bytes:
     try:
         cid = b64decode(text, MAX_TOKEN_CHARS, "caveat id")
         ThirdPartyCaveat.decode(cid)
+    except TokenTooLarge:
+        raise
     except TokenError as exc:
         raise UsageError(
             "expected a token, or a third-party caveat id (cid) as `delegation inspect` shows it"

@@ -33,6 +33,7 @@ from delegation import (
 )
 from delegation._wire import b64encode
 from delegation.cli.approval import NOT_APPROVED
+from delegation.limits import MAX_CAVEAT_BYTES
 from delegation.testing import fixtures
 from delegation.thirdparty.approval import Approver, require_approval
 from delegation.thirdparty.caveat import ApproverKey
@@ -415,7 +416,9 @@ def _ask(w: World, typed: bytes) -> Result:
     )  # fmt: skip
 
 
-def test_discharge_on_a_terminal_asks_before_approving(world: World, call: Runner) -> None:
+def test_discharge_on_a_terminal_asks_before_approving(
+    world: World, call: Runner, tmp_path: Path
+) -> None:
     yes = _ask(world, b"y\n")
     assert yes.returncode == 0, yes.stderr
     [discharge] = yes.stdout.splitlines()
@@ -424,7 +427,11 @@ def test_discharge_on_a_terminal_asks_before_approving(world: World, call: Runne
     assert "agents: orchestrator -> writer" in summary
     assert "crm.update write on crm" in summary
     assert answer.startswith("y\napproved: valid 300 s")
-    spend = ("--discharge", discharge, "--state", "state.db")  # an approval is spent in state
+    # Spent in a fresh state file: two yeses for one call in one second are one approval today,
+    # so another test's spend in the shared file could make this one a replay.
+    state = str(tmp_path / "fresh.db")
+    only_line(call("state", "init", state, cwd=world.dir))
+    spend = ("--discharge", discharge, "--state", state)
     code, doc = verify(world, call, world.writer, world.request, "w.key", *spend)
     assert (code, doc["code"]) == (0, None)
 
@@ -501,3 +508,15 @@ def test_require_approval_names_its_location_flag_as_mint_does(
         assert caveats[-1]["value"]["location"] == "https://b.example"
     usage = call("require-approval", "--help", cwd=world.dir).stdout.split("\n\n")[0]
     assert "--approval-location URL" in usage
+
+
+# Fixed bug: `discharge CID` decoded a bare cid of any size the text limit allowed (16 KB),
+# where the token framing bounds every cid to MAX_CAVEAT_BYTES. It is refused unread.
+def test_discharge_refuses_a_bare_cid_over_the_caveat_limit(world: World, call: Runner) -> None:
+    for size in (MAX_CAVEAT_BYTES + 1, 16 * 1024):
+        big = b64encode(b"\xa1" + bytes(size - 1))  # a CBOR map's first byte, then anything
+        result = call("discharge", big, "--key", "approver.key", "--request", world.request,
+                      "--yes", cwd=world.dir)  # fmt: skip
+        assert usage_error(result) == (
+            f"delegation: error: third-party caveat is larger than {MAX_CAVEAT_BYTES} bytes"
+        )

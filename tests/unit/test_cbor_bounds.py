@@ -19,9 +19,6 @@ from typing import Any
 
 import cbor2
 import pytest
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from delegation import (
     Code,
@@ -35,10 +32,10 @@ from delegation import (
     _wire,
     decode,
 )
+from delegation._crypto import seal
 from delegation.errors import BadDischarge
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_CBOR_DEPTH, MAX_IDENTIFIER_BYTES
 from delegation.testing.fixtures import approver_key, root_secret
-from delegation.thirdparty import caveat as tp
 from delegation.thirdparty.approval import Approver
 from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
@@ -291,11 +288,7 @@ def test_hostile_third_party_caveat_id_is_malformed(
 
 def seal_plaintext(public_key: bytes, plaintext: bytes) -> bytes:
     """seal_ticket with any plaintext: anyone holding the approver's public key can do this."""
-    ephemeral = X25519PrivateKey.generate()
-    eph_pub = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(public_key))
-    key = tp._ticket_key(shared, eph_pub, public_key)
-    return eph_pub + ChaCha20Poly1305(key).encrypt(bytes(12), plaintext, tp._TICKET_DOMAIN)
+    return seal.seal_ticket(public_key, plaintext)
 
 
 def test_seal_plaintext_seals_what_seal_ticket_does() -> None:

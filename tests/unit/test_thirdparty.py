@@ -33,8 +33,9 @@ from delegation import (
     prove,
 )
 from delegation.caveats import Delegatees, Hop, MaxDepth, MaxUses, Tool, Validity
-from delegation.errors import BadDischarge
+from delegation.errors import AuthoringError, BadDischarge, MalformedToken, TokenTooLarge
 from delegation.limits import (
+    MAX_CAVEAT_BYTES,
     MAX_CAVEATS,
     MAX_DISCHARGE_DEPTH,
     MAX_DISCHARGES,
@@ -661,3 +662,43 @@ def test_nested_caveat_that_is_not_a_third_party_caveat_is_bad_discharge(
     junk = _wire.RawCaveat(_cbor.dumps([1, 2]), seal_vid(state, new_caveat_key()))
     text = bound(gated, discharge(cid, key, [junk]))
     assert codes(check(verifier, gated, orchestrator, [text])) == [Code.BAD_DISCHARGE]
+
+
+# Fixed bug: ThirdPartyCaveat.decode (and so Approver.discharge_ticket and the CLI's
+# `discharge CID`) decoded a bare cid of any size; only the token framing bounded it.
+
+
+def test_a_bare_cid_over_the_caveat_limit_is_too_large_and_not_decoded() -> None:
+    big = b"\xa1" + bytes(MAX_CAVEAT_BYTES)  # MAX_CAVEAT_BYTES + 1, a CBOR map's first byte
+    before = _cbor._visited
+    for attempt in (
+        lambda: ThirdPartyCaveat.decode(big),
+        lambda: Approver(APPROVER_KEY).discharge_ticket(big, READ),
+        lambda: Approver(APPROVER_KEY).discharge_ticket(big + bytes(14 * 1024), READ),
+    ):
+        with pytest.raises(TokenTooLarge) as info:
+            attempt()
+        assert info.value.code is Code.TOO_LARGE
+        assert info.value.detail == f"third-party caveat is larger than {MAX_CAVEAT_BYTES} bytes"
+    assert _cbor._visited == before
+
+
+def test_a_bare_cid_at_the_caveat_limit_is_decoded() -> None:
+    with pytest.raises(MalformedToken):  # read, and refused for what it says
+        ThirdPartyCaveat.decode(b"\xa1" + bytes(MAX_CAVEAT_BYTES - 1))
+    # The ticket is opaque bytes to the decoder: grow it until the cid is exactly at the limit.
+    sizes = (
+        ThirdPartyCaveat(PURPOSE_APPROVAL, APPROVER_KEY.public_key, b"t" * n)
+        for n in range(1, MAX_CAVEAT_BYTES)
+    )
+    caveat = next(c for c in sizes if len(c.encode()) == MAX_CAVEAT_BYTES)
+    assert ThirdPartyCaveat.decode(caveat.encode()) == caveat
+
+
+def test_require_approval_still_names_the_size_limit_for_an_oversized_caveat(
+    root_token: UnverifiedToken,
+) -> None:
+    rules = [f"{i:02}" + "t" * 200 for i in range(20)]  # about 4 KB of rules
+    with pytest.raises(AuthoringError) as info:
+        require_approval(root_token, APPROVER_KEY.public_key, rules=rules)
+    assert str(info.value) == f"the third-party caveat would exceed {MAX_CAVEAT_BYTES} bytes"

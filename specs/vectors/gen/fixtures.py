@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import cbor2
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from delegation import (
     Agent,
@@ -428,7 +427,7 @@ def tp_caveat(
     ticket = seal_ticket(
         public,
         TicketContents(key, token_id, purpose),
-        X25519PrivateKey.from_private_bytes(ephemeral),
+        ephemeral,
     )
     cid = ThirdPartyCaveat(purpose, public, ticket).encode()
     return _wire.RawCaveat(cid, seal_vid(chain_state, key, vid_nonce), location)

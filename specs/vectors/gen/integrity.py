@@ -7,7 +7,7 @@ from __future__ import annotations
 from delegation import Code, Keyring, Scope, _wire
 from delegation.caveats import Tool
 from delegation.keys import RootKey
-from delegation.testing.fixtures import labelled, root_secret
+from delegation.testing.fixtures import NOW, labelled, root_secret
 
 from gen.fixtures import (
     READ,
@@ -218,5 +218,17 @@ def build() -> VectorFile:
         READ,
         pop(moved, "orchestrator", READ, "location_is_an_unauthenticated_hint"),
         chain=["orchestrator"],
+    )
+    # No token at all (a null where the token goes): its own code, not an exception.
+    f.vectors.append(
+        {
+            "name": "no_token",
+            "description": "No token is presented: token_required, before anything else.",
+            "token": None,
+            "request": READ,
+            "proof": None,
+            "now": NOW,
+            "expected": {"allowed": False, "codes": [str(Code.TOKEN_REQUIRED)]},
+        }
     )
     return f
