@@ -31,7 +31,7 @@ from delegation.stores import (
 )
 
 VECTORS_DIR = Path(__file__).resolve().parents[2] / "specs" / "vectors"
-FORMAT = "delegation-test-vectors/2"
+FORMAT = "delegation-test-vectors/3"
 FILE_KEYS = {"format", "description", "keyring", "agents", "vectors"}
 OPTIONAL_FILE_KEYS = {"third_parties"}
 VECTOR_KEYS = {"name", "description", "token", "request", "proof", "now", "expected"}
@@ -41,7 +41,7 @@ OPTIONAL_STEP_KEYS = {"token", "discharges"}
 STATE_KEYS = {"revocations"}
 STORES = {"revocations", "nonces", "uses"}
 EXPECTED_KEYS = {"allowed", "codes"}
-ALLOWED_KEYS = {"chain", "task_id", "token_id"}
+ALLOWED_KEYS = {"agents", "task_id", "root_id", "token_id"}
 
 Json = dict[str, Any]
 
@@ -112,10 +112,11 @@ def _check(decision: Decision, expected: Json, where: str) -> None:
             }
             for link in decision.to_json()["agents"]
         ]
-        assert chain == expected["chain"], where
+        assert chain == expected["agents"], where
         assert decision.task is not None
         assert decision.task.task_id == expected["task_id"], where
-        assert decision.root_id == expected["token_id"], where
+        assert decision.root_id == expected["root_id"], where
+        assert decision.token_id == expected["token_id"], where
 
 
 @pytest.mark.parametrize(("doc", "vector"), list(_cases()))

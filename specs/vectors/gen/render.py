@@ -34,7 +34,7 @@ from gen.fixtures import (
     token_bytes,
 )
 
-FORMAT = "delegation-test-vectors/2"
+FORMAT = "delegation-test-vectors/3"
 
 
 def expected_chain(tok: Tokenish, names: Sequence[str]) -> list[Json]:
@@ -64,9 +64,10 @@ def expected(tok: Tokenish, codes: Sequence[Code], chain: Sequence[str] | None) 
         if chain is None:
             raise AssertionError("an allowed vector states its chain")
         raw = _wire.decode(token_bytes(tok))
-        out["chain"] = expected_chain(tok, chain)
+        out["agents"] = expected_chain(tok, chain)
         out["task_id"] = decode(text(tok)).task.task_id
-        out["token_id"] = _crypto.digest_start(raw.identifier)[:ID_BYTES].hex()
+        out["root_id"] = _crypto.digest_start(raw.identifier)[:ID_BYTES].hex()
+        out["token_id"] = _crypto.chain_digests(raw.identifier, raw.caveats)[-1][:ID_BYTES].hex()
     elif chain is not None:
         raise AssertionError("only an allowed vector states its chain")
     return out
