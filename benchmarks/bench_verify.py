@@ -60,13 +60,14 @@ from delegation import (
     delegate,
 )
 from delegation.caveats import Caveat, ResourceCaveat, Tool, Validity
-from delegation.keys import RootKey
 from delegation.limits import MAX_CAVEATS
 from delegation.proof import _prove
+from delegation.testing import fixtures
 from delegation.token import _mint
+from delegation.verifier import _request
 
-NOW = 1_800_000_000
-ROOT_SECRET = b"\x01" * 32  # benchmark fixture only
+NOW = fixtures.NOW
+ROOT_SECRET = fixtures.root_secret(1)  # a TEST FIXTURE: publicly known, benchmarks only
 DEPTHS = (1, 4, 16)
 NARROWING_PER_HOP = 3
 TARGETS = {
@@ -78,10 +79,6 @@ REQUEST = Request(
     audience="crm", tool="crm.read", action="read", resource="crm://accounts/42/notes"
 )
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.md"
-
-
-def _agent_key(n: int) -> AgentKey:
-    return AgentKey.from_seed(bytes([n]) * 32)  # benchmark fixture only
 
 
 # --- the workload -------------------------------------------------------------------------
@@ -106,7 +103,7 @@ def build_workload(keyring: Keyring, depth: int) -> Workload:
     3 per hop as the issue asks, unless that would pass MAX_CAVEATS: then as many as fit,
     spread over the hops (D = 16 needs 5 + 16 * 4 = 69 > 64 caveats).
     """
-    keys = [_agent_key(1)]
+    keys = [fixtures.agent_key(1)]
     task = TaskRecord(
         task_id="task-42",
         approved_by="alice@example.com",
@@ -132,7 +129,7 @@ def build_workload(keyring: Keyring, depth: int) -> Workload:
     room = MAX_CAVEATS - len(token.raw.caveats) - depth
     narrowing = min(NARROWING_PER_HOP * depth, room)
     for i in range(depth):
-        nxt = _agent_key(10 + i)
+        nxt = fixtures.agent_key(10 + i)
         token = delegate(token, keys[-1], Agent(f"agent-{i + 1}", nxt.public_key), now=NOW)
         count = narrowing // depth + (i < narrowing % depth)
         narrower: list[Caveat] = [
@@ -163,12 +160,12 @@ def bearer_check(verifier: Verifier, keyring: Keyring, text: str, request: Reque
     ``Verifier.check_chain`` (base64url, V2 framing, memoised identifier decode, key lookup, HMAC
     chain from the cached derived key and constant-time compare, caveat parse memoised by caveat
     bytes, chain digests and hop ids, holder continuity with hop signatures answered by the
-    verifier's hop cache, warmed before timing) and ``Verifier._check_caveats`` (every caveat
+    verifier's hop cache, warmed before timing) and ``_request.check_caveats`` (every caveat
     against the request). Excludes: revocation, discharges, the proof of possession and the
     nonce store, use counting, the Decision object.
     """
     chain = verifier.check_chain(text)
-    if verifier._check_caveats(chain, request, NOW):
+    if _request.check_caveats(chain, request, NOW):
         raise AssertionError("caveat failed")
 
 
@@ -234,7 +231,7 @@ def _proof(work: Workload, i: int) -> str:
 
 
 def _ed25519_ops() -> tuple[Callable[[], None], Callable[[], bool]]:
-    key = _agent_key(99)
+    key = fixtures.agent_key(99)
     message = b"delegation/v1/pop\x00" + bytes(range(100))
     signature = key.sign(message)
     public = Ed25519PublicKey.from_public_bytes(key.public_key)
@@ -320,7 +317,7 @@ def run(quick: bool, clock: str = "wall") -> tuple[list[Row], int]:
     global _clock
     _clock = CLOCKS[clock]
     rounds, batch_ns = (9, 25_000_000) if quick else (21, 100_000_000)
-    keyring = Keyring([RootKey("bench-k1", ROOT_SECRET, NOW)])
+    keyring = fixtures.keyring(fixtures.root_key(1, key_id="bench-k1", created=NOW))
     return [measure_depth(keyring, depth, rounds, batch_ns) for depth in DEPTHS], rounds
 
 
@@ -402,7 +399,7 @@ def render(rows: list[Row], rounds: int, quick: bool, clock: str = "wall") -> st
 
 def profile(path: str, depth: int, calls: int, top: int) -> str:
     """cProfile ``calls`` bearer checks or warm verifies at ``depth``; the top entries."""
-    keyring = Keyring([RootKey("bench-k1", ROOT_SECRET, NOW)])
+    keyring = fixtures.keyring(fixtures.root_key(1, key_id="bench-k1", created=NOW))
     work = build_workload(keyring, depth)
     verifier = Verifier(keyring, state=MemoryState(max_entries=10_000_000), clock=lambda: NOW)
     if path == "bearer":

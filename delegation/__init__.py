@@ -15,7 +15,15 @@ Laws, each enforced by the verifier and tested:
 """
 
 from delegation._version import __version__ as __version__
-from delegation.caveats import ArgConstraint, Caveat, Registry, default_registry
+from delegation.caveats import (
+    ArgConstraint,
+    ArgOp,
+    ArgsOnly,
+    Caveat,
+    MaxUses,
+    Registry,
+    default_registry,
+)
 from delegation.decision import Decision, Reason
 from delegation.errors import (
     AuthoringError,
@@ -26,6 +34,7 @@ from delegation.errors import (
     KeyringError,
     MalformedRequest,
     MalformedToken,
+    MisuseError,
     NotNarrowing,
     PatternError,
     TokenError,
@@ -35,6 +44,7 @@ from delegation.keys import AgentKey, Keyring, decode_public_key, encode_public_
 from delegation.proof import prove
 from delegation.request import Request
 from delegation.stores import (
+    InvalidRevocation,
     MemoryState,
     Revocation,
     RevocationKind,
@@ -43,13 +53,23 @@ from delegation.stores import (
     StoreUnavailable,
 )
 from delegation.task import Agent, Link, TaskRecord
+from delegation.thirdparty.approval import (
+    Approver,
+    bind_discharge,
+    require_approval,
+)
+from delegation.thirdparty.caveat import ApproverKey, Rule
 from delegation.token import Scope, UnverifiedToken, attenuate, decode, delegate, mint
 from delegation.verifier import VerifiedChain, Verifier
 
 __all__ = [
     "Agent",
     "AgentKey",
+    "Approver",
+    "ApproverKey",
     "ArgConstraint",
+    "ArgOp",
+    "ArgsOnly",
     "AuthoringError",
     "BadDischarge",
     "Caveat",
@@ -57,12 +77,15 @@ __all__ = [
     "Decision",
     "DelegationError",
     "Denied",
+    "InvalidRevocation",
     "Keyring",
     "KeyringError",
     "Link",
     "MalformedRequest",
     "MalformedToken",
+    "MaxUses",
     "MemoryState",
+    "MisuseError",
     "NotNarrowing",
     "PatternError",
     "Reason",
@@ -70,6 +93,7 @@ __all__ = [
     "Request",
     "Revocation",
     "RevocationKind",
+    "Rule",
     "SQLiteState",
     "Scope",
     "State",
@@ -82,6 +106,7 @@ __all__ = [
     "Verifier",
     "__version__",
     "attenuate",
+    "bind_discharge",
     "decode",
     "decode_public_key",
     "default_registry",
@@ -89,4 +114,5 @@ __all__ = [
     "encode_public_key",
     "mint",
     "prove",
+    "require_approval",
 ]

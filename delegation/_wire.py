@@ -37,7 +37,8 @@ LOCATION = 1
 IDENTIFIER = 2
 VID = 4
 SIGNATURE = 6
-SIGNATURE_BYTES = 32
+MAC_BYTES = 32
+"""The macaroon signature field: an HMAC-SHA256 chain value (Ed25519 signatures are 64 bytes)."""
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _B64_VALUE = {
@@ -142,7 +143,7 @@ def decode(data: bytes) -> RawMacaroon:
             raise TokenTooLarge(f"caveat is larger than {MAX_CAVEAT_BYTES} bytes")
         caveats.append(RawCaveat(cid, cav_vid, cav_location))
     # The signature field: type 6, length 32, then exactly 32 bytes and the end of the input.
-    if n - pos != 2 + SIGNATURE_BYTES or data[pos] != SIGNATURE or data[pos + 1] != SIGNATURE_BYTES:
+    if n - pos != 2 + MAC_BYTES or data[pos] != SIGNATURE or data[pos + 1] != MAC_BYTES:
         raise MalformedToken("token does not end with a 32-byte signature")
     return RawMacaroon(identifier, tuple(caveats), data[pos + 2 :], location)
 

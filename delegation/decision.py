@@ -31,17 +31,28 @@ class Reason:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """``bool(decision)`` is ``decision.allowed``: a denial is never truthy.
+    """The verifier's answer, with what a tool server needs to act on it and to log it.
 
-    ``task`` and ``chain`` are set whenever the token's signature checked out, so a denial of a
-    genuine token still names the task and the agents; they are None/empty otherwise.
+    ``bool(decision)`` is ``decision.allowed``: a denial is never truthy. Everything but
+    ``allowed`` and ``reasons`` is known only once the token's signature checked out (so a
+    denial of a genuine token still names its task and agents), and is None/empty otherwise:
+
+    - ``task``: what the human approved; ``agents``: the chain of agents, root holder first;
+    - ``token_id``: this exact token (what ``revoke --token`` takes to kill it and everything
+      derived from it); ``root_id``: the root token every token of this task derives from;
+    - ``key_id``: the root key it was minted under; ``expires``: its earliest expiry (Unix s);
+    - ``at``: the verifier's time of the decision.
     """
 
     allowed: bool
     reasons: tuple[Reason, ...] = ()
     task: TaskRecord | None = None
-    chain: tuple[Link, ...] = ()
+    agents: tuple[Link, ...] = ()
     token_id: str | None = None
+    root_id: str | None = None
+    key_id: str | None = None
+    expires: int | None = None
+    at: int | None = None
 
     def __post_init__(self) -> None:
         if self.allowed == bool(self.reasons):
@@ -57,7 +68,8 @@ class Decision:
 
     @property
     def holder(self) -> Link | None:
-        return self.chain[-1] if self.chain else None
+        """The agent that presented the token (the last in ``agents``)."""
+        return self.agents[-1] if self.agents else None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -65,6 +77,10 @@ class Decision:
             "code": None if self.code is None else str(self.code),
             "reasons": [r.to_json() for r in self.reasons],
             "task": None if self.task is None else self.task.to_json(),
-            "chain": [link.to_json() for link in self.chain],
+            "agents": [link.to_json() for link in self.agents],
             "token_id": self.token_id,
+            "root_id": self.root_id,
+            "key_id": self.key_id,
+            "expires": self.expires,
+            "at": self.at,
         }

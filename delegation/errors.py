@@ -11,8 +11,11 @@ Exception tree::
     ├── PatternError                a resource or agent id not in canonical form (a ValueError)
     ├── AuthoringError              a caller's bug while building a token
     │   └── NotNarrowing            an attenuation or delegation that would not narrow its parent
+    ├── MisuseError                 an API called in a way that cannot be right (caller's bug)
     ├── KeyringError                keyring or agent-key files missing, unreadable or too weak
     ├── StoreUnavailable            a state store that cannot answer (``delegation.stores``)
+    ├── InvalidRevocation           a revocation of an unknown kind or a malformed value (also a
+    │                               ValueError; ``delegation.stores``)
     ├── CaveatFailed                raised by a caveat's ``check``; the verifier collects these
     └── Denied                      a verifier's "no", with every reason (``reasons``)
 
@@ -63,6 +66,8 @@ class Code(StrEnum):
     REVOKED = "revoked"
     USES_EXHAUSTED = "uses_exhausted"
     STATE_REQUIRED = "state_required"
+    TOKEN_REQUIRED = "token_required"  # noqa: S105 (a reason code, not a secret)
+    INTERNAL_ERROR = "internal_error"
 
 
 class DelegationError(Exception):
@@ -117,6 +122,11 @@ class AuthoringError(DelegationError):
 
 class NotNarrowing(AuthoringError):
     """An attenuation or delegation would allow something its parent does not."""
+
+
+class MisuseError(DelegationError):
+    """An API called in a way that cannot be right: authorizing a chain another verifier
+    checked, offline analysis on a verifier that would spend shared state. A caller's bug."""
 
 
 class KeyringError(DelegationError):

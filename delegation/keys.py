@@ -17,21 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
-
 from delegation import _crypto, _wire
+from delegation._crypto import ed25519
 from delegation._crypto.ed25519 import is_safe_public_key
 from delegation.errors import KeyringError, MalformedToken, TokenError, TokenTooLarge
 from delegation.limits import MAX_KEY_FILE_BYTES, ROOT_KEY_MIN_BYTES
 
 KEY_ID_PATTERN = re.compile(r"[A-Za-z0-9._-]{1,64}")
-PUBLIC_KEY_BYTES = 32
+PUBLIC_KEY_BYTES = ed25519.PUBLIC_KEY_BYTES
+SIGNATURE_BYTES = 64
+"""An Ed25519 signature (hop signatures, proofs of possession)."""
 _PUBLIC_KEY_TEXT_MAX = 1024
 """43 characters of key, with generous room for the whitespace around a pasted key."""
 _KEYRING_KIND = "delegation-keyring"
@@ -58,7 +53,7 @@ class RootKey:
 
     @classmethod
     def generate(cls, key_id: str | None = None) -> RootKey:
-        return cls(key_id or new_key_id(), secrets.token_bytes(32), int(time.time()))
+        return cls(key_id or new_key_id(), _crypto.new_root_key(), int(time.time()))
 
 
 class Keyring:
@@ -194,32 +189,36 @@ class KeyPairFile:
 
 
 class AgentKey(KeyPairFile):
-    """An agent's Ed25519 key pair. ``public_key`` is the 32 raw bytes tokens are bound to."""
+    """An agent's Ed25519 key pair. ``public_key`` is the 32 raw bytes tokens are bound to.
 
-    __slots__ = ("_private", "public_key")
+    Make one with :meth:`generate`, :meth:`from_seed` or :meth:`load`; the constructor takes
+    the private signing key of :mod:`delegation._crypto.ed25519`.
+    """
+
+    __slots__ = ("_key", "public_key")
     KIND = "delegation-agent-key"
 
-    def __init__(self, private: Ed25519PrivateKey) -> None:
-        self._private = private
-        self.public_key: bytes = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    def __init__(self, key: ed25519.SigningKey) -> None:
+        self._key = key
+        self.public_key: bytes = key.public_key
 
     def __repr__(self) -> str:
         return f"AgentKey(public_key={encode_public_key(self.public_key)!r})"
 
     @classmethod
     def generate(cls) -> AgentKey:
-        return cls(Ed25519PrivateKey.generate())
+        return cls(ed25519.SigningKey.generate())
 
     @classmethod
     def from_seed(cls, seed: bytes) -> Self:
         """Key from its 32-byte seed (key files; fixed seeds for test vectors and fixtures)."""
-        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+        return cls(ed25519.SigningKey.from_seed(seed))
 
     def _seed(self) -> bytes:
-        return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return self._key.seed()
 
     def sign(self, message: bytes) -> bytes:
-        return self._private.sign(message)
+        return self._key.sign(message)
 
 
 def encode_public_key(public_key: bytes) -> str:

@@ -37,6 +37,11 @@ MAX_DISCHARGE_DEPTH: Final = 2
 MAX_PROOF_CHARS: Final = 256
 MAX_REQUEST_ARGS: Final = 64
 MAX_ARG_VALUE_CHARS: Final = 4096
+MAX_REQUEST_VALUES: Final = 1024
+"""Values in all of a request's arguments together, every nested item and key counted: the
+per-container limits alone let shared lists stand for 64^5 values that digest and checks walk."""
+MAX_REQUEST_TEXT_CHARS: Final = 65536
+"""Characters of text in all of a request's arguments together (values and object keys)."""
 
 CLOCK_SKEW_SECONDS: Final = 30
 """Tolerance for a not-before time and for a proof issued by a clock running ahead."""

@@ -19,14 +19,13 @@ from dataclasses import dataclass
 
 from delegation import _cbor, _crypto, _wire
 from delegation.errors import AuthoringError, MalformedToken
-from delegation.keys import AgentKey
+from delegation.keys import SIGNATURE_BYTES, AgentKey
 from delegation.limits import MAX_PROOF_CHARS, MAX_TIME
 from delegation.request import Request
 from delegation.token import UnverifiedToken, decode
 
 PROOF_VERSION = 1
 NONCE_BYTES = 16
-SIGNATURE_BYTES = 64
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,14 @@ from typing import Any
 import cbor2
 
 from delegation.errors import MalformedRequest
-from delegation.limits import MAX_ARG_VALUE_CHARS, MAX_CBOR_DEPTH, MAX_NAME_CHARS, MAX_REQUEST_ARGS
+from delegation.limits import (
+    MAX_ARG_VALUE_CHARS,
+    MAX_CBOR_DEPTH,
+    MAX_NAME_CHARS,
+    MAX_REQUEST_ARGS,
+    MAX_REQUEST_TEXT_CHARS,
+    MAX_REQUEST_VALUES,
+)
 
 ArgValue = str | int | float | bool | None | list[Any] | dict[str, Any]
 
@@ -48,9 +55,10 @@ class Request:
             raise MalformedRequest("args must be a mapping")
         if len(self.args) > MAX_REQUEST_ARGS:
             raise MalformedRequest(f"a request has at most {MAX_REQUEST_ARGS} arguments")
+        budget = _Budget()
         for key, value in self.args.items():
             _name(key, "argument name")
-            _arg(value, 0)
+            _arg(value, 0, budget)
         object.__setattr__(self, "args", dict(self.args))
 
     @classmethod
@@ -60,7 +68,7 @@ class Request:
             raise MalformedRequest("a request is a JSON object")
         unknown = set(doc) - {"audience", "tool", "action", "resource", "intent", "args"}
         if unknown:
-            names = ", ".join(sorted(repr(k) for k in unknown))
+            names = ", ".join(sorted(repr(k)[:40] for k in unknown)[:5])
             raise MalformedRequest(f"unknown request fields: {names}")
         try:
             return cls(
@@ -98,7 +106,29 @@ def _name(value: object, what: str, limit: int = MAX_NAME_CHARS) -> None:
         raise MalformedRequest(f"{what} holds control characters")
 
 
-def _text(value: str) -> None:
+class _Budget:
+    """What a request's arguments may still hold; spent before each value is looked into, so
+    the walk stops after at most MAX_REQUEST_VALUES values whatever the arguments share."""
+
+    __slots__ = ("chars", "values")
+
+    def __init__(self) -> None:
+        self.values = MAX_REQUEST_VALUES
+        self.chars = MAX_REQUEST_TEXT_CHARS
+
+    def spend(self, chars: int = 0) -> None:
+        self.values -= 1
+        self.chars -= chars
+        if self.values < 0:
+            raise MalformedRequest(f"the arguments hold more than {MAX_REQUEST_VALUES} values")
+        if self.chars < 0:
+            raise MalformedRequest(
+                f"the arguments hold more than {MAX_REQUEST_TEXT_CHARS} characters of text"
+            )
+
+
+def _text(value: str, budget: _Budget) -> None:
+    budget.spend(len(value))
     if len(value) > MAX_ARG_VALUE_CHARS:
         raise MalformedRequest(f"a text argument is longer than {MAX_ARG_VALUE_CHARS}")
     try:
@@ -107,9 +137,11 @@ def _text(value: str) -> None:
         raise MalformedRequest("a text argument is not valid Unicode") from exc
 
 
-def _arg(value: object, depth: int) -> None:
+def _arg(value: object, depth: int, budget: _Budget) -> None:
     if depth > MAX_CBOR_DEPTH:
         raise MalformedRequest("an argument is nested too deeply")
+    if not isinstance(value, str):  # text spends its characters too, in _text
+        budget.spend()
     if value is None or isinstance(value, bool | int):
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
             raise MalformedRequest("an integer argument is out of range")
@@ -119,7 +151,7 @@ def _arg(value: object, depth: int) -> None:
             raise MalformedRequest("a number argument is NaN or infinite")
         return
     if isinstance(value, str):
-        _text(value)
+        _text(value, budget)
         return
     if isinstance(value, list | dict):
         if len(value) > MAX_REQUEST_ARGS:
@@ -128,10 +160,10 @@ def _arg(value: object, depth: int) -> None:
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise MalformedRequest("argument object keys must be text")
-                _text(key)
-                _arg(item, depth + 1)
+                _text(key, budget)
+                _arg(item, depth + 1, budget)
         else:
             for item in value:
-                _arg(item, depth + 1)
+                _arg(item, depth + 1, budget)
         return
     raise MalformedRequest(f"an argument has unsupported type {type(value).__name__}")

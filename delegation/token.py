@@ -193,17 +193,18 @@ class UnverifiedToken:
 
     @property
     def token_id(self) -> str:
-        """Public id of the root token (and of every token derived from it)."""
-        return _crypto.digest_start(self.raw.identifier)[:ID_BYTES].hex()
-
-    @property
-    def chain_id(self) -> str:
         """Public id of this exact token: revoking it revokes it and everything derived from it.
 
-        It is the chain digest over the identifier and every caveat; a root token's chain id
-        differs from its token id, which names the root and all its descendants.
+        It is the chain digest over the identifier and every caveat, truncated to 16 bytes (hex).
+        A hop id is the token id of the token that hop produced.
         """
         return _crypto.chain_digests(self.raw.identifier, self.raw.caveats)[-1][:ID_BYTES].hex()
+
+    @property
+    def root_id(self) -> str:
+        """Public id of the root: the chain digest of the identifier alone, shared by every token
+        of this mint. Revoking it revokes the root token and all its descendants."""
+        return _crypto.digest_start(self.raw.identifier)[:ID_BYTES].hex()
 
     @property
     def task(self) -> TaskRecord:
@@ -219,7 +220,7 @@ class UnverifiedToken:
             self._caveats = parsed
         return parsed
 
-    def chain(self) -> tuple[Link, ...]:
+    def agents(self) -> tuple[Link, ...]:
         """The agents as the token claims them, root holder first. Unverified; has hop ids."""
         holder = self.identifier.holder
         links = [Link(holder.agent_id, holder.public_key)]
@@ -232,7 +233,7 @@ class UnverifiedToken:
     @property
     def holder(self) -> Link:
         """The agent whose key must sign proofs and further hops."""
-        return self.chain()[-1]
+        return self.agents()[-1]
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able view of the whole token, for ``inspect``. Holds no secrets."""
@@ -244,10 +245,11 @@ class UnverifiedToken:
             caveats.append({"index": index, "hop": hops, "type": cav.name, "value": cav.describe()})
         return {
             "token_id": self.token_id,
+            "root_id": self.root_id,
             "key_id": self.identifier.key_id,
             "location": self.raw.location,
             "task": self.task.to_json(),
-            "chain": [link.to_json() for link in self.chain()],
+            "agents": [link.to_json() for link in self.agents()],
             "caveats": caveats,
         }
 
@@ -343,7 +345,7 @@ def delegate(
     the chain, and NotNarrowing if the token's depth cap or delegatee list forbids the hop.
     """
     parent = _as_token(token)
-    chain = parent.chain()
+    chain = parent.agents()
     if holder_key.public_key != chain[-1].public_key:
         raise AuthoringError("only the token's current holder can delegate it")
     if any(link.public_key == to.public_key for link in chain):

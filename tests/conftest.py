@@ -1,4 +1,5 @@
-"""Shared fixtures. Keys here are TEST FIXTURES ONLY: fixed seeds, never use them for real."""
+"""Shared fixtures. Keys here are TEST FIXTURES ONLY (``delegation.testing.fixtures``): fixed
+seeds, publicly known, never use them for real."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from delegation import (
     UnverifiedToken,
     Verifier,
 )
-from delegation.keys import RootKey
+from delegation.testing import fixtures
 from delegation.token import _mint
 
 # Hypothesis: no per-example deadline and no "data generation too slow" health check. Both
@@ -24,13 +25,13 @@ from delegation.token import _mint
 settings.register_profile("delegation", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("delegation")
 
-NOW = 1_800_000_000
+NOW = fixtures.NOW
 """A fixed clock for tests: 2027-01-15T08:00:00Z."""
 
 
 def seeded_agent(n: int) -> AgentKey:
-    """Deterministic Ed25519 key number ``n`` (test fixture only)."""
-    return AgentKey.from_seed(bytes([n]) * 32)
+    """Deterministic Ed25519 key number ``n`` (test fixture only): ``fixtures.agent_key(n)``."""
+    return fixtures.agent_key(n)
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def now() -> int:
 
 @pytest.fixture
 def keyring() -> Keyring:
-    return Keyring([RootKey("test-k1", b"\x01" * 32, NOW)])
+    return fixtures.keyring()
 
 
 @pytest.fixture

@@ -192,7 +192,7 @@ def test_the_parser_sees_what_a_reader_sees() -> None:
     assert "tests/property/test_tamper.py::test_any_byte_change_is_an_opaque_integrity_denial" in (
         by_id["TI-1"].citations()
     )
-    assert by_id["EN-3"].cells["status"] == "in flight"
+    assert by_id["TP-16"].cells["status"] == "in flight"
     table_lines = [
         line
         for line in THREATS.read_text(encoding="utf-8").splitlines()

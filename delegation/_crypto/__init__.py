@@ -1,139 +1,69 @@
-"""HMAC chain, chain digests and domain-separated signed payloads. Private: see the spec.
+"""Every cryptographic primitive the library uses, and nothing else. Private: see the spec.
 
-The HMAC chain is libmacaroons' (so pymacaroons reproduces it): a derived key
-``HMAC(b"macaroons-key-generator", root_key)``, then ``sig = HMAC(key, identifier)`` and for each
-caveat ``sig = HMAC(sig, cid)``, or ``HMAC(sig, HMAC(sig, vid) || HMAC(sig, cid))`` for a
-third-party caveat.
+Only this package imports pyca ``cryptography``, ``hmac`` or ``hashlib`` (a static check in
+``tests/unit/crypto/test_boundary.py`` holds the rest of the package to that). The layers above
+give the bytes their meaning and turn :class:`SealError` into their own errors.
 
-The chain digest is public: anyone holding a token can compute it for any prefix. It names a
-prefix (token ids, hop ids) and is what hop signatures sign, so a hop cannot be spliced into
-another chain.
+- :mod:`.chain`: the libmacaroons HMAC chain and key derivation, discharge binding, the
+  approval spend key, chain digests, the hop and proof-of-possession messages. Its names are
+  re-exported here, since every layer of the library walks the chain.
+- :mod:`.ed25519`: signing keys, signature verification, public key screening.
+- :mod:`.seal`: X25519 + HKDF-SHA256 + ChaCha20-Poly1305 tickets, verification ids, fresh
+  caveat root keys.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Iterable
-from functools import lru_cache
-from hashlib import sha256 as _sha256
+from delegation._crypto.chain import (
+    APPROVAL_DOMAIN,
+    CHAIN_DOMAIN,
+    HOP_DOMAIN,
+    KEY_GENERATOR,
+    POP_DOMAIN,
+    ROOT_KEY_BYTES,
+    approval_spend_key,
+    bind,
+    chain_digests,
+    chain_signature,
+    chain_signatures,
+    chain_states_derived,
+    chain_step,
+    derive_key,
+    digest_start,
+    digest_step,
+    hop_message,
+    initial_signature,
+    macs_equal,
+    new_root_key,
+    pop_message,
+    token_digest,
+)
+from delegation._crypto.ed25519 import ed25519_verify
+from delegation._crypto.seal import SealError
 
-import cbor2
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-from delegation import _cbor
-from delegation._wire import RawCaveat
-
-KEY_GENERATOR = b"macaroons-key-generator"
-CHAIN_DOMAIN = b"delegation/v1/chain\x00"
-HOP_DOMAIN = b"delegation/v1/hop\x00"
-POP_DOMAIN = b"delegation/v1/pop\x00"
-
-
-try:  # OpenSSL's one-shot HMAC without the hmac module's Python wrapper (a third faster).
-    from _hashlib import hmac_digest as _hmac_digest
-except ImportError:  # pragma: no cover - CPython without OpenSSL
-    _hmac_digest = hmac.digest  # type: ignore[assignment]
-
-
-def _mac(key: bytes, msg: bytes) -> bytes:
-    return _hmac_digest(key, msg, "sha256")
-
-
-def derive_key(root_key: bytes) -> bytes:
-    return _mac(KEY_GENERATOR, root_key)
-
-
-def initial_signature(root_key: bytes, identifier: bytes) -> bytes:
-    return _mac(derive_key(root_key), identifier)
-
-
-def chain_step(sig: bytes, caveat: RawCaveat) -> bytes:
-    """One link of the chain: what appending ``caveat`` does to the signature."""
-    if caveat.vid is None:
-        return _mac(sig, caveat.cid)
-    return _mac(sig, _mac(sig, caveat.vid) + _mac(sig, caveat.cid))
-
-
-def chain_states_derived(
-    derived_key: bytes, identifier: bytes, caveats: Iterable[RawCaveat]
-) -> list[bytes]:
-    """Every chain state from an already derived key: entry i is the signature before caveat
-    i, the last entry the final signature. The loop inlines :func:`chain_step`, since it runs
-    once per caveat on every verification; the pymacaroons differential test and the vectors
-    hold both to libmacaroons' chain."""
-    mac = _hmac_digest
-    sig = mac(derived_key, identifier, "sha256")
-    states = [sig]
-    for cid, vid, _ in caveats:
-        if vid is None:
-            sig = mac(sig, cid, "sha256")
-        else:
-            sig = mac(sig, mac(sig, vid, "sha256") + mac(sig, cid, "sha256"), "sha256")
-        states.append(sig)
-    return states
-
-
-def chain_signatures(
-    root_key: bytes, identifier: bytes, caveats: Iterable[RawCaveat]
-) -> list[bytes]:
-    """Every chain state from the root key (see :func:`chain_states_derived`)."""
-    return chain_states_derived(derive_key(root_key), identifier, caveats)
-
-
-def chain_signature(root_key: bytes, identifier: bytes, caveats: Iterable[RawCaveat]) -> bytes:
-    return chain_signatures(root_key, identifier, caveats)[-1]
-
-
-def macs_equal(a: bytes, b: bytes) -> bool:
-    return hmac.compare_digest(a, b)
-
-
-def _framed(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
-
-
-def digest_start(identifier: bytes) -> bytes:
-    return hashlib.sha256(CHAIN_DOMAIN + _framed(identifier)).digest()
-
-
-def digest_step(digest: bytes, caveat: RawCaveat) -> bytes:
-    cid, vid = caveat.cid, caveat.vid
-    tail = b"\x00" if vid is None else b"\x01" + len(vid).to_bytes(4, "big") + vid
-    return _sha256(b"".join((digest, len(cid).to_bytes(4, "big"), cid, tail))).digest()
-
-
-def chain_digests(identifier: bytes, caveats: Iterable[RawCaveat]) -> list[bytes]:
-    """The digest of every prefix: entry 0 covers the identifier, entry i the first i caveats."""
-    digests = [digest_start(identifier)]
-    for caveat in caveats:
-        digests.append(digest_step(digests[-1], caveat))
-    return digests
-
-
-def hop_message(prefix_digest: bytes, agent_id: str, public_key: bytes) -> bytes:
-    """What the holder in force signs to delegate to ``agent_id``/``public_key``."""
-    return HOP_DOMAIN + prefix_digest + _cbor.dumps([agent_id, public_key])
-
-
-def pop_message(token_digest: bytes, req_digest: bytes, issued_at: int, nonce: bytes) -> bytes:
-    """What the final holder signs for one request: the domain, then a CBOR array."""
-    return POP_DOMAIN + cbor2.dumps([token_digest, req_digest, issued_at, nonce], canonical=True)
-
-
-def token_digest(token_bytes: bytes) -> bytes:
-    return hashlib.sha256(token_bytes).digest()
-
-
-@lru_cache(maxsize=4096)
-def _ed25519_key(public_key: bytes) -> Ed25519PublicKey:
-    return Ed25519PublicKey.from_public_bytes(public_key)
-
-
-def ed25519_verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
-    try:
-        _ed25519_key(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+__all__ = [
+    "APPROVAL_DOMAIN",
+    "CHAIN_DOMAIN",
+    "HOP_DOMAIN",
+    "KEY_GENERATOR",
+    "POP_DOMAIN",
+    "ROOT_KEY_BYTES",
+    "SealError",
+    "approval_spend_key",
+    "bind",
+    "chain_digests",
+    "chain_signature",
+    "chain_signatures",
+    "chain_states_derived",
+    "chain_step",
+    "derive_key",
+    "digest_start",
+    "digest_step",
+    "ed25519_verify",
+    "hop_message",
+    "initial_signature",
+    "macs_equal",
+    "new_root_key",
+    "pop_message",
+    "token_digest",
+]

@@ -1,14 +1,30 @@
-"""Ed25519 public key screening, from the point arithmetic of RFC 8032 section 5.1.
+"""Ed25519: signing keys, verification, and public key screening. Private.
 
-OpenSSL verifies against any 32 bytes that decode to a point. A small-order point (the
-identity among them) lets anyone forge signatures that verify under it, and a non-canonical
-encoding is a second spelling of a key. Tokens name keys that were chosen by their holders,
-so every key read from a token or a user is screened here.
+Signing and verifying are pyca ``cryptography``'s (OpenSSL). The screening is ours, from the
+point arithmetic of RFC 8032 section 5.1: OpenSSL verifies against any 32 bytes that decode to
+a point. A small-order point (the identity among them) lets anyone forge signatures that verify
+under it, and a non-canonical encoding is a second spelling of a key. Tokens name keys that were
+chosen by their holders, so every key read from a token or a user is screened here
+(:func:`is_safe_public_key`); :func:`ed25519_verify` itself does not screen.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Self
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+    PublicFormat,
+)
+
+PUBLIC_KEY_BYTES = 32
+SEED_BYTES = 32
+SIGNATURE_BYTES = 64
 
 _P = 2**255 - 19
 _D = (-121665 * pow(121666, -1, _P)) % _P
@@ -63,3 +79,48 @@ def is_safe_public_key(data: bytes) -> bool:
         point = _double(point)
     px, py, pz, _ = point
     return not (px == 0 and py == pz)
+
+
+class SigningKey:
+    """An Ed25519 private key, its 32-byte seed and its 32 raw public key bytes."""
+
+    __slots__ = ("_private", "public_key")
+
+    def __init__(self, private: Ed25519PrivateKey) -> None:
+        self._private = private
+        self.public_key: bytes = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def __repr__(self) -> str:
+        return f"SigningKey(public_key={self.public_key.hex()})"
+
+    @classmethod
+    def generate(cls) -> Self:
+        return cls(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> Self:
+        """The key for a 32-byte seed. Raises ValueError for another length, TypeError for
+        something that is not bytes."""
+        return cls(Ed25519PrivateKey.from_private_bytes(seed))
+
+    def seed(self) -> bytes:
+        return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+
+    def sign(self, message: bytes) -> bytes:
+        """The 64-byte signature of ``message`` (RFC 8032, deterministic)."""
+        return self._private.sign(message)
+
+
+@lru_cache(maxsize=4096)
+def _public_key(public_key: bytes) -> Ed25519PublicKey:
+    return Ed25519PublicKey.from_public_bytes(public_key)
+
+
+def ed25519_verify(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    """Whether ``signature`` is ``public_key``'s over ``message``. Never raises: a key or a
+    signature of the wrong length is False. Screen keys with :func:`is_safe_public_key`."""
+    try:
+        _public_key(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True

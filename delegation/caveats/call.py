@@ -6,10 +6,10 @@ action, resource, intent and every argument. Any other call fails ``approval_req
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
+from delegation import _crypto
 from delegation._cbor import CBORValue
 from delegation.caveats.registry import Caveat, CheckContext
 from delegation.errors import CaveatFailed, Code, MalformedToken
@@ -41,5 +41,5 @@ class Call(Caveat):
         return self.digest.hex()
 
     def check(self, ctx: CheckContext) -> None:
-        if not hmac.compare_digest(ctx.request.digest(), self.digest):
+        if not _crypto.macs_equal(ctx.request.digest(), self.digest):
             raise CaveatFailed(Code.APPROVAL_REQUIRED, "the approval covers a different call")

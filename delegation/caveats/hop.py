@@ -19,10 +19,8 @@ from delegation.caveats.delegatee import Delegatees
 from delegation.caveats.depth import MaxDepth
 from delegation.caveats.registry import Caveat, CheckContext, ParentView
 from delegation.errors import MalformedToken, NotNarrowing, PatternError
-from delegation.keys import PUBLIC_KEY_BYTES, encode_public_key
+from delegation.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, encode_public_key
 from delegation.limits import MAX_HOPS
-
-SIGNATURE_BYTES = 64
 
 
 @dataclass(frozen=True, slots=True)

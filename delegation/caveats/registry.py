@@ -129,14 +129,14 @@ def _is_core(family: type[Caveat]) -> bool:
 
 def check_caveat(cav: Caveat, ctx: CheckContext) -> CaveatFailed | None:
     """Run ``cav.check``: None if satisfied, else the failure. Never raises: an application
-    caveat whose check has a bug denies (``malformed``) and is logged; it never allows."""
+    caveat whose check has a bug denies (``internal_error``) and is logged; it never allows."""
     try:
         cav.check(ctx)
     except CaveatFailed as failed:
         return failed
     except Exception:
         log.exception("caveat %s raised while checking", cav.name)
-        return CaveatFailed(Code.MALFORMED, f"the {cav.name} caveat could not be evaluated")
+        return CaveatFailed(Code.INTERNAL_ERROR, f"the {cav.name} caveat could not be evaluated")
     return None
 
 

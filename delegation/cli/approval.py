@@ -153,6 +153,8 @@ def _token_or_cid(text: str) -> UnverifiedToken | bytes:
     try:
         cid = b64decode(text, MAX_TOKEN_CHARS, "caveat id")
         ThirdPartyCaveat.decode(cid)
+    except TokenTooLarge:
+        raise
     except TokenError as exc:
         raise UsageError(
             "expected a token, or a third-party caveat id (cid) as `delegation inspect` shows it"
@@ -238,7 +240,7 @@ def _discharge_cid(
         note(f"delegation: that call needs no discharge for this caveat (it covers: {covers})")
         return EXIT_DENIED
     kind = "human approval" if caveat.is_approval else "third-party discharge"
-    note(f"{kind} for token {contents.token_id}, covering: {_applies(caveat)}")
+    note(f"{kind} for the tokens of root {contents.root_id}, covering: {_applies(caveat)}")
     note(f"  call: {_call(request)}")
     note("(a bare caveat id names no task or agents: give the token to see them)")
     if not _approved(ns):

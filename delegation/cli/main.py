@@ -41,7 +41,7 @@ from delegation import (
     prove,
 )
 from delegation._wire import b64encode
-from delegation.caveats import ArgOp, MaxUses
+from delegation.caveats import ArgOp
 from delegation.caveats.uses import MAX_USES_LIMIT
 from delegation.cli import approval as _cli_approval
 from delegation.cli import demo as demo_module
@@ -194,12 +194,13 @@ def _print_decision(decision: Decision) -> None:
     if doc["task"] is not None:
         for line in _task_lines(doc["task"]):
             print(line)
-    if doc["chain"]:
-        print("agents    " + " -> ".join(shown(link["agent_id"]) for link in doc["chain"]))
-        for line in _chain_lines(doc["chain"]):
+    if doc["agents"]:
+        print("agents    " + " -> ".join(shown(link["agent_id"]) for link in doc["agents"]))
+        for line in _chain_lines(doc["agents"]):
             print(line)
     if doc["token_id"] is not None:
         print(f"token id  {doc['token_id']}")
+        print(f"root id   {doc['root_id']}")
     for reason in doc["reasons"]:
         where = "token" if reason["hop"] is None else f"hop {reason['hop']}"
         if reason["caveat"] is not None:
@@ -282,10 +283,11 @@ def _scope(ns: argparse.Namespace, expires_in: int | None) -> Scope:
         resources=ns.resource or (),
         intents=ns.intent or (),
         args=ns.arg or (),
+        only_args=ns.only_arg or (),
         expires_in=expires_in,
         max_depth=ns.max_depth,
         delegatees=ns.delegatee or (),
-        extra=[] if ns.max_uses is None else [MaxUses(ns.max_uses)],
+        max_uses=ns.max_uses,
     )
 
 
@@ -405,12 +407,15 @@ def cmd_verify(ns: argparse.Namespace) -> int:
         raise UsageError("--at is for offline analysis: it cannot spend state (drop --state)")
     if ns.state is None:  # stateless: nothing revoked is known, replay is not remembered
         verifier = Verifier(keyring, state=None)
-        decision = verifier.verify(token, request, proof, discharges=discharges, now=ns.at)
+        if ns.at is None:
+            decision = verifier.verify(token, request, proof, discharges=discharges)
+        else:
+            decision = verifier.verify_at(token, request, proof, discharges=discharges, at=ns.at)
     else:
         state = _cli_state.open_state(ns.state)
         try:
             verifier = Verifier(keyring, state=state)
-            decision = verifier.verify(token, request, proof, discharges=discharges, now=ns.at)
+            decision = verifier.verify(token, request, proof, discharges=discharges)
         finally:
             state.close()
     if decision.code is Code.STATE_REQUIRED:
@@ -430,7 +435,7 @@ def cmd_inspect(ns: argparse.Namespace) -> int:
     token = load_token(ns.token)
     now = int(time.time())
     scope = effective_scope(token)
-    doc = {"chain_id": token.chain_id, **token.describe()}
+    doc = token.describe()
     third_party = {i for i, raw in enumerate(token.raw.caveats) if raw.vid is not None}
     for cav in doc["caveats"]:
         if cav["index"] in third_party:  # its cid is what `discharge` takes
@@ -444,12 +449,14 @@ def cmd_inspect(ns: argparse.Namespace) -> int:
     warning = _validity_warning(scope, now)
     if warning is not None:
         print(warning)
-    print(f"token id  {doc['token_id']}")
-    print(f"chain id  {doc['chain_id']}  (this exact token, for revoke)")
+    print(
+        f"token id  {doc['token_id']}  (this exact token: revoke --token kills it and its children)"
+    )
+    print(f"root id   {doc['root_id']}  (the root: revoke --token kills every token of this mint)")
     print(f"key id    {doc['key_id']}")
     if doc["location"] is not None:
         print(f"location  {shown(doc['location'])} (a hint only)")
-    for line in [*_task_lines(doc["task"]), *_chain_lines(doc["chain"])]:
+    for line in [*_task_lines(doc["task"]), *_chain_lines(doc["agents"])]:
         print(line)
     print("caveats")
     for cav in doc["caveats"]:
@@ -507,6 +514,12 @@ def _add_restrictions(parser: argparse.ArgumentParser, *, minting: bool) -> None
             help=what,
             action="append",
         )
+    group.add_argument(
+        "--only-arg",
+        metavar="K",
+        help="a call may carry only the arguments named by --only-arg (repeat for each)",
+        action="append",
+    )
     default = f" (default {DEFAULT_EXPIRES_IN})" if minting else ""
     group.add_argument(
         "--expires-in",

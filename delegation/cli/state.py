@@ -90,7 +90,7 @@ def _requested(ns: argparse.Namespace) -> tuple[Revocation, str]:
     if ns.token is not None:
         token = load_token(ns.token)
         what = f"this token (task {token.task.task_id}, held by {token.holder.agent_id})"
-        return Revocation(token_kind, token.chain_id), f"{what} and all it derives"
+        return Revocation(token_kind, token.token_id), f"{what} and all it derives"
     if ns.hop is not None:
         if not _HOP_ID.fullmatch(ns.hop):
             raise UsageError(f"--hop: a hop id is 32 hex digits, got {ns.hop!r}")

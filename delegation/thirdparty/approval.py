@@ -20,8 +20,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-
 from delegation import _crypto, _wire
 from delegation.caveats import Call, Caveat, Validity
 from delegation.errors import AuthoringError, BadDischarge, TokenError
@@ -93,24 +91,20 @@ def _require_approval(
         parsed = tuple(r if isinstance(r, Rule) else Rule.parse(r) for r in rules)
     except TokenError as exc:
         raise AuthoringError(f"rule: {exc.detail}") from exc
-    caveat_key, ephemeral, vid_nonce = (
-        (new_caveat_key(), None, None)
-        if seeds is None
-        else (seeds[0], X25519PrivateKey.from_private_bytes(seeds[1]), seeds[2])
-    )
-    contents = TicketContents(caveat_key, tok.token_id, purpose)
+    caveat_key, ephemeral, vid_nonce = (new_caveat_key(), None, None) if seeds is None else seeds
+    contents = TicketContents(caveat_key, tok.root_id, purpose)
     try:
         ticket = seal_ticket(approver, contents, ephemeral)
-    except ValueError as exc:  # a low-order X25519 point: no shared secret
+    except _crypto.SealError as exc:  # a low-order X25519 point: no shared secret
         raise AuthoringError("the approver public key is not a usable X25519 key") from exc
     caveat = ThirdPartyCaveat(purpose, approver, ticket, parsed, location)
     cid = caveat.encode()
+    if len(cid) > MAX_CAVEAT_BYTES:
+        raise AuthoringError(f"the third-party caveat would exceed {MAX_CAVEAT_BYTES} bytes")
     try:
         ThirdPartyCaveat.decode(cid, location)  # what a decoder would refuse is refused here
     except TokenError as exc:
         raise AuthoringError(f"the third-party caveat would not decode: {exc.detail}") from exc
-    if len(cid) > MAX_CAVEAT_BYTES:
-        raise AuthoringError(f"the third-party caveat would exceed {MAX_CAVEAT_BYTES} bytes")
     vid = seal_vid(tok.raw.signature, caveat_key, vid_nonce)
     raw = _wire.RawCaveat(cid, vid, location)
     signature = _crypto.chain_step(tok.raw.signature, raw)
@@ -142,14 +136,14 @@ class PendingApproval:
     caveat_index: int
     caveat: ThirdPartyCaveat
     task: TaskRecord
-    chain: tuple[Link, ...]
-    token_id: str
+    agents: tuple[Link, ...]
+    root_id: str
     request: Request | None
     _ticket: TicketContents
 
     def summary(self) -> str:
         """A readable description of what is being approved."""
-        agents = " -> ".join(link.agent_id for link in self.chain)
+        agents = " -> ".join(link.agent_id for link in self.agents)
         call = "any call" if self.request is None else _describe_call(self.request)
         kind = (
             "a human approval of one call (spent by that call)"
@@ -201,10 +195,10 @@ class Approver:
             if not cav.applies_to(request):
                 continue
             ticket = self._open(cav)
-            if ticket.token_id != tok.token_id:
+            if ticket.root_id != tok.root_id:
                 raise BadDischarge("the ticket was sealed for another token")
             out.append(
-                PendingApproval(index, cav, tok.task, tok.chain(), tok.token_id, request, ticket)
+                PendingApproval(index, cav, tok.task, tok.agents(), tok.root_id, request, ticket)
             )
         return out
 

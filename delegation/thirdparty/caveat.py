@@ -19,42 +19,38 @@ key; its own first-party caveats (a short expiry, the exact call) are enforced. 
 is bound to the token it travels with: its signature becomes
 ``HMAC(Z, HMAC(Z, token signature) || HMAC(Z, discharge signature))`` with ``Z`` 32 zero bytes
 (libmacaroons' binding), so it works with that token and no other, not even an ancestor.
+
+The primitives (X25519, HKDF, ChaCha20-Poly1305, the binding HMAC) are
+:mod:`delegation._crypto`'s; this module says what the sealed bytes hold and what a box that
+does not open means (``BadDischarge``).
 """
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
-
-from delegation import _cbor, _wire
+from delegation import _cbor, _crypto, _wire
 from delegation._cbor import CBORValue
+from delegation._crypto import seal
+from delegation._crypto.seal import SealError
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext
-from delegation.errors import BadDischarge, CaveatFailed, Code, MalformedToken, TokenError
+from delegation.errors import (
+    BadDischarge,
+    CaveatFailed,
+    Code,
+    MalformedToken,
+    TokenError,
+    TokenTooLarge,
+)
 from delegation.keys import KeyPairFile, encode_public_key
-from delegation.limits import MAX_LIST_ITEMS, MAX_TOKEN_CHARS
+from delegation.limits import MAX_CAVEAT_BYTES, MAX_LIST_ITEMS, MAX_TOKEN_CHARS
 from delegation.request import Request
 
 PURPOSE_THIRD_PARTY = 0
 PURPOSE_APPROVAL = 1
-_TICKET_DOMAIN = b"delegation/v1/ticket\x00"
-_VID_AAD = b"delegation/v1/vid"
-_KEY_BYTES = 32
-_ZERO_KEY = bytes(32)
+_KEY_BYTES = seal.KEY_BYTES
 _CID_FIELDS = frozenset({1, 2, 3, 4, 5})
 
 
@@ -125,6 +121,11 @@ class ThirdPartyCaveat(Caveat):
 
     @classmethod
     def decode(cls, cid: bytes, location: str | None = None) -> ThirdPartyCaveat:
+        """Parse a cid. Raises TokenTooLarge beyond MAX_CAVEAT_BYTES (before any decoding: a
+        bare cid need not have come through the token framing, which bounds it), else
+        MalformedToken."""
+        if len(cid) > MAX_CAVEAT_BYTES:
+            raise TokenTooLarge(f"third-party caveat is larger than {MAX_CAVEAT_BYTES} bytes")
         value = _cbor.loads(cid, "third-party caveat")
         version = value.get(1) if isinstance(value, dict) else None
         if (
@@ -167,57 +168,41 @@ class ThirdPartyCaveat(Caveat):
 @dataclass(frozen=True, slots=True)
 class TicketContents:
     caveat_key: bytes = b""
-    token_id: str = ""
+    root_id: str = ""
+    """The root id of the token the caveat was added to (see ``UnverifiedToken.root_id``)."""
     purpose: int = PURPOSE_APPROVAL
 
     def __repr__(self) -> str:
-        return f"TicketContents(token_id={self.token_id!r}, purpose={self.purpose})"
+        return f"TicketContents(token_id={self.root_id!r}, purpose={self.purpose})"
 
 
 def seal_ticket(
-    third_party: bytes, contents: TicketContents, ephemeral: X25519PrivateKey | None = None
+    third_party: bytes, contents: TicketContents, ephemeral_seed: bytes | None = None
 ) -> bytes:
-    """Seal ``contents`` to ``third_party``. ``ephemeral`` is for reproducible vectors only."""
-    ephemeral = X25519PrivateKey.generate() if ephemeral is None else ephemeral
-    eph_pub = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    key = _ticket_key(
-        ephemeral.exchange(X25519PublicKey.from_public_bytes(third_party)), eph_pub, third_party
-    )
-    plain = _cbor.dumps({1: contents.caveat_key, 2: contents.token_id, 3: contents.purpose})
-    return eph_pub + ChaCha20Poly1305(key).encrypt(bytes(12), plain, _TICKET_DOMAIN)
-
-
-def _ticket_key(shared: bytes, eph_pub: bytes, third_party: bytes) -> bytes:
-    hkdf = HKDF(
-        algorithm=hashes.SHA256(), length=32, salt=None, info=_TICKET_DOMAIN + eph_pub + third_party
-    )
-    return hkdf.derive(shared)
+    """Seal ``contents`` to ``third_party``. ``ephemeral_seed`` (32 bytes) is for reproducible
+    vectors only. Raises SealError for a key with no shared secret (a low-order point)."""
+    plain = _cbor.dumps({1: contents.caveat_key, 2: contents.root_id, 3: contents.purpose})
+    return seal.seal_ticket(third_party, plain, ephemeral_seed)
 
 
 def seal_vid(chain_signature: bytes, caveat_key: bytes, nonce: bytes | None = None) -> bytes:
     """Seal the caveat key under the chain state. ``nonce`` is for reproducible vectors only."""
-    nonce = secrets.token_bytes(12) if nonce is None else nonce
-    return nonce + ChaCha20Poly1305(chain_signature).encrypt(nonce, caveat_key, _VID_AAD)
+    return seal.seal_vid(chain_signature, caveat_key, nonce)
 
 
 def open_vid(chain_signature: bytes, vid: bytes) -> bytes:
     """The caveat root key. Raises BadDischarge if the vid does not open under the chain."""
-    if len(vid) != 12 + _KEY_BYTES + 16:
+    if len(vid) != seal.VID_BYTES:
         raise BadDischarge("verification id has the wrong length")
     try:
-        return ChaCha20Poly1305(chain_signature).decrypt(vid[:12], vid[12:], _VID_AAD)
-    except InvalidTag as exc:
+        return seal.open_vid(chain_signature, vid)
+    except SealError as exc:
         raise BadDischarge("verification id does not open") from exc
 
 
-def bind(token_signature: bytes, discharge_signature: bytes) -> bytes:
-    """libmacaroons' binding of a discharge to the token it travels with."""
-    return hmac.digest(
-        _ZERO_KEY,
-        hmac.digest(_ZERO_KEY, token_signature, "sha256")
-        + hmac.digest(_ZERO_KEY, discharge_signature, "sha256"),
-        "sha256",
-    )
+bind = _crypto.bind
+"""libmacaroons' binding of a discharge to the token it travels with (see the module text)."""
+new_caveat_key = seal.new_caveat_key
 
 
 def decode_discharge(text: str) -> _wire.RawMacaroon:
@@ -231,39 +216,35 @@ def decode_discharge(text: str) -> _wire.RawMacaroon:
 class ApproverKey(KeyPairFile):
     """A third party's X25519 key pair: the public half seals tickets, the private opens them."""
 
-    __slots__ = ("_private", "public_key")
+    __slots__ = ("_key", "public_key")
     KIND = "delegation-approver-key"
 
-    def __init__(self, private: X25519PrivateKey) -> None:
-        self._private = private
-        self.public_key: bytes = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    def __init__(self, key: seal.RecipientKey) -> None:
+        self._key = key
+        self.public_key: bytes = key.public_key
 
     def __repr__(self) -> str:
         return f"ApproverKey(public_key={encode_public_key(self.public_key)!r})"
 
     @classmethod
     def generate(cls) -> ApproverKey:
-        return cls(X25519PrivateKey.generate())
+        return cls(seal.RecipientKey.generate())
 
     @classmethod
     def from_seed(cls, seed: bytes) -> Self:
         """Key from its 32 private bytes (key files; fixed seeds for vectors and fixtures)."""
-        return cls(X25519PrivateKey.from_private_bytes(seed))
+        return cls(seal.RecipientKey.from_seed(seed))
 
     def _seed(self) -> bytes:
-        return self._private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+        return self._key.seed()
 
     def open_ticket(self, ticket: bytes) -> TicketContents:
         """Open a ticket sealed to this key. Raises BadDischarge."""
-        if len(ticket) < _KEY_BYTES + 16:
+        if len(ticket) < seal.TICKET_OVERHEAD:
             raise BadDischarge("ticket is too short")
-        eph_pub = ticket[:_KEY_BYTES]
         try:
-            shared = self._private.exchange(X25519PublicKey.from_public_bytes(eph_pub))
-            key = _ticket_key(shared, eph_pub, self.public_key)
-            plain = ChaCha20Poly1305(key).decrypt(bytes(12), ticket[_KEY_BYTES:], _TICKET_DOMAIN)
-            value = _cbor.loads(plain, "ticket")
-        except (InvalidTag, ValueError, MalformedToken) as exc:
+            value = _cbor.loads(self._key.open_ticket(ticket), "ticket")
+        except (SealError, MalformedToken) as exc:
             raise BadDischarge("ticket does not open under this key") from exc
         if not isinstance(value, dict) or set(value) != {1, 2, 3}:
             raise BadDischarge("ticket contents are malformed")
@@ -273,7 +254,3 @@ class ApproverKey(KeyPairFile):
         if not isinstance(token_id, str) or type(purpose) is not int:
             raise BadDischarge("ticket contents are malformed")
         return TicketContents(caveat_key, token_id, purpose)
-
-
-def new_caveat_key() -> bytes:
-    return secrets.token_bytes(_KEY_BYTES)

@@ -9,7 +9,6 @@ the verifier to spend with the use limits.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -29,7 +28,6 @@ from delegation.thirdparty.caveat import (
 )
 
 _NOT_IN_DISCHARGES = (Hop, MaxDepth, Delegatees, MaxUses)
-_APPROVAL_DOMAIN = b"delegation/v1/approval\x00"
 UNBOUND_DISCHARGE = "the discharge is unbound: bind it to this token before presenting it"
 """The ``bad_discharge`` detail for a genuine discharge presented without binding."""
 BOUND_TWICE = "the discharge is bound twice: present it as bound once"
@@ -148,7 +146,7 @@ class _Checker:
             # approver, beyond the holder's reach (a holder can append caveats to a discharge
             # and rebind it, which changes every later state and the bound signature). Hashed,
             # so the store never holds a state from which discharges could be extended.
-            key = hashlib.sha256(_APPROVAL_DOMAIN + states[first_call + 1]).digest()
+            key = _crypto.approval_spend_key(states[first_call + 1])
             # Kept as long as the discharge could be valid: until the approver's own expiry (the
             # caveats before its call caveat, beyond the holder's reach), else the latest one.
             # Never shorter, or a spent approval would come back; never holder-extended.

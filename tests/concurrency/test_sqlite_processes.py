@@ -17,15 +17,16 @@ from delegation.caveats import MaxUses
 from delegation.keys import RootKey
 from delegation.proof import _prove
 from delegation.stores import Revocation, RevocationKind, SQLiteState
+from delegation.testing import fixtures
 from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
 from delegation.thirdparty.caveat import ApproverKey
 from delegation.token import attenuate
 
-NOW = 1_800_000_000
+NOW = fixtures.NOW
 WORKERS = 4
-KEYRING_SECRET = b"\x07" * 32  # test fixture only
-HOLDER_SEED = b"\x08" * 32  # test fixture only
-APPROVER_SEED = b"\x09" * 32  # test fixture only
+KEYRING_SECRET = fixtures.root_secret(7)  # test fixture only
+HOLDER_SEED = fixtures.agent_seed(8)  # test fixture only
+APPROVER_SEED = fixtures.approver_seed(9)  # test fixture only
 REQUEST = Request(audience="crm", tool="crm.read", action="read")
 
 

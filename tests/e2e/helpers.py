@@ -21,10 +21,9 @@ from typing import Any
 
 import pytest
 
-from delegation import AgentKey, Keyring, Request, prove
+from delegation import AgentKey, Request, prove
 from delegation.cli import main
-from delegation.keys import RootKey
-from delegation.thirdparty.caveat import ApproverKey
+from delegation.testing.fixtures import agent_key, approver_key, keyring, root_key
 
 SCRIPT = Path(sys.executable).with_name("delegation")
 
@@ -138,10 +137,10 @@ def sign(token: str, key_file: Path, request: str) -> str:
 
 def write_test_keys(directory: Path, names: dict[str, int]) -> dict[str, str]:
     """Save a test-only keyring and seeded agent keys; return each agent's public key text."""
-    Keyring([RootKey("test-k1", b"\x01" * 32, 0)]).save(directory / "keyring.json")
+    keyring(root_key(1)).save(directory / "keyring.json")
     public = {}
     for name, seed in names.items():
-        key = AgentKey.from_seed(bytes([seed]) * 32)  # TEST FIXTURE ONLY
+        key = agent_key(seed)  # TEST FIXTURE ONLY
         key.save(directory / f"{name}.key")
         public[name] = json.loads((directory / f"{name}.key").read_text("utf-8"))["public_key"]
     return public
@@ -149,7 +148,7 @@ def write_test_keys(directory: Path, names: dict[str, int]) -> dict[str, str]:
 
 def write_test_approver(path: Path, seed: int) -> str:
     """Save a seeded approver key (TEST FIXTURE ONLY); return its public key text."""
-    key = ApproverKey.from_seed(bytes([seed]) * 32)
+    key = approver_key(seed)
     key.save(path)
     return str(json.loads(path.read_text("utf-8"))["public_key"])
 

@@ -49,6 +49,7 @@ from delegation import (
 )
 from delegation.cli import main
 from delegation.cli.main import build_parser
+from delegation.testing.fixtures import agent_key
 from tests.e2e.helpers import (
     BILLING_URL,
     Billing,
@@ -65,7 +66,9 @@ from tests.e2e.helpers import (
 
 CLI = (sys.executable, "-m", "delegation.cli")
 HEX32 = re.compile(r"[0-9a-f]{32}")
-DECISION_KEYS = {"allowed", "code", "reasons", "task", "chain", "token_id"}
+DECISION_KEYS = {
+    "allowed", "code", "reasons", "task", "agents", "token_id", "root_id", "key_id", "expires", "at"
+}  # fmt: skip
 REASON_KEYS = {"code", "hop", "caveat", "detail"}
 TASK_KEYS = {"task_id", "approved_by", "approved_at", "statement", "digest"}
 STATEMENT = "Summarise account 42's notes and file the summary"
@@ -188,14 +191,14 @@ def test_verify_allows_with_the_decision_shape(story: Story) -> None:
     assert task["statement"] == STATEMENT
     assert type(task["approved_at"]) is int
     assert re.fullmatch(r"[0-9a-f]{64}", task["digest"])
-    assert [link["agent_id"] for link in doc["chain"]] == ["orchestrator", "researcher", "writer"]
-    assert [link["public_key"] for link in doc["chain"]] == [
+    assert [link["agent_id"] for link in doc["agents"]] == ["orchestrator", "researcher", "writer"]
+    assert [link["public_key"] for link in doc["agents"]] == [
         story.public["o"],
         story.public["r"],
         story.public["w"],
     ]
-    assert doc["chain"][0]["hop_id"] is None
-    hop_ids = [link["hop_id"] for link in doc["chain"][1:]]
+    assert doc["agents"][0]["hop_id"] is None
+    hop_ids = [link["hop_id"] for link in doc["agents"][1:]]
     assert all(HEX32.fullmatch(h) for h in hop_ids)
     assert len(set(hop_ids)) == 2
     assert HEX32.fullmatch(doc["token_id"])
@@ -251,7 +254,7 @@ def test_verify_denies_out_of_scope_calls(
         assert reason["detail"]
     # A genuine token's denial still names the task and the agents.
     assert doc["task"]["task_id"] == "task-42"
-    assert len(doc["chain"]) == 3
+    assert len(doc["agents"]) == 3
 
 
 def test_over_limit_argument_names_the_hop_that_set_the_limit(
@@ -261,6 +264,28 @@ def test_over_limit_argument_names_the_hop_that_set_the_limit(
     proof = sign(story, story.writer_token, "w.key", request)
     _, doc = verify_json(story, "--request", request, "--proof", proof, runner=call)
     assert [(r["code"], r["hop"]) for r in doc["reasons"]] == [(Code.ARGS_NOT_ALLOWED, 2)]
+
+
+def test_only_arg_closes_the_argument_list(story: Story, tmp_path: Path, call: Runner) -> None:
+    closed = only_line(call("attenuate", story.writer_token, "--only-arg", "length", cwd=story.dir))
+    listed = write_request(tmp_path / "listed.json")
+    code, doc = verify_json(
+        story, "--request", listed, "--proof", sign(story, closed, "w.key", listed), token=closed,
+        runner=call,
+    )  # fmt: skip
+    assert (code, doc["code"]) == (0, None)
+    smuggled = write_request(tmp_path / "smuggled.json", args={"length": 640, "path": "/etc"})
+    code, doc = verify_json(
+        story, "--request", smuggled, "--proof", sign(story, closed, "w.key", smuggled),
+        token=closed, runner=call,
+    )  # fmt: skip
+    assert (code, doc["code"]) == (1, Code.ARGS_NOT_ALLOWED)
+    # the same call under the token without --only-arg passes: the flag is what denies it
+    code, _ = verify_json(
+        story, "--request", smuggled, "--proof", sign(story, story.writer_token, "w.key", smuggled),
+        runner=call,
+    )  # fmt: skip
+    assert code == 0
 
 
 def test_verify_denies_without_a_valid_proof(story: Story, tmp_path: Path, call: Runner) -> None:
@@ -286,7 +311,7 @@ def test_verify_denies_tampered_and_garbage_tokens(story: Story, call: Runner) -
     code, doc = verify_json(story, *args, token=tampered(story.writer_token))
     assert (code, doc["code"]) == (1, Code.BAD_SIGNATURE)
     assert doc["task"] is None
-    assert doc["chain"] == []
+    assert doc["agents"] == []
     assert doc["reasons"] == [
         {
             "code": "bad_signature",
@@ -366,14 +391,15 @@ def test_token_from_standard_input(story: Story, call: Runner) -> None:
 def test_inspect_json_describes_without_secrets(story: Story, call: Runner) -> None:
     doc = json.loads(run("inspect", story.writer_token, "--json", cwd=story.dir).stdout)
     assert set(doc) == {
-        "token_id", "chain_id", "key_id", "location", "task", "chain", "caveats", "verified",
+        "token_id", "root_id", "key_id", "location", "task", "agents", "caveats", "verified",
         "effective",
     }  # fmt: skip
     assert doc["verified"] is False
-    assert HEX32.fullmatch(doc["chain_id"])
+    assert HEX32.fullmatch(doc["token_id"])
+    assert HEX32.fullmatch(doc["root_id"])
     keyring = json.loads((story.dir / "keyring.json").read_text(encoding="utf-8"))
     assert doc["key_id"] == keyring["current"]
-    assert [link["agent_id"] for link in doc["chain"]] == ["orchestrator", "researcher", "writer"]
+    assert [link["agent_id"] for link in doc["agents"]] == ["orchestrator", "researcher", "writer"]
     hops = [c for c in doc["caveats"] if c["type"] == "hop"]
     assert [(h["hop"], h["value"]["agent_id"]) for h in hops] == [(1, "researcher"), (2, "writer")]
     assert [c["index"] for c in doc["caveats"]] == list(range(len(doc["caveats"])))
@@ -386,7 +412,7 @@ def test_inspect_json_describes_without_secrets(story: Story, call: Runner) -> N
     args = ("--request", story.request, "--proof", story.proof)
     _, decision = verify_json(story, *args, runner=call)
     assert doc["token_id"] == decision["token_id"]
-    assert doc["chain"] == decision["chain"]
+    assert doc["agents"] == decision["agents"]
 
 
 def test_inspect_prints_a_readable_chain(story: Story) -> None:
@@ -425,7 +451,7 @@ def test_keyring_rotate_keeps_old_tokens_verifying(
     )  # fmt: skip
     described = json.loads(call("inspect", fresh, "--json", cwd=story.dir).stdout)
     assert described["key_id"] == new_id
-    assert described["chain"][0]["agent_id"] == "orch-2"
+    assert described["agents"][0]["agent_id"] == "orch-2"
     # The story's keyring, never rotated, does not know the new key.
     request = write_request(tmp_path / "r.json")
     proof = sign(story, fresh, "o.key", request)
@@ -853,9 +879,9 @@ def test_inspect_readable_and_json_agree_and_show_no_secrets(billing: Billing) -
     as_json = run("inspect", "--json", b.summarizer, cwd=b.dir)
     assert readable.returncode == as_json.returncode == 0
     doc = json.loads(as_json.stdout)
-    assert [link["agent_id"] for link in doc["chain"]] == ["orchestrator", "analyst", "summarizer"]
+    assert [link["agent_id"] for link in doc["agents"]] == ["orchestrator", "analyst", "summarizer"]
     assert readable.stdout.startswith("UNVERIFIED")
-    for link in doc["chain"][1:]:  # every hop id the JSON names is on the readable chain line
+    for link in doc["agents"][1:]:  # every hop id the JSON names is on the readable chain line
         assert re.search(rf"{link['agent_id']}\s+{link['public_key']}\s+hop id {link['hop_id']}",
                          readable.stdout)  # fmt: skip
     third = [c for c in doc["caveats"] if c["type"] == "third_party"]
@@ -938,7 +964,7 @@ def test_public_keys_and_ids_that_start_with_a_dash_are_values_not_options(
 ) -> None:
     """base64url has '-' in its alphabet: about one key in 64 starts with it. argparse read
     `--holder -kg0...` as a missing value, which made every CLI story flaky at that rate."""
-    dashed = AgentKey.from_seed(bytes([41]) * 32)  # TEST FIXTURE ONLY: its key starts with '-'
+    dashed = agent_key(41)  # TEST FIXTURE ONLY: its key starts with '-'
     dashed.save(tmp_path / "dash.key")
     public = encode_public_key(dashed.public_key)
     assert public.startswith("-")
@@ -948,13 +974,13 @@ def test_public_keys_and_ids_that_start_with_a_dash_are_values_not_options(
         "--statement", "s", "--holder", public, "--holder-id", "-odd-id", "--audience", "crm",
         cwd=tmp_path,
     ))  # fmt: skip
-    other = encode_public_key(AgentKey.from_seed(bytes([62]) * 32).public_key)
+    other = encode_public_key(agent_key(62).public_key)
     assert other.startswith("-")
     child = only_line(call(
         "delegate", token, "--key", "dash.key", "--to", other, "--agent-id", "-sub",
         cwd=tmp_path,
     ))  # fmt: skip
-    assert [link["agent_id"] for link in decode(child).describe()["chain"]] == ["-odd-id", "-sub"]
+    assert [link["agent_id"] for link in decode(child).describe()["agents"]] == ["-odd-id", "-sub"]
 
 
 # Guards against: a key file of the wrong kind refused as "not a delegation-agent-key version 1

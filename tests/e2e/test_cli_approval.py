@@ -33,6 +33,7 @@ from delegation import (
 )
 from delegation._wire import b64encode
 from delegation.cli.approval import NOT_APPROVED
+from delegation.limits import MAX_CAVEAT_BYTES
 from delegation.thirdparty.approval import Approver
 from delegation.thirdparty.caveat import ApproverKey
 from delegation.thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
@@ -180,7 +181,7 @@ def test_inspect_shows_the_approval_caveat_before_any_hop(world: World, call: Ru
     text = call("inspect", world.writer, cwd=world.dir).stdout
     assert f"human approval by {world.approver} at {URL}, for crm.update:write" in text
     assert f"cid {value['cid']}" in text
-    assert doc["chain"][1]["hop_id"] in text
+    assert doc["agents"][1]["hop_id"] in text
 
 
 def test_an_approval_covers_one_call_and_one_token(world: World, call: Runner) -> None:
@@ -215,7 +216,7 @@ def test_a_ticket_discharge_is_bound_by_the_holder(
     args = ("--key", "approver.key", "--request", w.request)
     review = call("discharge", cid, *args, cwd=w.dir)
     assert review.returncode == 1
-    assert f"for token {doc['token_id']}" in review.stderr
+    assert f"for the tokens of root {doc['root_id']}" in review.stderr
     assert "not approved" in review.stderr
     unbound = only_line(call("discharge", cid, *args, "--yes", cwd=w.dir))
     code, decision = verify(w, call, w.writer, w.request, "w.key", "--discharge", unbound)
@@ -404,7 +405,9 @@ def _ask(w: World, typed: bytes) -> Result:
     )  # fmt: skip
 
 
-def test_discharge_on_a_terminal_asks_before_approving(world: World, call: Runner) -> None:
+def test_discharge_on_a_terminal_asks_before_approving(
+    world: World, call: Runner, tmp_path: Path
+) -> None:
     yes = _ask(world, b"y\n")
     assert yes.returncode == 0, yes.stderr
     [discharge] = yes.stdout.splitlines()
@@ -413,7 +416,11 @@ def test_discharge_on_a_terminal_asks_before_approving(world: World, call: Runne
     assert "agents: orchestrator -> writer" in summary
     assert "crm.update write on crm" in summary
     assert answer.startswith("y\napproved: valid 300 s")
-    spend = ("--discharge", discharge, "--state", "state.db")  # an approval is spent in state
+    # Spent in a fresh state file: two yeses for one call in one second are one approval today,
+    # so another test's spend in the shared file could make this one a replay.
+    state = str(tmp_path / "fresh.db")
+    only_line(call("state", "init", state, cwd=world.dir))
+    spend = ("--discharge", discharge, "--state", state)
     code, doc = verify(world, call, world.writer, world.request, "w.key", *spend)
     assert (code, doc["code"]) == (0, None)
 
@@ -490,6 +497,18 @@ def test_require_approval_names_its_location_flag_as_mint_does(
         assert caveats[-1]["value"]["location"] == "https://b.example"
     usage = call("require-approval", "--help", cwd=world.dir).stdout.split("\n\n")[0]
     assert "--approval-location URL" in usage
+
+
+# Guards against: `discharge CID` decoding a bare cid of any size the text limit allows (16 KB),
+# where the token framing bounds every cid to MAX_CAVEAT_BYTES. It is refused unread.
+def test_discharge_refuses_a_bare_cid_over_the_caveat_limit(world: World, call: Runner) -> None:
+    for size in (MAX_CAVEAT_BYTES + 1, 16 * 1024):
+        big = b64encode(b"\xa1" + bytes(size - 1))  # a CBOR map's first byte, then anything
+        result = call("discharge", big, "--key", "approver.key", "--request", world.request,
+                      "--yes", cwd=world.dir)  # fmt: skip
+        assert usage_error(result) == (
+            f"delegation: error: third-party caveat is larger than {MAX_CAVEAT_BYTES} bytes"
+        )
 
 
 # --- the billing story (tests/e2e/conftest.py) ----------------------------------------------------

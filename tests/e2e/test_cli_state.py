@@ -245,7 +245,7 @@ REVOCATIONS: list[tuple[str, list[str], list[str | None]]] = [
 
 
 def _values(tree: Tree) -> dict[str, str]:
-    hop = decode(tree.tokens["researcher"]).chain()[1].hop_id or ""
+    hop = decode(tree.tokens["researcher"]).agents()[1].hop_id or ""
     return {
         **tree.tokens, **tree.public, "researcher_hop": hop, "researcher_hop_upper": hop.upper(),
     }  # fmt: skip
@@ -275,7 +275,7 @@ def test_revoke_through_the_console_script_and_stdin(tree: Tree, tmp_path: Path)
         "revoke", "--state", state, "--token", "-", cwd=tree.dir,
         stdin=tree.tokens["writer"] + "\n",
     ))  # fmt: skip
-    chain_id = decode(tree.tokens["writer"]).chain_id
+    chain_id = decode(tree.tokens["writer"]).token_id
     assert line.startswith(f"revoked token {chain_id}: this token (task task-42, held by writer)")
     code, doc = verify(tree, run, "writer", state)
     assert (code, doc["code"]) == (1, Code.REVOKED)
@@ -417,7 +417,7 @@ def test_revoking_the_analysts_hop_kills_its_branch_only(
     b = billing
     state = str(tmp_path / "state.db")
     call("state", "init", state, cwd=b.dir)
-    hop = describe(b, b.summarizer)["chain"][1]
+    hop = describe(b, b.summarizer)["agents"][1]
     assert hop["agent_id"] == "analyst"
     revoked = run("revoke", "--state", state, "--hop", hop["hop_id"], cwd=b.dir)
     assert revoked.returncode == 0, revoked.stderr
@@ -427,7 +427,7 @@ def test_revoking_the_analysts_hop_kills_its_branch_only(
         assert where(doc) == [("revoked", None)], key
     code, doc = decide(b, call, b.sibling, "analyst-b", b.read, "--state", state)
     assert code == 0, doc["reasons"]
-    assert [link["agent_id"] for link in doc["chain"]] == ["orchestrator", "analyst-b"]
+    assert [link["agent_id"] for link in doc["agents"]] == ["orchestrator", "analyst-b"]
 
 
 # Guards against: `revoke --state FILE` creating a missing FILE, so that a mistyped path records

@@ -38,8 +38,10 @@ from pymacaroons.exceptions import MacaroonInvalidSignatureException
 from pymacaroons.serializers.binary_serializer import BinarySerializer
 from pymacaroons.utils import (
     create_initial_signature,
+    hmac_concat,
     sign_first_party_caveat,
     sign_third_party_caveat,
+    truncate_or_pad,
 )
 
 from delegation import (
@@ -61,10 +63,13 @@ from delegation import (
 )
 from delegation.caveats import Audience, Tool, Validity
 from delegation.keys import RootKey
+from delegation.testing.fixtures import root_secret
+from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation.thirdparty.caveat import ApproverKey, decode_discharge
 from delegation.token import Identifier, _mint
 from tests.conftest import NOW, seeded_agent
 
-ROOT_SECRET = b"\x01" * 32  # test fixture only
+ROOT_SECRET = root_secret(1)  # test fixture only
 LOCATION = "https://crm.example/tools"
 HOP_COUNTS = [0, 1, 4]
 REQUEST = Request(
@@ -301,7 +306,7 @@ def test_a_token_pymacaroons_mints_verifies_here_with_a_proof() -> None:
     decision = verifier.verify(text, REQUEST, prove(text, holder, REQUEST, now=NOW))
     assert decision.allowed, decision.reasons
     assert decision.task == TASK
-    assert [link.agent_id for link in decision.chain] == ["orch"]
+    assert [link.agent_id for link in decision.agents] == ["orch"]
 
     other_tool = Request(audience="crm", tool="crm.update", action="read")
     denied = verifier.verify(text, other_tool, prove(text, holder, other_tool, now=NOW))
@@ -378,3 +383,39 @@ def test_arbitrary_macaroon_we_frame_reads_and_verifies_in_pymacaroons(
     assert [c.caveat_id_bytes for c in mac.caveats] == cids
     assert _pm_signature(mac) == sig
     assert _pm_verifier(lambda cid: cid in cids).verify(mac, key) is True
+
+
+# --- discharge binding --------------------------------------------------------------------
+
+_APPROVER = ApproverKey.from_seed(b"\x52" * 32)  # test fixture only
+_signatures = st.binary(min_size=32, max_size=32)
+
+
+@settings(max_examples=100, deadline=None)
+@given(token_signature=_signatures, discharge_signature=_signatures)
+def test_bind_is_pymacaroons_hash_signatures_binder(
+    token_signature: bytes, discharge_signature: bytes
+) -> None:
+    """libmacaroons' binding, as pymacaroons' HashSignaturesBinder computes it: the two-MAC
+    concatenation under a key of 32 zero bytes."""
+    theirs = hmac_concat(truncate_or_pad(b"\0"), token_signature, discharge_signature)
+    assert _crypto.bind(token_signature, discharge_signature) == binascii.unhexlify(theirs)
+
+
+def test_a_discharge_pymacaroons_binds_verifies_here() -> None:
+    token, keys = _chain(1)
+    gated = require_approval(token, _APPROVER.public_key, rules=["crm.read"])
+    approver = Approver(_APPROVER)
+    (pending,) = approver.pending(gated, REQUEST)
+    unbound = approver.approve(pending, now=NOW)
+
+    root = pymacaroons.Macaroon.deserialize(gated.encode())
+    theirs = root.prepare_for_request(pymacaroons.Macaroon.deserialize(unbound))
+    ours = bind_discharge(gated, unbound)
+    assert _pm_signature(theirs) == decode_discharge(ours).signature
+
+    proof = prove(gated, keys[-1], REQUEST, now=NOW)
+    for bound in (ours, theirs.serialize()):
+        verifier = Verifier(_keyring(), state=MemoryState(), clock=lambda: NOW)  # unspent
+        decision = verifier.verify(gated, REQUEST, proof, discharges=[bound])
+        assert decision.allowed, decision.reasons

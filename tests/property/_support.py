@@ -1,8 +1,8 @@
 """Module-level fixtures and helpers for the property tests.
 
 Hypothesis cannot use function-scoped pytest fixtures, so the fixed keys, keyring and clock of
-``tests/conftest.py`` are rebuilt here as constants. Every key is a TEST FIXTURE ONLY (fixed
-seeds); never use one for anything real.
+``tests/conftest.py`` are module constants here, from ``delegation.testing.fixtures``. Every key
+is a TEST FIXTURE ONLY (fixed seeds); never use one for anything real.
 
 The ``force_*`` helpers play an adversarial holder: they append caveats and hops to the HMAC
 chain exactly as the library does but skip the authoring-time narrowing checks, so the
@@ -21,7 +21,6 @@ from delegation import (
     AgentKey,
     Caveat,
     Decision,
-    Keyring,
     MemoryState,
     Request,
     Scope,
@@ -35,12 +34,11 @@ from delegation import (
 )
 from delegation.caveats import Hop
 from delegation.errors import Code
-from delegation.keys import RootKey
 from delegation.proof import Proof, _prove
+from delegation.testing.fixtures import NOW, agent_key, keyring
 from delegation.token import _mint
-from tests.conftest import NOW, seeded_agent
 
-KEYRING = Keyring([RootKey("test-k1", b"\x01" * 32, NOW)])
+KEYRING = keyring()
 """Test-only root key, the same as the ``keyring`` fixture."""
 
 TASK = TaskRecord(
@@ -52,7 +50,7 @@ TASK = TaskRecord(
 
 AGENT_NUMBERS = (1, 2, 3, 4, 5, 6, 7, 10)
 """Seeds of the test agents; agent-1 and agent-10 are there for prefix confusion."""
-KEYS: dict[int, AgentKey] = {n: seeded_agent(n) for n in AGENT_NUMBERS}
+KEYS: dict[int, AgentKey] = {n: agent_key(n) for n in AGENT_NUMBERS}
 AGENTS: dict[int, Agent] = {n: Agent(f"agent-{n}", KEYS[n].public_key) for n in AGENT_NUMBERS}
 KEY_BY_PUBLIC: dict[bytes, AgentKey] = {k.public_key: k for k in KEYS.values()}
 
@@ -66,8 +64,8 @@ def fresh_nonce() -> bytes:
     return next(_nonces).to_bytes(16, "big")
 
 
-def new_verifier() -> Verifier:
-    return Verifier(KEYRING, state=MemoryState(), clock=lambda: NOW)
+def new_verifier(at: int = NOW) -> Verifier:
+    return Verifier(KEYRING, state=MemoryState(), clock=lambda: at)
 
 
 def mint_root(scope: Scope, *, holder: int = 1, nonce: bytes = b"\x00" * 16) -> UnverifiedToken:
@@ -93,8 +91,8 @@ def verify_as_holder(
     token: UnverifiedToken, request: Request, *, at: int = NOW, verifier: Verifier | None = None
 ) -> Decision:
     """Verify ``token`` for ``request`` at ``at`` with a fresh proof by its holder."""
-    v = verifier if verifier is not None else new_verifier()
-    return v.verify(token.encode(), request, proof_for(token, request, at=at), now=at)
+    v = verifier if verifier is not None else new_verifier(at)
+    return v.verify(token.encode(), request, proof_for(token, request, at=at))
 
 
 def codes(decision: Decision) -> tuple[Code, ...]:

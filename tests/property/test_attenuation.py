@@ -30,7 +30,7 @@ def test_attenuation_never_widens() -> None:
             label="requests",
         )
         for request, at in calls:
-            verifier = new_verifier()
+            verifier = new_verifier(at)
             decisions = [verify_as_holder(t, request, at=at, verifier=verifier) for t in chain]
             outcome = "allowed" if decisions[-1].allowed else "denied"
             event(f"child {outcome}")

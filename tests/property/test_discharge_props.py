@@ -12,15 +12,16 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from delegation import Code, MemoryState, Request, Scope, UnverifiedToken, Verifier
+from delegation.testing.fixtures import approver_key
 from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
-from delegation.thirdparty.caveat import PURPOSE_THIRD_PARTY, ApproverKey, ThirdPartyCaveat
+from delegation.thirdparty.caveat import PURPOSE_THIRD_PARTY, ThirdPartyCaveat
 from tests.conftest import NOW
 from tests.property._support import KEYRING, mint_root, proof_for
 from tests.property.test_revocation_props import descends, grow_tree
 
-APPROVER = Approver(ApproverKey.from_seed(b"\x51" * 32))
+APPROVER = Approver(approver_key(0x51))
 """The issuer's approval service. TEST FIXTURE ONLY."""
-THIRD = Approver(ApproverKey.from_seed(b"\x53" * 32))
+THIRD = Approver(approver_key(0x53))
 """A third party holders add on their own. TEST FIXTURE ONLY."""
 
 REQUEST = Request(audience="crm", tool="crm.read", action="read", args={"q": 1})
@@ -50,7 +51,7 @@ def codes_of(token: UnverifiedToken, discharges: list[str]) -> set[Code]:
     """Codes from a fresh verifier: approvals are single use, and this law is about binding."""
     verifier = Verifier(KEYRING, state=MemoryState(), clock=lambda: NOW)
     proof = proof_for(token, REQUEST)
-    decision = verifier.verify(token, REQUEST, proof, discharges=discharges, now=NOW)
+    decision = verifier.verify(token, REQUEST, proof, discharges=discharges)
     return {r.code for r in decision.reasons}
 
 

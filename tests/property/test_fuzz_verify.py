@@ -113,7 +113,7 @@ GENUINE_PROOFS = tuple(proof_for(t, STORY_REQUEST) for t in STORY)
 def test_verifying_arbitrary_text_only_ever_denies(token: str, proof: str | None) -> None:
     assume(token not in GENUINE_TOKENS)
     with no_internal_errors():
-        decision = new_verifier().verify(token, STORY_REQUEST, proof, now=NOW)
+        decision = new_verifier().verify(token, STORY_REQUEST, proof)
     event(str(decision.code))
     _assert_typed_denial(decision)
 
@@ -130,7 +130,7 @@ def test_a_genuine_token_with_any_other_proof_is_pop_invalid(
 ) -> None:
     assume(proof != GENUINE_PROOFS[STORY.index(token)])
     with no_internal_errors():
-        decision = new_verifier().verify(token.encode(), STORY_REQUEST, proof, now=NOW)
+        decision = new_verifier().verify(token.encode(), STORY_REQUEST, proof)
     assert codes(decision) == (Code.POP_INVALID,)
 
 
@@ -332,7 +332,7 @@ def test_a_holder_appending_any_caveat_body_gets_a_typed_answer(
     # Signed directly by the holder's key: prove() would parse the new caveat first.
     proof = proof_for(appended, STORY_REQUEST, key=holder_key(token))
     with no_internal_errors():
-        decision = new_verifier().verify(appended.encode(), STORY_REQUEST, proof, now=NOW)
+        decision = new_verifier().verify(appended.encode(), STORY_REQUEST, proof)
     event(str(decision.code))
     assert all(isinstance(r.code, Code) for r in decision.reasons)
 

@@ -62,10 +62,10 @@ def test_a_proof_by_anyone_but_the_holder_is_pop_invalid(
     )
     verifier = new_verifier()
     with no_internal_errors():
-        genuine = verifier.verify(token.encode(), REQUEST, proof_for(token, REQUEST), now=NOW)
+        genuine = verifier.verify(token.encode(), REQUEST, proof_for(token, REQUEST))
         assert genuine.allowed, codes(genuine)
         forged = proof_for(token, REQUEST, key=signer)
-        decision = verifier.verify(token.encode(), REQUEST, forged, now=NOW)
+        decision = verifier.verify(token.encode(), REQUEST, forged)
     if signer.public_key == token.holder.public_key:
         event("the holder signed")
         assert decision.allowed, codes(decision)
@@ -128,7 +128,7 @@ def test_a_proof_for_one_request_never_verifies_for_another(
         presented = Request(**{**signed.to_json(), "args": {**signed.args, name: value}})
     proof = proof_for(token, signed)
     with no_internal_errors():
-        decision = new_verifier().verify(token.encode(), presented, proof, now=NOW)
+        decision = new_verifier().verify(token.encode(), presented, proof)
     if request_key(signed) == request_key(presented):
         event("same call")
         assert decision.allowed, codes(decision)

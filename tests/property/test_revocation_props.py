@@ -61,7 +61,7 @@ def grow_tree(
         parent_index = data.draw(st.integers(0, len(nodes) - 1), label="parent")
         parent = nodes[parent_index].token
         op = data.draw(st.sampled_from(ops), label="op")
-        in_chain = {link.public_key for link in parent.chain()}
+        in_chain = {link.public_key for link in parent.agents()}
         free = [n for n in AGENT_NUMBERS if AGENTS[n].public_key not in in_chain]
         if op == "delegate" and free:
             n = data.draw(st.sampled_from(free), label="delegatee")
@@ -100,7 +100,7 @@ def verify_all(verifier: Verifier, nodes: list[Node]) -> list[tuple[Code, ...]]:
     out = []
     for node in nodes:
         proof = proof_for(node.token, REQUEST)
-        decision = verifier.verify(node.token, REQUEST, proof, now=NOW)
+        decision = verifier.verify(node.token, REQUEST, proof)
         out.append(tuple(r.code for r in decision.reasons))
     return out
 
@@ -119,7 +119,7 @@ def test_revoking_a_hop_denies_exactly_its_descendants(data: st.DataObject) -> N
     target = data.draw(st.sampled_from(hop_nodes), label="revoked hop")
     target_token = nodes[target].token
     assert isinstance(target_token.unsafe_caveats()[-1], Hop)
-    hop_id = target_token.chain()[-1].hop_id
+    hop_id = target_token.agents()[-1].hop_id
     assert hop_id is not None
     store.revoke(Revocation(RevocationKind.TOKEN, hop_id), NOW)
 
@@ -152,7 +152,7 @@ def test_revoking_a_prefix_or_an_agent_denies_exactly_the_chains_through_it(
         store.revoke(Revocation(RevocationKind.AGENT, encode_public_key(key)), NOW)
         results = verify_all(verifier, nodes)
         for i, node in enumerate(nodes):
-            through = any(link.public_key == key for link in node.token.chain())
+            through = any(link.public_key == key for link in node.token.agents())
             assert results[i] == ((Code.REVOKED,) if through else ()), (i, agent)
         return
     target = data.draw(st.integers(0, len(nodes) - 1), label="revoked token")

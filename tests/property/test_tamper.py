@@ -53,7 +53,7 @@ def _verify_tampered(data: bytes, original: UnverifiedToken) -> Decision:
     """Verify the tampered bytes as a thief would present them: with the holder's proof."""
     proof = proof_for(original, STORY_REQUEST)
     with no_internal_errors():
-        return new_verifier().verify(_wire.b64encode(data), STORY_REQUEST, proof, now=NOW)
+        return new_verifier().verify(_wire.b64encode(data), STORY_REQUEST, proof)
 
 
 def _assert_opaque_integrity_denial(decision: Decision) -> None:
@@ -62,8 +62,8 @@ def _assert_opaque_integrity_denial(decision: Decision) -> None:
     assert decision.code in INTEGRITY_CODES, codes(decision)
     # To the presenter an integrity failure reveals nothing about the token it claims to be.
     assert decision.task is None
-    assert decision.chain == ()
-    assert decision.token_id is None
+    assert decision.agents == ()
+    assert decision.root_id is None
     assert decision.reasons[0].hop is None
     assert decision.reasons[0].caveat is None
 
@@ -77,7 +77,7 @@ def _signed_spans(token: UnverifiedToken) -> list[tuple[int, int]]:
         begin = data.index(cav.cid, start)
         spans.append((begin, begin + len(cav.cid)))
         start = begin + len(cav.cid)
-    spans.append((len(data) - _wire.SIGNATURE_BYTES, len(data)))
+    spans.append((len(data) - _wire.MAC_BYTES, len(data)))
     return spans
 
 
@@ -221,7 +221,7 @@ def test_a_hop_signed_for_one_chain_never_counts_in_another(
     spliced = force_append_raw(token, [hop.cid])
     with no_internal_errors():
         decision = new_verifier().verify(
-            spliced.encode(), STORY_REQUEST, proof_for(token, STORY_REQUEST), now=NOW
+            spliced.encode(), STORY_REQUEST, proof_for(token, STORY_REQUEST)
         )
     assert codes(decision) == (Code.BAD_HOP,)
 
@@ -256,6 +256,6 @@ def test_a_changed_location_grants_nothing(data: st.DataObject) -> None:
         return
     assert codes(decision) == (Code.POP_INVALID,)
     moved = decode(_wire.b64encode(changed))
-    assert (moved.token_id, moved.chain_id) == (LOCATED.token_id, LOCATED.chain_id)
-    assert moved.chain() == LOCATED.chain()
+    assert (moved.root_id, moved.token_id) == (LOCATED.root_id, LOCATED.token_id)
+    assert moved.agents() == LOCATED.agents()
     assert moved.unsafe_caveats() == LOCATED.unsafe_caveats()

@@ -77,10 +77,10 @@ def test_an_unknown_caveat_survives_descendants_and_always_denies(
     cid = _unknown(type_id, body)
     with_unknown = attenuate(base, [UnknownCaveat(type_id, cid)], now=NOW)
     index = len(base.raw.caveats)
-    segment = len(base.chain()) - 1
+    segment = len(base.agents()) - 1
     token = attenuate(with_unknown, Scope(tools=["t.read"]), now=NOW)
     if then_delegate:
-        in_chain = {link.public_key for link in token.chain()}
+        in_chain = {link.public_key for link in token.agents()}
         to = next(a for a in AGENTS.values() if a.public_key not in in_chain)
         token = delegate(token, holder_key(token), to, Scope(intents=["sum"]), now=NOW)
     again = decode(token.encode())

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from delegation import Code, Request, Scope, UnverifiedToken, Verifier, attenuate, delegate
 from delegation.caveats import MaxUses, Validity
 from delegation.stores import MemoryState, SQLiteState
+from tests.clock import Clock
 from tests.conftest import NOW
 from tests.property._support import AGENT_NUMBERS, AGENTS, KEYRING, holder_key, mint_root, proof_for
 
@@ -72,7 +73,7 @@ def grow(data: st.DataObject, *, vary_expiry: bool) -> list[UnverifiedToken]:
         if vary_expiry and data.draw(st.booleans(), label="shorter"):
             cut = data.draw(st.sampled_from([100, 1000, 2000]), label="cut")
             extra.append(Validity(None, expiry(parent) - cut))
-        in_chain = {link.public_key for link in parent.chain()}
+        in_chain = {link.public_key for link in parent.agents()}
         free = [n for n in AGENT_NUMBERS if AGENTS[n].public_key not in in_chain]
         wants_hop = data.draw(st.booleans(), label="delegate")
         if free and wants_hop:
@@ -118,11 +119,13 @@ def run_calls(
         calls = sorted(calls, key=lambda c: c[2])
     spent: dict[Counter, int] = {}
     with stores(kind) as uses:
-        verifier = Verifier(KEYRING, state=uses, clock=lambda: NOW)
+        clock = Clock(NOW)
+        verifier = Verifier(KEYRING, state=uses, clock=clock)
         for index, good, dt in calls:
             token, at = tokens[index], NOW + dt
             request = GOOD if good else BAD
-            decision = verifier.verify(token, request, proof_for(token, request, at=at), now=at)
+            clock.now = at
+            decision = verifier.verify(token, request, proof_for(token, request, at=at))
             found = [r.code for r in decision.reasons]
             mine = counters(token)
             expired = {Code.EXPIRED} if at >= expiry(token) else set()

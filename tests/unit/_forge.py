@@ -15,8 +15,8 @@ from delegation.caveats.registry import Placed
 from delegation.errors import CaveatFailed
 from delegation.proof import Proof
 from delegation.task import Agent, TaskRecord
+from delegation.testing.fixtures import NOW
 from delegation.token import Identifier
-from tests.conftest import NOW
 
 TEST_NONCE = bytes(range(0x10, 0x20))
 """A distinctive identifier nonce, easy to find inside a token's bytes."""

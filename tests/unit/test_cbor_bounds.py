@@ -19,9 +19,6 @@ from typing import Any
 
 import cbor2
 import pytest
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from delegation import (
     Code,
@@ -35,13 +32,13 @@ from delegation import (
     _wire,
     decode,
 )
+from delegation._crypto import seal
 from delegation.errors import BadDischarge
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_CBOR_DEPTH, MAX_IDENTIFIER_BYTES
-from delegation.thirdparty import caveat as tp
+from delegation.testing.fixtures import approver_key, root_secret
 from delegation.thirdparty.approval import Approver
 from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
-    ApproverKey,
     ThirdPartyCaveat,
     TicketContents,
     new_caveat_key,
@@ -50,9 +47,9 @@ from delegation.thirdparty.caveat import (
 )
 from tests.unit import _forge
 
-APPROVER_KEY = ApproverKey.from_seed(b"\x52" * 32)
+APPROVER_KEY = approver_key(0x52)
 """An approval service's key. TEST FIXTURE ONLY."""
-ROOT_SECRET = b"\x01" * 32
+ROOT_SECRET = root_secret(1)
 """The conftest keyring's root key. TEST FIXTURE ONLY."""
 
 
@@ -291,16 +288,12 @@ def test_hostile_third_party_caveat_id_is_malformed(
 
 def seal_plaintext(public_key: bytes, plaintext: bytes) -> bytes:
     """seal_ticket with any plaintext: anyone holding the approver's public key can do this."""
-    ephemeral = X25519PrivateKey.generate()
-    eph_pub = ephemeral.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(public_key))
-    key = tp._ticket_key(shared, eph_pub, public_key)
-    return eph_pub + ChaCha20Poly1305(key).encrypt(bytes(12), plaintext, tp._TICKET_DOMAIN)
+    return seal.seal_ticket(public_key, plaintext)
 
 
 def test_seal_plaintext_seals_what_seal_ticket_does() -> None:
     contents = TicketContents(b"\x07" * 32, "tid", PURPOSE_APPROVAL)
-    plain = _cbor.dumps({1: contents.caveat_key, 2: contents.token_id, 3: contents.purpose})
+    plain = _cbor.dumps({1: contents.caveat_key, 2: contents.root_id, 3: contents.purpose})
     assert APPROVER_KEY.open_ticket(seal_plaintext(APPROVER_KEY.public_key, plain)) == contents
     assert APPROVER_KEY.open_ticket(seal_ticket(APPROVER_KEY.public_key, contents)) == contents
 

@@ -24,6 +24,7 @@ from delegation import (
     encode_public_key,
     prove,
 )
+from delegation.testing.fixtures import root_secret
 from tests.conftest import NOW
 
 
@@ -82,7 +83,7 @@ def test_decision_json_shape_for_an_allow(
         "code": None,
         "reasons": [],
         "task": task.to_json(),
-        "chain": [
+        "agents": [
             {
                 "agent_id": "orchestrator",
                 "public_key": encode_public_key(orchestrator.public_key),
@@ -90,6 +91,10 @@ def test_decision_json_shape_for_an_allow(
             }
         ],
         "token_id": root_token.token_id,
+        "root_id": root_token.root_id,
+        "key_id": root_token.identifier.key_id,
+        "expires": NOW + 3600,  # the root scope's expiry
+        "at": NOW,
     }
     assert json.loads(json.dumps(doc)) == doc
 
@@ -105,7 +110,10 @@ def test_decision_json_shape_for_a_denial(
         intent="summarise",
     )
     doc = verifier.verify(root_token, request, None).to_json()
-    assert list(doc) == ["allowed", "code", "reasons", "task", "chain", "token_id"]
+    assert list(doc) == [
+        "allowed", "code", "reasons", "task", "agents", "token_id", "root_id", "key_id", "expires",
+        "at",
+    ]  # fmt: skip
     assert doc["allowed"] is False
     assert doc["code"] == "tool_not_allowed"
     assert [(r["code"], r["hop"], r["caveat"]) for r in doc["reasons"]] == [
@@ -114,10 +122,11 @@ def test_decision_json_shape_for_a_denial(
     ]
     assert all(set(r) == {"code", "hop", "caveat", "detail"} for r in doc["reasons"])
     assert doc["task"] == task.to_json()
-    assert doc["token_id"] == root_token.token_id
+    assert (doc["token_id"], doc["root_id"]) == (root_token.token_id, root_token.root_id)
+    assert (doc["key_id"], doc["at"]) == (root_token.identifier.key_id, NOW)
     text = json.dumps(doc)
     assert root_token.raw.signature.hex() not in text
-    assert (b"\x01" * 32).hex() not in text  # the test keyring's root key
+    assert root_secret(1).hex() not in text  # the test keyring's root key
 
 
 def test_decision_json_for_an_unreadable_token() -> None:
@@ -134,8 +143,12 @@ def test_decision_json_for_an_unreadable_token() -> None:
             }
         ],
         "task": None,
-        "chain": [],
+        "agents": [],
         "token_id": None,
+        "root_id": None,
+        "key_id": None,
+        "expires": None,
+        "at": None,
     }
 
 

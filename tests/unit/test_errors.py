@@ -57,6 +57,8 @@ def test_code_vocabulary_is_stable() -> None:
         "REVOKED": "revoked",
         "USES_EXHAUSTED": "uses_exhausted",
         "STATE_REQUIRED": "state_required",
+        "TOKEN_REQUIRED": "token_required",
+        "INTERNAL_ERROR": "internal_error",
     }
 
 

@@ -156,7 +156,7 @@ def test_rotation_keeps_old_keys_verifying_and_retiring_makes_them_unknown() -> 
     assert not decision
     assert [r.code for r in decision.reasons] == [Code.UNKNOWN_KEY]
     assert decision.task is None
-    assert decision.chain == ()
+    assert decision.agents == ()
 
 
 def _forge_key_id(token: str) -> str:

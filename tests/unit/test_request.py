@@ -316,3 +316,39 @@ def test_digest_is_stable_and_independent_of_argument_order() -> None:
     assert a.digest() == b.digest()
     assert len(a.digest()) == 32
     assert Request.from_json(a.to_json()).digest() == a.digest()
+
+
+def test_shared_argument_lists_are_bounded_by_total_values() -> None:
+    # 64 references to one list of 64 lists of 64 ints: a handful of objects standing for
+    # 64^3 values. The per-container limits allow it; the total refuses it, cheaply.
+    leaf = list(range(64))
+    middle = [leaf] * 64
+    with pytest.raises(MalformedRequest, match="more than 1024 values"):
+        Request(audience="crm", tool="t", action="a", args={"x": [middle] * 64})
+
+
+def test_total_text_in_arguments_is_bounded() -> None:
+    text = "a" * 4096
+    Request(audience="crm", tool="t", action="a", args={f"k{i}": text for i in range(16)})
+    with pytest.raises(MalformedRequest, match="characters of text"):
+        Request(audience="crm", tool="t", action="a", args={f"k{i}": text for i in range(17)})
+
+
+def test_a_thousand_values_are_fine() -> None:
+    args = {f"k{i}": list(range(15)) for i in range(64)}  # 64 lists + 960 ints = 1024 values
+    Request(audience="crm", tool="t", action="a", args=args)
+    args["k0"] = list(range(16))
+    with pytest.raises(MalformedRequest, match="values"):
+        Request(audience="crm", tool="t", action="a", args=args)
+
+
+def test_unknown_member_names_are_shown_bounded() -> None:
+    doc = {
+        "audience": "crm",
+        "tool": "t",
+        "action": "a",
+        **{"x" * 1000 + str(i): 1 for i in range(50)},
+    }
+    with pytest.raises(MalformedRequest) as refused:
+        Request.from_json(doc)
+    assert len(str(refused.value)) < 400

@@ -53,11 +53,13 @@ from delegation.caveats import (
 )
 from delegation.keys import RootKey
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_CAVEATS, MAX_HOPS, MAX_TOKEN_CHARS
+from delegation.testing import fixtures
+from delegation.testing.fixtures import root_secret
 from delegation.token import Identifier, _mint
 from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge
 
-ROOT_SECRET = b"\x01" * 32  # the conftest keyring's test-only key
+ROOT_SECRET = root_secret(1)  # the conftest keyring's test-only key
 
 
 def agent(name: str, key: AgentKey) -> Agent:
@@ -161,7 +163,7 @@ def test_mint_uses_the_current_key_and_random_nonces(
     b = mint(ring, task, agent("o", orchestrator), scope, now=NOW)
     assert a.identifier.key_id == "k-b"
     assert a.identifier.nonce != b.identifier.nonce
-    assert a.token_id != b.token_id
+    assert a.root_id != b.root_id
 
 
 def test_mint_is_reproducible_with_a_fixed_nonce(
@@ -234,8 +236,8 @@ def test_mint_never_builds_a_token_that_does_not_decode(
 # returning a token that decode() then refuses (TokenTooLarge / MalformedToken).
 @pytest.mark.parametrize("location", ["x" * 300, "line\nbreak"])
 def test_core_mint_refuses_a_location_decode_would_refuse(location: str) -> None:
-    keyring = Keyring([RootKey("test-k1", b"\x01" * 32, 0)])  # test-only key
-    holder = Agent("o", AgentKey.from_seed(b"\x01" * 32).public_key)  # test-only key
+    keyring = fixtures.keyring(fixtures.root_key(1))  # test-only key
+    holder = Agent("o", fixtures.agent_key(1).public_key)  # test-only key
     task = TaskRecord(task_id="t", approved_by="a", approved_at=0, statement="s")
     with pytest.raises(AuthoringError, match=r"^location: "):
         mint(keyring, task, holder, Scope(audiences=["crm"], expires_in=60), location=location)
@@ -255,7 +257,7 @@ def test_attenuate_appends_and_keeps_every_caveat(root_token: UnverifiedToken) -
     for raw in child.raw.caveats[n:]:
         sig = _crypto.chain_step(sig, raw)
     assert child.raw.signature == sig
-    assert child.token_id == root_token.token_id
+    assert child.root_id == root_token.root_id
 
 
 def test_attenuate_accepts_text_and_caveat_lists(root_token: UnverifiedToken) -> None:
@@ -436,7 +438,7 @@ def test_delegate_appends_a_signed_hop_then_the_scope(
     )
     assert _crypto.ed25519_verify(orchestrator.public_key, hop.signature, message)
     assert child.holder.public_key == researcher.public_key
-    assert [link.agent_id for link in child.chain()] == ["orchestrator", "researcher"]
+    assert [link.agent_id for link in child.agents()] == ["orchestrator", "researcher"]
 
 
 def test_delegate_refuses_a_key_that_is_not_the_holder(
@@ -525,8 +527,8 @@ def test_token_and_hop_ids_are_stable_and_distinct_for_siblings(
     to_researcher = delegate(root_token, orchestrator, agent("researcher", researcher))
     to_writer = delegate(root_token, orchestrator, agent("writer", writer))
     # every token derived from one root shares its token id
-    assert root_token.token_id == to_researcher.token_id == to_writer.token_id
-    assert len(root_token.token_id) == 32
+    assert root_token.root_id == to_researcher.root_id == to_writer.root_id
+    assert len(root_token.root_id) == 32
     hop_r = to_researcher.holder.hop_id
     hop_w = to_writer.holder.hop_id
     assert hop_r is not None
@@ -535,10 +537,10 @@ def test_token_and_hop_ids_are_stable_and_distinct_for_siblings(
     # stable: decoding again, or attenuating further, keeps the earlier hop id
     assert decode(to_researcher.encode()).holder.hop_id == hop_r
     narrower = attenuate(to_researcher, Scope(tools=["crm.read"]))
-    assert narrower.chain()[1].hop_id == hop_r
+    assert narrower.agents()[1].hop_id == hop_r
     # a sibling delegation with a narrower scope after the hop still has its own hop id
     deeper = delegate(narrower, researcher, agent("writer", writer))
-    assert deeper.chain()[1].hop_id == hop_r
+    assert deeper.agents()[1].hop_id == hop_r
     assert deeper.holder.hop_id not in (hop_r, hop_w)
     # the same hop after a different prefix is a different branch
     other_prefix = delegate(
@@ -570,7 +572,7 @@ def test_token_ids_differ_between_roots(
         location=None,
         now=None,
     )
-    assert a.token_id != b.token_id
+    assert a.root_id != b.root_id
 
 
 # --- decode and the text form --------------------------------------------------------------------
@@ -705,11 +707,11 @@ def test_describe_shows_the_chain_and_holds_no_secrets(
         root_token, orchestrator, agent("researcher", researcher), Scope(tools=["crm.read"])
     )
     view = token.describe()
-    assert view["token_id"] == token.token_id
+    assert (view["token_id"], view["root_id"]) == (token.token_id, token.root_id)
     assert view["key_id"] == "test-k1"
     assert view["location"] is None
     assert view["task"] == task.to_json()
-    assert view["chain"] == [link.to_json() for link in token.chain()]
+    assert view["agents"] == [link.to_json() for link in token.agents()]
     assert [c["type"] for c in view["caveats"]][-2:] == ["hop", "tool"]
     assert [c["hop"] for c in view["caveats"]] == [0] * 7 + [1, 1]
     assert [c["index"] for c in view["caveats"]] == list(range(9))

@@ -79,16 +79,18 @@ from delegation.keys import RootKey
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_HOPS, MAX_TOKEN_CHARS, POP_MAX_AGE_SECONDS
 from delegation.proof import Proof, _prove
 from delegation.stores import StateAnswer, StateQuery, UnavailableReason
+from delegation.testing.fixtures import approver_key, root_secret
 from delegation.thirdparty.approval import require_approval
 from delegation.thirdparty.caveat import ApproverKey
 from delegation.token import _mint
+from tests.clock import Clock
 from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge
 
-ROOT_SECRET = b"\x01" * 32  # the conftest keyring's test-only key
+ROOT_SECRET = root_secret(1)  # the conftest keyring's test-only key
 INTEGRITY = "the token failed its integrity check"
 NONCES = iter(range(1, 10**6))
-APPROVER_KEY = ApproverKey.from_seed(b"\x51" * 32)
+APPROVER_KEY = approver_key(0x51)
 """The issuer's approval service. TEST FIXTURE ONLY."""
 RES = "crm://accounts/42/notes"
 
@@ -107,15 +109,12 @@ def check(
     request: Request,
     key: AgentKey,
     *,
-    at: int = NOW,
-    issued_at: int | None = None,
+    issued_at: int = NOW,
 ) -> Decision:
-    """Verify with a fresh proof by ``key`` (the test's idea of the presenter)."""
+    """Verify at the verifier's clock with a fresh proof by ``key`` (the test's presenter)."""
     tok = decode(token) if isinstance(token, str) else token
-    proof = _forge.proof_by(
-        tok, key, request, issued_at=at if issued_at is None else issued_at, nonce=nonce()
-    )
-    return verifier.verify(token, request, proof, now=at)
+    proof = _forge.proof_by(tok, key, request, issued_at=issued_at, nonce=nonce())
+    return verifier.verify(token, request, proof)
 
 
 def triples(decision: Decision) -> list[tuple[Code, int | None, int | None]]:
@@ -155,8 +154,8 @@ def test_genuine_token_with_a_fresh_proof_is_allowed(
     assert decision.reasons == ()
     assert decision.code is None
     assert decision.task == task
-    assert [(link.agent_id, link.hop_id) for link in decision.chain] == [("orchestrator", None)]
-    assert decision.token_id == root_token.token_id
+    assert [(link.agent_id, link.hop_id) for link in decision.agents] == [("orchestrator", None)]
+    assert decision.root_id == root_token.root_id
     assert decision.holder is not None
     assert decision.holder.public_key == orchestrator.public_key
 
@@ -170,8 +169,8 @@ def test_delegated_token_is_allowed_for_the_last_holder_only(
 ) -> None:
     decision = check(verifier, delegated, read_request, researcher)
     assert decision, decision.reasons
-    assert decision.chain == delegated.chain()
-    assert [link.agent_id for link in decision.chain] == ["orchestrator", "researcher"]
+    assert decision.agents == delegated.agents()
+    assert [link.agent_id for link in decision.agents] == ["orchestrator", "researcher"]
     # the former holder cannot use the token it handed down
     assert triples(check(verifier, delegated, read_request, orchestrator)) == [
         (Code.POP_INVALID, None, None)
@@ -258,8 +257,8 @@ def test_a_denial_of_a_genuine_token_still_names_task_and_chain(
     )
     assert not decision
     assert decision.task == task
-    assert decision.chain == delegated.chain()
-    assert decision.token_id == delegated.token_id
+    assert decision.agents == delegated.agents()
+    assert decision.root_id == delegated.root_id
 
 
 def test_audience_mismatch(
@@ -356,11 +355,13 @@ def test_not_yet_valid(
 ) -> None:
     scope = Scope(["crm"], expires=NOW + 600, not_before=NOW + CLOCK_SKEW_SECONDS + 1)
     token = mint(keyring, task, agent("o", orchestrator), scope, now=NOW)
-    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW)
+    clock = Clock(NOW)
+    verifier = Verifier(keyring, state=MemoryState(), clock=clock)
     assert triples(check(verifier, token, read_request, orchestrator)) == [
         (Code.NOT_YET_VALID, 0, 0)
     ]
-    assert check(verifier, token, read_request, orchestrator, at=NOW + 1)
+    clock.now = NOW + 1
+    assert check(verifier, token, read_request, orchestrator)
 
 
 # --- integrity ------------------------------------------------------------------------------------
@@ -370,8 +371,8 @@ def _is_opaque_integrity_failure(decision: Decision) -> bool:
     return (
         decision.reasons == (Reason(Code.BAD_SIGNATURE, INTEGRITY),)
         and decision.task is None
-        and decision.chain == ()
-        and decision.token_id is None
+        and decision.agents == ()
+        and decision.root_id is None
     )
 
 
@@ -665,7 +666,7 @@ def test_a_caveat_whose_check_raises_denies_without_leaking(
     with caplog.at_level(logging.ERROR, logger="delegation"):
         decision = check(verifier, token, read_request, orchestrator)
     assert not decision
-    assert triples(decision) == [(Code.MALFORMED, 0, 7)]
+    assert triples(decision) == [(Code.INTERNAL_ERROR, 0, 7)]
     assert "exploding" in decision.reasons[0].detail
     assert ROOT_SECRET.hex() not in decision.reasons[0].detail
     assert any("exploding" in r.getMessage() for r in caplog.records)
@@ -691,7 +692,7 @@ def test_a_parse_failure_names_its_hop_and_caveat(
     token = _forge.append_raw(delegated, _cbor.dumps([1, {}]))  # an empty validity window
     decision = check(verifier, token, read_request, researcher)
     assert triples(decision) == [(Code.MALFORMED, 1, 10)]
-    assert decision.chain[:1] == delegated.chain()[:1]
+    assert decision.agents[:1] == delegated.agents()[:1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -726,9 +727,9 @@ def test_an_internal_error_after_step_3_still_names_the_task(
     token = attenuate(root_token, [BrokenParser("x")], now=NOW)
     read = Request(audience="crm", tool="crm.read", action="read", resource=RES, intent="summarise")
     decision = verifier.verify(token, read, prove(token, orchestrator, read, now=NOW))
-    assert codes(decision) == [Code.MALFORMED]
+    assert codes(decision) == [Code.INTERNAL_ERROR]
     assert decision.task == root_token.task
-    assert decision.token_id == root_token.token_id
+    assert decision.root_id == root_token.root_id
 
 
 # --- hops and holder continuity -------------------------------------------------------------------
@@ -744,7 +745,7 @@ def test_an_unsigned_hop_is_bad_hop(
     token = _forge.append_raw(root_token, hop.encode())
     decision = check(verifier, token, read_request, researcher)
     assert triples(decision) == [(Code.BAD_HOP, 1, 7)]
-    assert [link.agent_id for link in decision.chain] == ["orchestrator"]
+    assert [link.agent_id for link in decision.agents] == ["orchestrator"]
 
 
 def test_a_hop_signed_by_anyone_but_the_holder_in_force_is_bad_hop(
@@ -768,7 +769,7 @@ def test_a_hop_signed_by_anyone_but_the_holder_in_force_is_bad_hop(
     hop = _forge.signed_hop(delegated, orchestrator, "writer", writer)
     decision = check(verifier, _forge.append_raw(delegated, hop.encode()), read_request, writer)
     assert triples(decision) == [(Code.BAD_HOP, 2, 10)]
-    assert [link.agent_id for link in decision.chain] == ["orchestrator", "researcher"]
+    assert [link.agent_id for link in decision.agents] == ["orchestrator", "researcher"]
 
 
 def test_a_hop_signed_over_another_prefix_is_bad_hop(
@@ -1026,12 +1027,13 @@ def test_proof_freshness_window(
 def test_a_reused_proof_is_replay(
     keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
-    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW)
+    clock = Clock(NOW)
+    verifier = Verifier(keyring, state=MemoryState(), clock=clock)
     proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
     assert verifier.verify(root_token, read_request, proof)
     assert triples(verifier.verify(root_token, read_request, proof)) == [(Code.REPLAY, None, None)]
-    # still a replay a little later, inside the proof's window
-    assert verifier.verify(root_token, read_request, proof, now=NOW + 30).code is Code.REPLAY
+    clock.now = NOW + 30  # still a replay a little later, inside the proof's window
+    assert verifier.verify(root_token, read_request, proof).code is Code.REPLAY
 
 
 def test_replay_is_caught_across_verifiers_sharing_a_store(
@@ -1162,9 +1164,9 @@ def test_check_chain_returns_a_verified_chain(
     chain = verifier.check_chain(delegated.encode())
     assert isinstance(chain, VerifiedChain)
     assert chain.task == task
-    assert chain.links == delegated.chain()
+    assert chain.agents == delegated.agents()
     assert chain.holder == delegated.holder
-    assert chain.token_id == delegated.token_id
+    assert chain.root_id == delegated.root_id
     assert [p.caveat for p in chain.caveats] == list(delegated.unsafe_caveats())
     assert [p.hops_before for p in chain.caveats] == [0] * 8 + [1, 1]
 
@@ -1207,13 +1209,16 @@ def test_check_chain_raises_typed_errors(
 
 
 def test_authorize_checks_request_and_proof_on_a_verified_chain(
-    verifier: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
+    keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
+    clock = Clock(NOW)
+    verifier = Verifier(keyring, state=MemoryState(), clock=clock)
     chain = verifier.check_chain(root_token)
     proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
     assert verifier.authorize(chain, read_request, proof)
     assert verifier.authorize(chain, read_request, proof).code is Code.REPLAY
-    expired = verifier.authorize(chain, read_request, None, now=NOW + 3600)
+    clock.now = NOW + 3600
+    expired = verifier.authorize(chain, read_request, None)
     assert triples(expired) == [(Code.EXPIRED, 0, 0), (Code.POP_REQUIRED, None, None)]
 
 
@@ -1224,5 +1229,5 @@ def test_verify_never_raises_even_when_its_own_clock_breaks(
     verifier = Verifier(keyring, state=MemoryState(), clock=lambda: float("nan"))
     decision = verifier.verify(root_token, read_request, proof)
     assert not decision
-    assert [r.code for r in decision.reasons] == [Code.MALFORMED]
+    assert [r.code for r in decision.reasons] == [Code.INTERNAL_ERROR]
     assert decision.task == root_token.task

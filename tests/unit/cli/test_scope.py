@@ -3,15 +3,15 @@ caveat, including caveats the public API would refuse to append (any holder can 
 
 from __future__ import annotations
 
-from delegation import Agent, AgentKey, Keyring, Scope, TaskRecord, mint
+from delegation import Agent, Scope, TaskRecord, mint
 from delegation.caveats import ResourceCaveat, Tool, Validity
 from delegation.cli._scope import effective_scope
-from delegation.keys import RootKey
+from delegation.testing.fixtures import agent_key, keyring, root_key
 from tests.conftest import NOW
 from tests.unit._forge import append_raw
 
-KEYRING = Keyring([RootKey("test-k1", b"\x01" * 32, 0)])  # TEST FIXTURE ONLY
-HOLDER = Agent("orchestrator", AgentKey.from_seed(b"\x02" * 32).public_key)  # TEST FIXTURE ONLY
+KEYRING = keyring(root_key(1))  # TEST FIXTURE ONLY
+HOLDER = Agent("orchestrator", agent_key(2).public_key)  # TEST FIXTURE ONLY
 TASK = TaskRecord(task_id="t", approved_by="a", approved_at=NOW, statement="s")
 
 

@@ -14,7 +14,6 @@ import pytest
 
 from delegation import (
     Agent,
-    AgentKey,
     Code,
     Keyring,
     Request,
@@ -37,6 +36,7 @@ from delegation.stores import (
     UseLimit,
 )
 from delegation.stores.sqlite import APPLICATION_ID, SCHEMA_VERSION
+from delegation.testing.fixtures import agent_key
 from tests.conftest import NOW
 
 TASK = RevocationKind.TASK
@@ -297,7 +297,7 @@ def test_two_handles_on_one_file_agree(state: SQLiteState, path: Path) -> None:
 
 def test_replay_across_verifiers_sharing_the_file(state: SQLiteState, path: Path) -> None:
     keyring = Keyring.generate()  # throwaway, test only
-    holder = AgentKey.from_seed(b"\x21" * 32)  # TEST FIXTURE ONLY
+    holder = agent_key(0x21)  # TEST FIXTURE ONLY
     token = mint(
         keyring,
         TaskRecord(

@@ -34,7 +34,6 @@ from delegation import (
     prove,
 )
 from delegation.caveats import MaxUses, Tool
-from delegation.keys import RootKey
 from delegation.proof import Proof
 from delegation.stores import (
     InvalidRevocation,
@@ -45,8 +44,8 @@ from delegation.stores import (
     StateQuery,
     UnavailableReason,
 )
+from delegation.testing import fixtures
 from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
-from delegation.thirdparty.caveat import ApproverKey
 from delegation.token import _mint
 from tests.conftest import NOW, seeded_agent
 
@@ -177,8 +176,8 @@ def test_nothing_revoked_everything_verifies(bench: Bench, tree: Tree) -> None:
 
 
 def test_revoking_the_token_id_kills_every_descendant(bench: Bench, tree: Tree) -> None:
-    assert tree.root.token_id == tree.deep.token_id
-    bench.revoke(RevocationKind.TOKEN, tree.root.token_id)
+    assert tree.root.root_id == tree.deep.root_id
+    bench.revoke(RevocationKind.TOKEN, tree.root.root_id)
     assert_revoked_exactly(bench, tree, {"root", "narrowed", "one", "two", "deep"})
 
 
@@ -193,15 +192,15 @@ def test_revoking_a_leaf_token_kills_only_it(bench: Bench, tree: Tree) -> None:
 
 
 def test_revoking_a_hop_kills_its_branch_only(bench: Bench, tree: Tree) -> None:
-    hop_id = tree.one.chain()[-1].hop_id
+    hop_id = tree.one.agents()[-1].hop_id
     assert hop_id is not None
-    assert tree.deep.chain()[1].hop_id == hop_id
+    assert tree.deep.agents()[1].hop_id == hop_id
     bench.revoke(RevocationKind.TOKEN, hop_id)
     assert_revoked_exactly(bench, tree, {"one", "deep"})
 
 
 def test_revoking_the_deepest_hop_spares_its_parent(bench: Bench, tree: Tree) -> None:
-    hop_id = tree.deep.chain()[-1].hop_id
+    hop_id = tree.deep.agents()[-1].hop_id
     assert hop_id is not None
     bench.revoke(RevocationKind.TOKEN, hop_id)
     assert_revoked_exactly(bench, tree, {"deep"})
@@ -248,7 +247,7 @@ def test_a_misspelled_kind_is_refused_not_recorded(bench: Bench, tree: Tree) -> 
     """Fails on the old code, which recorded ("chian", id) and matched nothing with it."""
     for kind in ("chian", "chain", "Task", "hop"):
         with pytest.raises(InvalidRevocation):
-            bench.state.revoke(Revocation(kind, tree.root.token_id), NOW)  # type: ignore[arg-type]
+            bench.state.revoke(Revocation(kind, tree.root.root_id), NOW)  # type: ignore[arg-type]
     assert bench.state.revocations() == []
 
 
@@ -256,7 +255,7 @@ def test_revoking_a_key_id_kills_its_tokens_only(
     tree: Tree, task: TaskRecord, root_scope: Scope, tmp_path: Path
 ) -> None:
     both = Keyring(
-        [RootKey("test-k1", b"\x01" * 32, NOW), RootKey("test-k2", b"\x02" * 32, NOW)],
+        [fixtures.root_key(1, created=NOW), fixtures.root_key(2, created=NOW)],
         current="test-k2",
     )
     store = MemoryState()
@@ -273,7 +272,7 @@ def test_revoking_a_key_id_kills_its_tokens_only(
 
 
 def test_revocation_prefix_lookalikes_do_not_match(bench: Bench, tree: Tree) -> None:
-    token_id = tree.root.token_id
+    token_id = tree.root.root_id
     near = token_id[:-1] + ("0" if token_id[-1] != "0" else "1")
     bench.revoke(RevocationKind.TOKEN, near)
     for value in (token_id[:-1], token_id + "0", token_id.upper(), "task-4", "task-42 "):
@@ -498,7 +497,7 @@ def test_a_stateless_verifier_reports_other_failures_first(stateless: Verifier, 
 def test_a_stateless_verifier_denies_spending_an_approval_with_state_required(
     keyring: Keyring, stateless: Verifier, root_token: UnverifiedToken, orchestrator: AgentKey
 ) -> None:
-    approver_key = ApproverKey.from_seed(b"\x31" * 32)  # TEST FIXTURE ONLY
+    approver_key = fixtures.approver_key(0x31)  # TEST FIXTURE ONLY
     approver = Approver(approver_key)
     gated = require_approval(root_token, approver_key.public_key, rules=["crm.read"])
     (pending,) = approver.pending(gated, READ)

@@ -34,8 +34,7 @@ from delegation import (
 )
 from delegation.caveats import MaxUses, Validity
 from delegation.errors import BadDischarge
-from delegation.keys import RootKey
-from delegation.limits import MAX_TIME
+from delegation.limits import MAX_CAVEAT_BYTES, MAX_TIME
 from delegation.stores import (
     SQLiteState,
     StateAnswer,
@@ -43,6 +42,8 @@ from delegation.stores import (
     StoreUnavailable,
     UnavailableReason,
 )
+from delegation.testing import fixtures
+from delegation.testing.fixtures import approver_key
 from delegation.thirdparty.approval import (
     APPROVAL_TTL_SECONDS,
     Approver,
@@ -62,9 +63,9 @@ from delegation.thirdparty.caveat import (
 from delegation.token import _mint
 from tests.conftest import NOW, seeded_agent
 
-APPROVER_KEY = ApproverKey.from_seed(b"\x51" * 32)
+APPROVER_KEY = approver_key(0x51)
 """The approval service's key. TEST FIXTURE ONLY."""
-ROGUE_KEY = ApproverKey.from_seed(b"\x52" * 32)
+ROGUE_KEY = approver_key(0x52)
 """A key a sub-agent controls and passes off as an approver. TEST FIXTURE ONLY."""
 LOCATION = "https://approve.example"
 
@@ -240,8 +241,8 @@ def test_pending_shows_task_agents_and_call(approver: Approver, child: Unverifie
     assert "orchestrator -> writer" in text
     assert "crm.update write on crm" in text
     assert "'text': 'hi'" in text
-    assert [link.agent_id for link in pending.chain] == ["orchestrator", "writer"]
-    assert pending.token_id == child.token_id
+    assert [link.agent_id for link in pending.agents] == ["orchestrator", "writer"]
+    assert pending.root_id == child.root_id
     assert "caveat_key" not in repr(pending)
 
 
@@ -539,7 +540,7 @@ def test_pending_refuses_a_ticket_sealed_for_another_token(
         nonce=b"\x09" * 16,
         location=None,
     )
-    assert other.token_id != child.token_id
+    assert other.root_id != child.root_id
     issuer = ThirdPartyCaveat.decode(child.raw.caveats[-2].cid)
     spliced = splice_third_party(other, issuer)
     with pytest.raises(BadDischarge, match="another token"):
@@ -550,9 +551,7 @@ def test_pending_refuses_a_ticket_that_does_not_open_under_its_key(
     approver: Approver, root_token: UnverifiedToken
 ) -> None:
     # Addressed to the approver's public key, but sealed to another key.
-    ticket = seal_ticket(
-        ROGUE_KEY.public_key, TicketContents(new_caveat_key(), root_token.token_id)
-    )
+    ticket = seal_ticket(ROGUE_KEY.public_key, TicketContents(new_caveat_key(), root_token.root_id))
     caveat = ThirdPartyCaveat(PURPOSE_APPROVAL, APPROVER_KEY.public_key, ticket)
     token = splice_third_party(root_token, caveat)
     with pytest.raises(BadDischarge):
@@ -632,8 +631,8 @@ def test_rules_that_are_not_text_are_authoring_errors(root_token: UnverifiedToke
 # Guards against: require_approval letting a ValueError from the X25519 exchange escape for a
 # low-order approver key (e.g. 32 zero bytes) instead of raising AuthoringError.
 def test_core_require_approval_refuses_a_low_order_key_with_authoring_error() -> None:
-    keyring = Keyring([RootKey("test-k1", b"\x01" * 32, 0)])  # test-only key
-    holder = Agent("o", AgentKey.from_seed(b"\x05" * 32).public_key)  # test-only key
+    keyring = fixtures.keyring(fixtures.root_key(1))  # test-only key
+    holder = Agent("o", fixtures.agent_key(5).public_key)  # test-only key
     token = mint(
         keyring,
         TaskRecord(task_id="t", approved_by="a", approved_at=0, statement="s"),
@@ -642,6 +641,15 @@ def test_core_require_approval_refuses_a_low_order_key_with_authoring_error() ->
     )
     with pytest.raises(AuthoringError):
         require_approval(token, bytes(32))
+
+
+def test_require_approval_still_names_the_size_limit_for_an_oversized_caveat(
+    root_token: UnverifiedToken,
+) -> None:
+    rules = [f"{i:02}" + "t" * 200 for i in range(20)]  # about 4 KB of rules
+    with pytest.raises(AuthoringError) as info:
+        require_approval(root_token, APPROVER_KEY.public_key, rules=rules)
+    assert str(info.value) == f"the third-party caveat would exceed {MAX_CAVEAT_BYTES} bytes"
 
 
 # Guards against: the same split in require_approval(rules="crm.update"), one rule per

@@ -1,5 +1,5 @@
-"""Third-party caveat parts (``delegation.thirdparty.caveat``): the approver's key file, tickets
-and verification ids.
+"""Third-party caveat parts (``delegation.thirdparty.caveat``): the approver's key file, tickets,
+verification ids and the size of a caveat id.
 
 Keys are TEST FIXTURES ONLY (fixed seeds).
 """
@@ -12,21 +12,32 @@ from pathlib import Path
 
 import pytest
 
-from delegation import KeyringError, _wire
-from delegation.errors import BadDischarge
+from delegation import Code, KeyringError, Request, _cbor, _wire
+from delegation.errors import BadDischarge, MalformedToken, TokenTooLarge
+from delegation.limits import MAX_CAVEAT_BYTES
+from delegation.testing.fixtures import approver_key
+from delegation.thirdparty.approval import Approver
 from delegation.thirdparty.caveat import (
     PURPOSE_APPROVAL,
     ApproverKey,
+    ThirdPartyCaveat,
     TicketContents,
     open_vid,
     seal_ticket,
     seal_vid,
 )
 
-APPROVER_KEY = ApproverKey.from_seed(b"\x51" * 32)
+APPROVER_KEY = approver_key(0x51)
 """An approval service's key. TEST FIXTURE ONLY."""
-THIRD_KEY = ApproverKey.from_seed(b"\x53" * 32)
+THIRD_KEY = approver_key(0x53)
 """A generic (non-approval) third party's key. TEST FIXTURE ONLY."""
+READ = Request(
+    audience="crm",
+    tool="crm.read",
+    action="read",
+    resource="crm://accounts/42/notes",
+    intent="summarise",
+)
 
 
 # --- ApproverKey ---------------------------------------------------------------------------
@@ -132,3 +143,35 @@ def test_vid_opens_only_under_the_chain_state_it_was_sealed_to() -> None:
     for bad in (vid[:-1], vid + b"\x00", b"", vid[:12] + bytes([vid[12] ^ 1]) + vid[13:]):
         with pytest.raises(BadDischarge):
             open_vid(state, bad)
+
+
+# --- third-party caveat ids -------------------------------------------------------------------
+
+
+# Guards against: ThirdPartyCaveat.decode (and so Approver.discharge_ticket and the CLI's
+# `discharge CID`) decoding a bare cid of any size, bounded only by the token framing.
+def test_a_bare_cid_over_the_caveat_limit_is_too_large_and_not_decoded() -> None:
+    big = b"\xa1" + bytes(MAX_CAVEAT_BYTES)  # MAX_CAVEAT_BYTES + 1, a CBOR map's first byte
+    before = _cbor._visited
+    for attempt in (
+        lambda: ThirdPartyCaveat.decode(big),
+        lambda: Approver(APPROVER_KEY).discharge_ticket(big, READ),
+        lambda: Approver(APPROVER_KEY).discharge_ticket(big + bytes(14 * 1024), READ),
+    ):
+        with pytest.raises(TokenTooLarge) as info:
+            attempt()
+        assert info.value.code is Code.TOO_LARGE
+        assert info.value.detail == f"third-party caveat is larger than {MAX_CAVEAT_BYTES} bytes"
+    assert _cbor._visited == before
+
+
+def test_a_bare_cid_at_the_caveat_limit_is_decoded() -> None:
+    with pytest.raises(MalformedToken):  # read, and refused for what it says
+        ThirdPartyCaveat.decode(b"\xa1" + bytes(MAX_CAVEAT_BYTES - 1))
+    # The ticket is opaque bytes to the decoder: grow it until the cid is exactly at the limit.
+    sizes = (
+        ThirdPartyCaveat(PURPOSE_APPROVAL, APPROVER_KEY.public_key, b"t" * n)
+        for n in range(1, MAX_CAVEAT_BYTES)
+    )
+    caveat = next(c for c in sizes if len(c.encode()) == MAX_CAVEAT_BYTES)
+    assert ThirdPartyCaveat.decode(caveat.encode()) == caveat

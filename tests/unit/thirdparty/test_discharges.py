@@ -38,6 +38,7 @@ from delegation.limits import (
     MAX_IDENTIFIER_BYTES,
     MAX_TOKEN_CHARS,
 )
+from delegation.testing.fixtures import approver_key
 from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
 from delegation.thirdparty.caveat import (
     PURPOSE_THIRD_PARTY,
@@ -52,11 +53,11 @@ from delegation.thirdparty.caveat import (
 )
 from tests.conftest import NOW, seeded_agent
 
-THIRD_KEY = ApproverKey.from_seed(b"\x53" * 32)
-"""A generic (non-approval) third party's key. TEST FIXTURE ONLY."""
-APPROVER_KEY = ApproverKey.from_seed(b"\x51" * 32)
+APPROVER_KEY = approver_key(0x51)
 """The issuer's approval service. TEST FIXTURE ONLY."""
-SECOND_KEY = ApproverKey.from_seed(b"\x53" * 32)
+THIRD_KEY = approver_key(0x53)
+"""A generic (non-approval) third party's key. TEST FIXTURE ONLY."""
+SECOND_KEY = approver_key(0x53)
 """A second approval service the issuer also requires. TEST FIXTURE ONLY."""
 
 READ = Request(
@@ -88,7 +89,7 @@ def check(
     request: Request = READ,
 ) -> Decision:
     proof = prove(token, key, request, now=NOW)
-    return verifier.verify(token, request, proof, discharges=discharges, now=NOW)
+    return verifier.verify(token, request, proof, discharges=discharges)
 
 
 def codes(decision: Decision) -> list[Code]:
@@ -162,7 +163,7 @@ def discharge_chain(token: UnverifiedToken, levels: int) -> list[str]:
         if level < levels:
             next_key = new_caveat_key()
             state = _crypto.chain_signature(key, cid, first)
-            first.append(nested_caveat(state, token.token_id, next_key))
+            first.append(nested_caveat(state, token.root_id, next_key))
         raw = discharge(cid, key, first)
         out.append(bound(token, raw))
         if level < levels:
@@ -190,7 +191,7 @@ def test_token_with_a_vid_that_does_not_open_is_bad_discharge(
     caveat = ThirdPartyCaveat(
         PURPOSE_THIRD_PARTY,
         THIRD_KEY.public_key,
-        seal_ticket(THIRD_KEY.public_key, TicketContents(b"\x07" * 32, root_token.token_id)),
+        seal_ticket(THIRD_KEY.public_key, TicketContents(b"\x07" * 32, root_token.root_id)),
     )
     for vid in (seal_vid(b"\x09" * 32, b"\x07" * 32), b"\x00" * 60, b"\x01"):
         raw = _wire.RawCaveat(caveat.encode(), vid)
@@ -567,7 +568,7 @@ def test_nested_caveat_with_a_vid_that_does_not_open_is_bad_discharge(
     verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey
 ) -> None:
     cid, key = last_third_party(gated, THIRD_KEY)
-    inner = nested_caveat(b"\x44" * 32, gated.token_id, new_caveat_key())
+    inner = nested_caveat(b"\x44" * 32, gated.root_id, new_caveat_key())
     text = bound(gated, discharge(cid, key, [inner]))
     assert codes(check(verifier, gated, orchestrator, [text])) == [Code.BAD_DISCHARGE]
 

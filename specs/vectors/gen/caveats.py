@@ -1,0 +1,520 @@
+"""``caveats.json``: every caveat check and its code, resource and argument tricks, several
+failures at once, later caveats that try to widen, call and max_uses, unknown caveat types."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from delegation import ArgConstraint, Code, Request, Scope, attenuate
+from delegation.caveats import Audience as AudienceCaveat
+from delegation.caveats import Call, MaxUses, ResourceCaveat, Tool, Validity
+
+from gen.fixtures import (
+    EXPIRES,
+    NOW,
+    READ,
+    Json,
+    Tokenish,
+    appended,
+    cav,
+    cids,
+    cmap,
+    hop,
+    pop,
+    req,
+    resigned,
+    root,
+    scope,
+    tstr,
+    uint,
+)
+from gen.render import Step, VectorFile
+
+
+def build() -> VectorFile:
+    f = VectorFile(
+        "caveats.json",
+        "Caveat checks against the request and the clock; every failure is reported, in token"
+        " order, and no caveat can widen another.",
+    )
+    r = root("root")
+
+    def case(
+        name: str,
+        description: str,
+        tok: Tokenish,
+        request: Json,
+        codes: Sequence[Code],
+        *,
+        now: int = NOW,
+        signer: str = "orchestrator",
+        chain: Sequence[str] | None = None,
+    ) -> None:
+        proof = pop(tok, signer, request, name, at=now)
+        f.add(name, description, tok, request, proof, codes=codes, now=now, chain=chain)
+
+    # missing mandatory caveats (mint refuses these, so they are MACed by hand)
+    aud = AudienceCaveat(("crm",)).encode()
+    val = Validity(None, EXPIRES).encode()
+    case(
+        "missing_every_caveat",
+        "A genuine token with no caveats at all.",
+        resigned(r.raw.identifier, []),
+        READ,
+        [Code.MISSING_CAVEAT],
+    )
+    case(
+        "missing_audience",
+        "A genuine token with an expiry but no audience.",
+        resigned(r.raw.identifier, [c for c in cids(r) if c != aud]),
+        READ,
+        [Code.MISSING_CAVEAT],
+    )
+    case(
+        "missing_expiry",
+        "A genuine token with an audience but no expiry.",
+        resigned(r.raw.identifier, [c for c in cids(r) if c != val]),
+        READ,
+        [Code.MISSING_CAVEAT],
+    )
+    case(
+        "missing_expiry_not_before_only",
+        "A validity caveat with only not_before does not count as an expiry.",
+        resigned(
+            r.raw.identifier,
+            [Validity(NOW - 10, None).encode() if c == val else c for c in cids(r)],
+        ),
+        READ,
+        [Code.MISSING_CAVEAT],
+    )
+
+    # validity
+    case(
+        "expired_at_expiry",
+        "At exactly the expiry time the token is expired.",
+        r,
+        READ,
+        [Code.EXPIRED],
+        now=EXPIRES,
+    )
+    case(
+        "expired_long_after",
+        "A day after the expiry.",
+        r,
+        READ,
+        [Code.EXPIRED],
+        now=EXPIRES + 86_400,
+    )
+    nbf = root("nbf", scope(not_before=NOW + 100))
+    case(
+        "not_yet_valid",
+        "not_before is 100 s ahead of the verifier clock.",
+        nbf,
+        READ,
+        [Code.NOT_YET_VALID],
+    )
+    nbf31 = root("nbf31", scope(not_before=NOW + 31))
+    case(
+        "not_yet_valid_just_past_skew",
+        "not_before is 31 s ahead: one second past the skew.",
+        nbf31,
+        READ,
+        [Code.NOT_YET_VALID],
+    )
+    short = attenuate(r, Scope(expires=NOW + 60), now=NOW)
+    case(
+        "later_expiry_narrows",
+        "A holder's earlier expiry applies.",
+        short,
+        READ,
+        [Code.EXPIRED],
+        now=NOW + 60,
+    )
+    longer = appended(r, Validity(None, EXPIRES + 3600).encode())
+    case(
+        "later_expiry_cannot_extend",
+        "A caveat appended with a later expiry does not extend the root's.",
+        longer,
+        READ,
+        [Code.EXPIRED],
+        now=EXPIRES,
+    )
+
+    # names
+    case(
+        "wrong_audience",
+        "The token is for 'crm' and is presented at 'hr'.",
+        r,
+        req(audience="hr"),
+        [Code.WRONG_AUDIENCE],
+    )
+    case(
+        "wrong_audience_prefix",
+        "'crm2' is not 'crm'.",
+        r,
+        req(audience="crm2"),
+        [Code.WRONG_AUDIENCE],
+    )
+    case(
+        "wrong_audience_case", "'CRM' is not 'crm'.", r, req(audience="CRM"), [Code.WRONG_AUDIENCE]
+    )
+    case(
+        "tool_not_allowed",
+        "'crm.delete' is not an approved tool.",
+        r,
+        req(tool="crm.delete"),
+        [Code.TOOL_NOT_ALLOWED],
+    )
+    case(
+        "tool_not_allowed_prefix",
+        "'crm.read.all' is not 'crm.read'.",
+        r,
+        req(tool="crm.read.all"),
+        [Code.TOOL_NOT_ALLOWED],
+    )
+    case(
+        "tool_not_allowed_truncated",
+        "'crm.rea' is not 'crm.read'.",
+        r,
+        req(tool="crm.rea"),
+        [Code.TOOL_NOT_ALLOWED],
+    )
+    case(
+        "action_not_allowed",
+        "'delete' is not an approved action.",
+        r,
+        req(action="delete"),
+        [Code.ACTION_NOT_ALLOWED],
+    )
+    case(
+        "intent_not_allowed",
+        "'exfiltrate' is not an approved intent.",
+        r,
+        req(intent="exfiltrate"),
+        [Code.INTENT_NOT_ALLOWED],
+    )
+    case(
+        "intent_missing",
+        "A request that states no intent, under an intent caveat.",
+        r,
+        req(intent=None),
+        [Code.INTENT_NOT_ALLOWED],
+    )
+
+    # resources, against 'crm://accounts/42/*'
+    star = root("single-star", scope(resources=["crm://accounts/42/*"]))
+    for name, resource, why in (
+        ("resource_other_account", "crm://accounts/43/notes", "another account"),
+        ("resource_dot_dot", "crm://accounts/42/../43", "a '..' segment"),
+        ("resource_dot", "crm://accounts/42/./notes", "a '.' segment"),
+        ("resource_percent_encoded_dot_dot", "crm://accounts/42/%2e%2e", "percent-encoded '..'"),
+        ("resource_percent_encoded_slash", "crm://accounts/42%2Fnotes", "a percent-encoded '/'"),
+        (
+            "resource_percent_encoded_segment",
+            "crm://accounts/42/%6eotes",
+            "a percent-encoded letter",
+        ),
+        (
+            "resource_dash_suffix",
+            "crm://accounts/42-x/notes",
+            "'42-x', which only starts with '42'",
+        ),
+        (
+            "resource_longer_number",
+            "crm://accounts/420/notes",
+            "'420', which only starts with '42'",
+        ),
+        ("resource_empty_segment", "crm://accounts/42//notes", "an empty segment"),
+        ("resource_trailing_slash", "crm://accounts/42/notes/", "a trailing slash"),
+        ("resource_account_itself", "crm://accounts/42", "no segment where '*' needs one"),
+        (
+            "resource_two_segments",
+            "crm://accounts/42/notes/1",
+            "two segments where '*' matches one",
+        ),
+        ("resource_uppercase_scheme", "CRM://accounts/42/notes", "an upper-case scheme"),
+        ("resource_other_scheme", "https://accounts/42/notes", "another scheme"),
+        ("resource_fullwidth_digits", "crm://accounts/\uff14\uff12/notes", "fullwidth digits"),
+        ("resource_query", "crm://accounts/42/notes?all=1", "a query"),
+        ("resource_fragment", "crm://accounts/42/notes#x", "a fragment"),
+        ("resource_backslash", "crm://accounts/42/notes\\..\\..\\43", "backslashes"),
+    ):
+        case(
+            name,
+            f"'{resource}' ({why}) does not match 'crm://accounts/42/*'.",
+            star,
+            req(resource=resource),
+            [Code.RESOURCE_NOT_ALLOWED],
+        )
+    case(
+        "resource_missing",
+        "A request naming no resource, under a resource caveat.",
+        star,
+        req(resource=None),
+        [Code.RESOURCE_NOT_ALLOWED],
+    )
+
+    # arguments
+    args = root(
+        "args",
+        scope(
+            args=[
+                ArgConstraint.equals("account", 42),
+                ArgConstraint.equals("dry_run", True),
+                ArgConstraint.one_of("format", ("md", "txt")),
+                ArgConstraint.at_most("limit", 50),
+                ArgConstraint.at_least("limit", 1),
+                ArgConstraint.resource("path", "crm://accounts/42/**"),
+            ]
+        ),
+    )
+    ok_args = {
+        "account": 42,
+        "dry_run": True,
+        "format": "md",
+        "limit": 10,
+        "path": "crm://accounts/42/notes",
+    }
+    case(
+        "args_satisfied",
+        "All argument constraints hold.",
+        args,
+        req(args=ok_args),
+        [],
+        chain=["orchestrator"],
+    )
+    case(
+        "args_limit_float_within_bounds",
+        "A float within numeric bounds satisfies min/max.",
+        args,
+        req(args={**ok_args, "limit": 7.5}),
+        [],
+        chain=["orchestrator"],
+    )
+    for name, changes, why in (
+        ("args_eq_text_for_int", {"account": "42"}, 'account "42" (text) does not equal 42'),
+        ("args_eq_true_for_int", {"account": True}, "account true does not equal 42"),
+        ("args_eq_float_for_int", {"account": 42.0}, "account 42.0 (float) does not equal 42"),
+        ("args_eq_int_for_true", {"dry_run": 1}, "dry_run 1 does not equal true"),
+        ("args_eq_other_value", {"account": 43}, "account 43 is not 42"),
+        ("args_in_other_value", {"format": "pdf"}, "format 'pdf' is not one of md, txt"),
+        ("args_in_prefix", {"format": "mdx"}, "format 'mdx' is not 'md'"),
+        ("args_max_exceeded", {"limit": 51}, "limit 51 is over max 50"),
+        ("args_max_exceeded_float", {"limit": 50.5}, "limit 50.5 is over max 50"),
+        ("args_min_not_reached", {"limit": 0}, "limit 0 is under min 1"),
+        ("args_limit_text", {"limit": "10"}, 'limit "10" is text, not a number'),
+        ("args_limit_bool", {"limit": True}, "limit true is a boolean, not a number"),
+        ("args_limit_null", {"limit": None}, "limit null is not a number"),
+        (
+            "args_path_other_account",
+            {"path": "crm://accounts/43/notes"},
+            "path is outside account 42",
+        ),
+        ("args_path_dot_dot", {"path": "crm://accounts/42/../43"}, "path escapes with '..'"),
+        ("args_path_not_text", {"path": 42}, "path is not text"),
+    ):
+        case(name, f"{why}.", args, req(args={**ok_args, **changes}), [Code.ARGS_NOT_ALLOWED])
+    missing = {k: v for k, v in ok_args.items() if k != "format"}
+    case(
+        "args_missing_argument",
+        "A missing argument satisfies nothing.",
+        args,
+        req(args=missing),
+        [Code.ARGS_NOT_ALLOWED],
+    )
+    case(
+        "args_none_given",
+        "No arguments at all under an args caveat.",
+        args,
+        req(args={}),
+        [Code.ARGS_NOT_ALLOWED],
+    )
+
+    # a closed argument list
+    closed = root(
+        "args_only",
+        scope(args=[ArgConstraint.equals("project", "apollo")], only_args=["project"]),
+    )
+    case(
+        "args_only_listed_arguments",
+        "args_only: the call carries only listed arguments.",
+        closed,
+        req(args={"project": "apollo"}),
+        [],
+        chain=["orchestrator"],
+    )
+    case(
+        "args_only_unlisted_argument",
+        "args_only: an unconstrained argument that is not listed is denied.",
+        closed,
+        req(args={"project": "apollo", "path": "/etc/passwd"}),
+        [Code.ARGS_NOT_ALLOWED],
+    )
+
+    # several failures, reported in token order
+    case(
+        "several_failures_in_token_order",
+        "Expired, wrong audience and wrong tool at once: every failure, in caveat order.",
+        r,
+        req(audience="hr", tool="crm.delete"),
+        [Code.EXPIRED, Code.WRONG_AUDIENCE, Code.TOOL_NOT_ALLOWED],
+        now=EXPIRES,
+    )
+    f.add(
+        "caveat_failure_and_missing_proof",
+        "A caveat failure and a missing proof are both reported, caveats first.",
+        r,
+        req(tool="crm.delete"),
+        None,
+        codes=[Code.TOOL_NOT_ALLOWED, Code.POP_REQUIRED],
+    )
+
+    # later caveats only narrow
+    narrowed = attenuate(r, Scope(tools=["crm.read"]), now=NOW)
+    case(
+        "later_tool_caveat_narrows",
+        "The holder's own tool caveat forbids 'crm.update'.",
+        narrowed,
+        req(tool="crm.update", action="write", intent="update-notes"),
+        [Code.TOOL_NOT_ALLOWED],
+    )
+    wider_tool = appended(r, Tool(("crm.delete", "crm.read", "crm.update")).encode())
+    case(
+        "later_tool_caveat_cannot_widen",
+        "A second tool caveat listing 'crm.delete' too does not allow it: the first still denies.",
+        wider_tool,
+        req(tool="crm.delete"),
+        [Code.TOOL_NOT_ALLOWED],
+    )
+    wider_aud = appended(r, AudienceCaveat(("crm", "hr")).encode())
+    case(
+        "later_audience_caveat_cannot_widen",
+        "An appended audience 'hr' does not allow 'hr'.",
+        wider_aud,
+        req(audience="hr"),
+        [Code.WRONG_AUDIENCE],
+    )
+    wider_res = appended(r, ResourceCaveat(("crm://**",)).encode())
+    case(
+        "later_resource_caveat_cannot_widen",
+        "An appended 'crm://**' does not reach account 43.",
+        wider_res,
+        req(resource="crm://accounts/43/notes"),
+        [Code.RESOURCE_NOT_ALLOWED],
+    )
+    approval = appended(r, cav(1024, cmap((tstr("approved"), b"\xf5"))))
+    case(
+        "approval_claim_grants_nothing",
+        "A holder appends an application caveat {'approved': true}: unknown here, so it denies.",
+        approval,
+        READ,
+        [Code.UNKNOWN_CAVEAT],
+    )
+
+    # call (type 11): the request must be exactly one call
+    call = appended(r, Call(Request.from_json(READ).digest()).encode())
+    case(
+        "call_caveat_matches",
+        "A call caveat naming this exact request.",
+        call,
+        READ,
+        [],
+        chain=["orchestrator"],
+    )
+    case(
+        "call_caveat_other_request",
+        "A call caveat naming the read of 'notes', presented for 'tasks'.",
+        call,
+        req(resource="crm://accounts/42/tasks"),
+        [Code.APPROVAL_REQUIRED],
+    )
+    case(
+        "call_caveat_other_args",
+        "A call caveat naming a call without arguments, presented with one.",
+        call,
+        req(args={"limit": 1}),
+        [Code.APPROVAL_REQUIRED],
+    )
+
+    # max_uses (type 12): counted only after every other check passed
+    single = attenuate(r, [MaxUses(1)], now=NOW)
+    f.add(
+        "max_uses_one",
+        "A single-use token: the first call works, a second (with a fresh proof) is refused.",
+        single,
+        READ,
+        pop(single, "orchestrator", READ, "max_uses_one/1"),
+        chain=["orchestrator"],
+        then=[
+            Step(
+                READ,
+                pop(single, "orchestrator", READ, "max_uses_one/2"),
+                codes=[Code.USES_EXHAUSTED],
+            )
+        ],
+    )
+    denied_first = req(tool="crm.delete")
+    f.add(
+        "max_uses_not_spent_by_denial",
+        "A denied call does not use up a single-use token.",
+        single,
+        denied_first,
+        pop(single, "orchestrator", denied_first, "max_uses_not_spent_by_denial/1"),
+        codes=[Code.TOOL_NOT_ALLOWED],
+        then=[
+            Step(
+                READ,
+                pop(single, "orchestrator", READ, "max_uses_not_spent_by_denial/2"),
+                chain=["orchestrator"],
+            )
+        ],
+    )
+    shared = hop(attenuate(r, [MaxUses(2)], now=NOW), "orchestrator", "researcher")
+    parent_two = attenuate(r, [MaxUses(2)], now=NOW)
+    f.add(
+        "max_uses_shared_by_descendants",
+        "max_uses 2 counts calls made with the token and with every token derived from it.",
+        parent_two,
+        READ,
+        pop(parent_two, "orchestrator", READ, "max_uses_shared/1"),
+        chain=["orchestrator"],
+        then=[
+            Step(
+                READ,
+                pop(shared, "researcher", READ, "max_uses_shared/2"),
+                chain=["orchestrator", "researcher"],
+                token=shared,
+            ),
+            Step(
+                READ,
+                pop(shared, "researcher", READ, "max_uses_shared/3"),
+                codes=[Code.USES_EXHAUSTED],
+                token=shared,
+            ),
+        ],
+    )
+
+    # unknown caveat types
+    for name, type_id, why in (
+        ("unknown_caveat_application_type", 1024, "the first application type id"),
+        ("unknown_caveat_highest_type", 2**32 - 1, "the highest type id"),
+        ("unknown_caveat_reserved_type", 200, "a type id reserved for the spec"),
+        ("unknown_caveat_unassigned_core_type", 127, "an unassigned core type id"),
+    ):
+        tok = appended(r, cav(type_id, tstr("whatever")))
+        case(
+            name,
+            f"A caveat of {why} ({type_id}) that this verifier does not know.",
+            tok,
+            READ,
+            [Code.UNKNOWN_CAVEAT],
+        )
+    both = appended(r, cav(1024, uint(0)))
+    case(
+        "unknown_caveat_and_other_failure",
+        "An unknown caveat and a wrong tool: both reported in token order.",
+        both,
+        req(tool="crm.delete"),
+        [Code.TOOL_NOT_ALLOWED, Code.UNKNOWN_CAVEAT],
+    )
+    return f

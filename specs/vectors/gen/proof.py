@@ -1,0 +1,297 @@
+"""``proof.json``: proof of possession: missing, wrong key, stale, future, wrong request or
+token, malformed, replayed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from delegation import Code, Scope, _wire, attenuate
+from delegation.limits import MAX_PROOF_CHARS
+from delegation.proof import Proof
+from delegation.testing.fixtures import labelled
+
+from gen.fixtures import (
+    NOW,
+    READ,
+    Json,
+    Tokenish,
+    arr,
+    bstr,
+    f64,
+    hop,
+    pop,
+    proof_cbor,
+    req,
+    root,
+    tstr,
+    uint,
+)
+from gen.render import Step, VectorFile
+
+
+def build() -> VectorFile:
+    f = VectorFile(
+        "proof.json",
+        "Proof of possession: by the last holder, over this token and this request, fresh, once.",
+    )
+    r = root("root")
+    one = hop(r, "orchestrator", "researcher")
+
+    def case(
+        name: str,
+        description: str,
+        tok: Tokenish,
+        proof_text: str | None,
+        codes: Sequence[Code],
+        *,
+        chain: Sequence[str] | None = None,
+        request: Json = READ,
+        now: int = NOW,
+    ) -> None:
+        f.add(name, description, tok, request, proof_text, codes=codes, chain=chain, now=now)
+
+    case(
+        "pop_required_root", "The root token presented with no proof.", r, None, [Code.POP_REQUIRED]
+    )
+    case(
+        "pop_required_delegated",
+        "A delegated token presented with no proof.",
+        one,
+        None,
+        [Code.POP_REQUIRED],
+    )
+    case(
+        "pop_invalid_stranger",
+        "A thief with the token signs the proof with its own key.",
+        r,
+        pop(r, "mallory", READ, "stranger"),
+        [Code.POP_INVALID],
+    )
+    case(
+        "pop_invalid_sub_agent_presents_parent_token",
+        "The researcher presents the orchestrator's broader root token.",
+        r,
+        pop(r, "researcher", READ, "sub-agent-parent"),
+        [Code.POP_INVALID],
+    )
+    case(
+        "pop_invalid_parent_presents_child_token",
+        "The orchestrator presents the token it delegated to the researcher.",
+        one,
+        pop(one, "orchestrator", READ, "parent-child"),
+        [Code.POP_INVALID],
+    )
+    case(
+        "pop_invalid_stale",
+        "Issued 61 s ago (POP_MAX_AGE_SECONDS = 60).",
+        r,
+        pop(r, "orchestrator", READ, "stale", at=NOW - 61),
+        [Code.POP_INVALID],
+    )
+    case(
+        "pop_valid_at_max_age",
+        "Issued exactly 60 s ago.",
+        r,
+        pop(r, "orchestrator", READ, "max-age", at=NOW - 60),
+        [],
+        chain=["orchestrator"],
+    )
+    case(
+        "pop_invalid_future",
+        "Issued 31 s in the future (CLOCK_SKEW_SECONDS = 30).",
+        r,
+        pop(r, "orchestrator", READ, "future", at=NOW + 31),
+        [Code.POP_INVALID],
+    )
+    case(
+        "pop_valid_within_skew",
+        "Issued 30 s in the future.",
+        r,
+        pop(r, "orchestrator", READ, "skew", at=NOW + 30),
+        [],
+        chain=["orchestrator"],
+    )
+    tasks = req(resource="crm://accounts/42/tasks")
+    case(
+        "pop_invalid_other_resource",
+        "A proof for 'crm://accounts/42/notes' presented for '.../tasks'.",
+        r,
+        pop(r, "orchestrator", READ, "other-resource"),
+        [Code.POP_INVALID],
+        request=tasks,
+    )
+    update = req(tool="crm.update", action="write", intent="update-notes")
+    case(
+        "pop_invalid_other_tool",
+        "A proof for a read presented for an update.",
+        r,
+        pop(r, "orchestrator", READ, "other-tool"),
+        [Code.POP_INVALID],
+        request=update,
+    )
+    with_args = req(args={"limit": 10})
+    case(
+        "pop_invalid_other_args",
+        "A proof for limit 10 presented with limit 11.",
+        r,
+        pop(r, "orchestrator", with_args, "other-args"),
+        [Code.POP_INVALID],
+        request=req(args={"limit": 11}),
+    )
+    case(
+        "pop_invalid_args_type",
+        "A proof for limit 10 presented with limit 10.0: the digest binds argument types.",
+        r,
+        pop(r, "orchestrator", with_args, "args-type"),
+        [Code.POP_INVALID],
+        request=req(args={"limit": 10.0}),
+    )
+    att = attenuate(r, Scope(tools=["crm.read"]), now=NOW)
+    case(
+        "pop_invalid_other_token_same_holder",
+        "The holder's proof over its root token, presented with its attenuated token.",
+        att,
+        pop(r, "orchestrator", READ, "other-token"),
+        [Code.POP_INVALID],
+    )
+
+    good = Proof.decode(pop(r, "orchestrator", READ, "malformed"))
+    ts, nonce, sig = uint(good.issued_at), bstr(good.nonce), bstr(good.signature)
+    text_good = proof_cbor([uint(1), ts, nonce, sig])
+    for name, value, why in (
+        ("proof_garbage", "not a proof!", "text that is not base64url"),
+        ("proof_empty", "", "the empty string"),
+        ("proof_trailing_equals", text_good + "=", "base64 with a trailing '='"),
+        (
+            "proof_standard_alphabet",
+            text_good.replace("-", "+").replace("_", "/"),
+            "standard-alphabet base64",
+        ),
+        ("proof_whitespace", text_good + " ", "a trailing space"),
+        ("proof_too_long", "A" * (MAX_PROOF_CHARS + 1), f"{MAX_PROOF_CHARS + 1} characters"),
+        ("proof_version_2", proof_cbor([uint(2), ts, nonce, sig]), "version 2"),
+        # Fixed bug: delegation/proof.py Proof.decode checks `value[0] != PROOF_VERSION`, and
+        # True == 1 in Python, so version `true` is accepted: a second spelling of a proof.
+        (
+            "proof_version_true",
+            proof_cbor([b"\xf5", ts, nonce, sig]),
+            "version true (type confusion)",
+        ),
+        ("proof_version_missing", proof_cbor([ts, nonce, sig]), "three items"),
+        (
+            "proof_nonce_15_bytes",
+            proof_cbor([uint(1), ts, bstr(good.nonce[:15]), sig]),
+            "a 15-byte nonce",
+        ),
+        (
+            "proof_signature_63_bytes",
+            proof_cbor([uint(1), ts, nonce, bstr(good.signature[:63])]),
+            "a 63-byte signature",
+        ),
+        (
+            "proof_issued_at_text",
+            proof_cbor([uint(1), tstr(str(NOW)), nonce, sig]),
+            "issued_at as text",
+        ),
+        (
+            "proof_issued_at_float",
+            proof_cbor([uint(1), f64(NOW), nonce, sig]),
+            "issued_at as a float",
+        ),
+        ("proof_issued_at_negative", proof_cbor([uint(1), b"\x20", nonce, sig]), "issued_at -1"),
+        (
+            "proof_non_shortest_time",
+            proof_cbor([uint(1), b"\x1b" + NOW.to_bytes(8, "big"), nonce, sig]),
+            "issued_at in 8 bytes",
+        ),
+        (
+            "proof_trailing_byte",
+            _wire.b64encode(arr(uint(1), ts, nonce, sig) + b"\x00"),
+            "a byte after the CBOR array",
+        ),
+        (
+            "proof_indefinite_array",
+            _wire.b64encode(b"\x9f" + uint(1) + ts + nonce + sig + b"\xff"),
+            "an indefinite-length array",
+        ),
+    ):
+        case(name, f"A proof that is {why}.", r, value, [Code.POP_INVALID])
+    case(
+        "proof_canonical_control",
+        "The well-formed proof the malformed ones above are made from.",
+        r,
+        text_good,
+        [],
+        chain=["orchestrator"],
+    )
+
+    # replay
+    once = pop(r, "orchestrator", READ, "replay")
+    f.add(
+        "replay_same_proof_twice",
+        "The same proof presented twice: the second is a replay.",
+        r,
+        READ,
+        once,
+        chain=["orchestrator"],
+        then=[Step(READ, once, codes=[Code.REPLAY])],
+    )
+    nonce_n = labelled("proof nonce shared")[:16]
+    f.add(
+        "replay_same_nonce_other_request",
+        "Two valid proofs with one nonce for two different requests: the nonce works once.",
+        r,
+        READ,
+        pop(r, "orchestrator", READ, "x", nonce=nonce_n),
+        chain=["orchestrator"],
+        then=[Step(tasks, pop(r, "orchestrator", tasks, "x", nonce=nonce_n), codes=[Code.REPLAY])],
+    )
+    f.add(
+        "replay_same_nonce_other_token_same_holder",
+        "One nonce used by the same holder with two of its tokens: nonces are per holder key.",
+        r,
+        READ,
+        pop(r, "orchestrator", READ, "x", nonce=nonce_n),
+        chain=["orchestrator"],
+        then=[
+            Step(
+                READ,
+                pop(att, "orchestrator", READ, "x", nonce=nonce_n),
+                codes=[Code.REPLAY],
+                token=att,
+            )
+        ],
+    )
+    f.add(
+        "replay_distinct_nonces",
+        "Two proofs with different nonces for the same request are both accepted.",
+        r,
+        READ,
+        pop(r, "orchestrator", READ, "distinct-1"),
+        chain=["orchestrator"],
+        then=[Step(READ, pop(r, "orchestrator", READ, "distinct-2"), chain=["orchestrator"])],
+    )
+    burn = labelled("proof nonce burn")[:16]
+    f.add(
+        "invalid_proof_does_not_burn_nonce",
+        "A proof that fails its signature check does not use up its nonce: the genuine proof"
+        " with the same nonce then works.",
+        r,
+        READ,
+        pop(r, "orchestrator", tasks, "burn", nonce=burn),
+        codes=[Code.POP_INVALID],
+        then=[Step(READ, pop(r, "orchestrator", READ, "burn", nonce=burn), chain=["orchestrator"])],
+    )
+    f.add(
+        "replay_by_stranger_does_not_burn_nonce",
+        "A thief uses the nonce first, with its own signature; the holder's proof with that"
+        " nonce still works.",
+        r,
+        READ,
+        pop(r, "mallory", READ, "burn2", nonce=burn),
+        codes=[Code.POP_INVALID],
+        then=[
+            Step(READ, pop(r, "orchestrator", READ, "burn2", nonce=burn), chain=["orchestrator"])
+        ],
+    )
+    return f

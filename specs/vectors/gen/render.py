@@ -1,0 +1,193 @@
+"""The vector-file model and its JSON rendering.
+
+A ``VectorFile`` collects vectors (``add``) and renders the file (``render``): JSON with sorted
+keys, two-space indents and a final newline. The expected decision of each vector is written
+by hand in its builder; ``expected`` only spells it out (the chain and ids of an allowed
+decision are computed from the token bytes and the agents named, never by the verifier).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cbor2
+
+from delegation import Code, Request, _crypto, _wire, decode, encode_public_key
+from delegation.caveats import Hop
+from delegation.stores import RevocationKind
+from delegation.token import ID_BYTES
+
+from gen.fixtures import (
+    AGENT_NAMES,
+    KEYRING_JSON,
+    NOW,
+    SEEDS,
+    THIRD_PARTY_NAMES,
+    TP,
+    TP_SEEDS,
+    Json,
+    K,
+    Tokenish,
+    text,
+    token_bytes,
+)
+
+FORMAT = "delegation-test-vectors/3"
+
+
+def expected_chain(tok: Tokenish, names: Sequence[str]) -> list[Json]:
+    """The chain a verifier reports, from the token bytes and the agents we delegated to."""
+    raw = _wire.decode(token_bytes(tok))
+    digest = _crypto.digest_start(raw.identifier)
+    hop_ids: list[str] = []
+    for c in raw.caveats:
+        digest = _crypto.digest_step(digest, c)
+        if c.vid is None and cbor2.loads(c.cid)[0] == Hop.type_id:
+            hop_ids.append(digest[:ID_BYTES].hex())
+    if len(hop_ids) != len(names) - 1:
+        raise AssertionError(f"chain {names} does not match {len(hop_ids)} hops in the token")
+    return [
+        {
+            "agent_id": name,
+            "public_key": encode_public_key(K[name].public_key),
+            "hop_id": None if i == 0 else hop_ids[i - 1],
+        }
+        for i, name in enumerate(names)
+    ]
+
+
+def expected(tok: Tokenish, codes: Sequence[Code], chain: Sequence[str] | None) -> Json:
+    out: Json = {"allowed": not codes, "codes": [str(c) for c in codes]}
+    if not codes:
+        if chain is None:
+            raise AssertionError("an allowed vector states its chain")
+        raw = _wire.decode(token_bytes(tok))
+        out["agents"] = expected_chain(tok, chain)
+        out["task_id"] = decode(text(tok)).task.task_id
+        out["root_id"] = _crypto.digest_start(raw.identifier)[:ID_BYTES].hex()
+        out["token_id"] = _crypto.chain_digests(raw.identifier, raw.caveats)[-1][:ID_BYTES].hex()
+    elif chain is not None:
+        raise AssertionError("only an allowed vector states its chain")
+    return out
+
+
+@dataclass
+class Step:
+    """A further presentation to the same verifier (its nonce store remembers earlier ones)."""
+
+    request: Json
+    proof: str | None
+    codes: Sequence[Code] = ()
+    chain: Sequence[str] | None = None
+    now: int = NOW
+    token: Tokenish | None = None
+    discharges: Sequence[str] = ()
+
+
+STORES = ("revocations", "nonces", "uses")
+"""What ``store_failure`` may name: the state's answers that need it raise StoreUnavailable."""
+
+
+@dataclass
+class VectorFile:
+    filename: str
+    description: str
+    vectors: list[Json] = field(default_factory=list)
+    third_parties: bool = False
+    """Whether the file lists the third parties' X25519 seeds (files that use them do)."""
+
+    def add(
+        self,
+        name: str,
+        description: str,
+        tok: Tokenish,
+        request: Json,
+        proof: str | None,
+        *,
+        codes: Sequence[Code] = (),
+        chain: Sequence[str] | None = None,
+        now: int = NOW,
+        keyring: Json | None = None,
+        then: Sequence[Step] = (),
+        discharges: Sequence[str] = (),
+        revoked: Sequence[tuple[RevocationKind, str]] = (),
+        store_failure: str | None = None,
+        stateless: bool = False,
+    ) -> None:
+        if any(v["name"] == name for v in self.vectors):
+            raise AssertionError(f"duplicate vector name {name}")
+        if store_failure is not None and store_failure not in STORES:
+            raise AssertionError(f"unknown store {store_failure}")
+        if stateless and (revoked or store_failure is not None):
+            raise AssertionError("a stateless verifier has no revocations and no store")
+        Request.from_json(request)  # every request in a vector must be a valid request
+        vector: Json = {
+            "name": name,
+            "description": description,
+            "token": text(tok),
+            "request": request,
+            "proof": proof,
+            "now": now,
+            "expected": expected(tok, codes, chain),
+        }
+        if keyring is not None:
+            vector["keyring"] = keyring
+        if discharges:
+            vector["discharges"] = list(discharges)
+        if revoked:
+            vector["state"] = {"revocations": [[str(kind), value] for kind, value in revoked]}
+        if store_failure is not None:
+            vector["store_failure"] = store_failure
+        if stateless:
+            vector["stateless"] = True
+        if then:
+            steps = []
+            for step in then:
+                Request.from_json(step.request)
+                step_tok = tok if step.token is None else step.token
+                doc: Json = {
+                    "request": step.request,
+                    "proof": step.proof,
+                    "now": step.now,
+                    "expected": expected(step_tok, step.codes, step.chain),
+                }
+                if step.token is not None:
+                    doc["token"] = text(step.token)
+                if step.discharges:
+                    doc["discharges"] = list(step.discharges)
+                steps.append(doc)
+            vector["then"] = steps
+        self.vectors.append(vector)
+
+    def render(self) -> str:
+        doc = {
+            "format": FORMAT,
+            "description": self.description,
+            "keyring": KEYRING_JSON,
+            "agents": {
+                name: {
+                    "seed_hex": SEEDS[name].hex(),
+                    "public_key": encode_public_key(K[name].public_key),
+                }
+                for name in AGENT_NAMES
+            },
+            "vectors": self.vectors,
+        }
+        if self.third_parties:
+            doc["third_parties"] = {
+                name: {
+                    "seed_hex": TP_SEEDS[name].hex(),
+                    "public_key": encode_public_key(TP[name].public_key),
+                }
+                for name in THIRD_PARTY_NAMES
+            }
+        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def keyring_json(*keys: tuple[str, bytes], current: str | None = None) -> Json:
+    return {
+        "current": current or keys[-1][0],
+        "keys": [{"key_id": k, "secret_hex": s.hex()} for k, s in keys],
+    }

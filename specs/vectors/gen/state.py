@@ -1,0 +1,432 @@
+"""``state.json``: verifier state. Revocations present before the calls, each part of the
+state failing, use limits over several calls, a verifier without state."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from delegation import Code, Scope, UnverifiedToken, attenuate
+from delegation.caveats import MaxUses
+from delegation.stores import RevocationKind
+from delegation.token import ID_BYTES
+
+from gen.fixtures import (
+    NOW,
+    READ,
+    ROOT_KEY_ID,
+    TASK,
+    UPDATE,
+    Json,
+    agent_public_key,
+    bound,
+    chain_id,
+    discharged,
+    hop,
+    needs,
+    pop,
+    req,
+    root,
+    token_id,
+    tp_cids,
+)
+from gen.render import Step, VectorFile, expected_chain
+
+
+def build() -> VectorFile:
+    f = VectorFile(
+        "state.json",
+        "Verifier state: revocations present before the calls, stores that cannot answer, and"
+        " use limits counted over several calls.",
+        third_parties=True,
+    )
+    r = root("state")
+    res = hop(r, "orchestrator", "researcher", Scope(tools=["crm.read"]))
+    summ = hop(r, "orchestrator", "summariser")
+    grand = hop(res, "researcher", "writer")
+    res_hop_id = expected_chain(res, ["orchestrator", "researcher"])[1]["hop_id"]
+    att = attenuate(r, Scope(tools=["crm.read"]), now=NOW)
+    att_child = hop(att, "orchestrator", "researcher")
+    orch = ["orchestrator"]
+
+    def case(
+        name: str,
+        description: str,
+        tok: UnverifiedToken,
+        signer: str,
+        codes: Sequence[Code],
+        *,
+        request: Json = READ,
+        chain: Sequence[str] | None = None,
+        revoked: Sequence[tuple[RevocationKind, str]] = (),
+        store_failure: str | None = None,
+        then: Sequence[Step] = (),
+        proof_signer: str | None = None,
+        with_proof: bool = True,
+        discharges: Sequence[str] = (),
+        stateless: bool = False,
+    ) -> None:
+        proof = pop(tok, proof_signer or signer, request, name) if with_proof else None
+        f.add(
+            name,
+            description,
+            tok,
+            request,
+            proof,
+            codes=codes,
+            chain=chain,
+            revoked=revoked,
+            store_failure=store_failure,
+            then=then,
+            discharges=discharges,
+            stateless=stateless,
+        )
+
+    def step(
+        tok: UnverifiedToken,
+        signer: str,
+        label: str,
+        codes: Sequence[Code] = (),
+        chain: Sequence[str] | None = None,
+        request: Json = READ,
+        discharges: Sequence[str] = (),
+    ) -> Step:
+        return Step(
+            request,
+            pop(tok, signer, request, label),
+            codes=codes,
+            chain=chain,
+            token=tok,
+            discharges=discharges,
+        )
+
+    chain_ = RevocationKind.TOKEN
+    # revocation: by token (a chain prefix: token id, chain id, hop id), task, agent key, key id
+    case(
+        "revoked_token_id",
+        "The root token's id is revoked: every token derived from it is, the root too.",
+        grand,
+        "writer",
+        [Code.REVOKED],
+        revoked=[(chain_, token_id(r))],
+        then=[step(r, "orchestrator", "revoked_token_id/2", [Code.REVOKED])],
+    )
+    case(
+        "revoked_root_chain_id",
+        "The root token's exact chain id is revoked: it and every token derived from it.",
+        r,
+        "orchestrator",
+        [Code.REVOKED],
+        revoked=[(chain_, chain_id(r))],
+        then=[step(summ, "summariser", "revoked_root_chain_id/2", [Code.REVOKED])],
+    )
+    case(
+        "revoked_attenuated_chain_id",
+        "An attenuated token's chain id is revoked: it and its descendants die, the less"
+        " attenuated root token lives on.",
+        att,
+        "orchestrator",
+        [Code.REVOKED],
+        revoked=[(chain_, chain_id(att))],
+        then=[
+            step(att_child, "researcher", "revoked_attenuated_chain_id/2", [Code.REVOKED]),
+            step(r, "orchestrator", "revoked_attenuated_chain_id/3", chain=orch),
+        ],
+    )
+    case(
+        "revoked_hop_id",
+        "The researcher's hop is revoked: its branch (researcher, writer below it) dies; the"
+        " sibling summariser and the root live on.",
+        res,
+        "researcher",
+        [Code.REVOKED],
+        revoked=[(chain_, res_hop_id)],
+        then=[
+            step(grand, "writer", "revoked_hop_id/2", [Code.REVOKED]),
+            step(summ, "summariser", "revoked_hop_id/3", chain=["orchestrator", "summariser"]),
+            step(r, "orchestrator", "revoked_hop_id/4", chain=orch),
+        ],
+    )
+    case(
+        "revoked_task",
+        "The whole task is revoked.",
+        summ,
+        "summariser",
+        [Code.REVOKED],
+        revoked=[(RevocationKind.TASK, TASK.task_id)],
+        then=[step(r, "orchestrator", "revoked_task/2", [Code.REVOKED])],
+    )
+    case(
+        "revoked_agent_key",
+        "The researcher's key is revoked: every chain through it dies, others live on.",
+        grand,
+        "writer",
+        [Code.REVOKED],
+        revoked=[(RevocationKind.AGENT, agent_public_key("researcher"))],
+        then=[
+            step(res, "researcher", "revoked_agent_key/2", [Code.REVOKED]),
+            step(summ, "summariser", "revoked_agent_key/3", chain=["orchestrator", "summariser"]),
+            step(r, "orchestrator", "revoked_agent_key/4", chain=orch),
+        ],
+    )
+    case(
+        "revoked_root_holder_key",
+        "The root holder's key is revoked: every token of its chains dies.",
+        summ,
+        "summariser",
+        [Code.REVOKED],
+        revoked=[(RevocationKind.AGENT, agent_public_key("orchestrator"))],
+    )
+    case(
+        "revoked_root_key_id",
+        "The root key id the token was minted under is revoked.",
+        grand,
+        "writer",
+        [Code.REVOKED],
+        revoked=[(RevocationKind.KEY, ROOT_KEY_ID)],
+    )
+    case(
+        "revocations_of_others",
+        "Revocations of another task, key id, agent and chain do not touch this token.",
+        grand,
+        "writer",
+        [],
+        chain=["orchestrator", "researcher", "writer"],
+        revoked=[
+            (RevocationKind.TASK, "task-43"),
+            (RevocationKind.KEY, "vec-k2"),
+            (RevocationKind.AGENT, agent_public_key("mallory")),
+            (chain_, "00" * ID_BYTES),
+            (chain_, chain_id(summ)),
+        ],
+    )
+    case(
+        "revoked_and_caveat_fails",
+        "A revoked token used outside its scope: both reasons, revocation first.",
+        r,
+        "orchestrator",
+        [Code.REVOKED, Code.TOOL_NOT_ALLOWED],
+        request=req(tool="crm.delete"),
+        revoked=[(RevocationKind.TASK, TASK.task_id)],
+    )
+    case(
+        "revoked_without_proof",
+        "A revoked token with no proof: both reasons, revocation first.",
+        r,
+        "orchestrator",
+        [Code.REVOKED, Code.POP_REQUIRED],
+        revoked=[(RevocationKind.TASK, TASK.task_id)],
+        with_proof=False,
+    )
+
+    # stores that cannot answer: never an allow
+    single = attenuate(r, [MaxUses(1)], now=NOW)
+    case(
+        "store_revocations_unavailable",
+        "The revocation store cannot answer.",
+        r,
+        "orchestrator",
+        [Code.STORE_UNAVAILABLE],
+        store_failure="revocations",
+    )
+    case(
+        "store_revocations_unavailable_and_caveat_fails",
+        "The revocation store cannot answer and the call is out of scope: both reasons.",
+        r,
+        "orchestrator",
+        [Code.STORE_UNAVAILABLE, Code.TOOL_NOT_ALLOWED],
+        request=req(tool="crm.delete"),
+        store_failure="revocations",
+    )
+    case(
+        "store_nonces_unavailable",
+        "The nonce store cannot record the proof's nonce.",
+        r,
+        "orchestrator",
+        [Code.STORE_UNAVAILABLE],
+        store_failure="nonces",
+    )
+    case(
+        "store_nonces_unavailable_no_proof",
+        "No proof, so there is no nonce to record: only pop_required.",
+        r,
+        "orchestrator",
+        [Code.POP_REQUIRED],
+        store_failure="nonces",
+        with_proof=False,
+    )
+    case(
+        "store_nonces_unavailable_bad_proof",
+        "A proof that fails its signature check has no nonce to record: only pop_invalid.",
+        r,
+        "orchestrator",
+        [Code.POP_INVALID],
+        store_failure="nonces",
+        proof_signer="mallory",
+    )
+    case(
+        "store_uses_unavailable",
+        "The use counter cannot answer for a single-use token.",
+        single,
+        "orchestrator",
+        [Code.STORE_UNAVAILABLE],
+        store_failure="uses",
+    )
+    case(
+        "store_uses_unavailable_no_limit",
+        "The use counter cannot answer, but the token has no max_uses caveat to count.",
+        r,
+        "orchestrator",
+        [],
+        chain=orch,
+        store_failure="uses",
+    )
+    case(
+        "store_uses_unavailable_denied_call",
+        "A call already denied at step 7 never reaches the use counter.",
+        single,
+        "orchestrator",
+        [Code.TOOL_NOT_ALLOWED],
+        request=req(tool="crm.delete"),
+        store_failure="uses",
+    )
+
+    # use limits over several calls
+    one_sub = attenuate(res, [MaxUses(1)], now=NOW)
+    researcher = ["orchestrator", "researcher"]
+    case(
+        "uses_one_several_calls",
+        "A single-use delegated token: one call, then every further call is refused.",
+        one_sub,
+        "researcher",
+        [],
+        chain=researcher,
+        then=[
+            step(one_sub, "researcher", "uses_one_several_calls/2", [Code.USES_EXHAUSTED]),
+            step(one_sub, "researcher", "uses_one_several_calls/3", [Code.USES_EXHAUSTED]),
+        ],
+    )
+    two = attenuate(r, [MaxUses(2)], now=NOW)
+    case(
+        "uses_two_several_calls",
+        "max_uses 2: two calls, then refused, and refused again.",
+        two,
+        "orchestrator",
+        [],
+        chain=orch,
+        then=[
+            step(two, "orchestrator", "uses_two_several_calls/2", chain=orch),
+            step(two, "orchestrator", "uses_two_several_calls/3", [Code.USES_EXHAUSTED]),
+            step(two, "orchestrator", "uses_two_several_calls/4", [Code.USES_EXHAUSTED]),
+        ],
+    )
+    first_proof = pop(two, "orchestrator", READ, "uses_replay_not_counted")
+    f.add(
+        "uses_replay_not_counted",
+        "max_uses 2: a replayed proof is refused and does not count a use.",
+        two,
+        READ,
+        first_proof,
+        chain=orch,
+        then=[
+            Step(READ, first_proof, codes=[Code.REPLAY]),
+            step(two, "orchestrator", "uses_replay_not_counted/3", chain=orch),
+            step(two, "orchestrator", "uses_replay_not_counted/4", [Code.USES_EXHAUSTED]),
+        ],
+    )
+    inner = hop(two, "orchestrator", "researcher")
+    inner_one = attenuate(inner, [MaxUses(1)], now=NOW)
+    case(
+        "uses_nested_limits",
+        "A parent allows 2 uses, its child 1 more narrowly: a spent child counts nothing"
+        " against the parent.",
+        inner_one,
+        "researcher",
+        [],
+        chain=researcher,
+        then=[
+            step(inner_one, "researcher", "uses_nested_limits/2", [Code.USES_EXHAUSTED]),
+            step(two, "orchestrator", "uses_nested_limits/3", chain=orch),
+            step(two, "orchestrator", "uses_nested_limits/4", [Code.USES_EXHAUSTED]),
+        ],
+    )
+    ra = needs(r, "approval-service", "state approval", rules=["crm.update:write"])
+    single_ra = attenuate(ra, [MaxUses(1)], now=NOW)
+    approval = discharged("approval-service", tp_cids(ra)[0], UPDATE)
+    case(
+        "uses_not_spent_by_denied_call",
+        "A single-use token: a call denied for want of an approval spends nothing; the next"
+        " call is the one use.",
+        single_ra,
+        "orchestrator",
+        [Code.APPROVAL_REQUIRED],
+        request=UPDATE,
+        then=[
+            step(single_ra, "orchestrator", "uses_not_spent_by_denied_call/2", chain=orch),
+            step(
+                single_ra,
+                "orchestrator",
+                "uses_not_spent_by_denied_call/3",
+                [Code.USES_EXHAUSTED],
+            ),
+        ],
+    )
+    case(
+        "uses_spent_by_approved_call",
+        "A single-use token: the approved update is its one use; a read after it is refused.",
+        single_ra,
+        "orchestrator",
+        [],
+        request=UPDATE,
+        chain=orch,
+        then=[
+            step(
+                single_ra,
+                "orchestrator",
+                "uses_spent_by_approved_call/2",
+                [Code.USES_EXHAUSTED],
+            ),
+        ],
+        discharges=[bound(single_ra, approval)],
+    )
+
+    # a verifier without state: nothing to revoke with, no replay memory, nothing it can count
+    plain_proof = pop(r, "orchestrator", READ, "stateless_plain_token")
+    f.add(
+        "stateless_plain_token",
+        "A verifier without state allows a token with nothing to count; it cannot remember"
+        " proofs, so the same proof is allowed again.",
+        r,
+        READ,
+        plain_proof,
+        chain=orch,
+        stateless=True,
+        then=[Step(READ, plain_proof, chain=orch)],
+    )
+    case(
+        "stateless_max_uses",
+        "A verifier without state cannot count a single-use token's use: state_required.",
+        single,
+        "orchestrator",
+        [Code.STATE_REQUIRED],
+        stateless=True,
+    )
+    case(
+        "stateless_max_uses_denied_call",
+        "A call already denied at step 7 never gets to step 9: only its own reason.",
+        single,
+        "orchestrator",
+        [Code.TOOL_NOT_ALLOWED],
+        request=req(tool="crm.delete"),
+        stateless=True,
+    )
+    case(
+        "stateless_approval",
+        "A verifier without state cannot spend an approval, good for one call: state_required.",
+        ra,
+        "orchestrator",
+        [Code.STATE_REQUIRED],
+        request=UPDATE,
+        discharges=[bound(ra, approval)],
+        stateless=True,
+    )
+    return f
