@@ -59,12 +59,12 @@ from delegation import (
     attenuate,
     delegate,
 )
+from delegation._proof import _prove
+from delegation._token import _mint
+from delegation._verifier import _request
 from delegation.caveats import Caveat, ResourceCaveat, Tool, Validity
 from delegation.limits import MAX_CAVEATS
-from delegation.proof import _prove
 from delegation.testing import fixtures
-from delegation.token import _mint
-from delegation.verifier import _request
 
 NOW = fixtures.NOW
 ROOT_SECRET = fixtures.root_secret(1)  # a TEST FIXTURE: publicly known, benchmarks only

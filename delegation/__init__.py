@@ -14,6 +14,19 @@ Laws, each enforced by the verifier and tested:
   (``state=None``) denies every call it would have to count or spend (``state_required``).
 """
 
+from delegation._decision import Decision, Reason
+from delegation._keys import AgentKey, Keyring, RootKey, decode_public_key, encode_public_key
+from delegation._proof import prove
+from delegation._request import Request
+from delegation._task import Agent, Link, TaskRecord
+from delegation._thirdparty.approval import (
+    Approver,
+    bind_discharge,
+    require_approval,
+)
+from delegation._thirdparty.caveat import ApproverKey, Rule
+from delegation._token import Scope, UnverifiedToken, attenuate, decode, delegate, mint
+from delegation._verifier import VerifiedChain, Verifier
 from delegation._version import __version__ as __version__
 from delegation.caveats import (
     ArgConstraint,
@@ -24,7 +37,6 @@ from delegation.caveats import (
     Registry,
     default_registry,
 )
-from delegation.decision import Decision, Reason
 from delegation.errors import (
     AuthoringError,
     BadDischarge,
@@ -40,9 +52,6 @@ from delegation.errors import (
     TokenError,
     TokenTooLarge,
 )
-from delegation.keys import AgentKey, Keyring, decode_public_key, encode_public_key
-from delegation.proof import prove
-from delegation.request import Request
 from delegation.stores import (
     InvalidRevocation,
     MemoryState,
@@ -52,15 +61,6 @@ from delegation.stores import (
     State,
     StoreUnavailable,
 )
-from delegation.task import Agent, Link, TaskRecord
-from delegation.thirdparty.approval import (
-    Approver,
-    bind_discharge,
-    require_approval,
-)
-from delegation.thirdparty.caveat import ApproverKey, Rule
-from delegation.token import Scope, UnverifiedToken, attenuate, decode, delegate, mint
-from delegation.verifier import VerifiedChain, Verifier
 
 __all__ = [
     "Agent",
@@ -93,6 +93,7 @@ __all__ = [
     "Request",
     "Revocation",
     "RevocationKind",
+    "RootKey",
     "Rule",
     "SQLiteState",
     "Scope",

@@ -33,7 +33,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from delegation.decision import Reason
+    from delegation._decision import Reason
 
 
 class Code(StrEnum):

@@ -17,8 +17,8 @@ from delegation import (
     UnverifiedToken,
     Verifier,
 )
+from delegation._token import _mint
 from delegation.testing import fixtures
-from delegation.token import _mint
 
 # Hypothesis: no per-example deadline and no "data generation too slow" health check. Both
 # are timings, and a loaded 2-core CI machine must not turn a law that holds into a failure.

@@ -51,11 +51,11 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
     "delegation/cli/approval.py": ("tests/e2e/test_cli_approval.py", "end to end"),
     "delegation/cli/state.py": ("tests/e2e/test_cli_state.py", "end to end"),
     "delegation/cli/demo.py": ("tests/e2e/test_cli.py", "test_demo_plays_the_whole_story"),
-    "delegation/verifier/_chain.py": (
+    "delegation/_verifier/_chain.py": (
         "tests/unit/test_verifier.py",
         "steps 1-5, tested through Verifier.check_chain until the verifier's tests split",
     ),
-    "delegation/verifier/_request.py": (
+    "delegation/_verifier/_request.py": (
         "tests/unit/test_verifier.py",
         "steps 6-9, tested through Verifier.authorize and verify until the verifier's tests split",
     ),
@@ -65,7 +65,7 @@ EXTRA_UNIT_FILES: dict[str, str] = {
     # unit test file that mirrors no module: the module it tests
     "tests/unit/test_exported_members.py": "delegation/__init__.py",
     "tests/unit/test_cbor_bounds.py": "delegation/_cbor.py",
-    "tests/unit/test_verifier_inputs.py": "delegation/verifier/__init__.py",
+    "tests/unit/test_verifier_inputs.py": "delegation/_verifier/__init__.py",
     # the HMAC chain as the _crypto package re-exports it; test_chain.py has the rest of chain.py
     "tests/unit/crypto/test_crypto.py": "delegation/_crypto/chain.py",
     "tests/unit/crypto/test_signing.py": "delegation/_crypto/ed25519.py",  # test_ed25519: screening
@@ -128,7 +128,7 @@ def test_the_walk_finds_the_library() -> None:
     found = {_rel(m) for m in modules()}
     assert len(found) >= 30
     assert {
-        "delegation/verifier/__init__.py",
+        "delegation/_verifier/__init__.py",
         "delegation/_crypto/chain.py",
         "delegation/_crypto/ed25519.py",
         "delegation/caveats/hop.py",

@@ -1,7 +1,7 @@
 """Sealed boxes for third-party caveats: tickets and verification ids. Private.
 
 Normative: ``specs/third-party.md``. What goes inside (the ticket's CBOR, what a caveat key is
-for) and what a failure means to a presenter belong to :mod:`delegation.thirdparty.caveat`;
+for) and what a failure means to a presenter belong to :mod:`delegation._thirdparty.caveat`;
 this module only seals and opens bytes, and raises :class:`SealError` for anything that does
 not open.
 

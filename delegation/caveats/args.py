@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar, Self
 
-from delegation import _cbor, patterns
+from delegation import _cbor
+from delegation import _patterns as patterns
 from delegation._cbor import CBORValue
+from delegation._request import ArgValue
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext, ParentView
 from delegation.errors import (
@@ -27,7 +29,6 @@ from delegation.errors import (
     PatternError,
 )
 from delegation.limits import MAX_LIST_ITEMS, MAX_NAME_CHARS
-from delegation.request import ArgValue
 
 Scalar = str | int | bool
 

@@ -1,6 +1,6 @@
 """Allowed delegatees: every hop after this caveat names an agent id matching a pattern.
 
-Patterns are exact ids, ``prefix*`` or ``*`` (see :mod:`delegation.patterns`).
+Patterns are exact ids, ``prefix*`` or ``*`` (see :mod:`delegation._patterns`).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
-from delegation import patterns
+from delegation import _patterns as patterns
 from delegation._cbor import CBORValue
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext, ParentView

@@ -3,7 +3,7 @@
 The body is ``[agent_id, public_key, signature]``. The signature is Ed25519 by the holder in
 force over ``"delegation/v1/hop\\0" || chain_digest(prefix) || CBOR([agent_id, public_key])``,
 where the prefix is the token up to, not including, this caveat. The verifier checks it while
-walking the chain (see :mod:`delegation.verifier`); from then on the named key is the holder.
+walking the chain (see :mod:`delegation._verifier`); from then on the named key is the holder.
 """
 
 from __future__ import annotations
@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
-from delegation import patterns
+from delegation import _patterns as patterns
 from delegation._cbor import CBORValue
 from delegation._crypto.ed25519 import is_safe_public_key
+from delegation._keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, encode_public_key
 from delegation.caveats import _body
 from delegation.caveats.delegatee import Delegatees
 from delegation.caveats.depth import MaxDepth
 from delegation.caveats.registry import Caveat, CheckContext, ParentView
 from delegation.errors import MalformedToken, NotNarrowing, PatternError
-from delegation.keys import PUBLIC_KEY_BYTES, SIGNATURE_BYTES, encode_public_key
 from delegation.limits import MAX_HOPS
 
 

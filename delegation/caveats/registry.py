@@ -16,8 +16,8 @@ from typing import Any, ClassVar, NamedTuple, Self, TypeVar
 
 from delegation import _cbor
 from delegation._cbor import CBORValue
+from delegation._request import Request
 from delegation.errors import CaveatFailed, Code, MalformedToken
-from delegation.request import Request
 
 MAX_TYPE_ID = 2**32 - 1
 CORE_TYPE_IDS = range(1, 128)

@@ -1,6 +1,6 @@
 """Resource: the request's resource matches one of these patterns, segment by segment.
 
-See :mod:`delegation.patterns` for the grammar. A request without a resource, or with one
+See :mod:`delegation._patterns` for the grammar. A request without a resource, or with one
 that is not canonical (percent-encoding, dot segments, empty segments), matches nothing.
 """
 
@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar, Self
 
-from delegation import patterns
+from delegation import _patterns as patterns
 from delegation._cbor import CBORValue
+from delegation._patterns import Resource
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext, ParentView
 from delegation.errors import CaveatFailed, Code, MalformedToken, NotNarrowing, PatternError
-from delegation.patterns import Resource
 
 
 def _parse_pattern(text: str) -> Resource:

@@ -26,9 +26,9 @@ from delegation import (
     decode,
     decode_public_key,
 )
+from delegation._thirdparty.caveat import ApproverKey
 from delegation._wire import b64decode
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_TIME, MAX_TOKEN_CHARS
-from delegation.thirdparty.caveat import ApproverKey
 
 EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
 MAX_REQUEST_FILE_BYTES = 1 << 20

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from delegation import UnverifiedToken, patterns
+from delegation import UnverifiedToken
+from delegation import _patterns as patterns
 from delegation.caveats import Action, Args, Audience, Intent, ResourceCaveat, Tool, Validity
 from delegation.limits import CLOCK_SKEW_SECONDS
 

@@ -31,6 +31,14 @@ from delegation import (
     decode,
     encode_public_key,
 )
+from delegation._thirdparty.approval import (
+    APPROVAL_TTL_SECONDS,
+    MAX_APPROVAL_TTL_SECONDS,
+    Approver,
+    bind_discharge,
+    require_approval,
+)
+from delegation._thirdparty.caveat import ApproverKey, Rule, ThirdPartyCaveat, decode_discharge
 from delegation._wire import b64decode
 from delegation.cli._common import (
     EXIT_DENIED,
@@ -54,14 +62,6 @@ from delegation.cli._common import (
     whole,
 )
 from delegation.limits import MAX_TOKEN_CHARS
-from delegation.thirdparty.approval import (
-    APPROVAL_TTL_SECONDS,
-    MAX_APPROVAL_TTL_SECONDS,
-    Approver,
-    bind_discharge,
-    require_approval,
-)
-from delegation.thirdparty.caveat import ApproverKey, Rule, ThirdPartyCaveat, decode_discharge
 
 NOT_APPROVED = "delegation: not approved (pass --yes after a human has reviewed it)"
 DECLINED = "delegation: not approved"

@@ -39,11 +39,11 @@ from delegation import (
     mint,
     prove,
 )
+from delegation._proof import Proof
+from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation._thirdparty.caveat import ApproverKey
 from delegation.caveats import MaxUses
-from delegation.proof import Proof
 from delegation.stores import MemoryState, Revocation, RevocationKind, SQLiteState
-from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
-from delegation.thirdparty.caveat import ApproverKey
 
 AUDIENCE = "crm"
 TASK_ID = "task-42"

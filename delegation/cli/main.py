@@ -40,6 +40,9 @@ from delegation import (
     mint,
     prove,
 )
+from delegation._keys import KeyPairFile
+from delegation._thirdparty.caveat import ApproverKey
+from delegation._thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
 from delegation._wire import b64encode
 from delegation.caveats import ArgOp
 from delegation.caveats.uses import MAX_USES_LIMIT
@@ -80,10 +83,7 @@ from delegation.cli._common import (
     whole,
 )
 from delegation.cli._scope import EffectiveScope, effective_scope
-from delegation.keys import KeyPairFile
 from delegation.limits import MAX_DISCHARGES, MAX_PROOF_CHARS, MAX_TOKEN_CHARS
-from delegation.thirdparty.caveat import ApproverKey
-from delegation.thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
 
 DEFAULT_EXPIRES_IN = 3600
 MAX_KEY_FILE_BYTES = 1 << 16

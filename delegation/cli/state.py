@@ -19,6 +19,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from delegation._keys import encode_public_key
 from delegation._wire import b64decode
 from delegation.cli._common import (
     EXIT_OK,
@@ -28,7 +29,6 @@ from delegation.cli._common import (
     shown,
 )
 from delegation.errors import DelegationError
-from delegation.keys import encode_public_key
 from delegation.stores import (
     InvalidRevocation,
     Revocation,

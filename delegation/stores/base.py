@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple, Protocol
 
+from delegation._keys import KEY_ID_PATTERN
 from delegation.errors import DelegationError
-from delegation.keys import KEY_ID_PATTERN
 from delegation.limits import MAX_NAME_CHARS
 
 

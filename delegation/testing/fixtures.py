@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import hashlib
 
-from delegation.keys import AgentKey, Keyring, RootKey
-from delegation.thirdparty.caveat import ApproverKey
+from delegation._keys import AgentKey, Keyring, RootKey
+from delegation._thirdparty.caveat import ApproverKey
 
 __all__ = [
     "LABEL_PREFIX",

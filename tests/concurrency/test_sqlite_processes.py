@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from delegation import Agent, AgentKey, Keyring, Request, Scope, TaskRecord, Verifier, mint
+from delegation._keys import RootKey
+from delegation._proof import _prove
+from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation._thirdparty.caveat import ApproverKey
+from delegation._token import attenuate
 from delegation.caveats import MaxUses
-from delegation.keys import RootKey
-from delegation.proof import _prove
 from delegation.stores import Revocation, RevocationKind, SQLiteState
 from delegation.testing import fixtures
-from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
-from delegation.thirdparty.caveat import ApproverKey
-from delegation.token import attenuate
 
 NOW = fixtures.NOW
 WORKERS = 4

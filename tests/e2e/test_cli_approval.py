@@ -31,12 +31,12 @@ from delegation import (
     decode,
     mint,
 )
+from delegation._thirdparty.approval import Approver
+from delegation._thirdparty.caveat import ApproverKey
+from delegation._thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
 from delegation._wire import b64encode
 from delegation.cli.approval import NOT_APPROVED
 from delegation.limits import MAX_CAVEAT_BYTES
-from delegation.thirdparty.approval import Approver
-from delegation.thirdparty.caveat import ApproverKey
-from delegation.thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
 from tests.e2e.helpers import (
     Billing,
     Result,

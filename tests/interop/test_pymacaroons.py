@@ -61,12 +61,12 @@ from delegation import (
     delegate,
     prove,
 )
+from delegation._keys import RootKey
+from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation._thirdparty.caveat import ApproverKey, decode_discharge
+from delegation._token import Identifier, _mint
 from delegation.caveats import Audience, Tool, Validity
-from delegation.keys import RootKey
 from delegation.testing.fixtures import root_secret
-from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
-from delegation.thirdparty.caveat import ApproverKey, decode_discharge
-from delegation.token import Identifier, _mint
 from tests.conftest import NOW, seeded_agent
 
 ROOT_SECRET = root_secret(1)  # test fixture only

@@ -32,11 +32,11 @@ from delegation import (
     attenuate,
     delegate,
 )
+from delegation._proof import Proof, _prove
+from delegation._token import _mint
 from delegation.caveats import Hop
 from delegation.errors import Code
-from delegation.proof import Proof, _prove
 from delegation.testing.fixtures import NOW, agent_key, keyring
-from delegation.token import _mint
 
 KEYRING = keyring()
 """Test-only root key, the same as the ``keyring`` fixture."""

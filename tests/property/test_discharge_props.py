@@ -12,9 +12,9 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from delegation import Code, MemoryState, Request, Scope, UnverifiedToken, Verifier
+from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation._thirdparty.caveat import PURPOSE_THIRD_PARTY, ThirdPartyCaveat
 from delegation.testing.fixtures import approver_key
-from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
-from delegation.thirdparty.caveat import PURPOSE_THIRD_PARTY, ThirdPartyCaveat
 from tests.conftest import NOW
 from tests.property._support import KEYRING, mint_root, proof_for
 from tests.property.test_revocation_props import descends, grow_tree

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from delegation import patterns
+from delegation import _patterns as patterns
 from delegation.caveats import Delegatees, ResourceCaveat
 from delegation.errors import MalformedToken, PatternError
 from delegation.limits import MAX_RESOURCE_CHARS, MAX_RESOURCE_SEGMENTS

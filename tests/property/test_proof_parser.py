@@ -1,6 +1,6 @@
 """The fixed-layout proof reader accepts exactly what the generic strict CBOR decoder accepts.
 
-delegation/proof.py reads ``[1, issued_at, nonce(16), signature(64)]`` byte by byte for speed.
+delegation/_proof.py reads ``[1, issued_at, nonce(16), signature(64)]`` byte by byte for speed.
 This is the law that makes that safe: on any input, it agrees with the strict decoder in
 delegation/_cbor.py plus the proof's field rules.
 """
@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from delegation import _cbor, _wire
+from delegation._proof import Proof
 from delegation.errors import TokenError
 from delegation.limits import MAX_TIME
-from delegation.proof import Proof
 
 Fields = tuple[int, bytes, bytes]
 

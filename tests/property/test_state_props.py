@@ -17,7 +17,7 @@ from pathlib import Path
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from delegation.keys import encode_public_key
+from delegation._keys import encode_public_key
 from delegation.stores import (
     MemoryState,
     NonceClaim,

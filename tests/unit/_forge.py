@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from delegation import AgentKey, Code, Request, UnverifiedToken, _cbor, _crypto, _wire
+from delegation._proof import Proof
+from delegation._task import Agent, TaskRecord
+from delegation._token import Identifier
 from delegation.caveats import Caveat, CheckContext, Hop, ParentView
 from delegation.caveats.registry import Placed
 from delegation.errors import CaveatFailed
-from delegation.proof import Proof
-from delegation.task import Agent, TaskRecord
 from delegation.testing.fixtures import NOW
-from delegation.token import Identifier
 
 TEST_NONCE = bytes(range(0x10, 0x20))
 """A distinctive identifier nonce, easy to find inside a token's bytes."""

@@ -33,11 +33,8 @@ from delegation import (
     decode,
 )
 from delegation._crypto import seal
-from delegation.errors import BadDischarge
-from delegation.limits import MAX_CAVEAT_BYTES, MAX_CBOR_DEPTH, MAX_IDENTIFIER_BYTES
-from delegation.testing.fixtures import approver_key, root_secret
-from delegation.thirdparty.approval import Approver
-from delegation.thirdparty.caveat import (
+from delegation._thirdparty.approval import Approver
+from delegation._thirdparty.caveat import (
     PURPOSE_APPROVAL,
     ThirdPartyCaveat,
     TicketContents,
@@ -45,6 +42,9 @@ from delegation.thirdparty.caveat import (
     seal_ticket,
     seal_vid,
 )
+from delegation.errors import BadDischarge
+from delegation.limits import MAX_CAVEAT_BYTES, MAX_CBOR_DEPTH, MAX_IDENTIFIER_BYTES
+from delegation.testing.fixtures import approver_key, root_secret
 from tests.unit import _forge
 
 APPROVER_KEY = approver_key(0x52)

@@ -1,4 +1,4 @@
-"""Decisions and reasons (``delegation.decision``): truthiness and the JSON shape.
+"""Decisions and reasons (``delegation._decision``): truthiness and the JSON shape.
 
 THREATS.md lines covered: "Build so that every one is a typed denial, never an allow"
 (a denial is never truthy; an allow carries no reasons); "Signatures, root keys ... never

@@ -6,6 +6,9 @@ STYLE.md: recipes over primitives; the HMAC chain, key derivation and wire codec
 from __future__ import annotations
 
 import inspect
+import subprocess
+import sys
+from pathlib import Path
 
 import delegation
 import delegation.caveats
@@ -42,6 +45,7 @@ EXPECTED = [
     "Request",
     "Revocation",
     "RevocationKind",
+    "RootKey",
     "Rule",
     "SQLiteState",
     "Scope",
@@ -113,3 +117,28 @@ def test_no_public_signature_takes_a_test_hook() -> None:
         for param in params:
             assert not param.startswith("_"), (name, param)
             assert param not in hooks, (name, param)
+
+
+PUBLIC_SUBPACKAGES = {
+    "caveats": "the caveat families and the registry, the extension API for custom families",
+    "errors": "the exception tree and the reason codes (also exported here)",
+    "limits": "the hard limits of specs/token-format.md, for servers sizing headers and bodies",
+    "stores": "the State protocol and its backends, for services that implement their own",
+    "testing": "fixtures (and strategies) for tests and security engineers; not imported here",
+    "cli": "the command line; not imported here",
+}
+"""The public modules besides the names of ``__all__``; every other module is private (``_x``)."""
+
+
+def test_the_public_surface_is_all_plus_the_documented_subpackages() -> None:
+    # A fresh interpreter, so what other tests imported does not show up as attributes.
+    code = "import delegation; print(' '.join(n for n in dir(delegation) if n[0] != '_'))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    public = set(out.stdout.split())
+    assert public - set(delegation.__all__) <= set(PUBLIC_SUBPACKAGES)
+    assert set(delegation.__all__) - {"__version__"} <= public
+    package = Path(delegation.__file__).parent
+    modules = {p.stem for p in package.glob("*.py")} | {
+        p.name for p in package.iterdir() if (p / "__init__.py").exists()
+    }
+    assert {m for m in modules if not m.startswith("_")} == set(PUBLIC_SUBPACKAGES)

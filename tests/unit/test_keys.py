@@ -1,4 +1,4 @@
-"""Root keyrings and agent keys (``delegation.keys``).
+"""Root keyrings and agent keys (``delegation._keys``).
 
 THREATS.md lines covered: "Root keys are 32+ random bytes; an empty or short key is refused";
 "The key id in the identifier is attacker input read before the MAC is checked: hostile ids
@@ -36,7 +36,7 @@ from delegation import (
     mint,
     prove,
 )
-from delegation.keys import RootKey, new_key_id
+from delegation._keys import RootKey, new_key_id
 from delegation.limits import MAX_IDENTIFIER_BYTES, MAX_KEY_FILE_BYTES, ROOT_KEY_MIN_BYTES
 from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge

@@ -1,4 +1,4 @@
-"""Resource and agent-id patterns (``delegation.patterns``): segment matching, no regexes.
+"""Resource and agent-id patterns (``delegation._patterns``): segment matching, no regexes.
 
 THREATS.md lines covered: "Resource segments: ``/reports`` covers ``/reports/q1``, not
 ``/reports-secret``, ``/reports/../hr``, percent- or Unicode-encoded variants"; "Compare parsed
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from delegation import patterns
+from delegation import _patterns as patterns
 from delegation.errors import PatternError
 from delegation.limits import MAX_NAME_CHARS, MAX_RESOURCE_CHARS, MAX_RESOURCE_SEGMENTS
 

@@ -1,4 +1,4 @@
-"""Proof of possession (``delegation.proof``): encoding, and what a proof binds.
+"""Proof of possession (``delegation._proof``): encoding, and what a proof binds.
 
 Freshness, replay and holder checks at verification time are in test_verifier.
 
@@ -25,9 +25,9 @@ from delegation import (
     attenuate,
     prove,
 )
+from delegation._proof import Proof, _prove
 from delegation.caveats import Tool
 from delegation.limits import MAX_PROOF_CHARS, MAX_TIME
-from delegation.proof import Proof, _prove
 from tests.conftest import NOW
 
 NONCE = b"\x42" * 16

@@ -1,4 +1,4 @@
-"""The request a verifier checks a token against (``delegation.request``).
+"""The request a verifier checks a token against (``delegation._request``).
 
 THREATS.md lines covered: "Type confusion: ``"3"``, ``3.0``, ``true`` where an integer is meant;
 NaN, Inf" (NaN and Inf are refused when the request is built, and the digest a proof signs tells

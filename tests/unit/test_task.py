@@ -1,4 +1,4 @@
-"""The approved task record and the agents of a chain (``delegation.task``).
+"""The approved task record and the agents of a chain (``delegation._task``).
 
 THREATS.md lines covered: "Type confusion: ... negative or huge times" (approval time);
 "An empty value is malformed, never a wildcard" (task fields, agent ids).

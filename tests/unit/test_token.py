@@ -1,4 +1,4 @@
-"""Minting, attenuating, delegating, decoding and describing tokens (``delegation.token``).
+"""Minting, attenuating, delegating, decoding and describing tokens (``delegation._token``).
 
 THREATS.md lines covered: "A token with no caveats, or missing a mandatory one (audience,
 expiry, holder), is the macaroon equivalent of JWT ``alg: none``" (mint refuses; an identifier
@@ -38,6 +38,8 @@ from delegation import (
     encode_public_key,
     mint,
 )
+from delegation._keys import RootKey
+from delegation._token import Identifier, _mint
 from delegation.caveats import (
     Action,
     Args,
@@ -51,11 +53,9 @@ from delegation.caveats import (
     UnknownCaveat,
     Validity,
 )
-from delegation.keys import RootKey
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_CAVEATS, MAX_HOPS, MAX_TOKEN_CHARS
 from delegation.testing import fixtures
 from delegation.testing.fixtures import root_secret
-from delegation.token import Identifier, _mint
 from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge
 

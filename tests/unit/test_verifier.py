@@ -1,4 +1,4 @@
-"""The verifier (``delegation.verifier``): chain checks, request checks, proofs, stores.
+"""The verifier (``delegation._verifier``): chain checks, request checks, proofs, stores.
 
 THREATS.md lines covered here:
 - "Any flipped, dropped, reordered, truncated or spliced byte or caveat fails the HMAC chain"
@@ -64,6 +64,12 @@ from delegation import (
     prove,
 )
 from delegation._cbor import CBORValue
+from delegation._decision import Reason
+from delegation._keys import RootKey
+from delegation._proof import Proof, _prove
+from delegation._thirdparty.approval import require_approval
+from delegation._thirdparty.caveat import ApproverKey
+from delegation._token import _mint
 from delegation.caveats import (
     Audience,
     CheckContext,
@@ -74,15 +80,9 @@ from delegation.caveats import (
     Tool,
     Validity,
 )
-from delegation.decision import Reason
-from delegation.keys import RootKey
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_HOPS, MAX_TOKEN_CHARS, POP_MAX_AGE_SECONDS
-from delegation.proof import Proof, _prove
 from delegation.stores import StateAnswer, StateQuery, UnavailableReason
 from delegation.testing.fixtures import approver_key, root_secret
-from delegation.thirdparty.approval import require_approval
-from delegation.thirdparty.caveat import ApproverKey
-from delegation.token import _mint
 from tests.clock import Clock
 from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge

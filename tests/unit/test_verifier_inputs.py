@@ -24,7 +24,7 @@ from delegation import (
     attenuate,
     prove,
 )
-from delegation.keys import RootKey
+from delegation._keys import RootKey
 from tests.conftest import NOW
 
 

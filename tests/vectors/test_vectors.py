@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from delegation import Code, Decision, Keyring, Request, StoreUnavailable, Verifier
-from delegation.keys import RootKey
+from delegation._keys import RootKey
 from delegation.stores import (
     MemoryState,
     Revocation,

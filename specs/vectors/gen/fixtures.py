@@ -28,14 +28,9 @@ from delegation import (
     delegate,
     encode_public_key,
 )
-from delegation.caveats import Hop, Validity
-from delegation.caveats.registry import Caveat
-from delegation.limits import MAX_HOPS, MAX_TOKEN_CHARS
-from delegation.proof import Proof, _prove
-from delegation.testing import fixtures as seeded
-from delegation.testing.fixtures import labelled
-from delegation.thirdparty.approval import Approver, _require_approval
-from delegation.thirdparty.caveat import (
+from delegation._proof import Proof, _prove
+from delegation._thirdparty.approval import Approver, _require_approval
+from delegation._thirdparty.caveat import (
     PURPOSE_APPROVAL,
     PURPOSE_THIRD_PARTY,
     ThirdPartyCaveat,
@@ -43,7 +38,12 @@ from delegation.thirdparty.caveat import (
     seal_ticket,
     seal_vid,
 )
-from delegation.token import ID_BYTES, _mint
+from delegation._token import ID_BYTES, _mint
+from delegation.caveats import Hop, Validity
+from delegation.caveats.registry import Caveat
+from delegation.limits import MAX_HOPS, MAX_TOKEN_CHARS
+from delegation.testing import fixtures as seeded
+from delegation.testing.fixtures import labelled
 
 NOW = seeded.NOW
 """The default verifier clock: 2027-01-15T08:00:00Z."""

@@ -5,8 +5,8 @@ unauthenticated location."""
 from __future__ import annotations
 
 from delegation import Code, Keyring, Scope, _wire
+from delegation._keys import RootKey
 from delegation.caveats import Tool
-from delegation.keys import RootKey
 from delegation.testing.fixtures import NOW, labelled, root_secret
 
 from gen.fixtures import (

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from delegation import Code, Scope, _wire, attenuate
+from delegation._proof import Proof
 from delegation.limits import MAX_PROOF_CHARS
-from delegation.proof import Proof
 from delegation.testing.fixtures import labelled
 
 from gen.fixtures import (
@@ -170,7 +170,7 @@ def build() -> VectorFile:
         ("proof_whitespace", text_good + " ", "a trailing space"),
         ("proof_too_long", "A" * (MAX_PROOF_CHARS + 1), f"{MAX_PROOF_CHARS + 1} characters"),
         ("proof_version_2", proof_cbor([uint(2), ts, nonce, sig]), "version 2"),
-        # Fixed bug: delegation/proof.py Proof.decode checks `value[0] != PROOF_VERSION`, and
+        # Fixed bug: delegation/_proof.py Proof.decode checks `value[0] != PROOF_VERSION`, and
         # True == 1 in Python, so version `true` is accepted: a second spelling of a proof.
         (
             "proof_version_true",

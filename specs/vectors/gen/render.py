@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import cbor2
 
 from delegation import Code, Request, _crypto, _wire, decode, encode_public_key
+from delegation._token import ID_BYTES
 from delegation.caveats import Hop
 from delegation.stores import RevocationKind
-from delegation.token import ID_BYTES
 
 from gen.fixtures import (
     AGENT_NAMES,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from delegation import Code, Scope, UnverifiedToken, attenuate
+from delegation._token import ID_BYTES
 from delegation.caveats import MaxUses
 from delegation.stores import RevocationKind
-from delegation.token import ID_BYTES
 
 from gen.fixtures import (
     NOW,

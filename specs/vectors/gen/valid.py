@@ -4,7 +4,7 @@ time boundaries."""
 from __future__ import annotations
 
 from delegation import ArgConstraint, Keyring, Scope, attenuate
-from delegation.keys import RootKey
+from delegation._keys import RootKey
 from delegation.testing.fixtures import root_secret
 
 from gen.fixtures import EXPIRES, NOW, READ, ROOT_KEY_ID, ROOT_SECRET, hop, pop, req, root, scope

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 
 from delegation import _crypto, _wire
-from delegation.thirdparty import caveat as tp
+from delegation._thirdparty import caveat as tp
 
 ZERO = bytes(32)
 

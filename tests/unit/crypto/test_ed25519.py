@@ -26,8 +26,8 @@ from delegation import (
     encode_public_key,
 )
 from delegation._crypto.ed25519 import is_safe_public_key
+from delegation._proof import Proof
 from delegation.caveats import Hop
-from delegation.proof import Proof
 from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge
 

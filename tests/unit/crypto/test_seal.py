@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from delegation import _crypto
 from delegation._crypto import seal
 from delegation._crypto.seal import RecipientKey, SealError
+from delegation._thirdparty.caveat import ApproverKey, open_vid
 from delegation.errors import BadDischarge, DelegationError
-from delegation.thirdparty.caveat import ApproverKey, open_vid
 
 # RFC 7748 section 6.1: Alice's and Bob's X25519 keys and their shared secret.
 ALICE_SEED = bytes.fromhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")

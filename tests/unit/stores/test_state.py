@@ -33,8 +33,10 @@ from delegation import (
     mint,
     prove,
 )
+from delegation._proof import Proof
+from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation._token import _mint
 from delegation.caveats import MaxUses, Tool
-from delegation.proof import Proof
 from delegation.stores import (
     InvalidRevocation,
     Revocation,
@@ -45,8 +47,6 @@ from delegation.stores import (
     UnavailableReason,
 )
 from delegation.testing import fixtures
-from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
-from delegation.token import _mint
 from tests.conftest import NOW, seeded_agent
 
 READ = Request(

@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from delegation import AgentKey, encode_public_key
+from delegation._thirdparty.caveat import ApproverKey
 from delegation.testing import fixtures
-from delegation.thirdparty.caveat import ApproverKey
 
 
 def test_numbered_keys_are_the_byte_repeated() -> None:

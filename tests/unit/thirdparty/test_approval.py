@@ -32,6 +32,23 @@ from delegation import (
     mint,
     prove,
 )
+from delegation._thirdparty.approval import (
+    APPROVAL_TTL_SECONDS,
+    Approver,
+    bind_discharge,
+    require_approval,
+)
+from delegation._thirdparty.caveat import (
+    PURPOSE_APPROVAL,
+    ApproverKey,
+    Rule,
+    ThirdPartyCaveat,
+    TicketContents,
+    new_caveat_key,
+    seal_ticket,
+    seal_vid,
+)
+from delegation._token import _mint
 from delegation.caveats import MaxUses, Validity
 from delegation.errors import BadDischarge
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_TIME
@@ -44,23 +61,6 @@ from delegation.stores import (
 )
 from delegation.testing import fixtures
 from delegation.testing.fixtures import approver_key
-from delegation.thirdparty.approval import (
-    APPROVAL_TTL_SECONDS,
-    Approver,
-    bind_discharge,
-    require_approval,
-)
-from delegation.thirdparty.caveat import (
-    PURPOSE_APPROVAL,
-    ApproverKey,
-    Rule,
-    ThirdPartyCaveat,
-    TicketContents,
-    new_caveat_key,
-    seal_ticket,
-    seal_vid,
-)
-from delegation.token import _mint
 from tests.conftest import NOW, seeded_agent
 
 APPROVER_KEY = approver_key(0x51)

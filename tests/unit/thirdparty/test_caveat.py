@@ -1,4 +1,4 @@
-"""Third-party caveat parts (``delegation.thirdparty.caveat``): the approver's key file, tickets,
+"""Third-party caveat parts (``delegation._thirdparty.caveat``): the approver's key file, tickets,
 verification ids and the size of a caveat id.
 
 Keys are TEST FIXTURES ONLY (fixed seeds).
@@ -13,11 +13,8 @@ from pathlib import Path
 import pytest
 
 from delegation import Code, KeyringError, Request, _cbor, _wire
-from delegation.errors import BadDischarge, MalformedToken, TokenTooLarge
-from delegation.limits import MAX_CAVEAT_BYTES
-from delegation.testing.fixtures import approver_key
-from delegation.thirdparty.approval import Approver
-from delegation.thirdparty.caveat import (
+from delegation._thirdparty.approval import Approver
+from delegation._thirdparty.caveat import (
     PURPOSE_APPROVAL,
     ApproverKey,
     ThirdPartyCaveat,
@@ -26,6 +23,9 @@ from delegation.thirdparty.caveat import (
     seal_ticket,
     seal_vid,
 )
+from delegation.errors import BadDischarge, MalformedToken, TokenTooLarge
+from delegation.limits import MAX_CAVEAT_BYTES
+from delegation.testing.fixtures import approver_key
 
 APPROVER_KEY = approver_key(0x51)
 """An approval service's key. TEST FIXTURE ONLY."""

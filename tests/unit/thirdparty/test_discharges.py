@@ -1,4 +1,4 @@
-"""Discharges at the verifier (``delegation.thirdparty.discharges``): verification ids, binding,
+"""Discharges at the verifier (``delegation._thirdparty.discharges``): verification ids, binding,
 nesting, counting and garbage.
 
 Discharges the public API refuses to build are built by hand with the private helpers, as a
@@ -29,18 +29,8 @@ from delegation import (
     delegate,
     prove,
 )
-from delegation.caveats import Call, Delegatees, Hop, MaxDepth, MaxUses, Tool, Validity
-from delegation.errors import BadDischarge
-from delegation.limits import (
-    MAX_CAVEATS,
-    MAX_DISCHARGE_DEPTH,
-    MAX_DISCHARGES,
-    MAX_IDENTIFIER_BYTES,
-    MAX_TOKEN_CHARS,
-)
-from delegation.testing.fixtures import approver_key
-from delegation.thirdparty.approval import Approver, bind_discharge, require_approval
-from delegation.thirdparty.caveat import (
+from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation._thirdparty.caveat import (
     PURPOSE_THIRD_PARTY,
     ApproverKey,
     ThirdPartyCaveat,
@@ -51,6 +41,16 @@ from delegation.thirdparty.caveat import (
     seal_ticket,
     seal_vid,
 )
+from delegation.caveats import Call, Delegatees, Hop, MaxDepth, MaxUses, Tool, Validity
+from delegation.errors import BadDischarge
+from delegation.limits import (
+    MAX_CAVEATS,
+    MAX_DISCHARGE_DEPTH,
+    MAX_DISCHARGES,
+    MAX_IDENTIFIER_BYTES,
+    MAX_TOKEN_CHARS,
+)
+from delegation.testing.fixtures import approver_key
 from tests.conftest import NOW, seeded_agent
 
 APPROVER_KEY = approver_key(0x51)

@@ -4,10 +4,10 @@ and the set of discharges: duplicates, extras, garbage, size and count limits.""
 from __future__ import annotations
 
 from delegation import Code, _wire
+from delegation._thirdparty.caveat import PURPOSE_THIRD_PARTY
 from delegation.caveats import Validity
 from delegation.limits import MAX_CAVEATS, MAX_DISCHARGES, MAX_TOKEN_CHARS
 from delegation.testing.fixtures import labelled
-from delegation.thirdparty.caveat import PURPOSE_THIRD_PARTY
 
 from gen.fixtures import NOW, READ, UPDATE, bound, by_hand, discharged, needs, root, text, tp_cids
 from gen.thirdparty.story import Story

@@ -6,10 +6,10 @@ from __future__ import annotations
 import cbor2
 
 from delegation import Code, _crypto, _wire
+from delegation._thirdparty.caveat import PURPOSE_THIRD_PARTY, seal_vid
 from delegation.caveats import Tool
 from delegation.limits import MAX_DISCHARGE_DEPTH
 from delegation.testing.fixtures import labelled
-from delegation.thirdparty.caveat import PURPOSE_THIRD_PARTY, seal_vid
 
 from gen.fixtures import (
     READ,

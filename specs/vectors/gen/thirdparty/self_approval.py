@@ -4,8 +4,8 @@ copied caveat id, discharges MACed with keys of its choosing."""
 from __future__ import annotations
 
 from delegation import Code, _wire
+from delegation._thirdparty.caveat import seal_vid
 from delegation.testing.fixtures import labelled
-from delegation.thirdparty.caveat import seal_vid
 
 from gen.fixtures import (
     UPDATE,

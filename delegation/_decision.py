@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from delegation._task import Link, TaskRecord
 from delegation.errors import Code
-from delegation.task import Link, TaskRecord
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from delegation import _crypto
+from delegation._decision import Decision, Reason
+from delegation._keys import Keyring, encode_public_key
+from delegation._task import Link, TaskRecord
+from delegation._thirdparty.caveat import ThirdPartyCaveat, open_vid
+from delegation._thirdparty.discharges import ThirdPartyPlace
+from delegation._token import ID_BYTES, UnverifiedToken, parse_caveat
 from delegation.caveats import Audience, Caveat, Hop, MaxUses, Registry, Validity
 from delegation.caveats.registry import Placed
-from delegation.decision import Decision, Reason
 from delegation.errors import BadDischarge, Code, Denied, TokenError
-from delegation.keys import Keyring, encode_public_key
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_HOPS, MAX_TIME
 from delegation.stores import Revocation, RevocationKind
-from delegation.task import Link, TaskRecord
-from delegation.thirdparty.caveat import ThirdPartyCaveat, open_vid
-from delegation.thirdparty.discharges import ThirdPartyPlace
-from delegation.token import ID_BYTES, UnverifiedToken, parse_caveat
 
 INTEGRITY = "the token failed its integrity check"
 

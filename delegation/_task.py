@@ -6,12 +6,13 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from delegation import _cbor, patterns
+from delegation import _cbor
+from delegation import _patterns as patterns
 from delegation._cbor import CBORValue
 from delegation._crypto.ed25519 import is_safe_public_key
+from delegation._keys import PUBLIC_KEY_BYTES, encode_public_key
 from delegation.caveats import _body
 from delegation.errors import MalformedToken, PatternError
-from delegation.keys import PUBLIC_KEY_BYTES, encode_public_key
 from delegation.limits import MAX_TEXT_CHARS
 
 

@@ -34,6 +34,8 @@ from delegation import _cbor, _crypto, _wire
 from delegation._cbor import CBORValue
 from delegation._crypto import seal
 from delegation._crypto.seal import SealError
+from delegation._keys import KeyPairFile, encode_public_key
+from delegation._request import Request
 from delegation.caveats import _body
 from delegation.caveats.registry import Caveat, CheckContext
 from delegation.errors import (
@@ -44,9 +46,7 @@ from delegation.errors import (
     TokenError,
     TokenTooLarge,
 )
-from delegation.keys import KeyPairFile, encode_public_key
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_LIST_ITEMS, MAX_TOKEN_CHARS
-from delegation.request import Request
 
 PURPOSE_THIRD_PARTY = 0
 PURPOSE_APPROVAL = 1
@@ -82,7 +82,7 @@ class Rule:
 class ThirdPartyCaveat(Caveat):
     """The public part of a third-party caveat (its cid). Framed with a vid, not registered.
 
-    The verifier satisfies it with a discharge (see :mod:`delegation.verifier`); its own
+    The verifier satisfies it with a discharge (see :mod:`delegation._verifier`); its own
     ``check`` denies, so a code path that forgets discharges fails closed.
     """
 

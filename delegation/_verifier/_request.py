@@ -10,13 +10,16 @@ import logging
 from collections.abc import Sequence
 
 from delegation import _crypto
+from delegation._decision import Reason
+from delegation._proof import Proof
+from delegation._request import Request
+from delegation._thirdparty.caveat import ThirdPartyCaveat
+from delegation._thirdparty.discharges import Approval, check_discharges
+from delegation._verifier._chain import VerifiedChain
 from delegation.caveats import Hop, MaxUses, Registry
 from delegation.caveats.registry import CheckContext, check_caveat
-from delegation.decision import Reason
 from delegation.errors import Code, TokenError
 from delegation.limits import CLOCK_SKEW_SECONDS, POP_MAX_AGE_SECONDS
-from delegation.proof import Proof
-from delegation.request import Request
 from delegation.stores import (
     NonceClaim,
     State,
@@ -26,9 +29,6 @@ from delegation.stores import (
     UnavailableReason,
     UseLimit,
 )
-from delegation.thirdparty.caveat import ThirdPartyCaveat
-from delegation.thirdparty.discharges import Approval, check_discharges
-from delegation.verifier._chain import VerifiedChain
 
 log = logging.getLogger("delegation")
 

@@ -1,6 +1,6 @@
 """Step 7's second half: every third-party caveat of a verified chain against its discharge.
 
-Private to :mod:`delegation.verifier`; normative text in ``specs/third-party.md``. A discharge
+Private to :mod:`delegation._verifier`; normative text in ``specs/third-party.md``. A discharge
 verifies under its caveat's key, bound to this token; each satisfies exactly one caveat;
 extras and duplicates are ``bad_discharge``; nesting is capped; every discharge needs an
 expiry, and an approval must name its call and is returned as a one-use :class:`Approval` for
@@ -14,18 +14,18 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from delegation import _crypto, _wire
-from delegation.caveats import Call, Caveat, Delegatees, Hop, MaxDepth, MaxUses, Registry, Validity
-from delegation.caveats.registry import CheckContext, check_caveat
-from delegation.decision import Reason
-from delegation.errors import BadDischarge, Code, TokenError
-from delegation.limits import CLOCK_SKEW_SECONDS, MAX_DISCHARGE_DEPTH, MAX_DISCHARGES
-from delegation.request import Request
-from delegation.thirdparty.caveat import (
+from delegation._decision import Reason
+from delegation._request import Request
+from delegation._thirdparty.caveat import (
     ThirdPartyCaveat,
     bind,
     decode_discharge,
     open_vid,
 )
+from delegation.caveats import Call, Caveat, Delegatees, Hop, MaxDepth, MaxUses, Registry, Validity
+from delegation.caveats.registry import CheckContext, check_caveat
+from delegation.errors import BadDischarge, Code, TokenError
+from delegation.limits import CLOCK_SKEW_SECONDS, MAX_DISCHARGE_DEPTH, MAX_DISCHARGES
 
 _NOT_IN_DISCHARGES = (Hop, MaxDepth, Delegatees, MaxUses)
 UNBOUND_DISCHARGE = "the discharge is unbound: bind it to this token before presenting it"

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from delegation import _cbor, _crypto, _wire
+from delegation._keys import AgentKey, Keyring
+from delegation._task import Agent, Link, TaskRecord
+from delegation._thirdparty.caveat import ThirdPartyCaveat
 from delegation.caveats import Action as ActionCaveat
 from delegation.caveats import (
     ArgConstraint,
@@ -35,15 +38,12 @@ from delegation.caveats import (
 )
 from delegation.caveats.registry import ParentView, Placed, UnknownCaveat
 from delegation.errors import AuthoringError, MalformedToken, TokenError
-from delegation.keys import AgentKey, Keyring
 from delegation.limits import (
     MAX_CAVEAT_BYTES,
     MAX_CAVEATS,
     MAX_IDENTIFIER_BYTES,
     MAX_TOKEN_CHARS,
 )
-from delegation.task import Agent, Link, TaskRecord
-from delegation.thirdparty.caveat import ThirdPartyCaveat
 
 FORMAT_VERSION = 1
 NONCE_BYTES = 16

@@ -45,17 +45,17 @@ from collections.abc import Callable, Sequence
 from typing import cast
 
 from delegation import _crypto
+from delegation._decision import Decision, Reason
+from delegation._keys import Keyring
+from delegation._request import Request
+from delegation._task import Link
+from delegation._token import UnverifiedToken, decode
+from delegation._verifier import _request
+from delegation._verifier._chain import ChainDenied, VerifiedChain, check_chain
 from delegation.caveats import Hop, Registry, default_registry
-from delegation.decision import Decision, Reason
 from delegation.errors import Code, Denied, MisuseError, TokenError
-from delegation.keys import Keyring
 from delegation.limits import MAX_DISCHARGES, MAX_TIME
-from delegation.request import Request
 from delegation.stores import State
-from delegation.task import Link
-from delegation.token import UnverifiedToken, decode
-from delegation.verifier import _request
-from delegation.verifier._chain import ChainDenied, VerifiedChain, check_chain
 
 log = logging.getLogger("delegation")
 

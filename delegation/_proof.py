@@ -18,11 +18,11 @@ import time
 from dataclasses import dataclass
 
 from delegation import _cbor, _crypto, _wire
+from delegation._keys import SIGNATURE_BYTES, AgentKey
+from delegation._request import Request
+from delegation._token import UnverifiedToken, decode
 from delegation.errors import AuthoringError, MalformedToken
-from delegation.keys import SIGNATURE_BYTES, AgentKey
 from delegation.limits import MAX_PROOF_CHARS, MAX_TIME
-from delegation.request import Request
-from delegation.token import UnverifiedToken, decode
 
 PROOF_VERSION = 1
 NONCE_BYTES = 16

@@ -21,12 +21,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from delegation import _crypto, _wire
-from delegation.caveats import Call, Caveat, Validity
-from delegation.errors import AuthoringError, BadDischarge, TokenError
-from delegation.limits import MAX_CAVEAT_BYTES, MAX_CAVEATS, MAX_TOKEN_BYTES
-from delegation.request import Request
-from delegation.task import Link, TaskRecord
-from delegation.thirdparty.caveat import (
+from delegation._request import Request
+from delegation._task import Link, TaskRecord
+from delegation._thirdparty.caveat import (
     PURPOSE_APPROVAL,
     PURPOSE_THIRD_PARTY,
     ApproverKey,
@@ -39,7 +36,10 @@ from delegation.thirdparty.caveat import (
     seal_ticket,
     seal_vid,
 )
-from delegation.token import UnverifiedToken, decode
+from delegation._token import UnverifiedToken, decode
+from delegation.caveats import Call, Caveat, Validity
+from delegation.errors import AuthoringError, BadDischarge, TokenError
+from delegation.limits import MAX_CAVEAT_BYTES, MAX_CAVEATS, MAX_TOKEN_BYTES
 
 APPROVAL_TTL_SECONDS = 300
 """How long an approval discharge lives by default."""
