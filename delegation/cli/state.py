@@ -156,7 +156,7 @@ def register(commands: Any) -> None:
         "proofs and approvals. verify --state and revoke open only a file made this way.",
     )
     sub.set_defaults(run=cmd_state_init)
-    sub.add_argument("file", metavar="FILE")
+    sub.add_argument("file", metavar="FILE", help="the state file to create (refused if it exists)")
 
     sub = add_command(
         commands,
