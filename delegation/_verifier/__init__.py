@@ -41,6 +41,7 @@ import logging
 import math
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import cast
 
@@ -93,7 +94,8 @@ class Verifier:
         self._registry = registry if registry is not None else default_registry()
         self._state = state
         self._clock = clock
-        self._seal = object()  # what a VerifiedChain made here carries; nothing else has it
+        self._issued: weakref.WeakSet[VerifiedChain] = weakref.WeakSet()  # by identity
+        self._issued_lock = threading.Lock()
         self._hop_cache: dict[tuple[bytes, bytes], None] = {}
         self._hop_cache_size = hop_cache_size
         self._hop_cache_lock = threading.Lock()
@@ -138,12 +140,21 @@ class Verifier:
         return self._verify(token, request, proof, discharges, when)
 
     def check_chain(self, token: str | UnverifiedToken) -> VerifiedChain:
-        """Steps 1-5. Raises TokenError (``malformed``, ``too_large``) or Denied."""
+        """Steps 1-5. Raises TokenError (``malformed``, ``too_large``) or Denied.
+
+        The chain it returns is the one object :meth:`authorize` accepts from this verifier.
+        """
+        chain = self._check_chain(token)
+        with self._issued_lock:
+            self._issued.add(chain)
+        return chain
+
+    def _check_chain(self, token: str | UnverifiedToken) -> VerifiedChain:
         if not isinstance(token, str | UnverifiedToken):
             raise Denied([_token_problem(token)])
         tok = decode(token) if isinstance(token, str) else token
         try:
-            return check_chain(tok, self._keyring, self._registry, self._hop_signed, self._seal)
+            return check_chain(tok, self._keyring, self._registry, self._hop_signed)
         except (TokenError, Denied):
             raise
         except Exception as exc:  # a bug past the MAC check: deny, still naming the task
@@ -165,7 +176,9 @@ class Verifier:
         Raises MisuseError for a chain another verifier checked, or one built by hand: it was
         checked under other keys (or not at all). Never raises for bad request-time input.
         """
-        if not isinstance(chain, VerifiedChain) or chain.verifier is not self._seal:
+        with self._issued_lock:
+            ours = isinstance(chain, VerifiedChain) and chain in self._issued
+        if not ours:
             raise MisuseError("this chain was not verified by this verifier: call its verify()")
         return self._authorize(chain, request, proof, discharges, self._now())
 
@@ -180,7 +193,7 @@ class Verifier:
         if token is None or not isinstance(token, str | UnverifiedToken):
             return Decision(False, (_token_problem(token),), at=at)
         try:
-            chain = self.check_chain(token)
+            chain = self._check_chain(token)  # made and used here: nothing to remember
         except TokenError as exc:
             return Decision(False, (Reason(exc.code, exc.detail),), at=at)
         except ChainDenied as exc:

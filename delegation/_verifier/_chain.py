@@ -7,7 +7,7 @@ signature cache is keyed so that it is too), which is what makes it safe to cach
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import NamedTuple
 
 from delegation import _crypto
@@ -40,11 +40,13 @@ class UseLimitPlace(NamedTuple):
     """Keep the count until then: no token sharing the counter outlives it."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class VerifiedChain:
     """A token whose HMAC chain, encoding, hop signatures and holder continuity checked out,
-    under the keyring and registry of the verifier that made it, and only that verifier's
-    :meth:`~delegation.Verifier.authorize` accepts it.
+    under the keyring and registry of the verifier that made it. That verifier remembers the
+    object it made (by identity, weakly), and its :meth:`~delegation.Verifier.authorize` accepts
+    that object and no other: not one built by hand, copied with ``dataclasses.replace``, or
+    made by another verifier.
 
     Only this type hands out caveats as trustworthy. Request-time checks (revocation, expiry,
     scope, discharges, proof, replay, uses) are still ahead.
@@ -61,8 +63,6 @@ class VerifiedChain:
     expires: int
     """The earliest expiry among the token's caveats."""
     use_limits: tuple[UseLimitPlace, ...]
-    verifier: object = field(repr=False, compare=False)
-    """The seal of the verifier that checked this chain: nothing else authorizes it."""
 
     @property
     def holder(self) -> Link:
@@ -134,7 +134,7 @@ class ChainDenied(Denied):
 
 
 def check_chain(
-    tok: UnverifiedToken, keyring: Keyring, registry: Registry, hop_signed: HopCheck, seal: object
+    tok: UnverifiedToken, keyring: Keyring, registry: Registry, hop_signed: HopCheck
 ) -> VerifiedChain:
     """Steps 2-5 on a decoded token. Raises Denied (or ChainDenied past the MAC check)."""
     raw = tok.raw
@@ -145,7 +145,7 @@ def check_chain(
     if not _crypto.macs_equal(states[-1], raw.signature):
         raise Denied([Reason(Code.BAD_SIGNATURE, INTEGRITY)])
     caveats = _parse(tok, registry)
-    return _Walk(tok, states, hop_signed).run(caveats, seal)
+    return _Walk(tok, states, hop_signed).run(caveats)
 
 
 def _parse(tok: UnverifiedToken, registry: Registry) -> list[Caveat]:
@@ -192,7 +192,7 @@ class _Walk:
     def deny(self, reason: Reason) -> ChainDenied:
         return ChainDenied([reason], self.tok, tuple(self.agents))
 
-    def run(self, caveats: list[Caveat], seal: object) -> VerifiedChain:
+    def run(self, caveats: list[Caveat]) -> VerifiedChain:
         for index, cav in enumerate(caveats):
             segment = len(self.agents) - 1
             self.placed.append(Placed(segment, cav))
@@ -223,7 +223,6 @@ class _Walk:
             tuple(self.third_party),
             self.expires,
             tuple(self.use_limits),
-            seal,
         )
 
     def _use_limit(self, index: int, segment: int, cav: MaxUses) -> None:

@@ -113,11 +113,15 @@ def test_a_hand_built_chain_is_refused(
 ) -> None:
     real = verifier.check_chain(root_token)
     widened = attenuate(root_token, Scope(tools=["crm.read"]), now=NOW)
-    forged = dataclasses.replace(real, token=widened, verifier=object())
-    with pytest.raises(MisuseError):
-        verifier.authorize(
-            forged, read_request, prove(widened, orchestrator, read_request, now=NOW)
-        )
+    proof = prove(widened, orchestrator, read_request, now=NOW)
+    copied = dataclasses.replace(real, token=widened)  # every other field copied over
+    emptied = dataclasses.replace(real, caveats=(), use_limits=(), third_party=())
+    for forged in (copied, emptied):
+        with pytest.raises(MisuseError):
+            verifier.authorize(forged, read_request, proof)
+    assert verifier.authorize(
+        real, read_request, prove(root_token, orchestrator, read_request, now=NOW)
+    )
     with pytest.raises(MisuseError):
         verifier.authorize("not a chain", read_request, None)  # type: ignore[arg-type]
 
