@@ -171,15 +171,36 @@ class UnverifiedToken:
 
     Any holder can read, attenuate and delegate it; only a verifier with the root key can say
     whether it is genuine (:meth:`delegation.Verifier.verify`).
+
+    Immutable: the framed token, its bytes and its decoded identifier are one consistent view
+    (the MAC is checked over ``raw``, the proof over ``token_bytes``, the holder and task read
+    from ``identifier``), so none can be swapped after the others were made.
     """
 
     __slots__ = ("_caveats", "identifier", "raw", "token_bytes")
+    raw: _wire.RawMacaroon
+    token_bytes: bytes
+    identifier: Identifier
+    _caveats: tuple[Caveat, ...] | None
 
-    def __init__(self, raw: _wire.RawMacaroon, token_bytes: bytes | None = None) -> None:
-        self.raw = raw
-        self.token_bytes = _wire.encode(raw) if token_bytes is None else token_bytes
-        self.identifier = _decode_identifier(raw.identifier)
-        self._caveats: tuple[Caveat, ...] | None = None
+    def __init__(self, raw: _wire.RawMacaroon) -> None:
+        self._set(raw, _wire.encode(raw))
+
+    @classmethod
+    def _decoded(cls, raw: _wire.RawMacaroon, data: bytes) -> UnverifiedToken:
+        """The token ``data`` decodes to (``raw = _wire.decode(data)``), without re-encoding."""
+        token = cls.__new__(cls)
+        token._set(raw, data)
+        return token
+
+    def _set(self, raw: _wire.RawMacaroon, data: bytes) -> None:
+        identifier = _decode_identifier(raw.identifier)
+        for name, value in (("raw", raw), ("token_bytes", data), ("identifier", identifier)):
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_caveats", None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"an UnverifiedToken is immutable (cannot set {name})")
 
     def __str__(self) -> str:
         return self.encode()
@@ -217,7 +238,7 @@ class UnverifiedToken:
         reg = registry or _DEFAULT_REGISTRY
         parsed = tuple(parse_caveat(reg, c) for c in self.raw.caveats)
         if registry is None:
-            self._caveats = parsed
+            object.__setattr__(self, "_caveats", parsed)  # a cache of a pure function
         return parsed
 
     def agents(self) -> tuple[Link, ...]:
@@ -264,7 +285,7 @@ def parse_caveat(registry: Registry, raw: _wire.RawCaveat) -> Caveat:
 def decode(token: str) -> UnverifiedToken:
     """Parse the base64url form. Raises TokenTooLarge or MalformedToken; checks no signature."""
     data = _wire.b64decode(token, MAX_TOKEN_CHARS, "token")
-    return UnverifiedToken(_wire.decode(data), data)
+    return UnverifiedToken._decoded(_wire.decode(data), data)
 
 
 def _as_token(token: str | UnverifiedToken) -> UnverifiedToken:

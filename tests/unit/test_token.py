@@ -768,3 +768,20 @@ def test_delegate_and_mint_refuse_an_unsigned_hop_smuggled_in_the_scope(
             Scope(audiences=["crm"], expires=NOW + 60, extra=[smuggled]),
             now=NOW,
         )
+
+
+def test_an_unverified_token_is_immutable(root_token: UnverifiedToken) -> None:
+    # Guards against: a token whose identifier (holder, task) or bytes were swapped after its
+    # raw form was decoded, so the MAC, the proof and the revocation lookup read different tokens.
+    other = attenuate(root_token, Scope(tools=["crm.read"]), now=NOW)
+    for name, value in (
+        ("identifier", other.identifier),
+        ("raw", other.raw),
+        ("token_bytes", other.token_bytes),
+        ("_caveats", ()),
+    ):
+        with pytest.raises(AttributeError, match="immutable"):
+            setattr(root_token, name, value)
+    with pytest.raises(TypeError):
+        UnverifiedToken(root_token.raw, other.token_bytes)  # type: ignore[call-arg]
+    assert UnverifiedToken(root_token.raw).token_bytes == root_token.token_bytes
