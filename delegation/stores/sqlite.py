@@ -19,6 +19,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -177,7 +178,7 @@ class SQLiteState:
             raise _unavailable(exc) from exc
         try:
             self._identify(create=create)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._wal(timeout)
             self._db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             # Fail now, not at the first verify, when the file cannot be written.
             self._db.execute("BEGIN IMMEDIATE")
@@ -189,6 +190,26 @@ class SQLiteState:
                 raise _unavailable(exc) from exc
             raise
         self._closed = False
+
+    def _wal(self, timeout: float) -> None:
+        """Switch to WAL once. Changing the journal mode needs the file to itself, and SQLite
+        answers SQLITE_BUSY at once, without waiting, while another process opens it too: retry
+        within ``timeout`` rather than fail a verifier that starts beside another."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                mode = self._db.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                busy = getattr(exc, "sqlite_errorcode", None) in (
+                    sqlite3.SQLITE_BUSY,
+                    sqlite3.SQLITE_LOCKED,
+                )
+                if not busy or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def _identify(self, *, create: bool) -> None:
         """Check the mark, the version and the tables; with ``create``, make them in an empty

@@ -127,9 +127,13 @@ def test_an_approval_is_spent_once_across_processes(tmp_path: Path) -> None:
 
 
 def _create_and_revoke(path: str, task: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
-    state = SQLiteState.create(path, timeout=30)
-    state.revoke(Revocation(RevocationKind.TASK, task), NOW)
-    state.close()
+    try:
+        state = SQLiteState.create(path, timeout=30)
+        state.revoke(Revocation(RevocationKind.TASK, task), NOW)
+        state.close()
+    except Exception as exc:  # report it, so the test fails at once and says why
+        out.put(f"{task}: {type(exc).__name__}: {exc}")
+        return
     out.put(task)
 
 
