@@ -275,11 +275,11 @@ def test_revoke_through_the_console_script_and_stdin(tree: Tree, tmp_path: Path)
         "revoke", "--state", state, "--token", "-", cwd=tree.dir,
         stdin=tree.tokens["writer"] + "\n",
     ))  # fmt: skip
-    chain_id = decode(tree.tokens["writer"]).token_id
-    assert line.startswith(f"revoked token {chain_id}: this token (task task-42, held by writer)")
+    token_id = decode(tree.tokens["writer"]).token_id
+    assert line.startswith(f"revoked token {token_id}: this token (task task-42, held by writer)")
     code, doc = verify(tree, run, "writer", state)
     assert (code, doc["code"]) == (1, Code.REVOKED)
-    assert chain_id in doc["reasons"][0]["detail"]
+    assert token_id in doc["reasons"][0]["detail"]
 
 
 def test_revocation_lines_say_what_was_revoked(tree: Tree, tmp_path: Path, call: Runner) -> None:

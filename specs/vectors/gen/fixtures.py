@@ -444,19 +444,19 @@ def nested(tok: UnverifiedToken, label: str, levels: int) -> list[_wire.RawMacar
         inner_label = f"{label}/nested {level + 1}"
         if level < levels:
             state_before = _crypto.chain_signature(key, cid, caveats)
-            caveats.append(tp_caveat(state_before, "notary", inner_label, token_id(tok)))
+            caveats.append(tp_caveat(state_before, "notary", inner_label, root_id(tok)))
         out.append(by_hand(cid, key, caveats))
         if level < levels:
             cid, key = caveats[-1].cid, caveat_key(inner_label)
     return out
 
 
-def chain_id(tok: UnverifiedToken | _wire.RawMacaroon) -> str:
+def token_id(tok: UnverifiedToken | _wire.RawMacaroon) -> str:
     """The id of this exact token: the chain digest through its last caveat."""
     return prefix_digest(tok)[:ID_BYTES].hex()
 
 
-def token_id(tok: UnverifiedToken | _wire.RawMacaroon) -> str:
+def root_id(tok: UnverifiedToken | _wire.RawMacaroon) -> str:
     """The id of the root token and of every token derived from it: the identifier's digest."""
     return _crypto.digest_start(raw_of(tok).identifier)[:ID_BYTES].hex()
 

@@ -19,13 +19,13 @@ from gen.fixtures import (
     Json,
     agent_public_key,
     bound,
-    chain_id,
     discharged,
     hop,
     needs,
     pop,
     req,
     root,
+    root_id,
     token_id,
     tp_cids,
 )
@@ -107,7 +107,7 @@ def build() -> VectorFile:
         grand,
         "writer",
         [Code.REVOKED],
-        revoked=[(chain_, token_id(r))],
+        revoked=[(chain_, root_id(r))],
         then=[step(r, "orchestrator", "revoked_token_id/2", [Code.REVOKED])],
     )
     case(
@@ -116,7 +116,7 @@ def build() -> VectorFile:
         r,
         "orchestrator",
         [Code.REVOKED],
-        revoked=[(chain_, chain_id(r))],
+        revoked=[(chain_, token_id(r))],
         then=[step(summ, "summariser", "revoked_root_chain_id/2", [Code.REVOKED])],
     )
     case(
@@ -126,7 +126,7 @@ def build() -> VectorFile:
         att,
         "orchestrator",
         [Code.REVOKED],
-        revoked=[(chain_, chain_id(att))],
+        revoked=[(chain_, token_id(att))],
         then=[
             step(att_child, "researcher", "revoked_attenuated_chain_id/2", [Code.REVOKED]),
             step(r, "orchestrator", "revoked_attenuated_chain_id/3", chain=orch),
@@ -196,7 +196,7 @@ def build() -> VectorFile:
             (RevocationKind.KEY, "vec-k2"),
             (RevocationKind.AGENT, agent_public_key("mallory")),
             (chain_, "00" * ID_BYTES),
-            (chain_, chain_id(summ)),
+            (chain_, token_id(summ)),
         ],
     )
     case(

@@ -24,7 +24,7 @@ from gen.fixtures import (
     needs,
     nested,
     pop,
-    token_id,
+    root_id,
     tp_caveat,
     tp_cids,
 )
@@ -235,7 +235,7 @@ def add(story: Story) -> None:
         [Code.BAD_DISCHARGE],
         signer="orchestrator",
     )
-    good = tp_caveat(r.raw.signature, "notary", "bad purpose", token_id(r))
+    good = tp_caveat(r.raw.signature, "notary", "bad purpose", root_id(r))
     bad_purpose = canonical({**cbor2.loads(good.cid), 2: 2})
     case(
         "third_party_caveat_unknown_purpose",
