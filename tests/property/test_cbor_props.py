@@ -3,7 +3,7 @@
 ``delegation._cbor.loads`` used to let cbor2 build the value and check it afterwards (a type
 walk, then a canonical re-encoding compared with the input). That let value-sharing and
 string-reference tags expand a few hundred bytes into millions of values before any check
-(THREATS.md, "Encoding"). The new decoder rejects out-of-profile input before building
+(specs/threats.md, "Encoding"). The new decoder rejects out-of-profile input before building
 anything. ``oracle_loads`` below is the old implementation, kept here as a test-only oracle:
 on every input it can process, both must agree on accept or reject and on the value, with
 bool told apart from int. The new decoder must raise nothing but MalformedToken.

@@ -1,6 +1,6 @@
 """Strict deterministic CBOR (``delegation._cbor``).
 
-THREATS.md lines covered: "Strict CBOR: no duplicate keys ..., no non-canonical forms, no
+specs/threats.md: "Strict CBOR: no duplicate keys ..., no non-canonical forms, no
 indefinite lengths, no tags, no trailing bytes (``cbor2.loads(b"\\x01\\xff")`` returns 1),
 bounded depth and lengths, only the types the spec allows"; "Type confusion: ... NaN, Inf";
 "One token, one spelling: non-canonical ... CBOR must not yield a second ... key".

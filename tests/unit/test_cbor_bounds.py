@@ -1,6 +1,6 @@
 """Decoding work is bounded by the input's size (``delegation._cbor``), measured without a clock.
 
-THREATS.md, "Encoding": "Decoding work must be bounded by the input's length, not only its
+specs/threats.md, "Encoding": "Decoding work must be bounded by the input's length, not only its
 nesting: a generic decoder that resolves CBOR's value-sharing or string-reference tags (28/29,
 25/256) before the profile check lets a few hundred bytes expand into millions of values.
 Reject outside the profile before building values, for every byte string decoded."
@@ -311,7 +311,7 @@ def test_hostile_ticket_is_rejected_by_the_approver(
 ) -> None:
     """A ticket's contents are CBOR too, and any holder can seal one to the approver's public
     key. It opens (the AEAD checks), then its contents are malformed: the approver answers
-    BadDischarge (code bad_discharge, THREATS.md: "a tampered ticket ... is bad_discharge")
+    BadDischarge (code bad_discharge, specs/threats.md: "a tampered ticket ... is bad_discharge")
     caused by a MalformedToken, in work bounded by the ticket's size."""
     plaintext = caveat_payloads()[name]
     ticket = seal_plaintext(APPROVER_KEY.public_key, plaintext)

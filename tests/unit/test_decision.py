@@ -1,6 +1,6 @@
 """Decisions and reasons (``delegation._decision``): truthiness and the JSON shape.
 
-THREATS.md lines covered: "Build so that every one is a typed denial, never an allow"
+specs/threats.md: "Build so that every one is a typed denial, never an allow"
 (a denial is never truthy; an allow carries no reasons); "Signatures, root keys ... never
 appear in errors" (the JSON view holds public keys and ids only).
 """

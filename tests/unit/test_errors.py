@@ -1,6 +1,6 @@
 """The exception tree and the reason-code vocabulary (``delegation.errors``).
 
-THREATS.md lines covered: "Build so that every one is a typed denial, never an allow and never a
+specs/threats.md: "Build so that every one is a typed denial, never an allow and never a
 crash" (every error has a stable code and a common base); "Signatures ... never appear in
 errors" (errors carry only the detail they were given).
 """

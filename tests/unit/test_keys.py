@@ -1,6 +1,6 @@
 """Root keyrings and agent keys (``delegation._keys``).
 
-THREATS.md lines covered: "Root keys are 32+ random bytes; an empty or short key is refused";
+specs/threats.md: "Root keys are 32+ random bytes; an empty or short key is refused";
 "The key id in the identifier is attacker input read before the MAC is checked: hostile ids
 (huge, non-UTF-8, SQL or path characters) must be a clean ``unknown_key``, never a database
 error"; "Signatures, root keys ... never appear in errors or logs" (reprs, key-file errors).

@@ -1,6 +1,6 @@
 """Resource and agent-id patterns (``delegation._patterns``): segment matching, no regexes.
 
-THREATS.md lines covered: "Resource segments: ``/reports`` covers ``/reports/q1``, not
+specs/threats.md: "Resource segments: ``/reports`` covers ``/reports/q1``, not
 ``/reports-secret``, ``/reports/../hr``, percent- or Unicode-encoded variants"; "Compare parsed
 fields exactly: ``agent = alice`` must not satisfy ``alice2``"; "No regular expressions from
 tokens (ReDoS)" (metacharacters in patterns are literal).
@@ -122,7 +122,7 @@ def test_resource_length_and_segment_limits() -> None:
         ("crm://accounts/42/*", "crm://accounts/42/%2e%2e", False),
         ("crm://accounts/42/*", "crm://accounts/42/notes/deep", False),
         ("crm://accounts/42/*", "crm://accounts/42", False),
-        # THREATS: /reports covers /reports/q1, nothing that only looks like it
+        # specs/threats.md: /reports covers /reports/q1, nothing that only looks like it
         ("/reports/**", "/reports", True),
         ("/reports/**", "/reports/q1", True),
         ("/reports/**", "/reports/q1/page/2", True),

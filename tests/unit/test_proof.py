@@ -2,7 +2,7 @@
 
 Freshness, replay and holder checks at verification time are in test_verifier.
 
-THREATS.md lines covered: "Proof of possession in the spirit of DPoP (RFC 9449 section 4.3):
+specs/threats.md: "Proof of possession in the spirit of DPoP (RFC 9449 section 4.3):
 bound to token, request and time, by the current holder's key"; "Type confusion: ... ``true``
 where an integer is meant"; "One token, one spelling" (a proof has one encoding too).
 """

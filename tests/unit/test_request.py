@@ -1,6 +1,6 @@
 """The request a verifier checks a token against (``delegation._request``).
 
-THREATS.md lines covered: "Type confusion: ``"3"``, ``3.0``, ``true`` where an integer is meant;
+specs/threats.md: "Type confusion: ``"3"``, ``3.0``, ``true`` where an integer is meant;
 NaN, Inf" (NaN and Inf are refused when the request is built, and the digest a proof signs tells
 the types apart); "Context comes from the verifier ..., never from a client-supplied ``now``"
 (a request has no time field, and a request file cannot smuggle one in).

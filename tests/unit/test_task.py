@@ -1,6 +1,6 @@
 """The approved task record and the agents of a chain (``delegation._task``).
 
-THREATS.md lines covered: "Type confusion: ... negative or huge times" (approval time);
+specs/threats.md: "Type confusion: ... negative or huge times" (approval time);
 "An empty value is malformed, never a wildcard" (task fields, agent ids).
 """
 

@@ -1,6 +1,6 @@
 """Minting, attenuating, delegating, decoding and describing tokens (``delegation._token``).
 
-THREATS.md lines covered: "A token with no caveats, or missing a mandatory one (audience,
+specs/threats.md: "A token with no caveats, or missing a mandatory one (audience,
 expiry, holder), is the macaroon equivalent of JWT ``alg: none``" (mint refuses; an identifier
 without a holder does not decode); "Depth caps and delegatee allowlists cannot be raised by a
 later hop; cycles ... are rejected" (authoring side); "A hop counts only if signed by the holder

@@ -1,6 +1,6 @@
 """The verifier (``delegation._verifier``): chain checks, request checks, proofs, stores.
 
-THREATS.md lines covered here:
+specs/threats.md, covered here:
 - "Any flipped, dropped, reordered, truncated or spliced byte or caveat fails the HMAC chain"
   (every byte flipped, caveats dropped, reordered, spliced from another token).
 - "The key id ... hostile ids ... must be a clean ``unknown_key``" (also test_keys).

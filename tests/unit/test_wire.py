@@ -1,6 +1,6 @@
 """Macaroon V2 framing and base64url (``delegation._wire``): every strict-decoding branch.
 
-THREATS.md lines covered: "Macaroon framing: duplicate fields, lengths past the end, fields out
+specs/threats.md: "Macaroon framing: duplicate fields, lengths past the end, fields out
 of order: clean reject"; "Size caps on token, caveat count ... checked before work that grows
 with input"; "One token, one spelling: non-canonical base64 ... must not yield a second ...
 key"; "Compute MACs over the received bytes" (decode(encode(x)) is the identity on bytes).

@@ -1,6 +1,6 @@
 """Argument constraints (``delegation.caveats.args``).
 
-THREATS.md lines covered: "Type confusion: ``"3"``, ``3.0``, ``true`` where an integer is meant;
+specs/threats.md: "Type confusion: ``"3"``, ``3.0``, ``true`` where an integer is meant;
 NaN, Inf"; "An empty value is malformed, never a wildcard"; "Compare parsed fields exactly";
 "One token, one spelling: non-canonical ... CBOR" (constraint order and set order).
 """

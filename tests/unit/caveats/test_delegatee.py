@@ -1,6 +1,6 @@
 """The allowed-delegatees caveat (``delegation.caveats.delegatee``).
 
-THREATS.md lines covered: "Depth caps and delegatee allowlists cannot be raised by a later hop"
+specs/threats.md: "Depth caps and delegatee allowlists cannot be raised by a later hop"
 (authoring side here, verifier side in test_verifier); "Compare parsed fields exactly:
 ``agent = alice`` must not satisfy ``alice2``"; "An empty value is malformed, never a wildcard".
 """

@@ -1,6 +1,6 @@
 """The max-depth caveat (``delegation.caveats.depth``).
 
-THREATS.md lines covered: "Depth caps and delegatee allowlists cannot be raised by a later hop"
+specs/threats.md: "Depth caps and delegatee allowlists cannot be raised by a later hop"
 (authoring side here, verifier side in test_verifier); "An empty value is malformed, never a
 wildcard".
 """

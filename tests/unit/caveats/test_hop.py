@@ -1,6 +1,6 @@
 """The hop caveat (``delegation.caveats.hop``): a delegation to a named key.
 
-THREATS.md lines covered: "Depth caps and delegatee allowlists cannot be raised by a later hop;
+specs/threats.md: "Depth caps and delegatee allowlists cannot be raised by a later hop;
 cycles and very long chains are rejected fast and cheaply" (authoring side here, verifier side
 in test_verifier); "Signatures ... never appear in errors or logs" (a hop's repr and description
 omit its signature).

@@ -1,6 +1,6 @@
 """Audience, tool, action and intent caveats (``delegation.caveats.names``).
 
-THREATS.md lines covered: "Compare parsed fields exactly: ``agent = alice`` must not satisfy
+specs/threats.md: "Compare parsed fields exactly: ``agent = alice`` must not satisfy
 ``alice2``"; "An empty value is malformed, never a wildcard"; "A token for audience X presented
 at Y is denied"; "One checker per caveat type" (each family reads only its own field).
 """

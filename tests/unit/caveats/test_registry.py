@@ -1,6 +1,6 @@
 """The caveat registry and unknown caveats (``delegation.caveats.registry``).
 
-THREATS.md lines covered: "One checker per caveat type; an unknown type denies. Never 'any
+specs/threats.md: "One checker per caveat type; an unknown type denies. Never 'any
 callback said yes'"; "One token, one spelling: non-canonical ... CBOR must not yield a second
 ... key" (a caveat decodes only from its one canonical encoding); "Strict CBOR ... only the
 types the spec allows" (caveat envelopes).

@@ -1,6 +1,6 @@
 """The resource caveat (``delegation.caveats.resource``).
 
-THREATS.md lines covered: "Resource segments: ``/reports`` covers ``/reports/q1``, not
+specs/threats.md: "Resource segments: ``/reports`` covers ``/reports/q1``, not
 ``/reports-secret``, ``/reports/../hr``, percent- or Unicode-encoded variants"; "An empty value
 is malformed, never a wildcard"; "No regular expressions from tokens". The pattern grammar
 itself is tested in test_patterns.

@@ -1,6 +1,6 @@
 """The validity-window caveat (``delegation.caveats.validity``).
 
-THREATS.md lines covered: "Type confusion: ... NaN, Inf, negative or huge times. A NaN expiry
+specs/threats.md: "Type confusion: ... NaN, Inf, negative or huge times. A NaN expiry
 makes ``now > exp`` false and the token never expires"; "An empty value is malformed, never a
 wildcard"; "Context comes from the verifier (its clock ...)" (checks read ``ctx.now`` only).
 """

@@ -2,7 +2,7 @@
 approval spend key and fresh root keys (the chain itself: ``tests/unit/crypto/test_crypto.py``;
 binding against pymacaroons: ``tests/interop/test_pymacaroons.py``).
 
-THREATS.md lines covered: "a discharge ... works with that token and no other" (binding at the
+specs/threats.md: "a discharge ... works with that token and no other" (binding at the
 primitive level). Keys are TEST FIXTURES ONLY.
 """
 

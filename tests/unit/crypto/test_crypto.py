@@ -1,6 +1,6 @@
 """HMAC chain, chain digests and signed payloads (``delegation._crypto``).
 
-THREATS.md lines covered: "Any flipped, dropped, reordered, truncated or spliced byte or caveat
+specs/threats.md: "Any flipped, dropped, reordered, truncated or spliced byte or caveat
 fails the HMAC chain" (at the primitive level; end to end in test_verifier); "A hop counts only
 if signed by the holder in force" (domain separation: a hop signature is not a proof and vice
 versa). Keys are TEST FIXTURES ONLY.

@@ -4,7 +4,7 @@ OpenSSL verifies against any 32 bytes that decode to a point; under a small-orde
 the identity point, a fixed signature verifies for every message. So a token bound to such a
 key, or a hop to one, would let anyone prove possession.
 
-THREATS.md lines covered: "Proof of possession ... by the current holder's key" (no key that
+specs/threats.md: "Proof of possession ... by the current holder's key" (no key that
 anyone can sign for); "A hop counts only if signed by the holder in force" (no hop to such a
 key); "One token, one spelling" (no non-canonical key encodings).
 """

@@ -2,7 +2,7 @@
 ``specs/third-party.md``, rebuilt here from RFC 7748's X25519 vector and pyca's HKDF and
 ChaCha20-Poly1305, and every way a box fails to open, which is always SealError.
 
-THREATS.md lines covered: "a tampered ticket ... is bad_discharge" (at the primitive level);
+specs/threats.md: "a tampered ticket ... is bad_discharge" (at the primitive level);
 "A sub-agent cannot approve itself" (a vid opens only under the chain state it was sealed to).
 Keys and seeds are TEST FIXTURES ONLY.
 """

@@ -1,6 +1,6 @@
 """The in-memory state (``delegation.stores.memory``).
 
-THREATS.md lines covered: "a reused nonce is ``replay``" (store level); "The revocation store
+specs/threats.md: "a reused nonce is ``replay``" (store level); "The revocation store
 down or slow means deny, never allow" (when full, MemoryState raises StoreUnavailable instead
 of silently forgetting a nonce or a count); one explicit state object, never a silent default.
 SQLite is in stores/test_sqlite.py, the verifier's use of state in stores/test_state.py.
