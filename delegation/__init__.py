@@ -2,7 +2,9 @@
 
 The verbs: :func:`mint` a root token for an approved task, bound to the first agent's key;
 :func:`attenuate` it offline; :func:`delegate` it to a sub-agent's key with a signed hop;
-:func:`prove` possession for one request; :meth:`Verifier.verify` the whole chain.
+:func:`prove` possession for one request; :meth:`Verifier.verify` the whole chain. A call that
+needs a human: :func:`prove_for_approval` signs the request to the :class:`Approver`, whose yes
+holds for that holder and chain only; :func:`bind_discharge` binds it to the token.
 
 Laws, each enforced by the verifier and tested:
 
@@ -16,7 +18,7 @@ Laws, each enforced by the verifier and tested:
 
 from delegation._decision import Decision, Reason
 from delegation._keys import AgentKey, Keyring, RootKey, decode_public_key, encode_public_key
-from delegation._proof import prove
+from delegation._proof import prove, prove_for_approval
 from delegation._request import Request
 from delegation._task import Agent, Link, TaskRecord
 from delegation._thirdparty.approval import (
@@ -40,6 +42,7 @@ from delegation.caveats import (
 from delegation.errors import (
     AuthoringError,
     BadDischarge,
+    BadProof,
     Code,
     DelegationError,
     Denied,
@@ -72,6 +75,7 @@ __all__ = [
     "ArgsOnly",
     "AuthoringError",
     "BadDischarge",
+    "BadProof",
     "Caveat",
     "Code",
     "Decision",
@@ -115,5 +119,6 @@ __all__ = [
     "encode_public_key",
     "mint",
     "prove",
+    "prove_for_approval",
     "require_approval",
 ]

@@ -9,6 +9,11 @@ so it binds this token, this exact request, a time and a fresh 16-byte nonce (in
 DPoP, RFC 9449 section 4.3). A verifier accepts it for ``POP_MAX_AGE_SECONDS`` after
 ``issued_at``, allows ``CLOCK_SKEW_SECONDS`` of a prover clock running ahead, and records the
 nonce so it works once.
+
+An approval request carries the same proof under another domain, ``"delegation/v1/ask\\0"``
+(:func:`prove_for_approval`): the approver learns that the holder asked for this call, and the
+proof is useless at a tool server, so neither the approver nor anyone who reads its requests can
+make the call with it (``specs/proof-of-possession.md``, "Approval requests").
 """
 
 from __future__ import annotations
@@ -21,8 +26,8 @@ from delegation import _cbor, _crypto, _wire
 from delegation._keys import SIGNATURE_BYTES, AgentKey
 from delegation._request import Request
 from delegation._token import UnverifiedToken, decode
-from delegation.errors import AuthoringError, MalformedToken
-from delegation.limits import MAX_PROOF_CHARS, MAX_TIME
+from delegation.errors import AuthoringError, BadProof, MalformedToken, TokenError
+from delegation.limits import CLOCK_SKEW_SECONDS, MAX_PROOF_CHARS, MAX_TIME, POP_MAX_AGE_SECONDS
 
 PROOF_VERSION = 1
 NONCE_BYTES = 16
@@ -59,9 +64,11 @@ class Proof:
             raise MalformedToken("a proof is [1, issued_at, nonce(16), signature(64)]")
         return cls(issued_at, data[nonce_at : nonce_at + NONCE_BYTES], data[sig_at:])
 
-    def message(self, token_bytes: bytes, request: Request) -> bytes:
+    def message(
+        self, token_bytes: bytes, request: Request, domain: bytes = _crypto.POP_DOMAIN
+    ) -> bytes:
         return _crypto.pop_message(
-            _crypto.token_digest(token_bytes), request.digest(), self.issued_at, self.nonce
+            _crypto.token_digest(token_bytes), request.digest(), self.issued_at, self.nonce, domain
         )
 
     def replay_key(self, holder_public_key: bytes) -> bytes:
@@ -99,10 +106,35 @@ def prove(
     return _prove(token, key, request, now=now, nonce=secrets.token_bytes(NONCE_BYTES))
 
 
-def _prove(
-    token: str | UnverifiedToken, key: AgentKey, request: Request, *, now: int | None, nonce: bytes
+def prove_for_approval(
+    token: str | UnverifiedToken,
+    key: AgentKey,
+    request: Request,
+    *,
+    now: int | None = None,
 ) -> str:
-    """``prove`` with a given nonce: for reproducible test vectors, never for real proofs."""
+    """The holder's signed request to an approver to approve ``request`` for ``token``.
+
+    Send it with the token and the call to the approval service
+    (:meth:`delegation.Approver.pending`); the approval it gives is bound to this holder and
+    this chain. It is not a proof for the call itself (another domain): prove that with
+    :func:`prove` when making the call. Raises as :func:`prove`.
+    """
+    nonce = secrets.token_bytes(NONCE_BYTES)
+    return _prove(token, key, request, now=now, nonce=nonce, domain=_crypto.ASK_DOMAIN)
+
+
+def _prove(
+    token: str | UnverifiedToken,
+    key: AgentKey,
+    request: Request,
+    *,
+    now: int | None,
+    nonce: bytes,
+    domain: bytes = _crypto.POP_DOMAIN,
+) -> str:
+    """``prove`` (or, with ``ASK_DOMAIN``, ``prove_for_approval``) with a given nonce: for
+    reproducible test vectors, never for real proofs."""
     tok = decode(token) if isinstance(token, str) else token
     if tok.holder.public_key != key.public_key:
         raise AuthoringError("only the token's current holder can prove possession of it")
@@ -112,5 +144,26 @@ def _prove(
     if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
         raise AuthoringError(f"a proof nonce is {NONCE_BYTES} bytes")
     unsigned = Proof(issued_at, nonce, b"")
-    signature = key.sign(unsigned.message(tok.token_bytes, request))
+    signature = key.sign(unsigned.message(tok.token_bytes, request, domain))
     return Proof(issued_at, nonce, signature).encode()
+
+
+def check_approval_request(tok: UnverifiedToken, request: Request, proof: str, now: int) -> None:
+    """The approver's check of an approval request: ``proof`` is the token's holder's signature
+    (as the token claims its holder) under the approval-request domain over this exact token and
+    call, dated within the window a verifier accepts. Raises BadProof."""
+    if not isinstance(proof, str):
+        raise BadProof("an approval request's proof is text")
+    try:
+        parsed = Proof.decode(proof)
+    except TokenError as exc:
+        raise BadProof("the approval request's proof is malformed") from exc
+    if parsed.issued_at > now + CLOCK_SKEW_SECONDS:
+        raise BadProof("the approval request's proof is dated in the future")
+    if now - parsed.issued_at > POP_MAX_AGE_SECONDS:
+        raise BadProof("the approval request's proof is too old; sign a fresh one")
+    message = parsed.message(tok.token_bytes, request, _crypto.ASK_DOMAIN)
+    if not _crypto.ed25519_verify(tok.holder.public_key, parsed.signature, message):
+        raise BadProof(
+            "the approval request is not signed by the token's holder over this token and call"
+        )

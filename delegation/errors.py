@@ -6,7 +6,8 @@ Exception tree::
     ├── TokenError                  bytes that cannot be used (has ``code`` and ``detail``)
     │   ├── MalformedToken          ``malformed``: bad framing, CBOR, base64 or field values
     │   ├── TokenTooLarge           ``too_large``: over a hard limit, rejected before work
-    │   └── BadDischarge            ``bad_discharge``: a discharge, ticket or vid that is unusable
+    │   ├── BadDischarge            ``bad_discharge``: a discharge, ticket or vid that is unusable
+    │   └── BadProof                ``pop_invalid``: an approval request's proof that does not hold
     ├── MalformedRequest            a request outside the spec (``code`` ``malformed``)
     ├── PatternError                a resource or agent id not in canonical form (a ValueError)
     ├── AuthoringError              a caller's bug while building a token
@@ -63,6 +64,7 @@ class Code(StrEnum):
     DISCHARGE_REQUIRED = "discharge_required"
     BAD_DISCHARGE = "bad_discharge"
     APPROVAL_REQUIRED = "approval_required"
+    WRONG_CHAIN = "wrong_chain"
     REVOKED = "revoked"
     USES_EXHAUSTED = "uses_exhausted"
     STATE_REQUIRED = "state_required"
@@ -100,6 +102,14 @@ class BadDischarge(TokenError):
     """A discharge, ticket or verification id that cannot be used."""
 
     code = Code.BAD_DISCHARGE
+
+
+class BadProof(TokenError):
+    """A proof that does not verify where the library checks one outside the verifier: the
+    holder's signed request to an approver (malformed, stale, dated ahead, or not the holder's
+    signature over that token and call)."""
+
+    code = Code.POP_INVALID
 
 
 class MalformedRequest(DelegationError):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from delegation._crypto.chain import (
     APPROVAL_DOMAIN,
+    ASK_DOMAIN,
     CHAIN_DOMAIN,
     HOP_DOMAIN,
     KEY_GENERATOR,
@@ -43,6 +44,7 @@ from delegation._crypto.seal import SealError
 
 __all__ = [
     "APPROVAL_DOMAIN",
+    "ASK_DOMAIN",
     "CHAIN_DOMAIN",
     "HOP_DOMAIN",
     "KEY_GENERATOR",

@@ -30,6 +30,7 @@ KEY_GENERATOR = b"macaroons-key-generator"
 CHAIN_DOMAIN = b"delegation/v1/chain\x00"
 HOP_DOMAIN = b"delegation/v1/hop\x00"
 POP_DOMAIN = b"delegation/v1/pop\x00"
+ASK_DOMAIN = b"delegation/v1/ask\x00"
 APPROVAL_DOMAIN = b"delegation/v1/approval\x00"
 ROOT_KEY_BYTES = 32
 """What :func:`new_root_key` draws; a root key read from a keyring may be longer."""
@@ -140,9 +141,16 @@ def hop_message(prefix_digest: bytes, agent_id: str, public_key: bytes) -> bytes
     return HOP_DOMAIN + prefix_digest + _cbor.dumps([agent_id, public_key])
 
 
-def pop_message(token_digest: bytes, req_digest: bytes, issued_at: int, nonce: bytes) -> bytes:
-    """What the final holder signs for one request: the domain, then a CBOR array."""
-    return POP_DOMAIN + cbor2.dumps([token_digest, req_digest, issued_at, nonce], canonical=True)
+def pop_message(
+    token_digest: bytes,
+    req_digest: bytes,
+    issued_at: int,
+    nonce: bytes,
+    domain: bytes = POP_DOMAIN,
+) -> bytes:
+    """What the final holder signs for one request (``POP_DOMAIN``), or to ask an approver to
+    approve it (``ASK_DOMAIN``): the domain, then a CBOR array."""
+    return domain + cbor2.dumps([token_digest, req_digest, issued_at, nonce], canonical=True)
 
 
 def token_digest(token_bytes: bytes) -> bytes:

@@ -2,12 +2,13 @@
 
 Holder side: :func:`require_approval` adds a third-party caveat for an approval service (the
 issuer does this at mint time to mark tools or actions as needing a human; any holder may do
-it to restrict itself), and :func:`bind_discharge` binds a discharge to the token it will
-travel with.
+it to restrict itself); :func:`delegation.prove_for_approval` signs the request to the approver;
+:func:`bind_discharge` binds a discharge to the token it will travel with.
 
-Approver side: :class:`Approver` opens the tickets addressed to its key, shows what is being
-approved (task, chain of agents, the call) and, on a human's yes, mints a discharge that holds
-only for that exact call and expires within minutes.
+Approver side: :class:`Approver` checks that the holder the token names signed the request,
+opens the tickets addressed to its key, shows what is being approved (task, chain of agents,
+the holder that asked, the call) and, on a human's yes, mints a discharge that holds only for
+that exact call, made by that holder through that chain, once, within minutes.
 
 A sub-agent cannot approve itself: a discharge satisfies only the caveat whose id it carries,
 and it verifies only under that caveat's root key, which was sealed to the approval service
@@ -16,11 +17,14 @@ and to the chain state before the caveat. Neither is known to a later holder.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from delegation import _crypto, _wire
+from delegation._keys import encode_public_key
+from delegation._proof import check_approval_request
 from delegation._request import Request
 from delegation._task import Link, TaskRecord
 from delegation._thirdparty.caveat import (
@@ -37,8 +41,9 @@ from delegation._thirdparty.caveat import (
     seal_vid,
 )
 from delegation._token import UnverifiedToken, decode
-from delegation.caveats import Call, Caveat, Validity
-from delegation.errors import AuthoringError, BadDischarge, TokenError
+from delegation.caveats import ApprovedFor, Call, Caveat, Validity, default_registry
+from delegation.caveats.approved import APPROVAL_ID_BYTES
+from delegation.errors import AuthoringError, BadDischarge, MisuseError, TokenError
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_CAVEATS, MAX_TOKEN_BYTES
 
 APPROVAL_TTL_SECONDS = 300
@@ -118,41 +123,91 @@ def _require_approval(
 
 
 def bind_discharge(token: str | UnverifiedToken, discharge: str) -> str:
-    """Bind an (unbound) discharge to ``token``. Raises BadDischarge for an unreadable one."""
+    """Bind an (unbound) discharge to ``token``. Raises BadDischarge for an unreadable one, and
+    for an approval given to another chain: one whose ``approved_for`` names another holder, or
+    a chain ``token`` does not extend (the verifier would deny it with ``wrong_chain``)."""
     if not isinstance(discharge, str):
         raise BadDischarge("a discharge is base64url text")
     tok = decode(token) if isinstance(token, str) else token
     raw = decode_discharge(discharge)
+    _check_approved_for(tok, raw)
     bound = _wire.RawMacaroon(
         raw.identifier, raw.caveats, bind(tok.raw.signature, raw.signature), raw.location
     )
     return _wire.b64encode(_wire.encode(bound))
 
 
+def _check_approved_for(tok: UnverifiedToken, raw: _wire.RawMacaroon) -> None:
+    """The holder-side view of what the verifier will check: each ``approved_for`` caveat of
+    the discharge against the token's (unverified) holder and prefixes."""
+    digests: list[bytes] | None = None
+    for cav in raw.caveats:
+        if cav.vid is not None or not cav.cid.startswith(_APPROVED_FOR_HEAD):
+            continue
+        try:
+            approved = _REGISTRY.decode(cav.cid)
+        except TokenError:
+            continue  # the verifier reports it; binding does not judge what it cannot read
+        if not isinstance(approved, ApprovedFor):
+            continue
+        if digests is None:
+            digests = _crypto.chain_digests(tok.raw.identifier, tok.raw.caveats)
+        n = approved.caveats
+        if n >= len(digests) or not _crypto.macs_equal(digests[n], approved.chain_digest):
+            raise BadDischarge(
+                f"the approval was given to another chain (token {approved.token_id}), "
+                "not one this token extends"
+            )
+        if approved.holder_key != tok.holder.public_key:
+            raise BadDischarge(
+                "the approval was given to the holder "
+                f"{encode_public_key(approved.holder_key)}, not this token's"
+            )
+
+
+_REGISTRY = default_registry()
+_APPROVED_FOR_HEAD = b"\x82\x0e"  # the CBOR array [14, ...]: an approved_for caveat
+
+
 @dataclass(frozen=True, slots=True)
 class PendingApproval:
-    """One approval a human is asked for: what, for which task, through which agents."""
+    """One approval a human is asked for: what, for which task, through which agents, asked by
+    which holder. The holder signed the request; the task is bound by the ticket; the rest of
+    the chain is as the token claims it, and the discharge is bound to exactly that chain."""
 
     caveat_index: int
     caveat: ThirdPartyCaveat
     task: TaskRecord
     agents: tuple[Link, ...]
+    """The chain of agents, root holder first; the last one asked (and signed the request)."""
     root_id: str
-    request: Request | None
-    _ticket: TicketContents
+    token_id: str
+    """The exact token shown: the approval holds for it and its holder's own narrowings."""
+    request: Request
+    _ticket: TicketContents = field(repr=False)
+    _chain_digest: bytes = field(repr=False)
+    _caveats: int = field(repr=False)
+
+    @property
+    def holder(self) -> Link:
+        """The agent that asked: the token's holder, whose signature the request carried."""
+        return self.agents[-1]
 
     def summary(self) -> str:
         """A readable description of what is being approved."""
         agents = " -> ".join(link.agent_id for link in self.agents)
-        call = "any call" if self.request is None else _describe_call(self.request)
         kind = (
             "a human approval of one call (spent by that call)"
             if self.caveat.is_approval
             else "a third-party discharge (not an approval: reusable until it expires)"
         )
+        holder = self.holder
         return (
             f"task {self.task.task_id!r} approved by {self.task.approved_by}: "
-            f"{self.task.statement!r}\nagents: {agents}\ncall: {call}\nasked for: {kind}"
+            f"{self.task.statement!r}\nagents: {agents}\n"
+            f"asked by: {holder.agent_id} (key {encode_public_key(holder.public_key)}, "
+            f"signed), token {self.token_id}\n"
+            f"call: {_describe_call(self.request)}\nasked for: {kind}"
         )
 
 
@@ -183,11 +238,29 @@ class Approver:
     def public_key(self) -> bytes:
         return self._key.public_key
 
-    def pending(self, token: str | UnverifiedToken, request: Request) -> list[PendingApproval]:
-        """The third-party caveats in ``token`` addressed to this service that ``request``
-        needs. A ticket that does not open, or that names another token, is BadDischarge.
-        The chain shown is as the token claims it (the approver holds no root key)."""
+    def pending(
+        self,
+        token: str | UnverifiedToken,
+        request: Request,
+        proof: str,
+        *,
+        now: int | None = None,
+    ) -> list[PendingApproval]:
+        """What ``token``'s holder asks this service to approve for ``request``: the
+        third-party caveats addressed to this service that the call needs.
+
+        ``proof`` is the holder's signed request (:func:`delegation.prove_for_approval`); one
+        that is malformed, stale, or not the holder's signature over this token and call is
+        BadProof. A ticket that does not open, or names another token, is BadDischarge. The
+        chain is as the token claims it (the approver holds no root key); what it approves is
+        bound to that chain, which the verifier authenticates when the approval is used.
+        """
         tok = decode(token) if isinstance(token, str) else token
+        if not isinstance(request, Request):
+            raise MisuseError("pending() takes the call as a Request")
+        check_approval_request(tok, request, proof, int(time.time()) if now is None else now)
+        digests = _crypto.chain_digests(tok.raw.identifier, tok.raw.caveats)
+        agents = tok.agents()
         out = []
         for index, cav in enumerate(tok.unsafe_caveats()):
             if not isinstance(cav, ThirdPartyCaveat) or cav.third_party != self.public_key:
@@ -198,7 +271,18 @@ class Approver:
             if ticket.root_id != tok.root_id:
                 raise BadDischarge("the ticket was sealed for another token")
             out.append(
-                PendingApproval(index, cav, tok.task, tok.agents(), tok.root_id, request, ticket)
+                PendingApproval(
+                    index,
+                    cav,
+                    tok.task,
+                    agents,
+                    tok.root_id,
+                    tok.token_id,
+                    request,
+                    ticket,
+                    digests[-1],
+                    len(tok.raw.caveats),
+                )
             )
         return out
 
@@ -209,25 +293,46 @@ class Approver:
         now: int | None = None,
         ttl: int = APPROVAL_TTL_SECONDS,
     ) -> str:
-        """Mint the (unbound) discharge for ``pending``: valid for ``ttl`` seconds and, when
-        the pending approval names a call, for that exact call only."""
-        return self._discharge(pending.caveat.encode(), pending._ticket, pending.request, now, ttl)
+        """Mint the (unbound) discharge for ``pending``: valid for ``ttl`` seconds, for that
+        exact call, made by the holder that asked through the chain it showed (or that chain
+        narrowed further by the same holder). Each call mints a new approval: two yeses to one
+        call are two discharges, good for one call each."""
+        return self._approve(pending, now, ttl, secrets.token_bytes(APPROVAL_ID_BYTES))
+
+    def _approve(
+        self, pending: PendingApproval, now: int | None, ttl: int, approval_id: bytes
+    ) -> str:
+        """``approve`` with a given approval id: for reproducible test vectors only."""
+        if not isinstance(pending, PendingApproval):
+            raise MisuseError("approve() takes a PendingApproval from pending()")
+        holder = ApprovedFor(
+            pending.holder.public_key, pending._caveats, pending._chain_digest, approval_id
+        )
+        cid = pending.caveat.encode()
+        return self._discharge(cid, pending._ticket, pending.request, now, ttl, holder)
 
     def discharge_ticket(
         self,
         cid: bytes,
-        request: Request | None,
+        request: Request | None = None,
         *,
         now: int | None = None,
         ttl: int = APPROVAL_TTL_SECONDS,
     ) -> str:
-        """Mint an unbound discharge for a bare caveat id. Raises BadDischarge/MalformedToken."""
+        """Mint an unbound discharge for a bare caveat id of a third party (purpose 0), for any
+        holder of a token that carries it. Raises BadDischarge/MalformedToken for a cid that
+        cannot be used, and AuthoringError for an approval caveat: a human approval is given
+        to the chain that asks for it, through :meth:`pending` (token, call and the holder's
+        signed request)."""
         caveat = ThirdPartyCaveat.decode(cid)
         if caveat.third_party != self.public_key:
             raise BadDischarge("the caveat is addressed to another third party")
-        if caveat.is_approval and request is None:
-            raise AuthoringError("an approval discharge needs the call it approves")
-        return self._discharge(cid, self._open(caveat), request, now, ttl)
+        if caveat.is_approval:
+            raise AuthoringError(
+                "an approval is given to the holder that asks for it: approve through "
+                "pending(token, request, proof), not a bare caveat id"
+            )
+        return self._discharge(cid, self._open(caveat), request, now, ttl, None)
 
     def _open(self, caveat: ThirdPartyCaveat) -> TicketContents:
         """Open the caveat's ticket; its purpose must be the caveat's. Raises BadDischarge."""
@@ -243,6 +348,7 @@ class Approver:
         request: Request | None,
         now: int | None,
         ttl: int,
+        holder: ApprovedFor | None,
     ) -> str:
         if type(ttl) is not int or not 0 < ttl <= MAX_APPROVAL_TTL_SECONDS:
             raise AuthoringError(f"an approval lives 1-{MAX_APPROVAL_TTL_SECONDS} whole seconds")
@@ -251,6 +357,8 @@ class Approver:
             caveats: list[Caveat] = [Validity(None, at + ttl)]
         except TokenError as exc:
             raise AuthoringError(f"approval expiry: {exc.detail}") from exc
+        if holder is not None:  # before the call: the spend key covers it
+            caveats.append(holder)
         if request is not None:
             caveats.append(Call(request.digest()))
         raws = tuple(_wire.RawCaveat(c.encode()) for c in caveats)

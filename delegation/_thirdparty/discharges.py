@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from delegation import _crypto, _wire
 from delegation._decision import Reason
@@ -22,10 +22,23 @@ from delegation._thirdparty.caveat import (
     decode_discharge,
     open_vid,
 )
-from delegation.caveats import Call, Caveat, Delegatees, Hop, MaxDepth, MaxUses, Registry, Validity
+from delegation.caveats import (
+    ApprovedFor,
+    Call,
+    Caveat,
+    Delegatees,
+    Hop,
+    MaxDepth,
+    MaxUses,
+    Registry,
+    Validity,
+)
 from delegation.caveats.registry import CheckContext, check_caveat
 from delegation.errors import BadDischarge, Code, TokenError
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_DISCHARGE_DEPTH, MAX_DISCHARGES
+
+if TYPE_CHECKING:
+    from delegation._verifier._chain import VerifiedChain
 
 _NOT_IN_DISCHARGES = (Hop, MaxDepth, Delegatees, MaxUses)
 UNBOUND_DISCHARGE = "the discharge is unbound: bind it to this token before presenting it"
@@ -56,13 +69,15 @@ class Approval(NamedTuple):
 
 def check_discharges(
     registry: Registry,
-    token_signature: bytes,
-    places: Sequence[ThirdPartyPlace],
+    chain: VerifiedChain,
     request: Request,
     discharges: Sequence[str],
     now: int,
 ) -> tuple[list[Reason], list[Approval]]:
-    """The reasons to deny, and the approvals this call would spend if it is allowed."""
+    """The reasons to deny, and the approvals this call would spend if it is allowed.
+
+    A discharge's caveats are checked against ``chain``: its ``approved_for`` caveats against
+    the chain's holder and prefixes."""
     if len(discharges) > MAX_DISCHARGES:
         return [Reason(Code.TOO_LARGE, f"more than {MAX_DISCHARGES} discharges")], []
     by_cid: dict[bytes, _wire.RawMacaroon] = {}
@@ -75,9 +90,10 @@ def check_discharges(
             return [Reason(Code.BAD_DISCHARGE, "two discharges name the same caveat")], []
         by_cid[raw.identifier] = raw
 
-    check = _Checker(registry, token_signature, request, now)
+    check = _Checker(registry, chain, request, now)
     used: set[bytes] = set()
-    pending = [(place, 0) for place in places]  # breadth first: top-level caveats come first
+    # Breadth first: top-level caveats come first.
+    pending = [(place, 0) for place in chain.third_party]
     while pending:
         place, depth = pending.pop(0)
         discharge = by_cid.get(place.cid)
@@ -93,10 +109,12 @@ def check_discharges(
 
 
 class _Checker:
-    def __init__(self, registry: Registry, token_signature: bytes, request: Request, now: int):
+    def __init__(self, registry: Registry, chain: VerifiedChain, request: Request, now: int):
         self.registry = registry
-        self.token_signature = token_signature
-        self.context = CheckContext(request, now, 0, ())
+        self.token_signature = chain.token.raw.signature
+        self.context = CheckContext(
+            request, now, 0, (), chain.holder.public_key, chain.prefix_digests
+        )
         self.reasons: list[Reason] = []
         self.approvals: list[Approval] = []
 
@@ -125,6 +143,7 @@ class _Checker:
         nested: list[ThirdPartyPlace] = []
         first_call: int | None = None  # index among the discharge's framed caveats
         before_call = 0  # how many parsed caveats precede it
+        approved_for_first = False  # an approved_for caveat precedes the first call caveat
         for j, raw_cav in enumerate(discharge.caveats):
             try:
                 parsed = self._caveat(raw_cav, states[j], place)
@@ -133,8 +152,11 @@ class _Checker:
             if isinstance(parsed, ThirdPartyPlace):
                 nested.append(parsed)
                 continue
-            if first_call is None and type(parsed) is Call:
-                first_call, before_call = j, len(caveats)
+            if first_call is None:
+                if type(parsed) is Call:
+                    first_call, before_call = j, len(caveats)
+                elif type(parsed) is ApprovedFor:
+                    approved_for_first = True
             caveats.append(parsed)
         expiries = [c.expires for c in caveats if type(c) is Validity and c.expires is not None]
         if not expiries:
@@ -142,10 +164,14 @@ class _Checker:
         if place.caveat.is_approval:
             if first_call is None:
                 return bad("an approval discharge must name the call it approves")
+            if not approved_for_first:
+                return bad("an approval discharge must name the chain that asked, before its call")
             # The approval's identity is the chain state through its call caveat: fixed by the
             # approver, beyond the holder's reach (a holder can append caveats to a discharge
-            # and rebind it, which changes every later state and the bound signature). Hashed,
-            # so the store never holds a state from which discharges could be extended.
+            # and rebind it, which changes every later state and the bound signature). Its
+            # approved_for caveat, with a random approval id, comes before the call, so two
+            # approvals of one call are two approvals. Hashed, so the store never holds a state
+            # from which discharges could be extended.
             key = _crypto.approval_spend_key(states[first_call + 1])
             # Kept as long as the discharge could be valid: until the approver's own expiry (the
             # caveats before its call caveat, beyond the holder's reach), else the latest one.

@@ -48,9 +48,7 @@ def authorize(
     approvals spent only when nothing else failed.
     """
     reasons = check_caveats(chain, request, at)
-    discharge_reasons, approvals = check_discharges(
-        registry, chain.token.raw.signature, chain.third_party, request, discharges, at
-    )
+    discharge_reasons, approvals = check_discharges(registry, chain, request, discharges, at)
     reasons += discharge_reasons
     proof_reasons, nonce = check_proof(chain, request, proof, at)
     reasons += proof_reasons
@@ -65,8 +63,9 @@ def authorize(
 def check_caveats(chain: VerifiedChain, request: Request, now: int) -> list[Reason]:
     """Step 7's first-party caveats, each in the context of its place in the chain."""
     agents = [link.agent_id for link in chain.agents[1:]]
+    holder, digests = chain.holder.public_key, chain.prefix_digests
     contexts = [
-        CheckContext(request, now, segment, tuple(agents[segment:]))
+        CheckContext(request, now, segment, tuple(agents[segment:]), holder, digests)
         for segment in range(len(chain.agents))
     ]
     reasons = []

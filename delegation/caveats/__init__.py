@@ -1,5 +1,6 @@
 """Caveat families and their registry. ``default_registry()`` knows every core family."""
 
+from delegation.caveats.approved import ApprovedFor
 from delegation.caveats.args import ArgConstraint, ArgOp, Args, ArgsOnly
 from delegation.caveats.call import Call
 from delegation.caveats.delegatee import Delegatees
@@ -32,6 +33,7 @@ CORE_FAMILIES: tuple[type[Caveat], ...] = (
     Call,
     MaxUses,
     ArgsOnly,
+    ApprovedFor,
 )
 
 
@@ -44,6 +46,7 @@ __all__ = [
     "APPLICATION_TYPE_IDS",
     "CORE_FAMILIES",
     "Action",
+    "ApprovedFor",
     "ArgConstraint",
     "ArgOp",
     "Args",

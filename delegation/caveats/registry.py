@@ -30,7 +30,10 @@ C = TypeVar("C", bound="Caveat")
 
 @dataclass(frozen=True, slots=True)
 class CheckContext:
-    """What a caveat is checked against: the request, the verifier's clock, its place."""
+    """What a caveat is checked against: the request, the verifier's clock, its place in the
+    chain, and the verified chain itself (its holder and prefix digests). A discharge's caveats
+    are checked with ``hops_before`` 0, no later agents, and the chain of the token it is bound
+    to."""
 
     request: Request
     now: int
@@ -38,6 +41,11 @@ class CheckContext:
     """Signed hops that come before this caveat in the token."""
     later_agents: tuple[str, ...]
     """Agent ids of the hops that come after this caveat."""
+    holder_key: bytes
+    """The public key of the chain's holder: the agent that signed this call's proof."""
+    prefix_digests: tuple[bytes, ...]
+    """The chain digest of every prefix of the presenting token: entry 0 the identifier's,
+    entry i after the token's first i caveats (``specs/token-format.md`` section 7)."""
 
 
 class Placed(NamedTuple):

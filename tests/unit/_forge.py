@@ -111,8 +111,10 @@ def context(
     now: int = NOW,
     hops_before: int = 0,
     later: tuple[str, ...] = (),
+    holder_key: bytes = b"\x00" * 32,
+    prefix_digests: tuple[bytes, ...] = (),
 ) -> CheckContext:
-    return CheckContext(request, now, hops_before, later)
+    return CheckContext(request, now, hops_before, later, holder_key, prefix_digests)
 
 
 def parent_of(*caveats: Caveat) -> ParentView:
