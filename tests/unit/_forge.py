@@ -91,6 +91,16 @@ def proof_by(
     return Proof(issued_at, nonce, key.sign(unsigned.message(token.token_bytes, request))).encode()
 
 
+def bind_anyway(token: UnverifiedToken, discharge: str) -> str:
+    """What any holder can do with a discharge it has: bind it to ``token`` whatever the
+    discharge says (``bind_discharge`` refuses an approval given to another chain)."""
+    raw = _wire.decode(_wire.b64decode(discharge, 100_000))
+    bound = _crypto.bind(token.raw.signature, raw.signature)
+    return _wire.b64encode(
+        _wire.encode(_wire.RawMacaroon(raw.identifier, raw.caveats, bound, raw.location))
+    )
+
+
 def cbor_text_header(length: int) -> bytes:
     """The CBOR header of a text string of ``length`` bytes (for hand-made invalid UTF-8)."""
     return _cbor.dumps("x" * length)[:-length]
