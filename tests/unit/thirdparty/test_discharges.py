@@ -28,8 +28,14 @@ from delegation import (
     attenuate,
     delegate,
     prove,
+    prove_for_approval,
 )
-from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation._thirdparty.approval import (
+    Approver,
+    PendingApproval,
+    bind_discharge,
+    require_approval,
+)
 from delegation._thirdparty.caveat import (
     PURPOSE_THIRD_PARTY,
     ApproverKey,
@@ -41,7 +47,7 @@ from delegation._thirdparty.caveat import (
     seal_ticket,
     seal_vid,
 )
-from delegation.caveats import Call, Delegatees, Hop, MaxDepth, MaxUses, Tool, Validity
+from delegation.caveats import ApprovedFor, Call, Delegatees, Hop, MaxDepth, MaxUses, Tool, Validity
 from delegation.errors import BadDischarge
 from delegation.limits import (
     MAX_CAVEATS,
@@ -106,6 +112,22 @@ def triples(decision: Decision) -> list[tuple[Code, int | None, int | None]]:
 
 def gate(token: UnverifiedToken, key: ApproverKey = APPROVER_KEY) -> UnverifiedToken:
     return require_approval(token, key.public_key, rules=["crm.update:write"])
+
+
+def ask(
+    approver: Approver, token: UnverifiedToken, key: AgentKey, request: Request = WRITE
+) -> list[PendingApproval]:
+    """The holder's signed approval request for ``request``, shown to ``approver``."""
+    proof = prove_for_approval(token, key, request, now=NOW)
+    return approver.pending(token, request, proof, now=NOW)
+
+
+def approved_for(
+    token: UnverifiedToken, key: AgentKey, approval_id: bytes = b"\x01" * 16
+) -> ApprovedFor:
+    """The approved_for caveat an approver writes for ``token`` shown by its holder ``key``."""
+    digests = _crypto.chain_digests(token.raw.identifier, token.raw.caveats)
+    return ApprovedFor(key.public_key, len(token.raw.caveats), digests[-1], approval_id)
 
 
 def raw_discharge(text: str) -> _wire.RawMacaroon:
@@ -595,12 +617,16 @@ def test_a_nested_copy_of_another_approval_caveat_does_not_satisfy_it(
     self-made discharge is tried against the real second caveat and fails."""
     token = gate(gate(root_token), SECOND_KEY)
     first, second = token.raw.caveats[-2], token.raw.caveats[-1]
-    (pending,) = Approver(APPROVER_KEY).pending(token, WRITE)
+    (pending,) = ask(Approver(APPROVER_KEY), token, orchestrator, WRITE)
     unbound = Approver(APPROVER_KEY).approve(pending, now=NOW)
     my_key = new_caveat_key()
     sealed = seal_vid(raw_discharge(unbound).signature, my_key)
     with_copy = extended(unbound, _wire.RawCaveat(second.cid, sealed))
-    own_caveats: list[Caveat] = [Validity(None, NOW + 300), Call(WRITE.digest())]
+    own_caveats: list[Caveat] = [
+        Validity(None, NOW + 300),
+        approved_for(token, orchestrator),
+        Call(WRITE.digest()),
+    ]
     raws = tuple(_wire.RawCaveat(c.encode()) for c in own_caveats)
     forged = _wire.RawMacaroon(
         second.cid, raws, _crypto.chain_signature(my_key, second.cid, raws), None
@@ -624,7 +650,7 @@ def test_a_respelled_or_extended_approval_is_still_spent(
     """After an approval allowed its call, the same approval with another header location, or
     with a caveat appended by the holder, has the same spend key: replay, not a second call."""
     token = gate(root_token)
-    (pending,) = Approver(APPROVER_KEY).pending(token, WRITE)
+    (pending,) = ask(Approver(APPROVER_KEY), token, orchestrator, WRITE)
     unbound = Approver(APPROVER_KEY, location="https://a.example").approve(pending, now=NOW)
 
     def call(discharge: str) -> Decision:
