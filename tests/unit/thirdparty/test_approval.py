@@ -15,19 +15,23 @@ from delegation import (
     Agent,
     AgentKey,
     AuthoringError,
+    BadProof,
     Code,
     Decision,
     Keyring,
     MalformedToken,
     MemoryState,
+    MisuseError,
     Request,
     Scope,
     TaskRecord,
+    TokenError,
     UnverifiedToken,
     Verifier,
     _crypto,
     _wire,
     attenuate,
+    default_registry,
     delegate,
     encode_public_key,
     mint,
@@ -48,14 +52,20 @@ from delegation._thirdparty.caveat import (
     Rule,
     ThirdPartyCaveat,
     TicketContents,
+    decode_discharge,
     new_caveat_key,
     seal_ticket,
     seal_vid,
 )
 from delegation._token import _mint
-from delegation.caveats import ApprovedFor, MaxUses, Validity
+from delegation.caveats import ApprovedFor, Call, MaxUses, Validity
 from delegation.errors import BadDischarge
-from delegation.limits import MAX_CAVEAT_BYTES, MAX_TIME
+from delegation.limits import (
+    CLOCK_SKEW_SECONDS,
+    MAX_CAVEAT_BYTES,
+    MAX_TIME,
+    POP_MAX_AGE_SECONDS,
+)
 from delegation.stores import (
     SQLiteState,
     StateAnswer,
@@ -160,6 +170,17 @@ def ask(
     approver with its token."""
     proof = prove_for_approval(token, key, request, now=NOW)
     return approver.pending(token, request, proof, now=NOW)
+
+
+def approved_for_of(unbound: str) -> ApprovedFor:
+    """The approved_for caveat an approver wrote into a discharge."""
+    found = [
+        cav
+        for raw in decode_discharge(unbound).caveats
+        if isinstance(cav := default_registry().decode(raw.cid), ApprovedFor)
+    ]
+    assert len(found) == 1
+    return found[0]
 
 
 def approval_for(
@@ -409,6 +430,49 @@ def test_an_approval_discharge_must_name_the_call(
     assert decision.reasons[0].detail == "an approval discharge must name the call it approves"
 
 
+def test_two_approvals_of_one_call_are_two_discharges_good_for_one_call_each(
+    check: Checker, approver: Approver, child: UnverifiedToken, writer: AgentKey
+) -> None:
+    """Two yeses to the same call, in the same second, are two approvals: each discharge names
+    its own approval (a random approval id, covered by the spend key), so each makes one call,
+    and then each is spent."""
+    (pending,) = ask(approver, child, writer, WRITE)
+    one, two = (approver.approve(pending, now=NOW) for _ in range(2))
+    assert one != two
+    ids = [approved_for_of(text).approval_id for text in (one, two)]
+    assert ids[0] != ids[1]
+    assert all(len(i) == 16 for i in ids)
+    first, second = bind_discharge(child, one), bind_discharge(child, two)
+    assert check(child, writer, WRITE, [first]).allowed
+    assert check(child, writer, WRITE, [second]).allowed
+    index = len(child.raw.caveats) - 2
+    for spent in (first, second):
+        assert triples(check(child, writer, WRITE, [spent])) == [(Code.REPLAY, 0, index)]
+
+
+def test_an_approval_names_the_holder_and_the_exact_chain_it_was_shown(
+    approver: Approver, child: UnverifiedToken, writer: AgentKey
+) -> None:
+    (pending,) = ask(approver, child, writer, WRITE)
+    raw = decode_discharge(approver.approve(pending, now=NOW, ttl=60))
+    caveats = [default_registry().decode(c.cid) for c in raw.caveats]
+    n = len(child.raw.caveats)
+    digest = _crypto.chain_digests(child.raw.identifier, child.raw.caveats)[n]
+    # The expiry, then who asked through which chain, then the call: approved_for before the
+    # call, where the spend key covers it.
+    assert [type(c) for c in caveats] == [Validity, ApprovedFor, Call]
+    assert caveats[0] == Validity(None, NOW + 60)
+    approved = caveats[1]
+    assert isinstance(approved, ApprovedFor)
+    assert (approved.holder_key, approved.caveats, approved.chain_digest) == (
+        writer.public_key,
+        n,
+        digest,
+    )
+    assert approved.token_id == child.token_id == pending.token_id
+    assert caveats[2] == Call(WRITE.digest())
+
+
 # --- expiry ---------------------------------------------------------------------------------
 
 
@@ -521,6 +585,48 @@ def test_approval_bound_to_a_sibling_is_bad_discharge(
     assert check(sibling, other, WRITE, [for_sibling]).allowed  # and it was not spent
 
 
+def test_bind_discharge_refuses_an_approval_given_to_another_chain(
+    approver: Approver,
+    gated: UnverifiedToken,
+    child: UnverifiedToken,
+    orchestrator: AgentKey,
+    writer: AgentKey,
+) -> None:
+    """The holder-side view of wrong_chain: bind_discharge says what the verifier would."""
+    (pending,) = ask(approver, child, writer, WRITE)
+    unbound = approver.approve(pending, now=NOW)
+    sibling = delegate(gated, orchestrator, Agent("writer-2", seeded_agent(4).public_key), now=NOW)
+    with pytest.raises(BadDischarge) as info:
+        bind_discharge(sibling, unbound)
+    assert str(info.value) == (
+        f"the approval was given to another chain (token {child.token_id}), not one this "
+        "token extends"
+    )
+    with pytest.raises(BadDischarge, match="another chain"):
+        bind_discharge(gated, unbound)  # the parent: shorter than the chain that asked
+    grandchild = delegate(child, writer, Agent("sub", seeded_agent(6).public_key), now=NOW)
+    with pytest.raises(BadDischarge) as info:
+        bind_discharge(grandchild, unbound)  # it extends the chain, but another holds it
+    assert str(info.value) == (
+        f"the approval was given to the holder {encode_public_key(writer.public_key)}, not "
+        "this token's"
+    )
+    assert unbound not in str(info.value)
+
+
+def test_bind_discharge_binds_an_approval_to_its_holders_narrowed_token(
+    check: Checker, approver: Approver, child: UnverifiedToken, writer: AgentKey
+) -> None:
+    (pending,) = ask(approver, child, writer, WRITE)
+    unbound = approver.approve(pending, now=NOW)
+    narrowed = attenuate(child, Scope(tools=["crm.update"]), now=NOW)
+    narrower = attenuate(narrowed, [MaxUses(3)], now=NOW)
+    for token in (child, narrowed, narrower):
+        bound = _forge.bind_anyway(token, unbound)
+        assert bind_discharge(token, unbound) == bind_discharge(token.encode(), unbound) == bound
+    assert check(narrower, writer, WRITE, [bind_discharge(narrower, unbound)]).allowed
+
+
 # --- a sub-agent cannot approve itself ------------------------------------------------------
 
 
@@ -575,6 +681,168 @@ def test_sub_agent_copying_the_issuer_caveat_gains_nothing(
     decision = check(copied, writer, WRITE, [own_text])
     assert not decision.allowed
     assert set(codes(decision)) == {Code.BAD_DISCHARGE, Code.APPROVAL_REQUIRED}
+
+
+# --- the approval request: the holder's signed ask ------------------------------------------
+
+
+def test_a_call_proof_is_not_an_approval_request(
+    approver: Approver, child: UnverifiedToken, writer: AgentKey
+) -> None:
+    call_proof = prove(child, writer, WRITE, now=NOW)
+    with pytest.raises(BadProof) as info:
+        approver.pending(child, WRITE, call_proof, now=NOW)
+    assert info.value.code is Code.POP_INVALID
+    assert "not signed by the token's holder" in info.value.detail
+
+
+def test_an_approval_request_is_not_a_call_proof(
+    check: Checker, approver: Approver, child: UnverifiedToken, writer: AgentKey
+) -> None:
+    """What the approver, or anyone who reads its requests, sees cannot make the call: the
+    request is signed under another domain. Denied, it spends nothing."""
+    asked = prove_for_approval(child, writer, WRITE, now=NOW)
+    (pending,) = approver.pending(child, WRITE, asked, now=NOW)
+    discharge = bind_discharge(child, approver.approve(pending, now=NOW))
+    decision = check.verifier.verify(child, WRITE, asked, discharges=[discharge])
+    assert codes(decision) == [Code.POP_INVALID]
+    assert "not the holder's signature" in decision.reasons[0].detail
+    ungated = prove_for_approval(child, writer, READ, now=NOW)
+    assert codes(check.verifier.verify(child, READ, ungated)) == [Code.POP_INVALID]
+    assert check(child, writer, WRITE, [discharge]).allowed
+
+
+RESPELLED = "https://elsewhere.example"
+"""A token location: outside the MAC, so a token with it is another spelling of the same one."""
+
+
+def respelled(token: UnverifiedToken) -> UnverifiedToken:
+    raw = token.raw
+    return UnverifiedToken(_wire.RawMacaroon(raw.identifier, raw.caveats, raw.signature, RESPELLED))
+
+
+TEXT = "an approval request's proof is text"
+MALFORMED = "the approval request's proof is malformed"
+FUTURE = "the approval request's proof is dated in the future"
+OLD = "the approval request's proof is too old; sign a fresh one"
+SIGNED = "the approval request is not signed by the token's holder over this token and call"
+
+
+def bad_requests(
+    gated: UnverifiedToken, child: UnverifiedToken, writer: AgentKey
+) -> dict[str, tuple[UnverifiedToken, object, str]]:
+    """The token shown, the proof sent with it and what BadProof says, for each way an
+    approval request is bad."""
+    good = prove_for_approval(child, writer, WRITE, now=NOW)
+    other_call = Request(audience="crm", tool="crm.update", action="write", resource=RES)
+    ask_domain = _crypto.ASK_DOMAIN
+    stale = NOW - POP_MAX_AGE_SECONDS - 1
+    ahead = NOW + CLOCK_SKEW_SECONDS + 1
+    return {
+        "call-proof": (child, prove(child, writer, WRITE, now=NOW), SIGNED),
+        "stale": (child, prove_for_approval(child, writer, WRITE, now=stale), OLD),
+        "future": (child, prove_for_approval(child, writer, WRITE, now=ahead), FUTURE),
+        "empty": (child, "", MALFORMED),
+        "not-base64": (child, "not a proof!", MALFORMED),
+        "truncated": (child, good[:-4], MALFORMED),
+        "not-a-proof": (child, child.encode(), MALFORMED),
+        "bytes": (child, good.encode(), TEXT),
+        "none": (child, None, TEXT),
+        "number": (child, 5, TEXT),
+        "parent-key": (
+            child,
+            _forge.proof_by(child, seeded_agent(1), WRITE, domain=ask_domain),
+            SIGNED,
+        ),
+        "stranger-key": (
+            child,
+            _forge.proof_by(child, seeded_agent(9), WRITE, domain=ask_domain),
+            SIGNED,
+        ),
+        "another-call": (child, prove_for_approval(child, writer, other_call, now=NOW), SIGNED),
+        "parent-token": (child, prove_for_approval(gated, seeded_agent(1), WRITE, now=NOW), SIGNED),
+        "token-respelled-after-signing": (respelled(child), good, SIGNED),
+        "token-respelled-before-signing": (
+            child,
+            prove_for_approval(respelled(child), writer, WRITE, now=NOW),
+            SIGNED,
+        ),
+    }
+
+
+BAD_REQUESTS = [
+    "call-proof",
+    "stale",
+    "future",
+    "empty",
+    "not-base64",
+    "truncated",
+    "not-a-proof",
+    "bytes",
+    "none",
+    "number",
+    "parent-key",
+    "stranger-key",
+    "another-call",
+    "parent-token",
+    "token-respelled-after-signing",
+    "token-respelled-before-signing",
+]
+
+
+@pytest.mark.parametrize("case", BAD_REQUESTS)
+def test_pending_refuses_a_bad_approval_request_with_bad_proof(
+    approver: Approver,
+    gated: UnverifiedToken,
+    child: UnverifiedToken,
+    writer: AgentKey,
+    case: str,
+) -> None:
+    cases = bad_requests(gated, child, writer)
+    assert sorted(cases) == sorted(BAD_REQUESTS)
+    token, proof, detail = cases[case]
+    with pytest.raises(BadProof) as info:
+        approver.pending(token, WRITE, proof, now=NOW)  # type: ignore[arg-type]
+    assert info.value.code is Code.POP_INVALID
+    assert info.value.detail == detail
+    assert isinstance(info.value, TokenError)
+    if isinstance(proof, str) and proof:
+        assert proof not in str(info.value)
+
+
+def test_the_approval_request_window_is_the_verifiers(
+    approver: Approver, child: UnverifiedToken, writer: AgentKey
+) -> None:
+    """Accepted exactly as a call proof is: up to POP_MAX_AGE_SECONDS old, and dated up to
+    CLOCK_SKEW_SECONDS ahead (one second past either edge is refused above)."""
+    for at in (NOW - POP_MAX_AGE_SECONDS, NOW + CLOCK_SKEW_SECONDS):
+        proof = prove_for_approval(child, writer, WRITE, now=at)
+        assert len(approver.pending(child, WRITE, proof, now=NOW)) == 1
+
+
+def test_the_approval_request_is_checked_before_any_ticket_is_opened(
+    approver: Approver, root_token: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    ticket = seal_ticket(ROGUE_KEY.public_key, TicketContents(new_caveat_key(), root_token.root_id))
+    token = splice_third_party(
+        root_token, ThirdPartyCaveat(PURPOSE_APPROVAL, APPROVER_KEY.public_key, ticket)
+    )
+    call_proof = prove(token, orchestrator, WRITE, now=NOW)
+    with pytest.raises(BadProof):
+        approver.pending(token, WRITE, call_proof, now=NOW)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [WRITE.digest(), {"audience": "crm", "tool": "crm.update"}, "crm.update", None],
+    ids=["digest", "dict", "text", "none"],
+)
+def test_pending_takes_the_call_as_a_request(
+    approver: Approver, child: UnverifiedToken, writer: AgentKey, request_: object
+) -> None:
+    proof = prove_for_approval(child, writer, WRITE, now=NOW)
+    with pytest.raises(MisuseError, match="Request"):
+        approver.pending(child, request_, proof, now=NOW)  # type: ignore[arg-type]
 
 
 # --- approver-side refusals -----------------------------------------------------------------
