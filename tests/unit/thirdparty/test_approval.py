@@ -1001,7 +1001,7 @@ def test_a_bare_string_of_approval_rules_does_not_switch_the_approval_off(
         require_approval(root_token, APPROVER_KEY.public_key, rules="crm.update")
 
 
-def test_the_approver_checks_the_tickets_purpose(
+def test_discharge_ticket_checks_the_tickets_purpose(
     approver: Approver, root_token: UnverifiedToken, orchestrator: AgentKey
 ) -> None:
     """A ticket sealed for one purpose inside a caveat claiming the other is refused both
