@@ -1,5 +1,10 @@
 """Human approval of one specific call: require_approval, Approver, bind_discharge, verify.
 
+The holder asks with a signed approval request (prove_for_approval); the approval holds for
+that call, made by that holder through the chain it showed (specs/third-party.md, "Approvals
+are bound to the chain that asked"). Which chains may use it, at the verifier, is in
+test_discharges.py and tests/property/test_approval_binding.py.
+
 Keys are TEST FIXTURES ONLY (fixed seeds).
 """
 
