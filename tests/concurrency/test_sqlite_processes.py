@@ -12,7 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from delegation import Agent, AgentKey, Keyring, Request, Scope, TaskRecord, Verifier, mint
+from delegation import (
+    Agent,
+    AgentKey,
+    Keyring,
+    Request,
+    Scope,
+    TaskRecord,
+    Verifier,
+    mint,
+    prove_for_approval,
+)
 from delegation._keys import RootKey
 from delegation._proof import _prove
 from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
@@ -114,9 +124,10 @@ def test_an_approval_is_spent_once_across_processes(tmp_path: Path) -> None:
     """Every worker shows the same approval with proofs of its own: one call is allowed."""
     approver = Approver(ApproverKey.from_seed(APPROVER_SEED))
     gated = require_approval(_token(None), approver.public_key, rules=["crm.read"])
-    (pending,) = approver.pending(gated, REQUEST)
-    discharge = bind_discharge(gated, approver.approve(pending, now=NOW))
     holder = AgentKey.from_seed(HOLDER_SEED)
+    asked = prove_for_approval(gated, holder, REQUEST, now=NOW)
+    (pending,) = approver.pending(gated, REQUEST, asked, now=NOW)
+    discharge = bind_discharge(gated, approver.approve(pending, now=NOW))
     proofs = [
         [_prove(gated, holder, REQUEST, now=NOW, nonce=bytes([w, i]) * 8) for i in range(5)]
         for w in range(WORKERS)

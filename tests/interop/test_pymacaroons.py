@@ -60,6 +60,7 @@ from delegation import (
     attenuate,
     delegate,
     prove,
+    prove_for_approval,
 )
 from delegation._keys import RootKey
 from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
@@ -406,7 +407,8 @@ def test_a_discharge_pymacaroons_binds_verifies_here() -> None:
     token, keys = _chain(1)
     gated = require_approval(token, _APPROVER.public_key, rules=["crm.read"])
     approver = Approver(_APPROVER)
-    (pending,) = approver.pending(gated, REQUEST)
+    asked = prove_for_approval(gated, keys[-1], REQUEST, now=NOW)
+    (pending,) = approver.pending(gated, REQUEST, asked, now=NOW)
     unbound = approver.approve(pending, now=NOW)
 
     root = pymacaroons.Macaroon.deserialize(gated.encode())

@@ -11,12 +11,20 @@ from __future__ import annotations
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from delegation import Code, MemoryState, Request, Scope, UnverifiedToken, Verifier
+from delegation import (
+    Code,
+    MemoryState,
+    Request,
+    Scope,
+    UnverifiedToken,
+    Verifier,
+    prove_for_approval,
+)
 from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
 from delegation._thirdparty.caveat import PURPOSE_THIRD_PARTY, ThirdPartyCaveat
 from delegation.testing.fixtures import approver_key
 from tests.conftest import NOW
-from tests.property._support import KEYRING, mint_root, proof_for
+from tests.property._support import KEYRING, holder_key, mint_root, proof_for
 from tests.property.test_revocation_props import descends, grow_tree
 
 APPROVER = Approver(approver_key(0x51))
@@ -35,15 +43,16 @@ def restrict(token: UnverifiedToken, _: int) -> UnverifiedToken:
 
 
 def discharges_for(token: UnverifiedToken) -> list[str]:
-    """Every discharge ``token`` needs for REQUEST, from the right service, bound to it."""
-    out = []
+    """Every discharge ``token`` needs for REQUEST, from the right service, bound to it: the
+    issuer's approval asked for by the holder, THIRD's for each of its bare caveat ids."""
+    asked = prove_for_approval(token, holder_key(token), REQUEST, now=NOW)
+    out = [
+        bind_discharge(token, APPROVER.approve(pending, now=NOW))
+        for pending in APPROVER.pending(token, REQUEST, asked, now=NOW)
+    ]
     for raw, caveat in zip(token.raw.caveats, token.unsafe_caveats(), strict=True):
-        if not isinstance(caveat, ThirdPartyCaveat):
-            continue
-        service = APPROVER if caveat.third_party == APPROVER.public_key else THIRD
-        request = REQUEST if caveat.is_approval else None
-        unbound = service.discharge_ticket(raw.cid, request, now=NOW)
-        out.append(bind_discharge(token, unbound))
+        if isinstance(caveat, ThirdPartyCaveat) and caveat.third_party == THIRD.public_key:
+            out.append(bind_discharge(token, THIRD.discharge_ticket(raw.cid, None, now=NOW)))
     return out
 
 

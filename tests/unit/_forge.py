@@ -85,10 +85,23 @@ def proof_by(
     *,
     issued_at: int = NOW,
     nonce: bytes = b"\x42" * 16,
+    domain: bytes = _crypto.POP_DOMAIN,
 ) -> str:
-    """A proof signed by ``key`` whether or not it holds ``token`` (``prove`` refuses that)."""
+    """A proof signed by ``key`` whether or not it holds ``token`` (``prove`` refuses that);
+    with ``domain=_crypto.ASK_DOMAIN``, an approval request (``prove_for_approval``)."""
     unsigned = Proof(issued_at, nonce, b"")
-    return Proof(issued_at, nonce, key.sign(unsigned.message(token.token_bytes, request))).encode()
+    signature = key.sign(unsigned.message(token.token_bytes, request, domain))
+    return Proof(issued_at, nonce, signature).encode()
+
+
+def bind_anyway(token: UnverifiedToken, discharge: str) -> str:
+    """What any holder can do with a discharge it has: bind it to ``token`` whatever the
+    discharge says (``bind_discharge`` refuses an approval given to another chain)."""
+    raw = _wire.decode(_wire.b64decode(discharge, 100_000))
+    bound = _crypto.bind(token.raw.signature, raw.signature)
+    return _wire.b64encode(
+        _wire.encode(_wire.RawMacaroon(raw.identifier, raw.caveats, bound, raw.location))
+    )
 
 
 def cbor_text_header(length: int) -> bytes:

@@ -21,6 +21,7 @@ import cbor2
 import pytest
 
 from delegation import (
+    AgentKey,
     Code,
     Keyring,
     MalformedToken,
@@ -31,11 +32,13 @@ from delegation import (
     _crypto,
     _wire,
     decode,
+    prove_for_approval,
 )
 from delegation._crypto import seal
 from delegation._thirdparty.approval import Approver
 from delegation._thirdparty.caveat import (
     PURPOSE_APPROVAL,
+    PURPOSE_THIRD_PARTY,
     ThirdPartyCaveat,
     TicketContents,
     new_caveat_key,
@@ -44,7 +47,7 @@ from delegation._thirdparty.caveat import (
 )
 from delegation.errors import BadDischarge
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_CBOR_DEPTH, MAX_IDENTIFIER_BYTES
-from delegation.testing.fixtures import approver_key, root_secret
+from delegation.testing.fixtures import NOW, approver_key, root_secret
 from tests.unit import _forge
 
 APPROVER_KEY = approver_key(0x52)
@@ -307,7 +310,7 @@ TICKET_OVERHEAD = 32 + 16 + 48
     [k for k, v in caveat_payloads().items() if len(v) + TICKET_OVERHEAD <= MAX_CAVEAT_BYTES],
 )
 def test_hostile_ticket_is_rejected_by_the_approver(
-    name: str, root_token: UnverifiedToken, read_request: Request
+    name: str, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
 ) -> None:
     """A ticket's contents are CBOR too, and any holder can seal one to the approver's public
     key. It opens (the AEAD checks), then its contents are malformed: the approver answers
@@ -324,18 +327,21 @@ def test_hostile_ticket_is_rejected_by_the_approver(
     assert cause.detail.startswith("ticket ")
     assert _cbor._visited - before <= len(plaintext)
 
-    # The same ticket inside a third-party caveat the holder appends, as the approver sees it.
+    # The same ticket inside a third-party caveat the holder appends, as the approver sees it:
+    # an approval asked for with a signed request, and a generic third party's bare caveat id.
     cid = ThirdPartyCaveat(PURPOSE_APPROVAL, APPROVER_KEY.public_key, ticket).encode()
     raw = _wire.RawCaveat(cid, seal_vid(root_token.raw.signature, new_caveat_key()))
     sig = _crypto.chain_step(root_token.raw.signature, raw)
     token = UnverifiedToken(
         _wire.RawMacaroon(root_token.raw.identifier, (*root_token.raw.caveats, raw), sig)
     )
+    asked = prove_for_approval(token, orchestrator, read_request, now=NOW)
+    generic = ThirdPartyCaveat(PURPOSE_THIRD_PARTY, APPROVER_KEY.public_key, ticket).encode()
     approver = Approver(APPROVER_KEY)
     before = _cbor._visited
     for attempt in (
-        lambda: approver.pending(token.encode(), read_request),
-        lambda: approver.discharge_ticket(cid, read_request),
+        lambda: approver.pending(token.encode(), read_request, asked, now=NOW),
+        lambda: approver.discharge_ticket(generic, read_request, now=NOW),
     ):
         with pytest.raises(BadDischarge) as info:
             attempt()

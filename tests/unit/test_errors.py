@@ -24,7 +24,7 @@ from delegation import (
     TokenTooLarge,
     errors,
 )
-from delegation.errors import BadDischarge, CaveatFailed, PatternError
+from delegation.errors import BadDischarge, BadProof, CaveatFailed, PatternError
 
 
 def test_code_vocabulary_is_stable() -> None:
@@ -54,6 +54,7 @@ def test_code_vocabulary_is_stable() -> None:
         "DISCHARGE_REQUIRED": "discharge_required",
         "BAD_DISCHARGE": "bad_discharge",
         "APPROVAL_REQUIRED": "approval_required",
+        "WRONG_CHAIN": "wrong_chain",
         "REVOKED": "revoked",
         "USES_EXHAUSTED": "uses_exhausted",
         "STATE_REQUIRED": "state_required",
@@ -130,6 +131,10 @@ def test_request_and_discharge_errors_are_not_malformed_tokens() -> None:
     assert not issubclass(BadDischarge, MalformedToken)
     assert issubclass(PatternError, ValueError)
     assert BadDischarge("x").code is Code.BAD_DISCHARGE
+    # An approval request's bad proof is the verifier's pop_invalid, not a malformed token.
+    assert issubclass(BadProof, TokenError)
+    assert not issubclass(BadProof, MalformedToken)
+    assert BadProof("x").code is Code.POP_INVALID
     assert MalformedRequest("x").code is Code.MALFORMED
 
 

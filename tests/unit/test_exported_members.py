@@ -24,6 +24,7 @@ EXPECTED = [
     "ArgsOnly",
     "AuthoringError",
     "BadDischarge",
+    "BadProof",
     "Caveat",
     "Code",
     "Decision",
@@ -67,6 +68,7 @@ EXPECTED = [
     "encode_public_key",
     "mint",
     "prove",
+    "prove_for_approval",
     "require_approval",
 ]
 
@@ -100,6 +102,14 @@ def test_subpackage_exports_resolve() -> None:
         assert len(set(module.__all__)) == len(module.__all__)
         for name in module.__all__:
             assert getattr(module, name) is not None, (module.__name__, name)
+
+
+def test_caveats_exports_every_core_family_by_name() -> None:
+    """An application or a display tool reaches each core family as ``delegation.caveats.X``."""
+    for family in delegation.caveats.CORE_FAMILIES:
+        assert family.__name__ in delegation.caveats.__all__, family.__name__
+        assert getattr(delegation.caveats, family.__name__) is family
+    assert "ApprovedFor" in delegation.caveats.__all__
 
 
 def test_no_public_signature_takes_a_test_hook() -> None:

@@ -24,6 +24,7 @@ from delegation import (
     _wire,
     attenuate,
     prove,
+    prove_for_approval,
 )
 from delegation._proof import Proof, _prove
 from delegation.caveats import Tool
@@ -174,3 +175,49 @@ def test_the_signed_message_binds_every_input(
     assert base.startswith(b"delegation/v1/pop\x00")
     # the signature itself is not part of what is signed
     assert _message(Proof(NOW, NONCE, b""), root_token, read_request) == base
+
+
+# --- prove_for_approval: the same proof, under another domain ------------------------------------
+
+
+def test_an_approval_request_signs_token_request_time_and_nonce_under_its_own_domain(
+    root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
+) -> None:
+    text = _prove(
+        root_token, orchestrator, read_request, now=NOW, nonce=NONCE, domain=_crypto.ASK_DOMAIN
+    )
+    proof = Proof.decode(text)
+    assert (proof.issued_at, proof.nonce) == (NOW, NONCE)
+    digests = (_crypto.token_digest(root_token.token_bytes), read_request.digest())
+    ask = _crypto.pop_message(*digests, NOW, NONCE, _crypto.ASK_DOMAIN)
+    pop = _crypto.pop_message(*digests, NOW, NONCE)
+    assert ask.startswith(b"delegation/v1/ask\x00")
+    assert ask[len(_crypto.ASK_DOMAIN) :] == pop[len(_crypto.POP_DOMAIN) :]  # only the domain
+    assert _crypto.ed25519_verify(orchestrator.public_key, proof.signature, ask)
+    assert not _crypto.ed25519_verify(orchestrator.public_key, proof.signature, pop)
+    # The call proof with the same inputs is another signature: neither stands for the other.
+    call = _prove(root_token, orchestrator, read_request, now=NOW, nonce=NONCE)
+    assert Proof.decode(call).signature != proof.signature
+
+
+def test_prove_for_approval_uses_fresh_nonces_and_the_given_time(
+    root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
+) -> None:
+    a = Proof.decode(prove_for_approval(root_token, orchestrator, read_request, now=NOW))
+    b = Proof.decode(prove_for_approval(root_token.encode(), orchestrator, read_request, now=NOW))
+    assert a.nonce != b.nonce
+    assert a.issued_at == b.issued_at == NOW
+
+
+def test_prove_for_approval_refuses_what_prove_refuses(
+    root_token: UnverifiedToken,
+    orchestrator: AgentKey,
+    researcher: AgentKey,
+    read_request: Request,
+) -> None:
+    with pytest.raises(AuthoringError, match="current holder"):
+        prove_for_approval(root_token, researcher, read_request, now=NOW)
+    with pytest.raises(MalformedToken):
+        prove_for_approval("AAAA", orchestrator, read_request)
+    with pytest.raises(AuthoringError):
+        prove_for_approval(root_token, orchestrator, read_request, now=MAX_TIME)

@@ -32,6 +32,7 @@ from delegation import (
     encode_public_key,
     mint,
     prove,
+    prove_for_approval,
 )
 from delegation._proof import Proof
 from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
@@ -500,7 +501,8 @@ def test_a_stateless_verifier_denies_spending_an_approval_with_state_required(
     approver_key = fixtures.approver_key(0x31)  # TEST FIXTURE ONLY
     approver = Approver(approver_key)
     gated = require_approval(root_token, approver_key.public_key, rules=["crm.read"])
-    (pending,) = approver.pending(gated, READ)
+    asked = prove_for_approval(gated, orchestrator, READ, now=NOW)
+    (pending,) = approver.pending(gated, READ, asked, now=NOW)
     discharge = bind_discharge(gated, approver.approve(pending, now=NOW))
     proof = prove(gated, orchestrator, READ, now=NOW)
     decision = stateless.verify(gated, READ, proof, discharges=[discharge])

@@ -19,7 +19,10 @@ from delegation import (
     Caveat,
     Code,
     Decision,
+    Keyring,
     Request,
+    Scope,
+    TaskRecord,
     UnverifiedToken,
     Verifier,
     _cbor,
@@ -27,9 +30,16 @@ from delegation import (
     _wire,
     attenuate,
     delegate,
+    encode_public_key,
     prove,
+    prove_for_approval,
 )
-from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
+from delegation._thirdparty.approval import (
+    Approver,
+    PendingApproval,
+    bind_discharge,
+    require_approval,
+)
 from delegation._thirdparty.caveat import (
     PURPOSE_THIRD_PARTY,
     ApproverKey,
@@ -41,7 +51,8 @@ from delegation._thirdparty.caveat import (
     seal_ticket,
     seal_vid,
 )
-from delegation.caveats import Call, Delegatees, Hop, MaxDepth, MaxUses, Tool, Validity
+from delegation._token import _mint
+from delegation.caveats import ApprovedFor, Call, Delegatees, Hop, MaxDepth, MaxUses, Tool, Validity
 from delegation.errors import BadDischarge
 from delegation.limits import (
     MAX_CAVEATS,
@@ -52,6 +63,7 @@ from delegation.limits import (
 )
 from delegation.testing.fixtures import approver_key
 from tests.conftest import NOW, seeded_agent
+from tests.unit import _forge
 
 APPROVER_KEY = approver_key(0x51)
 """The issuer's approval service. TEST FIXTURE ONLY."""
@@ -106,6 +118,22 @@ def triples(decision: Decision) -> list[tuple[Code, int | None, int | None]]:
 
 def gate(token: UnverifiedToken, key: ApproverKey = APPROVER_KEY) -> UnverifiedToken:
     return require_approval(token, key.public_key, rules=["crm.update:write"])
+
+
+def ask(
+    approver: Approver, token: UnverifiedToken, key: AgentKey, request: Request = WRITE
+) -> list[PendingApproval]:
+    """The holder's signed approval request for ``request``, shown to ``approver``."""
+    proof = prove_for_approval(token, key, request, now=NOW)
+    return approver.pending(token, request, proof, now=NOW)
+
+
+def approved_for(
+    token: UnverifiedToken, key: AgentKey, approval_id: bytes = b"\x01" * 16
+) -> ApprovedFor:
+    """The approved_for caveat an approver writes for ``token`` shown by its holder ``key``."""
+    digests = _crypto.chain_digests(token.raw.identifier, token.raw.caveats)
+    return ApprovedFor(key.public_key, len(token.raw.caveats), digests[-1], approval_id)
 
 
 def raw_discharge(text: str) -> _wire.RawMacaroon:
@@ -595,12 +623,16 @@ def test_a_nested_copy_of_another_approval_caveat_does_not_satisfy_it(
     self-made discharge is tried against the real second caveat and fails."""
     token = gate(gate(root_token), SECOND_KEY)
     first, second = token.raw.caveats[-2], token.raw.caveats[-1]
-    (pending,) = Approver(APPROVER_KEY).pending(token, WRITE)
+    (pending,) = ask(Approver(APPROVER_KEY), token, orchestrator, WRITE)
     unbound = Approver(APPROVER_KEY).approve(pending, now=NOW)
     my_key = new_caveat_key()
     sealed = seal_vid(raw_discharge(unbound).signature, my_key)
     with_copy = extended(unbound, _wire.RawCaveat(second.cid, sealed))
-    own_caveats: list[Caveat] = [Validity(None, NOW + 300), Call(WRITE.digest())]
+    own_caveats: list[Caveat] = [
+        Validity(None, NOW + 300),
+        approved_for(token, orchestrator),
+        Call(WRITE.digest()),
+    ]
     raws = tuple(_wire.RawCaveat(c.encode()) for c in own_caveats)
     forged = _wire.RawMacaroon(
         second.cid, raws, _crypto.chain_signature(my_key, second.cid, raws), None
@@ -624,7 +656,7 @@ def test_a_respelled_or_extended_approval_is_still_spent(
     """After an approval allowed its call, the same approval with another header location, or
     with a caveat appended by the holder, has the same spend key: replay, not a second call."""
     token = gate(root_token)
-    (pending,) = Approver(APPROVER_KEY).pending(token, WRITE)
+    (pending,) = ask(Approver(APPROVER_KEY), token, orchestrator, WRITE)
     unbound = Approver(APPROVER_KEY, location="https://a.example").approve(pending, now=NOW)
 
     def call(discharge: str) -> Decision:
@@ -639,3 +671,268 @@ def test_a_respelled_or_extended_approval_is_still_spent(
     index = len(token.raw.caveats) - 1
     for variant in (moved, bare, shorter):
         assert triples(call(variant)) == [(Code.REPLAY, 0, index)]
+
+
+# --- approvals are bound to the chain that asked ---------------------------------------------
+
+
+def write_by(
+    verifier: Verifier, token: UnverifiedToken, key: AgentKey, discharges: list[str]
+) -> Decision:
+    """WRITE by ``token``'s holder ``key``, with a fresh proof and these discharges."""
+    return verifier.verify(token, WRITE, prove(token, key, WRITE, now=NOW), discharges=discharges)
+
+
+class Family:
+    """Tokens around the one that asks for an approval: ``asker`` (the issuer's gated token
+    delegated to the writer) and its relatives. Each entry is (token, its holder's key)."""
+
+    def __init__(
+        self,
+        root_token: UnverifiedToken,
+        orchestrator: AgentKey,
+        researcher: AgentKey,
+        writer: AgentKey,
+    ) -> None:
+        middle, sub = seeded_agent(4), seeded_agent(6)
+        gated = gate(root_token)
+        self.gate_index = len(gated.raw.caveats) - 1
+        self.writer = writer
+        asker = delegate(gated, orchestrator, Agent("writer", writer.public_key), now=NOW)
+        narrowed = attenuate(asker, [Validity(None, NOW + 1800)], now=NOW)
+        gated_narrowed = attenuate(gated, [Validity(None, NOW + 1700)], now=NOW)
+        via_middle = delegate(gated, orchestrator, Agent("middle", middle.public_key), now=NOW)
+        self.members: dict[str, tuple[UnverifiedToken, AgentKey]] = {
+            "asker": (asker, writer),
+            "narrowed": (narrowed, writer),
+            "narrowed-twice": (attenuate(narrowed, [MaxUses(9)], now=NOW), writer),
+            # the rest: wrong_chain
+            "parent": (gated, orchestrator),
+            "sibling": (
+                delegate(gated, orchestrator, Agent("researcher", researcher.public_key), now=NOW),
+                researcher,
+            ),
+            "child": (delegate(asker, writer, Agent("sub", sub.public_key), now=NOW), sub),
+            "child-of-narrowed": (
+                delegate(narrowed, writer, Agent("sub", sub.public_key), now=NOW),
+                sub,
+            ),
+            "same-key-from-the-narrowed-parent": (
+                delegate(gated_narrowed, orchestrator, Agent("writer", writer.public_key), now=NOW),
+                writer,
+            ),
+            "same-key-as-another-agent-id": (
+                delegate(gated, orchestrator, Agent("writer-2", writer.public_key), now=NOW),
+                writer,
+            ),
+            "same-key-through-a-middle-agent": (
+                delegate(via_middle, middle, Agent("writer", writer.public_key), now=NOW),
+                writer,
+            ),
+        }
+        self.asker = asker
+
+    def unbound_approval(self, request: Request = WRITE) -> str:
+        (pending,) = ask(Approver(APPROVER_KEY), self.asker, self.writer, request)
+        return Approver(APPROVER_KEY).approve(pending, now=NOW)
+
+
+@pytest.fixture
+def family(
+    root_token: UnverifiedToken, orchestrator: AgentKey, researcher: AgentKey, writer: AgentKey
+) -> Family:
+    return Family(root_token, orchestrator, researcher, writer)
+
+
+USERS = ["asker", "narrowed", "narrowed-twice"]
+"""The chain that asked, and the same chain narrowed further by its holder."""
+OTHER_CHAINS = [
+    "parent",
+    "sibling",
+    "same-key-from-the-narrowed-parent",
+    "same-key-as-another-agent-id",
+    "same-key-through-a-middle-agent",
+]
+"""Chains that do not extend the one that asked."""
+OTHER_HOLDERS = ["child", "child-of-narrowed"]
+"""Chains that extend it, held by another agent: a further delegation."""
+
+
+def test_the_family_is_what_its_names_say(family: Family) -> None:
+    """Guards the table: the users extend the asker under its holder; the rest do not."""
+    asker = family.asker
+    for name, (token, key) in family.members.items():
+        assert token.holder.public_key == key.public_key, name
+        extends = token.raw.identifier == asker.raw.identifier and (
+            token.raw.caveats[: len(asker.raw.caveats)] == asker.raw.caveats
+        )
+        same_holder = token.holder.public_key == asker.holder.public_key
+        assert (extends and same_holder) is (name in USERS), name
+        assert (extends and not same_holder) is (name in OTHER_HOLDERS), name
+    assert sorted(family.members) == sorted(USERS + OTHER_CHAINS + OTHER_HOLDERS)
+    assert len({t.token_bytes for t, _ in family.members.values()}) == len(family.members)
+
+
+@pytest.mark.parametrize("user", USERS)
+def test_an_approval_serves_the_chain_that_asked_and_its_holders_narrowings(
+    verifier: Verifier, family: Family, user: str
+) -> None:
+    token, key = family.members[user]
+    discharge = bind_discharge(token, family.unbound_approval())
+    decision = write_by(verifier, token, key, [discharge])
+    assert decision.allowed, decision.reasons
+
+
+@pytest.mark.parametrize("other", OTHER_CHAINS + OTHER_HOLDERS)
+def test_an_approval_presented_by_any_other_chain_is_wrong_chain_and_not_spent(
+    verifier: Verifier, family: Family, other: str
+) -> None:
+    token, key = family.members[other]
+    unbound = family.unbound_approval()
+    with pytest.raises(BadDischarge):
+        bind_discharge(token, unbound)
+    decision = write_by(verifier, token, key, [_forge.bind_anyway(token, unbound)])
+    assert triples(decision) == [(Code.WRONG_CHAIN, 0, family.gate_index)]
+    prefix = f"discharge for caveat {family.gate_index}: "
+    if other in OTHER_CHAINS:
+        why = (
+            f"approved for another chain of agents (token {family.asker.token_id} and its "
+            "holder's own narrowings)"
+        )
+    else:
+        why = f"approved for the holder {encode_public_key(family.writer.public_key)}, not this one"
+    assert decision.reasons[0].detail == prefix + why
+    # Nothing was spent: the chain that asked still makes its call with it, once.
+    asker, writer = family.members["asker"]
+    bound = bind_discharge(asker, unbound)
+    assert write_by(verifier, asker, writer, [bound]).allowed
+
+
+def test_one_approval_is_one_call_across_the_holders_narrowings(
+    verifier: Verifier, family: Family
+) -> None:
+    """Every token the discharge can be bound to shares its spend key."""
+    unbound = family.unbound_approval()
+    first, *later = USERS
+    token, key = family.members[first]
+    bound = bind_discharge(token, unbound)
+    assert write_by(verifier, token, key, [bound]).allowed
+    for name in later:
+        token, key = family.members[name]
+        bound = bind_discharge(token, unbound)
+        decision = write_by(verifier, token, key, [bound])
+        assert triples(decision) == [(Code.REPLAY, 0, family.gate_index)], name
+
+
+def test_another_token_for_the_same_task_has_its_own_gate(
+    verifier: Verifier, keyring: Keyring, family: Family, task: TaskRecord, root_scope: Scope
+) -> None:
+    """The same task minted again for the same orchestrator, gated by the same approver and
+    delegated to the same writer: its gate is another caveat, which the approval does not
+    name at all."""
+    orchestrator = seeded_agent(1)
+    again = _mint(
+        keyring,
+        task,
+        Agent("orchestrator", orchestrator.public_key),
+        root_scope,
+        now=NOW,
+        nonce=b"\x05" * 16,
+        location=None,
+    )
+    other = delegate(gate(again), orchestrator, Agent("writer", family.writer.public_key), now=NOW)
+    unbound = family.unbound_approval()
+    with pytest.raises(BadDischarge):
+        bind_discharge(other, unbound)
+    proof = prove(other, family.writer, WRITE, now=NOW)
+    decision = verifier.verify(other, WRITE, proof, discharges=[_forge.bind_anyway(other, unbound)])
+    assert codes(decision) == [Code.APPROVAL_REQUIRED, Code.BAD_DISCHARGE]
+    asker, writer = family.members["asker"]
+    bound = bind_discharge(asker, unbound)
+    assert write_by(verifier, asker, writer, [bound]).allowed
+
+
+def test_a_holder_can_pin_its_approval_to_a_narrower_token(
+    verifier: Verifier, family: Family
+) -> None:
+    """approved_for is an ordinary caveat: the holder may append one of its own to the
+    discharge, so that it serves only a token narrowed further; the approval stays one."""
+    asker, writer = family.members["asker"]
+    narrowed, _ = family.members["narrowed"]
+    pinned = extended(
+        family.unbound_approval(),
+        _wire.RawCaveat(approved_for(narrowed, writer, b"\x02" * 16).encode()),
+    )
+    decision = write_by(verifier, asker, writer, [bind_anyway_checked(asker, pinned)])
+    assert triples(decision) == [(Code.WRONG_CHAIN, 0, family.gate_index)]
+    bound = bind_discharge(narrowed, pinned)
+    proof = prove(narrowed, writer, WRITE, now=NOW)
+    assert verifier.verify(narrowed, WRITE, proof, discharges=[bound]).allowed
+
+
+def bind_anyway_checked(token: UnverifiedToken, discharge: str) -> str:
+    """``_forge.bind_anyway``, after checking that ``bind_discharge`` refuses it."""
+    with pytest.raises(BadDischarge):
+        bind_discharge(token, discharge)
+    return _forge.bind_anyway(token, discharge)
+
+
+# --- what an approval discharge must carry -------------------------------------------------
+
+
+def hand_made_approval(family: Family, caveats: Sequence[Caveat]) -> str:
+    """An approval discharge for the asker's gate with these caveats, signed under the gate's
+    real caveat key (as the approval service would), bound to the asker."""
+    cid = family.asker.raw.caveats[family.gate_index].cid
+    key = APPROVER_KEY.open_ticket(ThirdPartyCaveat.decode(cid).ticket).caveat_key
+    return bound(family.asker, discharge(cid, key, caveats))
+
+
+def test_a_hand_made_approval_like_the_approvers_is_allowed(
+    verifier: Verifier, family: Family
+) -> None:
+    """Guards the two tests below: with approved_for before its call, the same discharge is
+    good."""
+    asker, writer = family.members["asker"]
+    good = hand_made_approval(
+        family, [Validity(None, NOW + 300), approved_for(asker, writer), Call(WRITE.digest())]
+    )
+    assert write_by(verifier, asker, writer, [good]).allowed
+
+
+@pytest.mark.parametrize("where", ["after-the-call", "absent"])
+def test_an_approval_that_does_not_name_the_chain_before_its_call_is_bad_discharge(
+    verifier: Verifier, family: Family, where: str
+) -> None:
+    asker, writer = family.members["asker"]
+    caveats: list[Caveat] = [Validity(None, NOW + 300), Call(WRITE.digest())]
+    if where == "after-the-call":
+        caveats.append(approved_for(asker, writer))
+    text = hand_made_approval(family, caveats)
+    decision = write_by(verifier, asker, writer, [text])
+    assert triples(decision) == [(Code.BAD_DISCHARGE, 0, family.gate_index)]
+    assert decision.reasons[0].detail == (
+        "an approval discharge must name the chain that asked, before its call"
+    )
+
+
+def test_a_generic_third_party_may_pin_its_discharge_to_a_chain(
+    verifier: Verifier,
+    gated: UnverifiedToken,
+    orchestrator: AgentKey,
+    researcher: AgentKey,
+    good: str,
+) -> None:
+    """approved_for in a purpose-0 discharge is checked like any caveat: optional there, and
+    when present the chain must be the one it names."""
+    cid, key = last_third_party(gated, THIRD_KEY)
+    pinned = bound(
+        gated, discharge(cid, key, [Validity(None, NOW + 300), approved_for(gated, orchestrator)])
+    )
+    assert check(verifier, gated, orchestrator, [pinned]).allowed
+    for_another = discharge(cid, key, [Validity(None, NOW + 300), approved_for(gated, researcher)])
+    elsewhere = bind_anyway_checked(gated, text_of(for_another))
+    assert triples(check(verifier, gated, orchestrator, [elsewhere])) == [
+        (Code.WRONG_CHAIN, 0, len(gated.raw.caveats) - 1)
+    ]
+    assert check(verifier, gated, orchestrator, [good]).allowed
