@@ -463,9 +463,10 @@ def cmd_inspect(ns: argparse.Namespace) -> int:
     for line in [*_task_lines(doc["task"]), *_chain_lines(doc["agents"])]:
         print(line)
     print("caveats")
+    width = max((len(cav["type"]) for cav in doc["caveats"]), default=0)
     for cav in doc["caveats"]:
         segment = "root " if cav["hop"] == 0 else f"hop {cav['hop']}"
-        head = f"  {cav['index']:>2}  {segment}  {cav['type']:<11}  "
+        head = f"  {cav['index']:>2}  {segment}  {cav['type']:<{width}}  "
         if cav["index"] in third_party:
             first, *more = _third_party_lines(cav["value"])
             print(head + first)

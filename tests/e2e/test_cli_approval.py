@@ -31,7 +31,9 @@ from delegation import (
     Request,
     Scope,
     TaskRecord,
+    attenuate,
     decode,
+    decode_public_key,
     mint,
     require_approval,
 )
@@ -39,6 +41,7 @@ from delegation._thirdparty.approval import Approver
 from delegation._thirdparty.caveat import PURPOSE_THIRD_PARTY, ApproverKey
 from delegation._thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
 from delegation._wire import b64decode, b64encode
+from delegation.caveats import ApprovedFor
 from delegation.cli.approval import APPROVAL_CID, BOUND_NOTE, CALL_PROOF, NOT_APPROVED, PROOF_NEEDED
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_TOKEN_CHARS
 from tests.e2e.helpers import (
@@ -239,6 +242,18 @@ def test_inspect_shows_the_approval_caveat_before_any_hop(world: World, call: Ru
     assert f"human approval by {world.approver} at {URL}, for crm.update:write" in text
     assert f"cid {value['cid']}" in text
     assert doc["agents"][1]["hop_id"] in text
+
+
+def test_inspect_shows_whom_an_approved_for_caveat_names(world: World, call: Runner) -> None:
+    pinned = ApprovedFor(decode_public_key(world.public["w"]), 3, bytes(range(32)), b"\x07" * 16)
+    token = attenuate(world.writer, [pinned]).encode()
+    doc = json.loads(call("inspect", token, "--json", cwd=world.dir).stdout)
+    assert doc["caveats"][-1]["value"] == pinned.describe()
+    text = call("inspect", token, cwd=world.dir).stdout
+    assert (
+        f"approved_for  holder {world.public['w']}, token_id {bytes(range(16)).hex()}, caveats 3, "
+        f"approval_id {'07' * 16}"
+    ) in text
 
 
 def test_an_approval_covers_one_call_and_one_token(world: World, call: Runner) -> None:
