@@ -29,16 +29,22 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert commands[1] in ci, "CI runs the README's test command verbatim"
 
 
-def test_the_readme_first_session_runs_as_written(tmp_path: Path) -> None:
-    """The README's shell session, run by bash with the installed console script: each
-    comment that names an outcome is what the user sees."""
+def _run_session(marker: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The README's one shell session that contains ``marker``, run by bash with the installed
+    console script."""
     blocks = re.findall(r"```sh\n(.*?)```", README.read_text("utf-8"), re.S)
-    [session] = [b for b in blocks if "delegation keygen" in b]
+    [session] = [b for b in blocks if marker in b]
     env = {**os.environ, "PATH": f"{SCRIPT.parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        ["bash", "-u", "-c", session], capture_output=True, text=True, cwd=tmp_path, env=env,
+    return subprocess.run(
+        ["bash", "-u", "-c", session], capture_output=True, text=True, cwd=cwd, env=env,
         timeout=120, check=False,
     )  # fmt: skip
+
+
+def test_the_readme_first_session_runs_as_written(tmp_path: Path) -> None:
+    """The README's first shell session: each comment that names an outcome is what the user
+    sees."""
+    result = _run_session("delegation revoke", tmp_path)
     assert result.stderr == ""
     assert result.returncode == 1  # the last command: verify denies the revoked token
     out = result.stdout.splitlines()
@@ -46,3 +52,17 @@ def test_the_readme_first_session_runs_as_written(tmp_path: Path) -> None:
     assert "DENY (revoked)" in out
     assert "  resource  crm://accounts/42/notes/*" in out  # inspect's effective scope
     assert out.index("ALLOW") < out.index("DENY (revoked)")
+
+
+def test_the_readme_approval_session_runs_as_written(tmp_path: Path) -> None:
+    """The README's approval session: the holder signs its request, the approver's summary
+    names who asks, and the tool server allows the approved call."""
+    result = _run_session("--for-approval", tmp_path)
+    assert result.returncode == 0, result.stderr  # the last command: verify allows
+    assert "error" not in result.stderr
+    assert "agents: orchestrator -> writer" in result.stderr
+    assert "asked by: writer (key " in result.stderr
+    assert "approved: valid 300 s, for this call by writer through this chain only, once" in (
+        result.stderr
+    )
+    assert "ALLOW" in result.stdout.splitlines()

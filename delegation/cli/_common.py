@@ -28,7 +28,7 @@ from delegation import (
 )
 from delegation._thirdparty.caveat import ApproverKey
 from delegation._wire import b64decode
-from delegation.limits import CLOCK_SKEW_SECONDS, MAX_TIME, MAX_TOKEN_CHARS
+from delegation.limits import CLOCK_SKEW_SECONDS, MAX_PROOF_CHARS, MAX_TIME, MAX_TOKEN_CHARS
 
 EXIT_OK, EXIT_DENIED, EXIT_USAGE = 0, 1, 2
 MAX_REQUEST_FILE_BYTES = 1 << 20
@@ -90,6 +90,11 @@ def token_text(arg: str) -> str:
 
 def load_token(arg: str) -> UnverifiedToken:
     return decode(token_text(arg))
+
+
+def proof_text(arg: str) -> str:
+    """A ``--proof`` value: the text given, or for ``-`` the proof on standard input."""
+    return read_stdin(MAX_PROOF_CHARS, "proof") if arg == STDIN else arg.strip()
 
 
 def read_file(path: str, limit: int, what: str) -> str:

@@ -3,15 +3,22 @@ and the issuer's ``mint --needs-approval``.
 
 How a call gets approved:
 
-- With the token (the usual way): ``delegation discharge TOKEN --key APPROVER_FILE --request
-  CALL.json`` shows the approver what is asked (task, chain of agents, the call), asks for a
-  yes on a terminal (or takes ``--yes``), and prints one discharge per approval the call needs,
-  already bound to that token.
-- With a ticket only: ``delegation inspect TOKEN`` prints each third-party caveat's ``cid``
-  (also in ``inspect --json``, as ``value.cid``). ``delegation discharge CID --key ... --request
-  CALL.json --yes`` prints an unbound discharge, which the holder binds to the exact token it
-  will present with ``delegation bind TOKEN DISCHARGE``. A bare cid names no task or agents, so
-  the approver sees less; prefer the token.
+- The holder signs its request: ``delegation prove TOKEN --key AGENT_KEY --request CALL.json
+  --for-approval`` prints an approval request (a proof under another domain than a call proof,
+  so the approval service cannot make the call with it).
+- The approver: ``delegation discharge TOKEN --key APPROVER_FILE --request CALL.json --proof
+  PROOF`` checks that the token's holder signed that request, shows what is asked (task, chain
+  of agents, who asked, the call), asks for a yes on a terminal (or takes ``--yes``), and prints
+  one discharge per approval the call needs, already bound to that token. The approval holds for
+  that holder and that chain only: another agent, the parent or a child presenting it is
+  denied (``wrong_chain``), and ``bind`` refuses to bind it to their tokens.
+
+A third party that is not a human approval (a purpose-0 caveat) may discharge a bare caveat id:
+``delegation inspect TOKEN`` prints each third-party caveat's ``cid`` (also in ``inspect
+--json``, as ``value.cid``); ``delegation discharge CID --key ... --request CALL.json --yes``
+prints an unbound discharge, which the holder binds to the exact token it will present with
+``delegation bind TOKEN DISCHARGE``. An approval caveat's cid is refused: an approval needs the
+token, the call and the holder's signed request.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from delegation import (
+    BadDischarge,
+    BadProof,
     DelegationError,
     Request,
     TokenError,
@@ -31,10 +40,13 @@ from delegation import (
     decode,
     encode_public_key,
 )
+from delegation._crypto import ed25519_verify
+from delegation._proof import Proof
 from delegation._thirdparty.approval import (
     APPROVAL_TTL_SECONDS,
     MAX_APPROVAL_TTL_SECONDS,
     Approver,
+    PendingApproval,
     bind_discharge,
     require_approval,
 )
@@ -54,6 +66,7 @@ from delegation.cli._common import (
     load_token,
     note,
     one_stdin_reader,
+    proof_text,
     quoted,
     read_stdin,
     refuse_overwrite,
@@ -65,6 +78,23 @@ from delegation.limits import MAX_TOKEN_CHARS
 
 NOT_APPROVED = "delegation: not approved (pass --yes after a human has reviewed it)"
 DECLINED = "delegation: not approved"
+PROOF_NEEDED = (
+    "discharge TOKEN needs --proof PROOF: the holder's signed request, from `delegation prove "
+    "TOKEN --key AGENT_KEY --request CALL.json --for-approval`"
+)
+CALL_PROOF = (
+    "--proof is a proof for the call itself (from `prove`), not an approval request: the "
+    "holder signs that with `prove --for-approval`"
+)
+APPROVAL_CID = (
+    "that caveat asks for a human approval, which is given to the agent that asks: an approval "
+    "needs the token, the call and the holder's signed request (discharge TOKEN --request "
+    "CALL.json --proof PROOF), not a bare caveat id"
+)
+BOUND_NOTE = (
+    "(the approval is bound to this holder and this chain of agents; the tool server verifies "
+    "the chain when the approval is used)"
+)
 
 
 def _rule(flag: str) -> Callable[[str], Rule]:
@@ -178,7 +208,7 @@ def _approved(ns: argparse.Namespace) -> bool:
     """
     if ns.yes:
         return True
-    asked_for_input = STDIN in (ns.subject, ns.request)
+    asked_for_input = STDIN in (ns.subject, ns.request, ns.proof)
     if asked_for_input or not (sys.stdin.isatty() and sys.stderr.isatty()):
         note(NOT_APPROVED)
         return False
@@ -192,10 +222,36 @@ def _approved(ns: argparse.Namespace) -> bool:
     return False
 
 
+def _is_call_proof(token: UnverifiedToken, request: Request, text: str) -> bool:
+    """Whether ``text`` is the holder's proof for the call itself rather than an approval
+    request: the likely mistake of a holder that forgot ``--for-approval``."""
+    try:
+        proof = Proof.decode(text)
+    except TokenError:
+        return False
+    message = proof.message(token.token_bytes, request)
+    return ed25519_verify(token.holder.public_key, proof.signature, message)
+
+
+def _pending(
+    approver: Approver, token: UnverifiedToken, request: Request, proof: str
+) -> list[PendingApproval]:
+    """What the holder asks of ``approver``. Raises UsageError for a proof that does not
+    show the token's holder asked for this call."""
+    try:
+        return approver.pending(token, request, proof)
+    except BadProof as exc:
+        if _is_call_proof(token, request, proof):
+            raise UsageError(CALL_PROOF) from exc
+        raise UsageError(f"--proof: {exc}") from exc
+
+
 def _discharge_token(
     approver: Approver, token: UnverifiedToken, request: Request, ns: argparse.Namespace
 ) -> int:
-    pending = approver.pending(token, request)
+    if ns.proof is None:
+        raise UsageError(PROOF_NEEDED)
+    pending = _pending(approver, token, request, proof_text(ns.proof))
     if not pending:
         mine = [
             c
@@ -213,13 +269,14 @@ def _discharge_token(
         where = "" if item.caveat.location is None else f", asked at {item.caveat.location}"
         note(f"approval {n} of {len(pending)} (caveat {item.caveat_index}{where}):")
         note("\n".join(f"  {line}" for line in item.summary().splitlines()))
-    note("(task and agents as the token states them; the tool server verifies the chain)")
+    note(BOUND_NOTE)
     if not _approved(ns):
         return EXIT_DENIED
     for item in pending:
         print(bind_discharge(token, approver.approve(item, ttl=ns.ttl)))
     once = ", once" if all(item.caveat.is_approval for item in pending) else ""
-    note(f"approved: valid {ns.ttl} s, for this call and this token only{once}")
+    holder = token.holder.agent_id
+    note(f"approved: valid {ns.ttl} s, for this call by {holder} through this chain only{once}")
     note("(already bound to the token: pass it to verify --discharge as it is, without bind)")
     return EXIT_OK
 
@@ -234,13 +291,17 @@ def _discharge_cid(
     caveat = ThirdPartyCaveat.decode(cid)
     if caveat.third_party != key.public_key:
         raise UsageError("that caveat is addressed to another approver key")
+    if caveat.is_approval:
+        raise UsageError(APPROVAL_CID)
+    if ns.proof is not None:
+        raise UsageError("--proof goes with a TOKEN: a bare caveat id is discharged for any holder")
     contents = key.open_ticket(caveat.ticket)
     if not caveat.applies_to(request):
         covers = _applies(caveat)
         note(f"delegation: that call needs no discharge for this caveat (it covers: {covers})")
         return EXIT_DENIED
-    kind = "human approval" if caveat.is_approval else "third-party discharge"
-    note(f"{kind} for the tokens of root {contents.root_id}, covering: {_applies(caveat)}")
+    note(f"third-party discharge for the tokens of root {contents.root_id}, covering: "
+         f"{_applies(caveat)}")  # fmt: skip
     note(f"  call: {_call(request)}")
     note("(a bare caveat id names no task or agents: give the token to see them)")
     if not _approved(ns):
@@ -251,7 +312,7 @@ def _discharge_cid(
 
 
 def cmd_discharge(ns: argparse.Namespace) -> int:
-    one_stdin_reader({"TOKEN_OR_CID": ns.subject, "--request": ns.request})
+    one_stdin_reader({"TOKEN_OR_CID": ns.subject, "--request": ns.request, "--proof": ns.proof})
     key = load_approver_key(ns.key)
     request = load_request(ns.request)
     subject = _token_or_cid(token_text(ns.subject))
@@ -270,7 +331,10 @@ def cmd_bind(ns: argparse.Namespace) -> int:
     discharge = decode_discharge(text)
     if not any(c.vid is not None and c.cid == discharge.identifier for c in token.raw.caveats):
         raise UsageError("the discharge answers none of this token's third-party caveats")
-    print(bind_discharge(token, text))
+    try:
+        print(bind_discharge(token, text))
+    except BadDischarge as exc:  # an approval given to another holder or chain
+        raise UsageError(f"cannot bind it to this token: {exc}") from exc
     return EXIT_OK
 
 
@@ -326,11 +390,14 @@ def register(commands: Any) -> None:
         "discharge",
         cmd_discharge,
         "approve one call: print a discharge (approver side)",
-        "Given a TOKEN, shows what is asked (task, agents, the call) on standard error, asks "
-        "for a yes on a terminal (elsewhere only --yes approves), and prints one discharge per "
-        "approval the call needs, already bound to that token. Given a caveat id (cid, from "
-        "inspect), prints an unbound discharge for `bind`. Exits 1 if not approved or if the "
-        "call needs no approval from this key.",
+        "Given a TOKEN and the holder's signed request (--proof, from prove --for-approval), "
+        "checks that the token's holder asked for this call, shows what is asked (task, "
+        "agents, who asked, the call) on standard error, asks for a yes on a terminal "
+        "(elsewhere only --yes approves), and prints one discharge per approval the call "
+        "needs, already bound to that token: it holds for that holder and chain only. Given "
+        "the caveat id (cid, from inspect) of a third party that is not a human approval, "
+        "prints an unbound discharge for `bind`. Exits 1 if not approved or if the call needs "
+        "no approval from this key.",
     )
     sub.add_argument(
         "subject", metavar="TOKEN_OR_CID", help="the token, a caveat id (cid), or - for stdin"
@@ -346,6 +413,12 @@ def register(commands: Any) -> None:
         required=True,
         metavar="REQUEST.json",
         help="the call to approve: a JSON request file, or - to read it from standard input",
+    )
+    sub.add_argument(
+        "--proof",
+        metavar="PROOF",
+        help="with a TOKEN (required): the holder's signed request, from prove "
+        "--for-approval (- for stdin)",
     )
     sub.add_argument(
         "--yes",
@@ -367,7 +440,8 @@ def register(commands: Any) -> None:
         cmd_bind,
         "bind an unbound discharge to the token it will travel with (holder side)",
         "A bound discharge works with that exact token only. `discharge TOKEN` output is "
-        "already bound; do not bind it again.",
+        "already bound; do not bind it again. An approval given to another holder or chain "
+        "is refused: it would be denied (wrong_chain).",
     )
     sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
     sub.add_argument("discharge", metavar="DISCHARGE", help="the discharge, or - for stdin")

@@ -1,8 +1,10 @@
 """``delegation demo``: one approved task, an orchestrator, two sub-agents and a tool server.
 
 Act 1 shows scope, holder binding and integrity. Act 2 shows a human approving one risky call
-(an approval service with its own key), a single-use token, and revocation of one branch, with
-the tool server's state in a SQLite file that two verifiers share.
+for the agent that asked (an approval service with its own key; the holder signs its request,
+and the yes holds for that holder and chain only: its parent presenting it is denied), a
+single-use token, and revocation of one branch, with the tool server's state in a SQLite file
+that two verifiers share.
 
 The story runs on embedded defaults in a temporary directory and prints each step for a person
 to read. Every call's outcome is checked against what the story expects: a surprise is printed
@@ -26,6 +28,7 @@ from delegation import (
     AgentKey,
     ArgConstraint,
     AuthoringError,
+    BadDischarge,
     Code,
     Decision,
     Keyring,
@@ -34,14 +37,16 @@ from delegation import (
     TaskRecord,
     UnverifiedToken,
     Verifier,
+    _wire,
     delegate,
     encode_public_key,
     mint,
     prove,
+    prove_for_approval,
 )
 from delegation._proof import Proof
 from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
-from delegation._thirdparty.caveat import ApproverKey
+from delegation._thirdparty.caveat import ApproverKey, bind, decode_discharge
 from delegation.caveats import MaxUses
 from delegation.stores import MemoryState, Revocation, RevocationKind, SQLiteState
 
@@ -124,6 +129,15 @@ def forged_proof(token: UnverifiedToken, key: AgentKey, request: Request) -> str
     unsigned = Proof(int(time.time()), secrets.token_bytes(16), b"")
     signature = key.sign(unsigned.message(token.token_bytes, request))
     return Proof(unsigned.issued_at, unsigned.nonce, signature).encode()
+
+
+def bound_by_hand(token: UnverifiedToken, discharge: str) -> str:
+    """``discharge`` bound to ``token`` without ``bind_discharge``'s check of whom it was given
+    to (which refuses another chain): what a holder after someone else's approval would do."""
+    raw = decode_discharge(discharge)
+    signature = bind(token.raw.signature, raw.signature)
+    mac = _wire.RawMacaroon(raw.identifier, raw.caveats, signature, raw.location)
+    return _wire.b64encode(_wire.encode(mac))
 
 
 def tampered(token: str) -> str:
@@ -360,7 +374,10 @@ def _play(story: _Story) -> None:
 def _act_two(story: _Story, keyring: Keyring, keys: dict[str, AgentKey], task: TaskRecord) -> None:
     say = story.say
     say()
-    say("Act 2: a human approves one risky call; a single-use token; revoking one branch.")
+    say(
+        "Act 2: a human approves one risky call for the agent that asked; a single-use token; "
+        "revoking one branch."
+    )
 
     story.heading("An approval service creates an X25519 key; the issuer learns its public half.")
     approver_key = ApproverKey.generate()
@@ -419,18 +436,35 @@ def _approvals_and_limits(
     story.call(crm, Call("writer files its note, not yet approved", writer.encode(), note,
                          proof_by("writer", note), Code.APPROVAL_REQUIRED))  # fmt: skip
 
-    story.heading("The approval service shows a human what is asked; the human says yes.")
-    pending = approver.pending(writer, note)
+    story.heading("The writer signs an approval request; a human sees who asks and what, says yes.")
+    ask = prove_for_approval(writer, keys["writer"], note)
+    pending = approver.pending(writer, note, ask)
     if len(pending) != 1:
         story.surprise(f"expected one approval to review, found {len(pending)}")
         return
     for line in pending[0].summary().splitlines():
         say(f"   | {line}")
-    approval = bind_discharge(writer, approver.approve(pending[0]))
-    say("   The discharge is bound to the writer's token and this exact call; it lives 300 s.")
+    unbound = approver.approve(pending[0])
+    approval = bind_discharge(writer, unbound)
+    say("   The discharge names this exact call, the writer's key and the chain it was shown")
+    say("   (orchestrator -> writer); bound to the writer's token, it lives 300 s.")
 
+    story.heading("Others try to use the writer's approval; then the writer uses it.")
+    story.call(crm, Call("someone at the approval service presents the writer's signed request "
+                         "as the call's proof", writer.encode(), note, lambda: ask,
+                         Code.POP_INVALID, (approval,)))  # fmt: skip
+    orchestrator = root  # its own token allows writing notes, and carries the same caveat
+    try:
+        bind_discharge(orchestrator, unbound)
+        story.surprise("the orchestrator bound the writer's approval to its own token")
+    except BadDischarge as exc:
+        say(f"   The orchestrator binds the approval to its own token: refused ({exc}).")
+    say("   It binds it by hand instead, and presents it with its own proof:")
     other = _write("crm://accounts/42/notes/summary", 900)
     for verifier, call in (
+        (crm, Call("the orchestrator files the note with the writer's approval",
+                   orchestrator.encode(), note, proof_by("orchestrator", note, orchestrator),
+                   Code.WRONG_CHAIN, (bound_by_hand(orchestrator, unbound),))),
         (crm, Call("writer files the approved note", writer.encode(), note,
                    proof_by("writer", note), None, (approval,))),
         (crm, Call("writer files a different note with that approval", writer.encode(), other,
@@ -461,7 +495,7 @@ def _approvals_and_limits(
     story.call(crm, Call("researcher reads crm://accounts/42/notes", researcher.encode(), notes,
                          proof_by("researcher", notes), Code.REVOKED))  # fmt: skip
     second = _write("crm://accounts/42/notes/follow-up", 320)
-    pending = approver.pending(writer, second)
+    pending = approver.pending(writer, second, prove_for_approval(writer, keys["writer"], second))
     if len(pending) != 1:
         story.surprise(f"expected one approval to review, found {len(pending)}")
         return

@@ -39,6 +39,7 @@ from delegation import (
     encode_public_key,
     mint,
     prove,
+    prove_for_approval,
 )
 from delegation._keys import KeyPairFile
 from delegation._thirdparty.caveat import ApproverKey
@@ -71,6 +72,7 @@ from delegation.cli._common import (
     note,
     one_stdin_reader,
     point_in_time,
+    proof_text,
     quoted,
     read_file,
     read_stdin,
@@ -83,7 +85,7 @@ from delegation.cli._common import (
     whole,
 )
 from delegation.cli._scope import EffectiveScope, effective_scope
-from delegation.limits import MAX_DISCHARGES, MAX_PROOF_CHARS, MAX_TOKEN_CHARS
+from delegation.limits import MAX_DISCHARGES, MAX_TOKEN_CHARS, POP_MAX_AGE_SECONDS
 
 DEFAULT_EXPIRES_IN = 3600
 MAX_KEY_FILE_BYTES = 1 << 16
@@ -211,6 +213,9 @@ def _print_decision(decision: Decision) -> None:
         print("hint      bind it first: delegation bind TOKEN DISCHARGE, then pass what it prints")
     if BOUND_TWICE in details:
         print("hint      `discharge TOKEN` prints bound discharges: pass them as printed, no bind")
+    if any(reason["code"] == Code.WRONG_CHAIN for reason in doc["reasons"]):
+        print("hint      that approval was given to another agent or chain: this token's holder")
+        print("          asks for its own (prove --for-approval, then discharge --proof)")
 
 
 def _ago(seconds: int, now: int) -> str:
@@ -378,7 +383,8 @@ def cmd_prove(ns: argparse.Namespace) -> int:
     one_stdin_reader({"TOKEN": ns.token, "--request": ns.request})
     token = load_token(ns.token)
     key = load_agent_key(ns.key)
-    print(prove(token, key, load_request(ns.request)))
+    sign = prove_for_approval if ns.for_approval else prove
+    print(sign(token, key, load_request(ns.request)))
     return EXIT_OK
 
 
@@ -399,9 +405,7 @@ def cmd_verify(ns: argparse.Namespace) -> int:
     keyring = Keyring.load(ns.keyring)
     request = load_request(ns.request)
     token = token_text(ns.token)
-    proof = ns.proof
-    if proof is not None:
-        proof = read_stdin(MAX_PROOF_CHARS, "proof") if proof == STDIN else proof.strip()
+    proof = None if ns.proof is None else proof_text(ns.proof)
     discharges = _discharges(ns.discharge)
     if ns.at is not None and ns.state is not None:
         raise UsageError("--at is for offline analysis: it cannot spend state (drop --state)")
@@ -459,9 +463,10 @@ def cmd_inspect(ns: argparse.Namespace) -> int:
     for line in [*_task_lines(doc["task"]), *_chain_lines(doc["agents"])]:
         print(line)
     print("caveats")
+    width = max((len(cav["type"]) for cav in doc["caveats"]), default=0)
     for cav in doc["caveats"]:
         segment = "root " if cav["hop"] == 0 else f"hop {cav['hop']}"
-        head = f"  {cav['index']:>2}  {segment}  {cav['type']:<11}  "
+        head = f"  {cav['index']:>2}  {segment}  {cav['type']:<{width}}  "
         if cav["index"] in third_party:
             first, *more = _third_party_lines(cav["value"])
             print(head + first)
@@ -662,10 +667,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--agent-id", required=True, metavar="ID", help="the sub-agent's id")
     _add_restrictions(sub, minting=False)
 
-    sub = command("prove", cmd_prove, "sign a request as the token's holder; print the proof")
+    sub = command(
+        "prove",
+        cmd_prove,
+        "sign a request as the token's holder; print the proof",
+        "The proof goes with the call to the tool server (verify --proof). With "
+        "--for-approval it is instead the holder's request to an approval service to approve "
+        "the call (discharge --proof): signed under another domain, it is no proof for the "
+        "call itself, so the approval service cannot make the call with it. Either is good "
+        f"for {POP_MAX_AGE_SECONDS} s.",
+    )
     sub.add_argument("token", metavar="TOKEN", help=POSITIONAL_HELP)
     sub.add_argument("--key", required=True, metavar="HOLDER_KEY_FILE", help=KEY_FILE_HELP)
     sub.add_argument("--request", required=True, metavar="REQUEST.json", help=REQUEST_HELP)
+    sub.add_argument(
+        "--for-approval",
+        action="store_true",
+        help="sign an approval request for discharge --proof, not a proof for the call",
+    )
 
     sub = command(
         "verify",

@@ -21,7 +21,8 @@ from typing import Any
 
 import pytest
 
-from delegation import AgentKey, Request, prove
+from delegation import AgentKey, Request, _wire, decode, prove, prove_for_approval
+from delegation._thirdparty.caveat import bind, decode_discharge
 from delegation.cli import main
 from delegation.testing.fixtures import agent_key, approver_key, keyring, root_key
 
@@ -133,6 +134,22 @@ def sign(token: str, key_file: Path, request: str) -> str:
     """A proof made with the library (the CLI's prove is covered by test_cli.py)."""
     doc = json.loads(Path(request).read_text(encoding="utf-8"))
     return prove(token, AgentKey.load(key_file), Request.from_json(doc))
+
+
+def ask(token: str, key_file: Path, request: str, *, now: int | None = None) -> str:
+    """The holder's signed approval request, made with the library (the CLI's ``prove
+    --for-approval`` is covered by test_cli_approval.py)."""
+    doc = json.loads(Path(request).read_text(encoding="utf-8"))
+    return prove_for_approval(token, AgentKey.load(key_file), Request.from_json(doc), now=now)
+
+
+def bound_by_hand(token: str, discharge: str) -> str:
+    """``discharge`` bound to ``token`` without ``bind``'s check of whom an approval was given
+    to: what a holder after another agent's approval would do."""
+    raw = decode_discharge(discharge)
+    signature = bind(decode(token).raw.signature, raw.signature)
+    mac = _wire.RawMacaroon(raw.identifier, raw.caveats, signature, raw.location)
+    return _wire.b64encode(_wire.encode(mac))
 
 
 def write_test_keys(directory: Path, names: dict[str, int]) -> dict[str, str]:

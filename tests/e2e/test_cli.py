@@ -562,7 +562,7 @@ def test_demo_plays_the_whole_story(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
     out = result.stdout
-    assert "18 calls: 5 allowed, 13 denied, each as expected" in out
+    assert "20 calls: 5 allowed, 15 denied, each as expected" in out
     assert "!!" not in out
     claimed_line = next(line for line in out.splitlines() if line.startswith("denial codes shown:"))
     claimed = claimed_line.split(":", 1)[1].replace(",", " ").split()
@@ -575,6 +575,7 @@ def test_demo_plays_the_whole_story(tmp_path: Path) -> None:
         Code.REPLAY,
         Code.BAD_SIGNATURE,
         Code.APPROVAL_REQUIRED,
+        Code.WRONG_CHAIN,
         Code.USES_EXHAUSTED,
         Code.REVOKED,
     }
@@ -585,6 +586,12 @@ def test_demo_plays_the_whole_story(tmp_path: Path) -> None:
     assert "[DENY ] " in out
     assert "[ALLOW] " in out
     assert "| agents: orchestrator -> writer" in out  # the approver's review of the call
+    assert "| asked by: writer (key " in out
+    # The orchestrator is refused the writer's approval, which the writer then uses.
+    lines = out.splitlines()
+    refused = lines.index("   [DENY ] the orchestrator files the note with the writer's approval")
+    assert lines[refused + 1].lstrip().startswith("wrong_chain (hop 0, caveat ")
+    assert lines[refused + 2] == "   [ALLOW] writer files the approved note"
     assert not any(Path(tmp_path).iterdir()), "the demo works in its own temporary directory"
 
 

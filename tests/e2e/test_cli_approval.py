@@ -1,10 +1,13 @@
 """Human approval on the command line, end to end: ``approver init``, ``mint --needs-approval``,
-``discharge``, ``bind``, ``require-approval`` and ``verify --discharge --state``.
+``prove --for-approval``, ``discharge``, ``bind``, ``require-approval`` and ``verify --discharge
+--state``.
 
 The story (built once per module in a temporary directory): an approval service makes its key
 with ``approver init``; the issuer mints a root token whose scope marks ``crm.update:write`` as
-needing approval and the orchestrator delegates to a writer. The main path runs through the
-installed console script as real processes; the tables run ``main()`` in this process.
+needing approval and the orchestrator delegates to a writer and to a reviewer (a sibling that
+may write too). The writer signs its approval request; the approval holds for the writer and
+its chain only. The main path runs through the installed console script as real processes; the
+tables run ``main()`` in this process.
 """
 
 from __future__ import annotations
@@ -28,19 +31,25 @@ from delegation import (
     Request,
     Scope,
     TaskRecord,
+    attenuate,
     decode,
+    decode_public_key,
     mint,
+    require_approval,
 )
 from delegation._thirdparty.approval import Approver
-from delegation._thirdparty.caveat import ApproverKey
+from delegation._thirdparty.caveat import PURPOSE_THIRD_PARTY, ApproverKey
 from delegation._thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
-from delegation._wire import b64encode
-from delegation.cli.approval import NOT_APPROVED
-from delegation.limits import MAX_CAVEAT_BYTES
+from delegation._wire import b64decode, b64encode
+from delegation.caveats import ApprovedFor
+from delegation.cli.approval import APPROVAL_CID, BOUND_NOTE, CALL_PROOF, NOT_APPROVED, PROOF_NEEDED
+from delegation.limits import MAX_CAVEAT_BYTES, MAX_TOKEN_CHARS
 from tests.e2e.helpers import (
     Billing,
     Result,
     Runner,
+    ask,
+    bound_by_hand,
     decide,
     describe,
     in_process,
@@ -72,7 +81,11 @@ class World:
     approver: str
     root: str
     writer: str
+    sibling: str
     request: str
+    third_party: str
+    """A writer's token, minted without approval, that needs a (purpose-0) third party's
+    discharge from the same approver key for crm.update: what a bare cid is still for."""
 
 
 @pytest.fixture(scope="module")
@@ -92,9 +105,24 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     writer = only_line(run(
         "delegate", root, "--key", "o.key", "--to", public["w"], "--agent-id", "writer", cwd=d
     ))  # fmt: skip
+    sibling = only_line(run(
+        "delegate", root, "--key", "o.key", "--to", public["r"], "--agent-id", "reviewer", cwd=d
+    ))  # fmt: skip
     request = write_request(d / "note.json")
     assert only_line(run("state", "init", "state.db", cwd=d)).startswith("state.db: ")
-    return World(d, public, approver, root, writer, request)
+    plain = only_line(run(
+        "mint", "--keyring", "keyring.json", "--task-id", "task-43", "--approved-by", "alice",
+        "--statement", "File a note on account 42", "--holder", public["o"], "--audience", "crm",
+        cwd=d,
+    ))  # fmt: skip
+    plain_writer = only_line(run(
+        "delegate", plain, "--key", "o.key", "--to", public["w"], "--agent-id", "writer", cwd=d
+    ))  # fmt: skip
+    approver_key = ApproverKey.load(d / "approver.key").public_key
+    third_party = require_approval(
+        plain_writer, approver_key, rules=["crm.update"], purpose=PURPOSE_THIRD_PARTY
+    ).encode()
+    return World(d, public, approver, root, writer, sibling, request, third_party)
 
 
 def verify(
@@ -112,13 +140,32 @@ def verify(
     return result.returncode, doc
 
 
-def approve(w: World, runner: Runner, token: str, request: str, *args: str) -> list[str]:
+def approve(
+    w: World, runner: Runner, token: str, request: str, *args: str, holder: str = "w.key"
+) -> list[str]:
+    """``discharge TOKEN --yes`` with the holder's fresh signed request: the bound discharges."""
+    proof = ask(token, w.dir / holder, request)
     result = runner(
-        "discharge", token, "--key", "approver.key", "--request", request, "--yes", *args,
+        "discharge", token, "--key", "approver.key", "--request", request, "--proof", proof,
+        "--yes", *args,
         cwd=w.dir,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()
+
+
+def unbound_approval(w: World, token: str, request: str, holder: str) -> str:
+    """An approval as the library's approver gives it (not yet bound), asked by ``holder``."""
+    approver = Approver(ApproverKey.load(w.dir / "approver.key"))
+    call = Request.from_json(json.loads(Path(request).read_text(encoding="utf-8")))
+    [pending] = approver.pending(token, call, ask(token, w.dir / holder, request))
+    return approver.approve(pending)
+
+
+def third_party_cid(w: World) -> str:
+    doc = json.loads(run("inspect", w.third_party, "--json", cwd=w.dir).stdout)
+    [cid] = [c["value"]["cid"] for c in doc["caveats"] if c["type"] == "third_party"]
+    return str(cid)
 
 
 def test_approver_init_writes_an_owner_only_x25519_key(world: World) -> None:
@@ -134,35 +181,48 @@ def test_the_approval_story_through_the_console_script(world: World) -> None:
     w = world
     base = ("--keyring", "keyring.json", "--request", w.request, "--state", "state.db", "--json")
 
-    def verify_run(*extra: str) -> tuple[int, str | None]:
-        proof = sign(w.writer, w.dir / "w.key", w.request)
+    def verify_run(*extra: str, proof: str | None = None) -> tuple[int, str | None]:
+        proof = proof or sign(w.writer, w.dir / "w.key", w.request)
         result = run("verify", w.writer, *base, "--proof", proof, *extra, cwd=w.dir)
         return result.returncode, json.loads(result.stdout)["code"]
 
     # Without an approval the writer's update is denied.
     assert verify_run() == (1, Code.APPROVAL_REQUIRED)
 
-    # The approver sees task, chain and call; without --yes nothing is approved.
-    review = run("discharge", w.writer, "--key", "approver.key", "--request", w.request, cwd=w.dir)
+    # The writer signs its request to the approver.
+    asking = ("prove", w.writer, "--key", "w.key", "--request", w.request, "--for-approval")
+    request_proof = only_line(run(*asking, cwd=w.dir))
+    token_id = json.loads(run("inspect", w.writer, "--json", cwd=w.dir).stdout)["token_id"]
+
+    # The approver sees task, chain, who asked and the call; without --yes nothing is approved.
+    discharge = ("discharge", w.writer, "--key", "approver.key", "--request", w.request)
+    review = run(*discharge, "--proof", request_proof, cwd=w.dir)
     assert review.returncode == 1
     assert review.stdout == ""
     assert "task 'task-42' approved by alice" in review.stderr
     assert "agents: orchestrator -> writer" in review.stderr
+    asked_by = f"asked by: writer (key {w.public['w']}, signed), token {token_id}"
+    assert asked_by in review.stderr
     assert "crm.update write on crm" in review.stderr
     assert f"asked at {URL}" in review.stderr
+    assert BOUND_NOTE in review.stderr
+    assert "as the token states them" not in review.stderr  # the note of unbound approvals
     assert review.stderr.splitlines()[-1] == (
         "delegation: not approved (pass --yes after a human has reviewed it)"
     )
 
     # With --yes: one discharge, bound to the writer's token; the call is allowed once.
-    yes = run(
-        "discharge", w.writer, "--key", "approver.key", "--request", w.request, "--yes", cwd=w.dir
+    yes = run(*discharge, "--proof", request_proof, "--yes", cwd=w.dir)
+    approval = only_line(yes)
+    assert asked_by in yes.stderr
+    assert "approved: valid 300 s, for this call by writer through this chain only, once" in (
+        yes.stderr
     )
-    discharge = only_line(yes)
-    assert "agents: orchestrator -> writer" in yes.stderr
-    assert verify_run("--discharge", discharge) == (0, None)
+    # The signed request is no proof for the call itself (nothing is spent by trying).
+    assert verify_run("--discharge", approval, proof=request_proof) == (1, Code.POP_INVALID)
+    assert verify_run("--discharge", approval) == (0, None)
     # A separate verify process sharing the state file: the approval is spent.
-    assert verify_run("--discharge", discharge) == (1, Code.REPLAY)
+    assert verify_run("--discharge", approval) == (1, Code.REPLAY)
 
 
 def test_inspect_shows_the_approval_caveat_before_any_hop(world: World, call: Runner) -> None:
@@ -182,6 +242,18 @@ def test_inspect_shows_the_approval_caveat_before_any_hop(world: World, call: Ru
     assert f"human approval by {world.approver} at {URL}, for crm.update:write" in text
     assert f"cid {value['cid']}" in text
     assert doc["agents"][1]["hop_id"] in text
+
+
+def test_inspect_shows_whom_an_approved_for_caveat_names(world: World, call: Runner) -> None:
+    pinned = ApprovedFor(decode_public_key(world.public["w"]), 3, bytes(range(32)), b"\x07" * 16)
+    token = attenuate(world.writer, [pinned]).encode()
+    doc = json.loads(call("inspect", token, "--json", cwd=world.dir).stdout)
+    assert doc["caveats"][-1]["value"] == pinned.describe()
+    text = call("inspect", token, cwd=world.dir).stdout
+    assert (
+        f"approved_for  holder {world.public['w']}, token_id {bytes(range(16)).hex()}, caveats 3, "
+        f"approval_id {'07' * 16}"
+    ) in text
 
 
 def test_an_approval_covers_one_call_and_one_token(world: World, call: Runner) -> None:
@@ -205,30 +277,46 @@ def test_an_approval_covers_one_call_and_one_token(world: World, call: Runner) -
     assert verify(w, call, w.writer, read, "w.key")[0] == 0
 
 
-def test_a_ticket_discharge_is_bound_by_the_holder(
-    world: World, call: Runner, tmp_path: Path
+def test_a_third_party_discharges_a_bare_cid_that_the_holder_binds(
+    world: World, call: Runner
 ) -> None:
     w = world
-    state = str(tmp_path / "fresh.db")  # the approval is spent here, not in the shared file
-    only_line(call("state", "init", state, cwd=w.dir))
-    doc = json.loads(call("inspect", w.writer, "--json", cwd=w.dir).stdout)
-    cid = next(c["value"]["cid"] for c in doc["caveats"] if c["type"] == "third_party")
+    token = w.third_party
+    doc = json.loads(call("inspect", token, "--json", cwd=w.dir).stdout)
+    cid = third_party_cid(w)
     args = ("--key", "approver.key", "--request", w.request)
     review = call("discharge", cid, *args, cwd=w.dir)
     assert review.returncode == 1
-    assert f"for the tokens of root {doc['root_id']}" in review.stderr
+    assert f"third-party discharge for the tokens of root {doc['root_id']}" in review.stderr
     assert "not approved" in review.stderr
     unbound = only_line(call("discharge", cid, *args, "--yes", cwd=w.dir))
-    code, decision = verify(w, call, w.writer, w.request, "w.key", "--discharge", unbound)
+    code, decision = verify(w, call, token, w.request, "w.key", "--discharge", unbound)
     assert (code, decision["code"]) == (1, Code.BAD_DISCHARGE)
-    # Bound to the ancestor it does not work with the writer's token either.
-    for_root = only_line(call("bind", w.root, unbound, cwd=w.dir))
-    code, decision = verify(w, call, w.writer, w.request, "w.key", "--discharge", for_root)
+    # Bound to a narrowing of the token it does not work with the token itself.
+    narrowed = only_line(call("attenuate", token, "--tool", "crm.update", cwd=w.dir))
+    for_other = only_line(call("bind", narrowed, unbound, cwd=w.dir))
+    code, decision = verify(w, call, token, w.request, "w.key", "--discharge", for_other)
     assert (code, decision["code"]) == (1, Code.BAD_DISCHARGE)
-    bound = only_line(call("bind", w.writer, "-", cwd=w.dir, stdin=unbound + "\n"))
-    spend = ("--discharge", bound, "--state", state)  # an approval is spent in shared state
-    code, decision = verify(w, call, w.writer, w.request, "w.key", *spend)
+    bound = only_line(call("bind", token, "-", cwd=w.dir, stdin=unbound + "\n"))
+    code, decision = verify(w, call, token, w.request, "w.key", "--discharge", bound)
     assert (code, decision["code"]) == (0, None)
+    # A bare cid is discharged for any holder: a holder's signed request has no place here.
+    line = usage_error(call("discharge", cid, *args, "--proof", "x", "--yes", cwd=w.dir))
+    assert line == (
+        "delegation: error: --proof goes with a TOKEN: a bare caveat id is discharged for any "
+        "holder"
+    )
+
+
+def test_discharge_refuses_the_bare_cid_of_an_approval(world: World, call: Runner) -> None:
+    w = world
+    doc = json.loads(call("inspect", w.writer, "--json", cwd=w.dir).stdout)
+    cid = next(c["value"]["cid"] for c in doc["caveats"] if c["type"] == "third_party")
+    proof = ask(w.writer, w.dir / "w.key", w.request)
+    for extra in ((), ("--yes",), ("--proof", proof, "--yes")):
+        result = call("discharge", cid, "--key", "approver.key", "--request", w.request, *extra,
+                      cwd=w.dir)  # fmt: skip
+        assert usage_error(result) == f"delegation: error: {APPROVAL_CID}"
 
 
 def test_discharge_exits_1_when_the_call_needs_nothing_from_this_key(
@@ -236,14 +324,17 @@ def test_discharge_exits_1_when_the_call_needs_nothing_from_this_key(
 ) -> None:
     w = world
     read = write_request(tmp_path / "read.json", tool="crm.read", action="read")
-    result = call("discharge", w.writer, "--key", "approver.key", "--request", read, cwd=w.dir)
+    proof = ask(w.writer, w.dir / "w.key", read)
+    result = call("discharge", w.writer, "--key", "approver.key", "--request", read,
+                  "--proof", proof, cwd=w.dir)  # fmt: skip
     assert result.returncode == 1
     assert result.stdout == ""
     assert "needs no approval" in result.stderr
     assert "crm.update:write" in result.stderr
     write_test_approver(tmp_path / "other.key", 99)
+    proof = ask(w.writer, w.dir / "w.key", w.request)
     result = call("discharge", w.writer, "--key", str(tmp_path / "other.key"),
-                  "--request", w.request, "--yes", cwd=w.dir)  # fmt: skip
+                  "--request", w.request, "--proof", proof, "--yes", cwd=w.dir)  # fmt: skip
     assert result.returncode == 1
     assert result.stdout == ""
     assert "asks nothing of approver" in result.stderr
@@ -294,6 +385,136 @@ def test_the_approval_lifetime_is_bounded(world: World, call: Runner) -> None:
         assert "Traceback" not in result.stderr
 
 
+# --- the approval is for the holder and the chain that asked ---------------------------------
+
+
+def test_an_approval_holds_for_the_holder_and_chain_that_asked_only(
+    world: World, call: Runner, tmp_path: Path
+) -> None:
+    w = world
+    state = str(tmp_path / "fresh.db")
+    only_line(call("state", "init", state, cwd=w.dir))
+    unbound = unbound_approval(w, w.writer, w.request, "w.key")
+    doc = json.loads(call("inspect", w.writer, "--json", cwd=w.dir).stdout)
+    token_id = doc["token_id"]
+    index = next(c["index"] for c in doc["caveats"] if c["type"] == "third_party")
+    # The child the writer delegates to, and the writer's key reached through another branch
+    # (another hop: delegating again to the same id and key signs the same hop, the same chain).
+    child = only_line(call("delegate", w.writer, "--key", "w.key", "--to", w.public["r"],
+                           "--agent-id", "helper", cwd=w.dir))  # fmt: skip
+    again = only_line(call("delegate", w.root, "--key", "o.key", "--to", w.public["w"],
+                           "--agent-id", "scribe", cwd=w.dir))  # fmt: skip
+    another_chain = (
+        "delegation: error: cannot bind it to this token: the approval was given to another "
+        f"chain (token {token_id}), not one this token extends"
+    )
+    another_holder = (
+        "delegation: error: cannot bind it to this token: the approval was given to the holder "
+        f"{w.public['w']}, not this token's"
+    )
+    others = [  # (who, token, key file, what bind says)
+        ("the parent", w.root, "o.key", another_chain),
+        ("the sibling", w.sibling, "r.key", another_chain),
+        ("the same key on another branch", again, "w.key", another_chain),
+        ("the child", child, "r.key", another_holder),
+    ]
+    for who, token, key, refusal in others:
+        assert usage_error(call("bind", token, unbound, cwd=w.dir)) == refusal, who
+        # Bound by hand, the verifier denies it at the approval caveat; nothing is spent.
+        forced = bound_by_hand(token, unbound)
+        code, doc = verify(w, call, token, w.request, key, "--discharge", forced, "--state", state)
+        assert code == 1, who
+        [reason] = doc["reasons"]
+        assert (reason["code"], reason["hop"], reason["caveat"]) == (Code.WRONG_CHAIN, 0, index)
+    proof = sign(w.sibling, w.dir / "r.key", w.request)
+    text = call("verify", w.sibling, "--keyring", "keyring.json", "--request", w.request,
+                "--proof", proof, "--discharge", bound_by_hand(w.sibling, unbound),
+                cwd=w.dir)  # fmt: skip
+    assert text.stdout.splitlines()[-2:] == [
+        "hint      that approval was given to another agent or chain: this token's holder",
+        "          asks for its own (prove --for-approval, then discharge --proof)",
+    ]
+    # The writer's own narrowing of its token binds it, and makes the call: once, for all.
+    narrowed = only_line(call("attenuate", w.writer, "--tool", "crm.update", cwd=w.dir))
+    mine = only_line(call("bind", narrowed, unbound, cwd=w.dir))
+    code, doc = verify(w, call, narrowed, w.request, "w.key", "--discharge", mine, "--state", state)
+    assert (code, doc["code"]) == (0, None)
+    again_bound = only_line(call("bind", w.writer, unbound, cwd=w.dir))
+    code, doc = verify(w, call, w.writer, w.request, "w.key", "--discharge", again_bound,
+                       "--state", state)  # fmt: skip
+    assert (code, doc["code"]) == (1, Code.REPLAY)
+
+
+def test_prove_for_approval_signs_a_request_and_not_a_call(world: World, call: Runner) -> None:
+    w = world
+    asking = ("prove", w.writer, "--key", "w.key", "--request", w.request)
+    request_proof = only_line(call(*asking, "--for-approval", cwd=w.dir))
+    call_proof = only_line(call(*asking, cwd=w.dir))
+    discharge = ("discharge", w.writer, "--key", "approver.key", "--request", w.request, "--yes")
+    only_line(call(*discharge, "--proof", request_proof, cwd=w.dir))
+    assert usage_error(call(*discharge, "--proof", call_proof, cwd=w.dir)) == (
+        f"delegation: error: {CALL_PROOF}"
+    )
+    result = call("verify", w.writer, "--keyring", "keyring.json", "--request", w.request,
+                  "--proof", request_proof, "--json", cwd=w.dir)  # fmt: skip
+    assert Code.POP_INVALID in [r["code"] for r in json.loads(result.stdout)["reasons"]]
+    # Only the holder signs one, as for a call proof.
+    line = usage_error(call("prove", w.writer, "--key", "o.key", "--request", w.request,
+                            "--for-approval", cwd=w.dir))  # fmt: skip
+    assert line == ("delegation: error: only the token's current holder can prove possession of it")
+    assert "--for-approval" in call("prove", "--help", cwd=w.dir).stdout
+
+
+def test_discharge_refuses_a_request_the_holder_did_not_sign(
+    world: World, call: Runner, tmp_path: Path
+) -> None:
+    w = world
+    discharge = ("discharge", w.writer, "--key", "approver.key", "--request", w.request, "--yes")
+    assert usage_error(call(*discharge, cwd=w.dir)) == f"delegation: error: {PROOF_NEEDED}"
+    other = write_request(tmp_path / "other.json", args={"length": 641})
+    now = int(time.time())
+    not_signed = (
+        "--proof: the approval request is not signed by the token's holder over this token and call"
+    )
+    bad = [  # (proof, the error)
+        ("garbage", "--proof: the approval request's proof is malformed"),
+        (ask(w.sibling, w.dir / "r.key", w.request), not_signed),  # another token's holder
+        (ask(w.writer, w.dir / "w.key", other), not_signed),  # another call
+        (ask(w.writer, w.dir / "w.key", w.request, now=now - 120),
+         "--proof: the approval request's proof is too old; sign a fresh one"),
+        (ask(w.writer, w.dir / "w.key", w.request, now=now + 120),
+         "--proof: the approval request's proof is dated in the future"),
+    ]  # fmt: skip
+    for proof, error in bad:
+        assert usage_error(call(*discharge, "--proof", proof, cwd=w.dir)) == (
+            f"delegation: error: {error}"
+        )
+
+
+def test_discharge_reads_the_proof_from_standard_input_as_its_one_input(
+    world: World, call: Runner
+) -> None:
+    w = world
+    proof = ask(w.writer, w.dir / "w.key", w.request)
+    discharge = ("discharge", w.writer, "--key", "approver.key", "--request", w.request)
+    only_line(run(*discharge, "--proof", "-", "--yes", cwd=w.dir, stdin=proof + "\n"))
+    request = Path(w.request).read_text(encoding="utf-8")
+    for args, readers in (
+        (("discharge", w.writer, "--request", "-", "--proof", "-"), "--request and --proof"),
+        (("discharge", "-", "--request", w.request, "--proof", "-"), "TOKEN_OR_CID and --proof"),
+    ):
+        line = usage_error(call(*args, "--key", "approver.key", "--yes", cwd=w.dir,
+                                stdin=request))  # fmt: skip
+        assert line == (
+            f"delegation: error: only one input can come from standard input, but {readers} are -"
+        )
+    # Standard input held the proof, so there is no terminal to ask on: --yes is needed.
+    result = run_on_terminal(*discharge, "--proof", "-", cwd=w.dir,
+                             typed=proof.encode() + b"\n\x04")  # fmt: skip
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr.splitlines()[-1] == NOT_APPROVED
+
+
 MINT = ["mint", "--keyring", "keyring.json", "--task-id", "t", "--approved-by", "a",
         "--statement", "s", "--holder", "{o}", "--audience", "crm"]  # fmt: skip
 BAD_USAGE = [
@@ -324,6 +545,9 @@ BAD_USAGE = [
                                                 "--request", "-"]),
     ("discharge another approver's cid", ["discharge", "{cid}", "--key", "other.key",
                                           "--request", "{request}", "--yes"]),
+    ("discharge proof and request from stdin", ["discharge", "{writer}", "--key", "approver.key",
+                                                "--request", "-", "--proof", "-"]),
+    ("bind another chain's approval", ["bind", "{sibling}", "{approval}"]),
     ("bind garbage", ["bind", "{writer}", "garbage"]),
     ("bind to a token without that caveat", ["bind", "{plain}", "{unbound}"]),
     ("bind both from stdin", ["bind", "-", "-"]),
@@ -349,10 +573,14 @@ def values(world: World) -> dict[str, str]:
     task = TaskRecord(task_id="t", approved_by="a", approved_at=int(time.time()), statement="s")
     plain = mint(keyring, task, holder, Scope(["crm"], expires_in=60)).encode()
     note = Request.from_json(json.loads(Path(world.request).read_text(encoding="utf-8")))
-    unbound = Approver(ApproverKey.load(world.dir / "approver.key")).discharge_ticket(cid, note)
+    third_party = b64decode(third_party_cid(world), MAX_TOKEN_CHARS, "cid")
+    approver = Approver(ApproverKey.load(world.dir / "approver.key"))
+    unbound = approver.discharge_ticket(third_party, note)
+    approval = unbound_approval(world, world.writer, world.request, "w.key")
     return {
         "o": world.public["o"], "approver": world.approver, "writer": world.writer,
         "request": world.request, "cid": b64encode(cid), "plain": plain, "unbound": unbound,
+        "sibling": world.sibling, "approval": approval,
     }  # fmt: skip
 
 
@@ -399,8 +627,9 @@ PROMPT = "approve? [y/N] "
 
 
 def _ask(w: World, typed: bytes) -> Result:
+    proof = ask(w.writer, w.dir / "w.key", w.request)
     return run_on_terminal(
-        "discharge", w.writer, "--key", "approver.key", "--request", w.request,
+        "discharge", w.writer, "--key", "approver.key", "--request", w.request, "--proof", proof,
         cwd=w.dir, typed=typed, after=PROMPT.encode(),
     )  # fmt: skip
 
@@ -414,13 +643,12 @@ def test_discharge_on_a_terminal_asks_before_approving(
     summary, answer = yes.stderr.split(PROMPT)
     assert "task 'task-42' approved by alice" in summary  # shown before the question
     assert "agents: orchestrator -> writer" in summary
+    assert f"asked by: writer (key {world.public['w']}, signed)" in summary
     assert "crm.update write on crm" in summary
+    assert BOUND_NOTE in summary
     assert answer.startswith("y\napproved: valid 300 s")
-    # Spent in a fresh state file: two yeses for one call in one second are one approval today,
-    # so another test's spend in the shared file could make this one a replay.
-    state = str(tmp_path / "fresh.db")
-    only_line(call("state", "init", state, cwd=world.dir))
-    spend = ("--discharge", discharge, "--state", state)
+    # Each yes is a new approval, so spending it in the shared state file is no replay.
+    spend = ("--discharge", discharge, "--state", "state.db")
     code, doc = verify(world, call, world.writer, world.request, "w.key", *spend)
     assert (code, doc["code"]) == (0, None)
 
@@ -433,8 +661,9 @@ def test_discharge_on_a_terminal_asks_before_approving(
 
 def test_discharge_without_a_terminal_needs_yes(world: World) -> None:
     # A pipe on standard input is no one to ask: the clear refusal, as before.
+    proof = ask(world.writer, world.dir / "w.key", world.request)
     result = run("discharge", world.writer, "--key", "approver.key", "--request", world.request,
-                 cwd=world.dir, stdin="y\n")  # fmt: skip
+                 "--proof", proof, cwd=world.dir, stdin="y\n")  # fmt: skip
     assert (result.returncode, result.stdout) == (1, "")
     assert "approve?" not in result.stderr
     assert result.stderr.splitlines()[-1] == NOT_APPROVED
@@ -442,12 +671,13 @@ def test_discharge_without_a_terminal_needs_yes(world: World) -> None:
 
 def test_discharge_reads_the_request_from_standard_input(world: World) -> None:
     request = Path(world.request).read_text(encoding="utf-8")
+    proof = ask(world.writer, world.dir / "w.key", world.request)
     result = run("discharge", world.writer, "--key", "approver.key", "--request", "-", "--yes",
-                 cwd=world.dir, stdin=request)  # fmt: skip
+                 "--proof", proof, cwd=world.dir, stdin=request)  # fmt: skip
     only_line(result)
     # Standard input held the request, so there is no terminal to ask on: --yes is needed.
     result = run_on_terminal(
-        "discharge", world.writer, "--key", "approver.key", "--request", "-",
+        "discharge", world.writer, "--key", "approver.key", "--request", "-", "--proof", proof,
         cwd=world.dir, typed=request.encode() + b"\n\x04",
     )  # fmt: skip
     assert (result.returncode, result.stdout) == (1, "")
@@ -456,22 +686,25 @@ def test_discharge_reads_the_request_from_standard_input(world: World) -> None:
 
 def test_an_unbound_or_twice_bound_discharge_is_named_as_such(world: World, call: Runner) -> None:
     w = world
-    doc = json.loads(call("inspect", w.writer, "--json", cwd=w.dir).stdout)
-    cid = next(c["value"]["cid"] for c in doc["caveats"] if c["type"] == "third_party")
-    unbound = only_line(call("discharge", cid, "--key", "approver.key", "--request", w.request,
-                             "--yes", cwd=w.dir))  # fmt: skip
-    code, decision = verify(w, call, w.writer, w.request, "w.key", "--discharge", unbound)
+    token = w.third_party
+    unbound = only_line(call("discharge", third_party_cid(w), "--key", "approver.key",
+                             "--request", w.request, "--yes", cwd=w.dir))  # fmt: skip
+    code, decision = verify(w, call, token, w.request, "w.key", "--discharge", unbound)
     assert (code, decision["code"]) == (1, Code.BAD_DISCHARGE)
     assert [r["detail"] for r in decision["reasons"]] == [UNBOUND_DISCHARGE]
-    proof = sign(w.writer, w.dir / "w.key", w.request)
-    text = run("verify", w.writer, "--keyring", "keyring.json", "--request", w.request,
+    proof = sign(token, w.dir / "w.key", w.request)
+    text = run("verify", token, "--keyring", "keyring.json", "--request", w.request,
                "--proof", proof, "--discharge", unbound, cwd=w.dir)  # fmt: skip
     assert text.returncode == 1
     assert text.stdout.splitlines()[-1] == (
         "hint      bind it first: delegation bind TOKEN DISCHARGE, then pass what it prints"
     )
-    bound = only_line(call("bind", w.writer, unbound, cwd=w.dir))
-    twice = only_line(call("bind", w.writer, bound, cwd=w.dir))
+    # `discharge TOKEN` says that what it prints is bound already; bound again, it is named.
+    result = call("discharge", w.writer, "--key", "approver.key", "--request", w.request,
+                  "--proof", ask(w.writer, w.dir / "w.key", w.request), "--yes",
+                  cwd=w.dir)  # fmt: skip
+    assert "already bound" in result.stderr
+    twice = only_line(call("bind", w.writer, only_line(result), cwd=w.dir))
     code, decision = verify(w, call, w.writer, w.request, "w.key", "--discharge", twice)
     assert [r["detail"] for r in decision["reasons"]] == [BOUND_TWICE]
     proof = sign(w.writer, w.dir / "w.key", w.request)
@@ -480,10 +713,6 @@ def test_an_unbound_or_twice_bound_discharge_is_named_as_such(world: World, call
     assert text.stdout.splitlines()[-1] == (
         "hint      `discharge TOKEN` prints bound discharges: pass them as printed, no bind"
     )
-    # `discharge TOKEN` says that what it prints is bound already.
-    result = call("discharge", w.writer, "--key", "approver.key", "--request", w.request,
-                  "--yes", cwd=w.dir)  # fmt: skip
-    assert "already bound" in result.stderr
 
 
 def test_require_approval_names_its_location_flag_as_mint_does(
@@ -523,14 +752,17 @@ def test_a_refund_needs_a_human_approval_spent_once_across_runs(
     code, doc = decide(b, call, b.analyst, "analyst", b.refund, "--state", state)
     assert where(doc) == [("approval_required", 0)]
 
+    asking = only_line(run("prove", b.analyst, "--key", "analyst.key", "--request", b.refund,
+                           "--for-approval", cwd=b.dir))  # fmt: skip
     review = run("discharge", b.analyst, "--key", "approver.key", "--request", b.refund,
-                 cwd=b.dir)  # fmt: skip
+                 "--proof", asking, cwd=b.dir)  # fmt: skip
     assert review.returncode == 1
     assert review.stdout == ""
     assert "agents: orchestrator -> analyst" in review.stderr
+    assert f"asked by: analyst (key {b.public['analyst']}, signed)" in review.stderr
     assert "pass --yes" in review.stderr
     discharge = only_line(run("discharge", b.analyst, "--key", "approver.key", "--request",
-                              b.refund, "--yes", cwd=b.dir))  # fmt: skip
+                              b.refund, "--proof", asking, "--yes", cwd=b.dir))  # fmt: skip
 
     proof = only_line(run("prove", b.analyst, "--key", "analyst.key", "--request", b.refund,
                           cwd=b.dir))  # fmt: skip
