@@ -192,7 +192,8 @@ def test_the_parser_sees_what_a_reader_sees() -> None:
     assert "tests/property/test_tamper.py::test_any_byte_change_is_an_opaque_integrity_denial" in (
         by_id["TI-1"].citations()
     )
-    assert by_id["TP-16"].cells["status"] == "in flight"
+    assert by_id["TP-16"].cells["status"] == "tested"
+    assert by_id["TP-16"].codes() == ["wrong_chain"]
     table_lines = [
         line
         for line in THREATS.read_text(encoding="utf-8").splitlines()

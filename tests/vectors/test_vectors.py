@@ -2,7 +2,9 @@
 
 Each vector states the expected decision as reason codes, in order (see the README there):
 with its discharges, a revocation store filled before the first presentation, and possibly
-one store that cannot answer. The keys in those files are TEST-ONLY fixtures.
+one store that cannot answer. A vector with an ``approval_request`` also states the approval
+service's side: what the reference approver answers the holder's signed request. The keys in
+those files are TEST-ONLY fixtures.
 """
 
 from __future__ import annotations
@@ -18,7 +20,17 @@ from typing import Any
 
 import pytest
 
-from delegation import Code, Decision, Keyring, Request, StoreUnavailable, Verifier
+from delegation import (
+    Approver,
+    ApproverKey,
+    Code,
+    Decision,
+    Keyring,
+    Request,
+    StoreUnavailable,
+    TokenError,
+    Verifier,
+)
 from delegation._keys import RootKey
 from delegation.stores import (
     MemoryState,
@@ -31,17 +43,35 @@ from delegation.stores import (
 )
 
 VECTORS_DIR = Path(__file__).resolve().parents[2] / "specs" / "vectors"
-FORMAT = "delegation-test-vectors/3"
+FORMAT = "delegation-test-vectors/4"
 FILE_KEYS = {"format", "description", "keyring", "agents", "vectors"}
 OPTIONAL_FILE_KEYS = {"third_parties"}
 VECTOR_KEYS = {"name", "description", "token", "request", "proof", "now", "expected"}
-OPTIONAL_VECTOR_KEYS = {"keyring", "then", "discharges", "state", "store_failure", "stateless"}
+OPTIONAL_VECTOR_KEYS = {
+    "keyring",
+    "then",
+    "discharges",
+    "state",
+    "store_failure",
+    "stateless",
+    "approval_request",
+}
 STEP_KEYS = {"request", "proof", "now", "expected"}
 OPTIONAL_STEP_KEYS = {"token", "discharges"}
 STATE_KEYS = {"revocations"}
 STORES = {"revocations", "nonces", "uses"}
 EXPECTED_KEYS = {"allowed", "codes"}
 ALLOWED_KEYS = {"agents", "task_id", "root_id", "token_id"}
+APPROVAL_REQUEST_KEYS = {
+    "third_party",
+    "token",
+    "request",
+    "proof",
+    "now",
+    "approval_id_hex",
+    "ttl",
+    "expected",
+}
 
 Json = dict[str, Any]
 
@@ -141,6 +171,34 @@ def test_vector(doc: Json, vector: Json, caplog: pytest.LogCaptureFixture) -> No
         _check(decision, step["expected"], f"presentation {index}")
 
 
+def _approval_cases() -> Iterator[Any]:
+    for path in _files():
+        doc = _load(path)
+        for vector in doc.get("vectors", []):
+            if "approval_request" in vector:
+                yield pytest.param(doc, vector["approval_request"], id=vector["name"])
+
+
+@pytest.mark.parametrize(("doc", "asked"), list(_approval_cases()))
+def test_approval_request(doc: Json, asked: Json) -> None:
+    """The approval service's side: the reference approver, with the third party's key and no
+    location, answers the holder's signed approval request as the vector says."""
+    seed = bytes.fromhex(doc["third_parties"][asked["third_party"]]["seed_hex"])
+    approver = Approver(ApproverKey.from_seed(seed))
+    request = Request.from_json(asked["request"])
+    expected = asked["expected"]
+    if "error" in expected:
+        with pytest.raises(TokenError) as refused:
+            approver.pending(asked["token"], request, asked["proof"], now=asked["now"])
+        assert str(refused.value.code) == expected["error"]
+        return
+    (pending,) = approver.pending(asked["token"], request, asked["proof"], now=asked["now"])
+    assert pending.caveat_index == expected["caveat"]
+    approval_id = bytes.fromhex(asked["approval_id_hex"])
+    discharge = approver._approve(pending, asked["now"], asked["ttl"], approval_id)
+    assert discharge == expected["discharge"]
+
+
 def test_vector_files_are_well_formed() -> None:
     files = _files()
     assert files, "no vector files found"
@@ -162,6 +220,15 @@ def test_vector_files_are_well_formed() -> None:
             for kind, value in state["revocations"]:
                 assert isinstance(value, str), vector["name"]
                 Revocation(RevocationKind(kind), value)  # a known kind, a well-formed value
+            if "approval_request" in vector:
+                asked = vector["approval_request"]
+                assert set(asked) == APPROVAL_REQUEST_KEYS, vector["name"]
+                assert asked["third_party"] in doc["third_parties"], vector["name"]
+                assert len(bytes.fromhex(asked["approval_id_hex"])) == 16, vector["name"]
+                answer = asked["expected"]
+                assert set(answer) in ({"error"}, {"caveat", "discharge"}), vector["name"]
+                if "error" in answer:
+                    Code(answer["error"])
             for step in [vector, *vector.get("then", [])]:
                 allowed_keys = (
                     STEP_KEYS | OPTIONAL_STEP_KEYS | (set(vector) if step is vector else set())

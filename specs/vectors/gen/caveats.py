@@ -16,6 +16,7 @@ from gen.fixtures import (
     Json,
     Tokenish,
     appended,
+    approved_for,
     cav,
     cids,
     cmap,
@@ -434,6 +435,28 @@ def build() -> VectorFile:
         call,
         req(args={"limit": 1}),
         [Code.APPROVAL_REQUIRED],
+    )
+
+    # approved_for (type 14) in a token: it pins the token to its holder and its chain so far
+    pinned = attenuate(r, [approved_for(r, "orchestrator", "pinned token")], now=NOW)
+    case(
+        "approved_for_in_token_own_chain",
+        "The orchestrator pins its token to itself and the chain so far (an approved_for"
+        " caveat); it presents the token itself.",
+        pinned,
+        READ,
+        [],
+        chain=["orchestrator"],
+    )
+    pinned_child = hop(pinned, "orchestrator", "researcher")
+    case(
+        "approved_for_in_token_delegated",
+        "The pinned token delegated to the researcher, who presents it: the chain extends"
+        " the pinned one, but its holder is not the one pinned.",
+        pinned_child,
+        READ,
+        [Code.WRONG_CHAIN],
+        signer="researcher",
     )
 
     # max_uses (type 12): counted only after every other check passed

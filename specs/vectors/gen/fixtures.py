@@ -39,7 +39,7 @@ from delegation._thirdparty.caveat import (
     seal_vid,
 )
 from delegation._token import ID_BYTES, _mint
-from delegation.caveats import Hop, Validity
+from delegation.caveats import ApprovedFor, Call, Hop, Validity
 from delegation.caveats.registry import Caveat
 from delegation.limits import MAX_HOPS, MAX_TOKEN_CHARS
 from delegation.testing import fixtures as seeded
@@ -315,15 +315,24 @@ def pop(
     *,
     at: int = NOW,
     nonce: bytes | None = None,
+    domain: bytes = _crypto.POP_DOMAIN,
 ) -> str:
-    """A proof by ``signer`` over ``tok`` and ``request`` issued at ``at``, nonce from ``label``."""
+    """A proof by ``signer`` over ``tok`` and ``request`` issued at ``at``, nonce from ``label``
+    (under ``domain``: a call proof by default, an approval request with ``ASK_DOMAIN``)."""
     nonce = labelled(f"proof nonce {label}")[:16] if nonce is None else nonce
     request_obj = Request.from_json(request)
     if isinstance(tok, UnverifiedToken) and tok.holder.public_key == K[signer].public_key:
-        return _prove(tok, K[signer], request_obj, now=at, nonce=nonce)
+        return _prove(tok, K[signer], request_obj, now=at, nonce=nonce, domain=domain)
     data = token_bytes(tok)
-    message = Proof(at, nonce, b"").message(data, request_obj)
+    message = Proof(at, nonce, b"").message(data, request_obj, domain)
     return Proof(at, nonce, K[signer].sign(message)).encode()
+
+
+def ask(tok: Tokenish, signer: str, request: Json, label: str, *, at: int = NOW) -> str:
+    """An approval request: ``signer``'s proof over ``tok`` and ``request`` under the domain
+    ``"delegation/v1/ask\\0"``, issued at ``at``, nonce from ``label``."""
+    nonce = labelled(f"ask nonce {label}")[:16]
+    return pop(tok, signer, request, label, at=at, nonce=nonce, domain=_crypto.ASK_DOMAIN)
 
 
 def proof_cbor(items: Sequence[bytes]) -> str:
@@ -375,9 +384,50 @@ def tp_cids(tok: UnverifiedToken | _wire.RawMacaroon) -> list[bytes]:
 def discharged(
     third_party: str, cid: bytes, request: Json | None, *, at: int = NOW, ttl: int = 300
 ) -> str:
-    """The third party's unbound discharge for ``cid``, for the call ``request`` if given."""
+    """A generic third party's (purpose 0) unbound discharge for ``cid``, for the call
+    ``request`` if given, as the reference approver mints it. Approvals are ``approved``."""
     call = None if request is None else Request.from_json(request)
     return Approver(TP[third_party]).discharge_ticket(cid, call, now=at, ttl=ttl)
+
+
+def approval_id(label: str) -> bytes:
+    """The 16-byte approval id the approver draws for the approval ``label`` (here: fixed)."""
+    return labelled(f"approval id {label}")[:16]
+
+
+def approved_for(tok: UnverifiedToken | _wire.RawMacaroon, holder: str, label: str) -> ApprovedFor:
+    """The approved_for caveat an approver writes for ``holder`` asking with ``tok``: the
+    holder's key, the token's caveat count and chain digest, and the approval id ``label``."""
+    return ApprovedFor(
+        K[holder].public_key, len(raw_of(tok).caveats), prefix_digest(tok), approval_id(label)
+    )
+
+
+def approval_discharge(
+    tok: UnverifiedToken,
+    holder: str,
+    request: Json,
+    cid: bytes,
+    key: bytes,
+    label: str,
+    *,
+    at: int = NOW,
+    ttl: int = 300,
+) -> _wire.RawMacaroon:
+    """The unbound approval an approver mints at ``at`` when ``holder``, holding ``tok``, asks
+    for the call ``request`` under the caveat ``cid`` (caveat root key ``key``): built here
+    from its definition (validity, approved_for, call; MACed under ``key``; no location), not
+    by the library's approver. Vectors that carry an ``approval_request`` check that the
+    reference approver mints exactly this."""
+    return by_hand(
+        cid,
+        key,
+        [
+            Validity(None, at + ttl),
+            approved_for(tok, holder, label),
+            Call(Request.from_json(request).digest()),
+        ],
+    )
 
 
 def by_hand(

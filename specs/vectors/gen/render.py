@@ -34,7 +34,7 @@ from gen.fixtures import (
     token_bytes,
 )
 
-FORMAT = "delegation-test-vectors/3"
+FORMAT = "delegation-test-vectors/4"
 
 
 def expected_chain(tok: Tokenish, names: Sequence[str]) -> list[Json]:
@@ -86,6 +86,54 @@ class Step:
     discharges: Sequence[str] = ()
 
 
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """The approver's side of a vector: what a holder sent the approval service (token, call,
+    signed approval request, at ``now``) and what the service answers. Either it approves
+    (``caveat``: the index of the token's third-party caveat it approves; ``discharge``: the
+    unbound discharge it mints with ``approval_id`` for ``ttl`` seconds) or it refuses with
+    ``error``. Both are written by hand from the spec, never by running the approver."""
+
+    third_party: str
+    token: Tokenish
+    request: Json
+    proof: str | None
+    now: int = NOW
+    approval_id: bytes = b""
+    ttl: int = 300
+    caveat: int | None = None
+    discharge: _wire.RawMacaroon | None = None
+    error: Code | None = None
+
+    def to_json(self) -> Json:
+        Request.from_json(self.request)
+        if self.third_party not in THIRD_PARTY_NAMES:
+            raise AssertionError(f"unknown third party {self.third_party}")
+        refused = self.discharge is None
+        if (self.caveat is None) != refused or (self.error is None) == refused:
+            raise AssertionError("an approval request approves one caveat or is refused")
+        if len(self.approval_id) != 16:
+            raise AssertionError("an approval id is 16 bytes")
+        expected: Json = (
+            {"error": str(self.error)}
+            if self.discharge is None
+            else {
+                "caveat": self.caveat,
+                "discharge": _wire.b64encode(_wire.encode(self.discharge)),
+            }
+        )
+        return {
+            "third_party": self.third_party,
+            "token": text(self.token),
+            "request": self.request,
+            "proof": self.proof,
+            "now": self.now,
+            "approval_id_hex": self.approval_id.hex(),
+            "ttl": self.ttl,
+            "expected": expected,
+        }
+
+
 STORES = ("revocations", "nonces", "uses")
 """What ``store_failure`` may name: the state's answers that need it raise StoreUnavailable."""
 
@@ -115,6 +163,7 @@ class VectorFile:
         revoked: Sequence[tuple[RevocationKind, str]] = (),
         store_failure: str | None = None,
         stateless: bool = False,
+        approval_request: ApprovalRequest | None = None,
     ) -> None:
         if any(v["name"] == name for v in self.vectors):
             raise AssertionError(f"duplicate vector name {name}")
@@ -142,6 +191,8 @@ class VectorFile:
             vector["store_failure"] = store_failure
         if stateless:
             vector["stateless"] = True
+        if approval_request is not None:
+            vector["approval_request"] = approval_request.to_json()
         if then:
             steps = []
             for step in then:

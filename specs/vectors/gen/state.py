@@ -18,8 +18,9 @@ from gen.fixtures import (
     UPDATE,
     Json,
     agent_public_key,
+    approval_discharge,
     bound,
-    discharged,
+    caveat_key,
     hop,
     needs,
     pop,
@@ -351,7 +352,10 @@ def build() -> VectorFile:
     )
     ra = needs(r, "approval-service", "state approval", rules=["crm.update:write"])
     single_ra = attenuate(ra, [MaxUses(1)], now=NOW)
-    approval = discharged("approval-service", tp_cids(ra)[0], UPDATE)
+    # the orchestrator asks, with the root token, for the update; its narrowings may use it
+    approval = approval_discharge(
+        ra, "orchestrator", UPDATE, tp_cids(ra)[0], caveat_key("state approval"), "state"
+    )
     case(
         "uses_not_spent_by_denied_call",
         "A single-use token: a call denied for want of an approval spends nothing; the next"

@@ -1,6 +1,7 @@
 """``thirdparty.json``: third-party caveats and discharges. Human approval of one exact call,
-binding to one token, the set of discharges, hand-built discharges, self-approval, generic
-third parties, nesting depth and VIDs.
+for the chain that asked; the approver's side (approval requests); binding to one token, the
+set of discharges, hand-built discharges, self-approval, generic third parties, nesting depth
+and VIDs.
 
 One module per theme, each adding its vectors in file order; ``story`` holds what they share.
 """
@@ -8,7 +9,15 @@ One module per theme, each adding its vectors in file order; ``story`` holds wha
 from __future__ import annotations
 
 from gen.render import VectorFile
-from gen.thirdparty import approval, discharges, generic, handmade, self_approval
+from gen.thirdparty import (
+    approval,
+    chain_binding,
+    discharges,
+    generic,
+    handmade,
+    requests,
+    self_approval,
+)
 from gen.thirdparty.story import Story
 
 
@@ -21,6 +30,8 @@ def build() -> VectorFile:
     )
     story = Story(f)
     approval.add(story)
+    chain_binding.add(story)
+    requests.add(story)
     discharges.add(story)
     handmade.add(story)
     self_approval.add(story)

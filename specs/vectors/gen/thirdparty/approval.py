@@ -7,7 +7,7 @@ from __future__ import annotations
 from delegation import Code, attenuate
 from delegation.caveats import MaxUses, Validity
 
-from gen.fixtures import NOW, READ, UPDATE, appended, bound, discharge_raw, discharged, pop, req
+from gen.fixtures import NOW, READ, UPDATE, appended, bound, discharge_raw, pop, req
 from gen.render import Step
 from gen.thirdparty.story import Story
 
@@ -16,12 +16,12 @@ def add(story: Story) -> None:
     """Add the vectors of this theme to ``story.f``, in file order."""
     case = story.case
     ra = story.ra
-    issuer_cid = story.issuer_cid
     w = story.w
     writer = story.writer
     other_call = story.other_call
     approval = story.approval
     approved = story.approved
+    root_approval = story.root_approval
     case(
         "approval_required_for_matching_call",
         "The issuer's rule crm.update:write matches the call and no approval comes with it.",
@@ -51,12 +51,15 @@ def add(story: Story) -> None:
     )
     case(
         "approval_exact_call_allowed",
-        "The approval service's discharge for this exact call, bound to the writer's token.",
+        "The writer asks the approval service, with its token and a signed approval request,"
+        " to approve this exact call; the discharge, bound to the writer's token, is used by"
+        " the chain that asked.",
         w,
         UPDATE,
         [approved],
         [],
         chain=writer,
+        approval_request=story.asked(w, "writer", UPDATE, "writer"),
     )
     case(
         "approval_for_other_call",
@@ -76,13 +79,14 @@ def add(story: Story) -> None:
     )
     case(
         "approval_root_holder",
-        "The root holder's own update, approved and bound to the root token.",
+        "The root holder's own update, asked for with the root token, approved and bound to it.",
         ra,
         UPDATE,
-        [bound(ra, approval)],
+        [bound(ra, root_approval)],
         [],
         signer="orchestrator",
         chain=["orchestrator"],
+        approval_request=story.asked(ra, "orchestrator", UPDATE, "orchestrator"),
     )
     case(
         "approval_valid_until_its_expiry",
@@ -103,7 +107,7 @@ def add(story: Story) -> None:
         [Code.EXPIRED],
         now=NOW + 300,
     )
-    old = bound(w, discharged("approval-service", issuer_cid, UPDATE, at=NOW - 400))
+    old = bound(w, story.approval_of(w, "writer", UPDATE, "expired", at=NOW - 400))
     case(
         "approval_expired",
         "An approval minted 400 seconds ago for five minutes.",
@@ -116,7 +120,8 @@ def add(story: Story) -> None:
     # an approval is for one call
     case(
         "approval_used_twice",
-        "An approval allows its call once; the same call again (fresh proof) is a replay.",
+        "An approval allows its call once; the same call again (fresh proof) is a replay; a"
+        " new approval of the same call allows it once more.",
         w,
         UPDATE,
         [approved],
@@ -133,7 +138,7 @@ def add(story: Story) -> None:
                 UPDATE,
                 pop(w, "writer", UPDATE, "approval_used_twice/3"),
                 chain=writer,
-                discharges=[bound(w, discharged("approval-service", issuer_cid, UPDATE, ttl=600))],
+                discharges=[bound(w, story.approval_of(w, "writer", UPDATE, "used twice/3"))],
             ),
         ],
     )
@@ -161,12 +166,13 @@ def add(story: Story) -> None:
         ],
     )
 
-    # Fixed bug: delegation/verifier.py _check_discharge notes the spend key
+    # Fixed bug: delegation/verifier.py _check_discharge noted the spend key
     # b"approval\0" + discharge.signature, the *bound* signature. A holder can bind the same
     # unbound approval to an attenuated copy of its token (or append a caveat to the discharge,
-    # which changes even the unbound signature, and bind that): each is a new spend key, so one
-    # approval allows its call again and again until it expires. Expected (an approval is for
-    # one call, third-party.md "Approvals", known issue 1): replay.
+    # which changes even the unbound signature, and bind that): each was a new spend key, so
+    # one approval allowed its call again and again until it expired. Expected (an approval is
+    # for one call, third-party.md "Approvals"): replay. The attenuated copy is the writer's
+    # own narrowing, so the approval's approved_for holds for it.
     rebound_to = attenuate(w, [Validity(None, NOW + 1800)], now=NOW)
     case(
         "approval_reused_via_attenuated_token",
@@ -210,8 +216,9 @@ def add(story: Story) -> None:
     limited = attenuate(ra, [MaxUses(1)], now=NOW)
     case(
         "approval_not_spent_when_uses_exhausted",
-        "A single-use copy of the root token is spent by a read; the approved update with it"
-        " is refused for its uses, so the approval stays unspent and works with the root token.",
+        "A single-use copy of the root token is spent by a read; the update with it and the"
+        " orchestrator's approval is refused for its uses, so the approval stays unspent and"
+        " works with the root token.",
         limited,
         READ,
         [],
@@ -223,14 +230,14 @@ def add(story: Story) -> None:
                 UPDATE,
                 pop(limited, "orchestrator", UPDATE, "approval_not_spent_when_uses_exhausted/2"),
                 codes=[Code.USES_EXHAUSTED],
-                discharges=[bound(limited, approval)],
+                discharges=[bound(limited, root_approval)],
             ),
             Step(
                 UPDATE,
                 pop(ra, "orchestrator", UPDATE, "approval_not_spent_when_uses_exhausted/3"),
                 chain=["orchestrator"],
                 token=ra,
-                discharges=[bound(ra, approval)],
+                discharges=[bound(ra, root_approval)],
             ),
         ],
     )
@@ -239,6 +246,6 @@ def add(story: Story) -> None:
         "Two approvals for the same caveat (for two calls) sent together.",
         w,
         UPDATE,
-        [approved, bound(w, discharged("approval-service", issuer_cid, other_call))],
+        [approved, bound(w, story.approval_of(w, "writer", other_call, "other call"))],
         [Code.BAD_DISCHARGE],
     )

@@ -9,7 +9,20 @@ from delegation.caveats import Validity
 from delegation.limits import MAX_CAVEATS, MAX_DISCHARGES, MAX_TOKEN_CHARS
 from delegation.testing.fixtures import labelled
 
-from gen.fixtures import NOW, READ, UPDATE, bound, by_hand, discharged, needs, root, text, tp_cids
+from gen.fixtures import (
+    NOW,
+    READ,
+    UPDATE,
+    approval_discharge,
+    bound,
+    by_hand,
+    caveat_key,
+    discharged,
+    needs,
+    root,
+    text,
+    tp_cids,
+)
 from gen.thirdparty.story import Story
 
 
@@ -88,7 +101,13 @@ def add(story: Story) -> None:
         [Code.BAD_DISCHARGE],
     )
     stranger = needs(root("thirdparty stranger"), "approval-service", "stranger approval")
-    extra = bound(w, discharged("approval-service", tp_cids(stranger)[0], UPDATE))
+    stranger_cid, stranger_key = tp_cids(stranger)[0], caveat_key("stranger approval")
+    extra = bound(
+        w,
+        approval_discharge(
+            stranger, "orchestrator", UPDATE, stranger_cid, stranger_key, "stranger"
+        ),
+    )
     case(
         "discharge_extra",
         "The right approval plus a genuine one for another token's caveat, bound to this one.",

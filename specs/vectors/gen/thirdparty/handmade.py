@@ -1,6 +1,7 @@
 """``thirdparty.json``, approval discharges MACed by hand with the caveat root key sealed in the
-issuer's caveat, as a hostile third party could: without expiry or call, not yet valid, with
-caveats a discharge may not carry, a caveat dropped or added."""
+issuer's caveat, as a hostile third party could: without expiry, call or approved_for (or with
+approved_for after the call), not yet valid, with caveats a discharge may not carry, a caveat
+dropped or added."""
 
 from __future__ import annotations
 
@@ -33,23 +34,25 @@ def add(story: Story) -> None:
     writer = story.writer
     approval = story.approval
     expiry = story.expiry
+    asked = story.for_writer
     exact = story.exact
     case(
         "approval_discharge_built_by_hand",
-        "A discharge MACed here with the caveat root key: an expiry and the call. Allowed,"
-        " which shows the hand-built discharges below fail only for what they change.",
+        "A discharge MACed here with the caveat root key: an expiry, the writer's chain and the"
+        " call. Allowed, which shows the hand-built discharges below fail only for what they"
+        " change.",
         w,
         UPDATE,
-        [bound(w, by_hand(issuer_cid, issuer_key, [expiry, exact]))],
+        [bound(w, by_hand(issuer_cid, issuer_key, [expiry, asked, exact]))],
         [],
         chain=writer,
     )
     case(
         "discharge_without_expiry",
-        "An approval discharge with the call but no expiry.",
+        "An approval discharge with the chain that asked and the call but no expiry.",
         w,
         UPDATE,
-        [bound(w, by_hand(issuer_cid, issuer_key, [exact]))],
+        [bound(w, by_hand(issuer_cid, issuer_key, [asked, exact]))],
         [Code.BAD_DISCHARGE],
     )
     case(
@@ -57,15 +60,34 @@ def add(story: Story) -> None:
         "An approval discharge with a not-before time but no expiry.",
         w,
         UPDATE,
-        [bound(w, by_hand(issuer_cid, issuer_key, [Validity(NOW - 10, None), exact]))],
+        [bound(w, by_hand(issuer_cid, issuer_key, [Validity(NOW - 10, None), asked, exact]))],
         [Code.BAD_DISCHARGE],
     )
     case(
         "approval_discharge_without_call",
-        "An approval discharge with an expiry but no call caveat: it would approve any call.",
+        "An approval discharge with an expiry and the chain that asked but no call caveat: it"
+        " would approve any call.",
         w,
         UPDATE,
-        [bound(w, by_hand(issuer_cid, issuer_key, [expiry]))],
+        [bound(w, by_hand(issuer_cid, issuer_key, [expiry, asked]))],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "approval_discharge_without_approved_for",
+        "An approval discharge with an expiry and the call but no approved_for caveat: it would"
+        " approve the call for any chain that carries the caveat.",
+        w,
+        UPDATE,
+        [bound(w, by_hand(issuer_cid, issuer_key, [expiry, exact]))],
+        [Code.BAD_DISCHARGE],
+    )
+    case(
+        "approval_discharge_approved_for_after_call",
+        "An approval discharge whose approved_for caveat comes after its call caveat: outside"
+        " the spend key, where any holder could have appended it.",
+        w,
+        UPDATE,
+        [bound(w, by_hand(issuer_cid, issuer_key, [expiry, exact, asked]))],
         [Code.BAD_DISCHARGE],
     )
     case(
@@ -73,7 +95,12 @@ def add(story: Story) -> None:
         "An approval discharge valid from ten minutes from now.",
         w,
         UPDATE,
-        [bound(w, by_hand(issuer_cid, issuer_key, [Validity(NOW + 600, NOW + 900), exact]))],
+        [
+            bound(
+                w,
+                by_hand(issuer_cid, issuer_key, [Validity(NOW + 600, NOW + 900), asked, exact]),
+            )
+        ],
         [Code.NOT_YET_VALID],
     )
     for name, forbidden in (
@@ -87,7 +114,7 @@ def add(story: Story) -> None:
             " may not.",
             w,
             UPDATE,
-            [bound(w, by_hand(issuer_cid, issuer_key, [expiry, exact, forbidden]))],
+            [bound(w, by_hand(issuer_cid, issuer_key, [expiry, asked, exact, forbidden]))],
             [Code.BAD_DISCHARGE],
         )
     case(
@@ -101,7 +128,7 @@ def add(story: Story) -> None:
                 by_hand(
                     issuer_cid,
                     issuer_key,
-                    [expiry, exact, _wire.RawCaveat(signed_hop(w, "writer", "alice"))],
+                    [expiry, asked, exact, _wire.RawCaveat(signed_hop(w, "writer", "alice"))],
                 ),
             )
         ],
@@ -116,7 +143,9 @@ def add(story: Story) -> None:
             bound(
                 w,
                 by_hand(
-                    issuer_cid, issuer_key, [expiry, exact, _wire.RawCaveat(cav(1024, tstr("x")))]
+                    issuer_cid,
+                    issuer_key,
+                    [expiry, asked, exact, _wire.RawCaveat(cav(1024, tstr("x")))],
                 ),
             )
         ],
@@ -127,7 +156,7 @@ def add(story: Story) -> None:
         "The approval with its call caveat removed and its signature kept.",
         w,
         UPDATE,
-        [bound(w, replaced(discharge_raw(approval), caveats=discharge_raw(approval).caveats[:1]))],
+        [bound(w, replaced(discharge_raw(approval), caveats=discharge_raw(approval).caveats[:2]))],
         [Code.BAD_DISCHARGE],
     )
     narrowed = appended(discharge_raw(approval), Validity(None, NOW + 60).encode())

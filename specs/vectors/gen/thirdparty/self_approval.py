@@ -10,10 +10,10 @@ from delegation.testing.fixtures import labelled
 from gen.fixtures import (
     UPDATE,
     appended,
+    approval_discharge,
     bound,
     by_hand,
     caveat_key,
-    discharged,
     needs,
     pop,
     tp_cids,
@@ -30,6 +30,7 @@ def add(story: Story) -> None:
     writer = story.writer
     approval = story.approval
     expiry = story.expiry
+    asked = story.for_writer
     exact = story.exact
     selfish = needs(
         w,
@@ -38,7 +39,8 @@ def add(story: Story) -> None:
         rules=["crm.update:write"],
         location="https://writer.example/approve",
     )
-    own = bound(selfish, discharged("mallory-approver", tp_cids(selfish)[1], UPDATE))
+    own_cid, own_key = tp_cids(selfish)[1], caveat_key("self approval")
+    own = bound(selfish, approval_discharge(selfish, "writer", UPDATE, own_cid, own_key, "own"))
     case(
         "self_approval_does_not_satisfy_issuer",
         "The writer adds an approval caveat for a service it runs and approves its own call:"
@@ -61,8 +63,10 @@ def add(story: Story) -> None:
     # approvals one by one; when a later one is a replay, the earlier fresh ones stay spent by
     # a call that is denied (verification.md step 9 now says so). Expected here: a denied call
     # spends nothing, all or none, like use counts.
-    fresh_issuer = bound(selfish, discharged("approval-service", issuer_cid, UPDATE, ttl=600))
-    fresh_own = bound(selfish, discharged("mallory-approver", tp_cids(selfish)[1], UPDATE, ttl=600))
+    fresh_issuer = bound(selfish, story.approval_of(selfish, "writer", UPDATE, "fresh issuer"))
+    fresh_own = bound(
+        selfish, approval_discharge(selfish, "writer", UPDATE, own_cid, own_key, "fresh own")
+    )
     case(
         "approval_not_spent_when_other_approval_replayed",
         "Two approval caveats, both approved and used. Then a fresh issuer approval with the"
@@ -99,7 +103,7 @@ def add(story: Story) -> None:
         " caveat (and fails) and the copy has none.",
         copied,
         UPDATE,
-        [bound(copied, by_hand(issuer_cid, copy_key, [expiry, exact]))],
+        [bound(copied, by_hand(issuer_cid, copy_key, [expiry, asked, exact]))],
         [Code.BAD_DISCHARGE, Code.APPROVAL_REQUIRED],
     )
     case(
@@ -107,7 +111,11 @@ def add(story: Story) -> None:
         "The writer MACs a discharge for the issuer's caveat with a key of its own choosing.",
         w,
         UPDATE,
-        [bound(w, by_hand(issuer_cid, labelled("a key the writer made up"), [expiry, exact]))],
+        [
+            bound(
+                w, by_hand(issuer_cid, labelled("a key the writer made up"), [expiry, asked, exact])
+            )
+        ],
         [Code.BAD_DISCHARGE],
     )
     case(
@@ -116,6 +124,6 @@ def add(story: Story) -> None:
         " approval caveat it added itself.",
         selfish,
         UPDATE,
-        [bound(selfish, by_hand(issuer_cid, caveat_key("self approval"), [expiry, exact])), own],
+        [bound(selfish, by_hand(issuer_cid, own_key, [expiry, asked, exact])), own],
         [Code.BAD_DISCHARGE],
     )

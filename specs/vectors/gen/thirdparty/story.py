@@ -1,11 +1,11 @@
-"""``thirdparty.json`` while it is built: the file, and the tokens, approval and helper that
+"""``thirdparty.json`` while it is built: the file, and the tokens, approvals and helpers that
 most of its themes share."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from delegation import Code, Request
+from delegation import Code, Request, UnverifiedToken, _wire
 from delegation.caveats import Call, Validity
 
 from gen.fixtures import (
@@ -13,17 +13,22 @@ from gen.fixtures import (
     UPDATE,
     Json,
     Tokenish,
+    approval_discharge,
+    approval_id,
+    approved_for,
+    ask,
     bound,
     caveat_key,
-    discharged,
+    dtext,
     hop,
     needs,
     pop,
+    raw_of,
     req,
     root,
     tp_cids,
 )
-from gen.render import Step, VectorFile
+from gen.render import ApprovalRequest, Step, VectorFile
 
 
 def call_digest(request: Json) -> bytes:
@@ -43,11 +48,75 @@ class Story:
         self.sibling = hop(self.ra, "orchestrator", "summariser")
         self.writer = ["orchestrator", "writer"]
         self.other_call = req(**{**UPDATE, "args": {"text": "Account closed"}})
-        self.approval = discharged("approval-service", self.issuer_cid, UPDATE)
+        # The writer asks, with its own token and a signed approval request, for UPDATE; a human
+        # says yes. The approval holds for the writer's chain (and the writer's narrowings).
+        self.approval = dtext(self.approval_of(self.w, "writer", UPDATE, "writer"))
         self.approved = bound(self.w, self.approval)
-        # what a hand-built approval discharge carries: an expiry and the call it approves
+        # The orchestrator's own approval of UPDATE, asked with the root token.
+        self.root_approval = dtext(
+            self.approval_of(self.ra, "orchestrator", UPDATE, "orchestrator")
+        )
+        # what a hand-built approval discharge carries: an expiry, the chain that asked (the
+        # writer's), and the call it approves, in that order
         self.expiry = Validity(None, NOW + 300)
+        self.for_writer = approved_for(self.w, "writer", "by hand")
         self.exact = Call(call_digest(UPDATE))
+
+    def approval_of(
+        self,
+        tok: UnverifiedToken,
+        holder: str,
+        request: Json,
+        label: str,
+        *,
+        at: int = NOW,
+        ttl: int = 300,
+    ) -> _wire.RawMacaroon:
+        """The approval service's unbound discharge of the issuer's caveat when ``holder``
+        asks with ``tok`` for ``request`` at ``at`` (approval id from ``label``)."""
+        return approval_discharge(
+            tok, holder, request, self.issuer_cid, self.issuer_key, label, at=at, ttl=ttl
+        )
+
+    def asked(
+        self,
+        tok: UnverifiedToken,
+        holder: str,
+        request: Json,
+        label: str,
+        *,
+        at: int = NOW,
+        proof_at: int | None = None,
+        ttl: int = 300,
+    ) -> ApprovalRequest:
+        """``holder``'s approval request (signed at ``proof_at``, default ``at``) and the
+        approval service's answer at ``at``: the discharge ``approval_of`` builds."""
+        index = [c.cid for c in raw_of(tok).caveats].index(self.issuer_cid)
+        proof = ask(tok, holder, request, label, at=at if proof_at is None else proof_at)
+        return ApprovalRequest(
+            "approval-service",
+            tok,
+            request,
+            proof,
+            now=at,
+            approval_id=approval_id(label),
+            ttl=ttl,
+            caveat=index,
+            discharge=self.approval_of(tok, holder, request, label, at=at, ttl=ttl),
+        )
+
+    def refused(
+        self,
+        tok: UnverifiedToken,
+        request: Json,
+        proof: str | None,
+        label: str,
+        error: Code = Code.POP_INVALID,
+    ) -> ApprovalRequest:
+        """An approval request the approval service refuses at NOW with ``error``."""
+        return ApprovalRequest(
+            "approval-service", tok, request, proof, approval_id=approval_id(label), error=error
+        )
 
     def case(
         self,
@@ -62,8 +131,11 @@ class Story:
         now: int = NOW,
         chain: Sequence[str] | None = None,
         then: Sequence[Step] = (),
+        proof: str | None = None,
+        approval_request: ApprovalRequest | None = None,
     ) -> None:
-        proof = pop(tok, signer, request, name, at=now)
+        if proof is None:
+            proof = pop(tok, signer, request, name, at=now)
         self.f.add(
             name,
             description,
@@ -75,4 +147,5 @@ class Story:
             now=now,
             discharges=discharges,
             then=then,
+            approval_request=approval_request,
         )
