@@ -44,7 +44,7 @@ from delegation._token import UnverifiedToken, decode
 from delegation.caveats import ApprovedFor, Call, Caveat, Validity, default_registry
 from delegation.caveats.approved import APPROVAL_ID_BYTES
 from delegation.errors import AuthoringError, BadDischarge, MisuseError, TokenError
-from delegation.limits import MAX_CAVEAT_BYTES, MAX_CAVEATS, MAX_TOKEN_BYTES
+from delegation.limits import MAX_CAVEAT_BYTES, MAX_CAVEATS, MAX_TIME, MAX_TOKEN_BYTES
 
 APPROVAL_TTL_SECONDS = 300
 """How long an approval discharge lives by default."""
@@ -255,9 +255,13 @@ class Approver:
         chain is as the token claims it (the approver holds no root key); what it approves is
         bound to that chain, which the verifier authenticates when the approval is used.
         """
-        tok = decode(token) if isinstance(token, str) else token
+        if not isinstance(token, str | UnverifiedToken):
+            raise MisuseError("pending() takes the token as text or an UnverifiedToken")
         if not isinstance(request, Request):
             raise MisuseError("pending() takes the call as a Request")
+        if now is not None and (type(now) is not int or not 0 <= now < MAX_TIME):
+            raise MisuseError(f"pending(now=) is whole Unix seconds in [0, {MAX_TIME})")
+        tok = decode(token) if isinstance(token, str) else token
         check_approval_request(tok, request, proof, int(time.time()) if now is None else now)
         digests = _crypto.chain_digests(tok.raw.identifier, tok.raw.caveats)
         agents = tok.agents()
@@ -305,6 +309,8 @@ class Approver:
         """``approve`` with a given approval id: for reproducible test vectors only."""
         if not isinstance(pending, PendingApproval):
             raise MisuseError("approve() takes a PendingApproval from pending()")
+        if pending.caveat.third_party != self.public_key:
+            raise MisuseError("that approval was asked of another approver: its pending() made it")
         holder = ApprovedFor(
             pending.holder.public_key, pending._caveats, pending._chain_digest, approval_id
         )

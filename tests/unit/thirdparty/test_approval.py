@@ -850,6 +850,39 @@ def test_pending_takes_the_call_as_a_request(
         approver.pending(child, request_, proof, now=NOW)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("token", "now", "words"),
+    [
+        (b"bytes", NOW, "token as text"),
+        (None, NOW, "token as text"),
+        ("child", "1800000000", "whole Unix seconds"),
+        ("child", 1.5, "whole Unix seconds"),
+        ("child", True, "whole Unix seconds"),
+        ("child", -1, "whole Unix seconds"),
+    ],
+)
+def test_pending_refuses_a_token_or_time_of_the_wrong_type(
+    approver: Approver,
+    child: UnverifiedToken,
+    writer: AgentKey,
+    token: object,
+    now: object,
+    words: str,
+) -> None:
+    proof = prove_for_approval(child, writer, WRITE, now=NOW)
+    given = child if token == "child" else token
+    with pytest.raises(MisuseError, match=words):
+        approver.pending(given, WRITE, proof, now=now)  # type: ignore[arg-type]
+
+
+def test_an_approver_approves_only_what_was_asked_of_it(
+    approver: Approver, child: UnverifiedToken, writer: AgentKey
+) -> None:
+    (pending,) = ask(approver, child, writer, WRITE)
+    with pytest.raises(MisuseError, match="another approver"):
+        Approver(ROGUE_KEY).approve(pending, now=NOW)
+
+
 # --- approver-side refusals -----------------------------------------------------------------
 
 
