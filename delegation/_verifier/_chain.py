@@ -17,6 +17,7 @@ from delegation._task import Link, TaskRecord
 from delegation._thirdparty.caveat import ThirdPartyCaveat, open_vid
 from delegation._thirdparty.discharges import ThirdPartyPlace
 from delegation._token import ID_BYTES, UnverifiedToken, parse_caveat
+from delegation._verifier._scope import CollapsedScope, collapse
 from delegation.caveats import Audience, Caveat, Hop, MaxUses, Registry, Validity
 from delegation.caveats.registry import Placed
 from delegation.errors import BadDischarge, Code, Denied, TokenError
@@ -71,14 +72,21 @@ class VerifiedChain:
     """(index, segment, caveat) of every caveat checked against the request one by one."""
     _later_agents: tuple[tuple[str, ...], ...] = field(init=False, repr=False)
     """Per segment: the agent ids of the hops after it."""
+    _scope: CollapsedScope = field(init=False, repr=False)
+    _rest: tuple[tuple[int, int, Caveat], ...] = field(init=False, repr=False)
+    """The checks ``_scope`` does not collapse, checked one by one when it allows the call."""
 
     def __post_init__(self) -> None:
         ids = [link.agent_id for link in self.agents[1:]]
+        checks = tuple(_request_checked(self.caveats))
+        scope, rest = collapse(checks)
         derived = (
             ("_revocations", tuple(self._revocation_candidates())),
             ("_token_digest", _crypto.token_digest(self.token.token_bytes)),
-            ("_checks", tuple(_request_checked(self.caveats))),
+            ("_checks", checks),
             ("_later_agents", tuple(tuple(ids[s:]) for s in range(len(self.agents)))),
+            ("_scope", scope),
+            ("_rest", rest),
         )
         for name, value in derived:
             object.__setattr__(self, name, value)

@@ -60,15 +60,22 @@ def authorize(
 
 
 def check_caveats(chain: VerifiedChain, request: Request, now: int) -> list[Reason]:
-    """Step 7's first-party caveats, each in the context of its place in the chain."""
-    holder, digests = chain.holder.public_key, chain.prefix_digests
-    contexts = [
-        CheckContext(request, now, segment, later, holder, digests)
-        for segment, later in enumerate(chain._later_agents)
-    ]
+    """Step 7's first-party caveats, each in the context of its place in the chain.
+
+    When the chain's collapsed scope allows the call, only the caveats it does not collapse
+    are checked one by one; otherwise every caveat is, so each failure is named."""
+    checks = chain._rest if chain._scope.allows(request, now) else chain._checks
+    if not checks:
+        return []
+    holder, digests, later = chain.holder.public_key, chain.prefix_digests, chain._later_agents
+    contexts: dict[int, CheckContext] = {}
     reasons = []
-    for index, segment, cav in chain._checks:
-        failed = check_caveat(cav, contexts[segment])
+    for index, segment, cav in checks:
+        ctx = contexts.get(segment)
+        if ctx is None:
+            ctx = CheckContext(request, now, segment, later[segment], holder, digests)
+            contexts[segment] = ctx
+        failed = check_caveat(cav, ctx)
         if failed is not None:
             reasons.append(Reason(failed.code, failed.detail, segment, index))
     return reasons
