@@ -66,6 +66,7 @@ EXTRA_UNIT_FILES: dict[str, str] = {
     "tests/unit/test_exported_members.py": "delegation/__init__.py",
     "tests/unit/test_cbor_bounds.py": "delegation/_cbor.py",
     "tests/unit/test_verifier_inputs.py": "delegation/_verifier/__init__.py",
+    "tests/unit/test_verifier_cache.py": "delegation/_verifier/__init__.py",
     # the HMAC chain as the _crypto package re-exports it; test_chain.py has the rest of chain.py
     "tests/unit/crypto/test_crypto.py": "delegation/_crypto/chain.py",
     "tests/unit/crypto/test_signing.py": "delegation/_crypto/ed25519.py",  # test_ed25519: screening

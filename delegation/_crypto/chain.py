@@ -149,8 +149,33 @@ def pop_message(
     domain: bytes = POP_DOMAIN,
 ) -> bytes:
     """What the final holder signs for one request (``POP_DOMAIN``), or to ask an approver to
-    approve it (``ASK_DOMAIN``): the domain, then a CBOR array."""
-    return domain + cbor2.dumps([token_digest, req_digest, issued_at, nonce], canonical=True)
+    approve it (``ASK_DOMAIN``): the domain, then the CBOR array
+    ``[token_digest, req_digest, issued_at, nonce]``, assembled by hand for two 32-byte
+    digests and a 16-byte nonce (the one call every verify makes; held to cbor2 in the tests)."""
+    if len(token_digest) != 32 or len(req_digest) != 32 or len(nonce) != 16:
+        return domain + cbor2.dumps([token_digest, req_digest, issued_at, nonce], canonical=True)
+    return b"".join(
+        (
+            domain,
+            b"\x84\x58\x20",
+            token_digest,
+            b"\x58\x20",
+            req_digest,
+            _uint(issued_at),
+            b"\x50",
+            nonce,
+        )
+    )
+
+
+def _uint(value: int) -> bytes:
+    """A non-negative integer below 2^64 as a shortest-form CBOR unsigned integer."""
+    if value < 24:
+        return bytes((value,))
+    for head, size in ((0x18, 1), (0x19, 2), (0x1A, 4), (0x1B, 8)):
+        if value < 1 << (8 * size):
+            return bytes((head,)) + value.to_bytes(size, "big")
+    raise ValueError("a CBOR unsigned integer is below 2^64")
 
 
 def token_digest(token_bytes: bytes) -> bytes:

@@ -78,6 +78,8 @@ def check_discharges(
 
     A discharge's caveats are checked against ``chain``: its ``approved_for`` caveats against
     the chain's holder and prefixes."""
+    if not discharges and not chain.third_party:
+        return [], []  # nothing asked, nothing given
     if len(discharges) > MAX_DISCHARGES:
         return [Reason(Code.TOO_LARGE, f"more than {MAX_DISCHARGES} discharges")], []
     by_cid: dict[bytes, _wire.RawMacaroon] = {}

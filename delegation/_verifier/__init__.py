@@ -31,8 +31,15 @@ What steps 6, 8 and 9 need from shared state is one question, :meth:`State.check
 per call after every signature (the proof's included) has checked out. A state that cannot
 answer yields ``store_unavailable``; a verifier without state (``state=None``) knows no
 revocation, cannot remember a nonce, and denies with ``state_required`` a call it would have to
-count or spend. Only step 5's hop signatures are cached, keyed by chain state; revocation,
-expiry, approvals, uses and replay are decided afresh on every call.
+count or spend.
+
+Two caches hold what is a pure function of the token bytes, the keyring and the registry, never
+a decision: verified chains (steps 1-5, keyed by the exact token; bounded in entries and in
+token bytes) and hop signatures (keyed by chain digest, for new tokens that share a prefix).
+The keyring cannot change under a verifier (a :class:`~delegation.Keyring` is immutable: a
+retired key means a new verifier); registering a caveat family empties the chain cache.
+Revocation, expiry, scope, discharges, the proof, replay, uses and approvals are decided afresh
+on every call.
 """
 
 from __future__ import annotations
@@ -89,6 +96,8 @@ class Verifier:
         registry: Registry | None = None,
         clock: Callable[[], float] = time.time,
         hop_cache_size: int = 4096,
+        chain_cache_size: int = 1024,
+        chain_cache_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self._keyring = keyring
         self._registry = registry if registry is not None else default_registry()
@@ -99,6 +108,12 @@ class Verifier:
         self._hop_cache: dict[tuple[bytes, bytes], None] = {}
         self._hop_cache_size = hop_cache_size
         self._hop_cache_lock = threading.Lock()
+        self._chains: dict[str, VerifiedChain] = {}  # by the token's text form
+        self._chains_bytes = 0
+        self._chains_generation = self._registry._generation
+        self._chain_cache_size = chain_cache_size
+        self._chain_cache_bytes = chain_cache_bytes
+        self._chains_lock = threading.Lock()
 
     def verify(
         self,
@@ -152,9 +167,13 @@ class Verifier:
     def _check_chain(self, token: str | UnverifiedToken) -> VerifiedChain:
         if not isinstance(token, str | UnverifiedToken):
             raise Denied([_token_problem(token)])
+        key = token if isinstance(token, str) else token.encode()  # one entry, either form
+        cached = self._chains.get(key)
+        if cached is not None and self._chains_generation == self._registry._generation:
+            return cached
         tok = decode(token) if isinstance(token, str) else token
         try:
-            return check_chain(tok, self._keyring, self._registry, self._hop_signed)
+            chain = check_chain(tok, self._keyring, self._registry, self._hop_signed)
         except (TokenError, Denied):
             raise
         except Exception as exc:  # a bug past the MAC check: deny, still naming the task
@@ -162,6 +181,30 @@ class Verifier:
             reason = Reason(Code.INTERNAL_ERROR, "internal error while verifying")
             holder = tok.identifier.holder
             raise ChainDenied([reason], tok, (Link(holder.agent_id, holder.public_key),)) from exc
+        self._remember(key, chain)
+        return chain
+
+    def _remember(self, key: str, chain: VerifiedChain) -> None:
+        """Keep ``chain`` for its exact token; oldest first out, within entries and bytes."""
+        size = len(key)
+        if self._chain_cache_size <= 0 or size > self._chain_cache_bytes:
+            return
+        with self._chains_lock:
+            if self._chains_generation != self._registry._generation:
+                self._chains.clear()
+                self._chains_bytes = 0
+                self._chains_generation = self._registry._generation
+            if key in self._chains:
+                return
+            while self._chains and (
+                len(self._chains) >= self._chain_cache_size
+                or self._chains_bytes + size > self._chain_cache_bytes
+            ):
+                oldest = next(iter(self._chains))
+                del self._chains[oldest]
+                self._chains_bytes -= len(oldest)
+            self._chains[key] = chain
+            self._chains_bytes += size
 
     def authorize(
         self,

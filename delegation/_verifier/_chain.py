@@ -7,7 +7,7 @@ signature cache is keyed so that it is too), which is what makes it safe to cach
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from delegation import _crypto
@@ -17,6 +17,7 @@ from delegation._task import Link, TaskRecord
 from delegation._thirdparty.caveat import ThirdPartyCaveat, open_vid
 from delegation._thirdparty.discharges import ThirdPartyPlace
 from delegation._token import ID_BYTES, UnverifiedToken, parse_caveat
+from delegation._verifier._scope import CollapsedScope, collapse
 from delegation.caveats import Audience, Caveat, Hop, MaxUses, Registry, Validity
 from delegation.caveats.registry import Placed
 from delegation.errors import BadDischarge, Code, Denied, TokenError
@@ -63,6 +64,32 @@ class VerifiedChain:
     expires: int
     """The earliest expiry among the token's caveats."""
     use_limits: tuple[UseLimitPlace, ...]
+    # Pure functions of the fields above, computed once: a chain is checked once and then
+    # authorized many times (the verifier's chain cache), so per-call work stays per call.
+    _revocations: tuple[Revocation, ...] = field(init=False, repr=False)
+    _token_digest: bytes = field(init=False, repr=False)
+    _checks: tuple[tuple[int, int, Caveat], ...] = field(init=False, repr=False)
+    """(index, segment, caveat) of every caveat checked against the request one by one."""
+    _later_agents: tuple[tuple[str, ...], ...] = field(init=False, repr=False)
+    """Per segment: the agent ids of the hops after it."""
+    _scope: CollapsedScope = field(init=False, repr=False)
+    _rest: tuple[tuple[int, int, Caveat], ...] = field(init=False, repr=False)
+    """The checks ``_scope`` does not collapse, checked one by one when it allows the call."""
+
+    def __post_init__(self) -> None:
+        ids = [link.agent_id for link in self.agents[1:]]
+        checks = tuple(_request_checked(self.caveats))
+        scope, rest = collapse(checks)
+        derived = (
+            ("_revocations", tuple(self._revocation_candidates())),
+            ("_token_digest", _crypto.token_digest(self.token.token_bytes)),
+            ("_checks", checks),
+            ("_later_agents", tuple(tuple(ids[s:]) for s in range(len(self.agents)))),
+            ("_scope", scope),
+            ("_rest", rest),
+        )
+        for name, value in derived:
+            object.__setattr__(self, name, value)
 
     @property
     def holder(self) -> Link:
@@ -96,6 +123,9 @@ class VerifiedChain:
 
     def revocation_candidates(self) -> list[Revocation]:
         """Everything whose revocation kills this token, broadest first."""
+        return list(self._revocations)
+
+    def _revocation_candidates(self) -> list[Revocation]:
         # Spelled right by construction (a keyring's key id, a decoded task id, encoded keys,
         # hex digests), so built without the constructor's checks: they cost every verify.
         make = Revocation._trusted
@@ -108,6 +138,17 @@ class VerifiedChain:
         token = RevocationKind.TOKEN
         out += [make(token, d[:ID_BYTES].hex()) for d in self.prefix_digests]
         return out
+
+
+def _request_checked(caveats: tuple[Placed, ...]) -> list[tuple[int, int, Caveat]]:
+    """The caveats step 7 checks one by one: all but hops (chain checks), max_uses (counted
+    at step 9) and third-party caveats (their discharges are checked instead)."""
+    skip = (Hop, MaxUses, ThirdPartyCaveat)
+    return [
+        (index, segment, cav)
+        for index, (segment, cav) in enumerate(caveats)
+        if type(cav) not in skip
+    ]
 
 
 class ChainDenied(Denied):

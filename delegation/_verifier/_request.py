@@ -13,10 +13,9 @@ from delegation import _crypto
 from delegation._decision import Reason
 from delegation._proof import Proof
 from delegation._request import Request
-from delegation._thirdparty.caveat import ThirdPartyCaveat
 from delegation._thirdparty.discharges import Approval, check_discharges
 from delegation._verifier._chain import VerifiedChain
-from delegation.caveats import Hop, MaxUses, Registry
+from delegation.caveats import Registry
 from delegation.caveats.registry import CheckContext, check_caveat
 from delegation.errors import Code, TokenError
 from delegation.limits import CLOCK_SKEW_SECONDS, POP_MAX_AGE_SECONDS
@@ -61,19 +60,22 @@ def authorize(
 
 
 def check_caveats(chain: VerifiedChain, request: Request, now: int) -> list[Reason]:
-    """Step 7's first-party caveats, each in the context of its place in the chain."""
-    agents = [link.agent_id for link in chain.agents[1:]]
-    holder, digests = chain.holder.public_key, chain.prefix_digests
-    contexts = [
-        CheckContext(request, now, segment, tuple(agents[segment:]), holder, digests)
-        for segment in range(len(chain.agents))
-    ]
+    """Step 7's first-party caveats, each in the context of its place in the chain.
+
+    When the chain's collapsed scope allows the call, only the caveats it does not collapse
+    are checked one by one; otherwise every caveat is, so each failure is named."""
+    checks = chain._rest if chain._scope.allows(request, now) else chain._checks
+    if not checks:
+        return []
+    holder, digests, later = chain.holder.public_key, chain.prefix_digests, chain._later_agents
+    contexts: dict[int, CheckContext] = {}
     reasons = []
-    for index, (segment, cav) in enumerate(chain.caveats):
-        kind = type(cav)
-        if kind is Hop or kind is MaxUses or kind is ThirdPartyCaveat:
-            continue  # chain checks, use counting and discharges handle these
-        failed = check_caveat(cav, contexts[segment])
+    for index, segment, cav in checks:
+        ctx = contexts.get(segment)
+        if ctx is None:
+            ctx = CheckContext(request, now, segment, later[segment], holder, digests)
+            contexts[segment] = ctx
+        failed = check_caveat(cav, ctx)
         if failed is not None:
             reasons.append(Reason(failed.code, failed.detail, segment, index))
     return reasons
@@ -95,7 +97,9 @@ def check_proof(
     if now - parsed.issued_at > POP_MAX_AGE_SECONDS:
         return [Reason(Code.POP_INVALID, "the proof is too old; sign a fresh one")], None
     holder = chain.holder.public_key
-    message = parsed.message(chain.token.token_bytes, request)
+    message = _crypto.pop_message(
+        chain._token_digest, request.digest(), parsed.issued_at, parsed.nonce
+    )
     if not _crypto.ed25519_verify(holder, parsed.signature, message):
         detail = "the proof is not the holder's signature over this token and request"
         return [Reason(Code.POP_INVALID, detail)], None
@@ -123,7 +127,7 @@ def ask_state(
     now: int,
 ) -> list[Reason]:
     """Steps 6, 8 (the nonce) and 9 in one question; ``reasons`` are steps 7-8's."""
-    query = StateQuery(chain.revocation_candidates(), nonce, spend)
+    query = StateQuery(chain._revocations, nonce, spend)
     try:
         answer = state.check(query, now)
         if not isinstance(answer, StateAnswer) or not (

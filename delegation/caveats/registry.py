@@ -155,6 +155,9 @@ class Registry:
         self._by_id: dict[int, type[Caveat]] = {}
         self._by_name: dict[str, type[Caveat]] = {}
         self._cache: dict[bytes, Caveat] = {}
+        self._generation = 0
+        """Bumped by every register(): whatever was parsed or checked under an older
+        generation (a verifier's cached chains) may parse differently now."""
         for family in families:
             self.register(family, core=_is_core(family))
 
@@ -172,6 +175,7 @@ class Registry:
         self._by_id[type_id] = family
         self._by_name[name] = family
         self._cache.clear()
+        self._generation += 1
         return family
 
     def copy(self) -> Registry:

@@ -66,7 +66,11 @@ class MemoryState:
             self._checks += 1
             if self._checks % _SWEEP_EVERY == 0:
                 self._sweep_counts(now)
-            revoked = next((c for c in query.revocations if c in self._revoked), None)
+            revoked = (
+                next((c for c in query.revocations if c in self._revoked), None)
+                if self._revoked
+                else None
+            )
             nonce = query.nonce
             replayed = False
             if nonce is not None:

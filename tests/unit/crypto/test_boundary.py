@@ -1,11 +1,11 @@
 """Every primitive lives in ``delegation._crypto`` (STYLE.md, "Recipes over primitives").
 
 A static check of the package's source: no module outside ``delegation/_crypto/`` imports pyca
-``cryptography``, ``hmac``, ``hashlib`` or ``_hashlib``, at any level (function bodies and
-``TYPE_CHECKING`` blocks included), by statement or by ``__import__``/``import_module``. The
-exceptions are listed below with their reasons, and each must still be needed. Tests, the
-vector generator and benchmarks are outside the package and free to rebuild constructions
-independently.
+``cryptography``, PyNaCl (``nacl``), ``hmac``, ``hashlib`` or ``_hashlib``, at any level
+(function bodies and ``TYPE_CHECKING`` blocks included), by statement or by
+``__import__``/``import_module``. The exceptions are listed below with their reasons, and each
+must still be needed. Tests, the vector generator and benchmarks are outside the package and
+free to rebuild constructions independently.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import delegation
 
 PACKAGE = pathlib.Path(delegation.__file__).parent
 CRYPTO = PACKAGE / "_crypto"
-BANNED = frozenset({"cryptography", "hmac", "hashlib", "_hashlib"})
+BANNED = frozenset({"cryptography", "nacl", "hmac", "hashlib", "_hashlib"})
 
 EXCEPTIONS: dict[tuple[str, str], str] = {
     ("_request.py", "hashlib"): (
@@ -96,6 +96,7 @@ def test_the_checker_sees_every_way_of_importing() -> None:
 import hmac as h
 from hashlib import sha256
 from cryptography.hazmat.primitives import hashes
+from nacl.bindings import crypto_sign_open
 def f():
     import _hashlib
 if TYPE_CHECKING:

@@ -1,8 +1,10 @@
-"""Ed25519 public-key screening (``delegation._crypto.ed25519``).
+"""Ed25519 public-key screening and verification (``delegation._crypto.ed25519``).
 
 OpenSSL verifies against any 32 bytes that decode to a point; under a small-order key such as
 the identity point, a fixed signature verifies for every message. So a token bound to such a
-key, or a hop to one, would let anyone prove possession.
+key, or a hop to one, would let anyone prove possession. Verification is libsodium's (PyNaCl),
+which refuses such keys itself; screening (libsodium's prime-order-subgroup check) refuses them
+wherever a key is read, and is held here to the pure-Python reference screening.
 
 specs/threats.md: "Proof of possession ... by the current holder's key" (no key that
 anyone can sign for); "A hop counts only if signed by the holder in force" (no hop to such a
@@ -12,6 +14,11 @@ key); "One token, one spelling" (no non-canonical key encodings).
 from __future__ import annotations
 
 import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from nacl.bindings import crypto_core_ed25519_add
 
 from delegation import (
     Agent,
@@ -25,7 +32,7 @@ from delegation import (
     decode_public_key,
     encode_public_key,
 )
-from delegation._crypto.ed25519 import is_safe_public_key
+from delegation._crypto.ed25519 import _reference_is_safe, is_safe_public_key
 from delegation._proof import Proof
 from delegation.caveats import Hop
 from tests.conftest import NOW, seeded_agent
@@ -57,10 +64,77 @@ UNSAFE = {
     "31 bytes": bytes(31),
     "33 bytes": bytes(33),
 }
+TORSION = [UNSAFE[name] for name in UNSAFE if name.startswith("order-")]
+HONEST = seeded_agent(1).public_key
+MIXED_ORDER = {
+    f"honest key + {name}": crypto_core_ed25519_add(HONEST, UNSAFE[name])
+    for name in UNSAFE
+    if name.startswith("order-")
+}
+"""Points with a small-order component: the pure-Python reference screening accepted them."""
+
+
+def _openssl_verifies(key: bytes, signature: bytes, message: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def test_why_screening_is_needed() -> None:
-    assert _crypto.ed25519_verify(IDENTITY, ANY_MESSAGE_SIGNATURE, b"any message at all")
+    message = b"any message at all"
+    assert _openssl_verifies(IDENTITY, ANY_MESSAGE_SIGNATURE, message)
+    assert not _crypto.ed25519_verify(IDENTITY, ANY_MESSAGE_SIGNATURE, message)
+
+
+@pytest.mark.parametrize("name", sorted(MIXED_ORDER))
+def test_keys_with_a_small_order_component_are_unsafe(name: str) -> None:
+    key = MIXED_ORDER[name]
+    assert _reference_is_safe(key)  # what the pure-Python screening let through
+    assert not is_safe_public_key(key)
+    with pytest.raises(MalformedToken):
+        Agent("mallory", key)
+
+
+@settings(max_examples=300)
+@given(st.binary(min_size=32, max_size=32))
+def test_screening_accepts_no_key_the_reference_refuses(data: bytes) -> None:
+    if is_safe_public_key(data):
+        assert _reference_is_safe(data)
+
+
+@settings(max_examples=60)
+@given(st.integers(0, 255), st.sampled_from(TORSION))
+def test_screening_refuses_exactly_the_small_order_component(n: int, torsion: bytes) -> None:
+    key = seeded_agent(n).public_key
+    assert is_safe_public_key(key)
+    assert _reference_is_safe(key)
+    mixed = crypto_core_ed25519_add(key, torsion)
+    assert not is_safe_public_key(mixed)
+    assert _reference_is_safe(mixed)
+
+
+@settings(max_examples=200)
+@given(
+    st.integers(0, 255),
+    st.binary(max_size=200),
+    st.integers(0, 63),
+    st.integers(1, 255),
+)
+def test_libsodium_and_openssl_agree_on_honest_and_mutated_signatures(
+    n: int, message: bytes, position: int, flip: int
+) -> None:
+    key = seeded_agent(n)
+    signature = key.sign(message)
+    assert _crypto.ed25519_verify(key.public_key, signature, message)
+    assert _openssl_verifies(key.public_key, signature, message)
+    mutated = bytearray(signature)
+    mutated[position] ^= flip
+    ours = _crypto.ed25519_verify(key.public_key, bytes(mutated), message)
+    # libsodium is the stricter of the two (it also refuses a small-order R): never looser.
+    assert not ours or _openssl_verifies(key.public_key, bytes(mutated), message)
+    assert not ours  # a flipped bit breaks an honest signature under either
 
 
 @pytest.mark.parametrize("name", sorted(UNSAFE))
@@ -105,7 +179,7 @@ def test_a_hop_to_the_identity_key_does_not_parse(
     decision = verifier.verify(token, request, proof)
     assert not decision
     assert [(r.code, r.hop, r.caveat) for r in decision.reasons] == [(Code.MALFORMED, 0, 7)]
-    assert "full-order" in decision.reasons[0].detail
+    assert "prime-order" in decision.reasons[0].detail
 
 
 def test_a_token_bound_to_the_identity_key_does_not_decode(verifier: Verifier) -> None:

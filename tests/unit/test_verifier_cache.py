@@ -1,0 +1,243 @@
+"""The verifier's chain cache (``delegation/_verifier/__init__.py``): it keeps what steps 1-5
+decided about the exact token bytes (a pure function of them, the keyring and the registry),
+within its bounds, and nothing that is decided per call (``specs/verification.md``).
+
+Each test counts how often the chain is really checked, by wrapping ``check_chain``.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import ClassVar, Self
+
+import pytest
+
+from delegation import (
+    AgentKey,
+    Code,
+    Keyring,
+    MemoryState,
+    Request,
+    Revocation,
+    RevocationKind,
+    Scope,
+    UnverifiedToken,
+    Verifier,
+    _verifier,
+    attenuate,
+    prove,
+)
+from delegation._cbor import CBORValue
+from delegation.caveats import Caveat, CheckContext, default_registry
+from delegation.errors import CaveatFailed, MalformedToken
+from tests.clock import Clock
+from tests.conftest import NOW
+
+
+@pytest.fixture
+def checks(monkeypatch: pytest.MonkeyPatch) -> list[UnverifiedToken]:
+    """Every token whose chain is really checked (steps 2-5), in order."""
+    seen: list[UnverifiedToken] = []
+    real = _verifier.check_chain  # type: ignore[attr-defined]
+
+    def counting(tok: UnverifiedToken, *args: object) -> _verifier.VerifiedChain:
+        seen.append(tok)
+        return real(tok, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_verifier, "check_chain", counting)
+    return seen
+
+
+def _verify(
+    verifier: Verifier, token: UnverifiedToken, key: AgentKey, request: Request, at: int = NOW
+) -> list[Code]:
+    decision = verifier.verify(token.encode(), request, prove(token, key, request, now=at))
+    return [r.code for r in decision.reasons]
+
+
+def test_a_token_seen_before_is_not_checked_again(
+    keyring: Keyring,
+    root_token: UnverifiedToken,
+    orchestrator: AgentKey,
+    read_request: Request,
+    checks: list[UnverifiedToken],
+) -> None:
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW)
+    for _ in range(3):
+        assert _verify(verifier, root_token, orchestrator, read_request) == []
+    assert len(checks) == 1
+    assert verifier.check_chain(root_token.encode()) is verifier.check_chain(root_token)
+
+
+def test_what_is_decided_per_call_is_decided_per_call_on_a_cached_chain(
+    keyring: Keyring,
+    root_token: UnverifiedToken,
+    orchestrator: AgentKey,
+    read_request: Request,
+    checks: list[UnverifiedToken],
+) -> None:
+    clock = Clock(NOW)
+    state = MemoryState()
+    verifier = Verifier(keyring, state=state, clock=clock)
+    limited = attenuate(root_token, Scope(max_uses=2), now=NOW)
+    assert _verify(verifier, limited, orchestrator, read_request) == []
+    # scope: another tool, on the same cached chain
+    other = Request(audience="crm", tool="crm.delete", action="read", intent="summarise")
+    assert Code.TOOL_NOT_ALLOWED in _verify(verifier, limited, orchestrator, other)
+    # replay: the very same proof again
+    proof = prove(limited, orchestrator, read_request, now=NOW)
+    assert verifier.verify(limited.encode(), read_request, proof)
+    assert [r.code for r in verifier.verify(limited.encode(), read_request, proof).reasons] == [
+        Code.REPLAY
+    ]
+    # uses: both spent now
+    assert _verify(verifier, limited, orchestrator, read_request) == [Code.USES_EXHAUSTED]
+    # revocation and expiry, after the chain was cached
+    assert _verify(verifier, root_token, orchestrator, read_request) == []
+    state.revoke(Revocation(RevocationKind.TASK, root_token.task.task_id), NOW)
+    assert _verify(verifier, root_token, orchestrator, read_request) == [Code.REVOKED]
+    fresh = Verifier(keyring, state=MemoryState(), clock=clock)
+    assert _verify(fresh, root_token, orchestrator, read_request) == []
+    clock.now = NOW + 3600
+    assert _verify(fresh, root_token, orchestrator, read_request, NOW + 3600) == [Code.EXPIRED]
+    assert len(checks) == 3  # limited, root_token, root_token in the fresh verifier
+
+
+def test_the_cache_is_bounded_in_entries(
+    keyring: Keyring,
+    root_token: UnverifiedToken,
+    orchestrator: AgentKey,
+    read_request: Request,
+    checks: list[UnverifiedToken],
+) -> None:
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW, chain_cache_size=2)
+    tokens = [attenuate(root_token, Scope(expires=NOW + 100 + n), now=NOW) for n in range(3)]
+    for token in tokens:
+        verifier.check_chain(token.encode())
+    assert len(checks) == 3
+    verifier.check_chain(tokens[2].encode())
+    verifier.check_chain(tokens[1].encode())
+    assert len(checks) == 3  # the two newest are kept
+    verifier.check_chain(tokens[0].encode())
+    assert len(checks) == 4  # the oldest was dropped
+
+
+def test_the_cache_is_bounded_in_bytes(
+    keyring: Keyring,
+    root_token: UnverifiedToken,
+    read_request: Request,
+    checks: list[UnverifiedToken],
+) -> None:
+    text = root_token.encode()
+    small = Verifier(keyring, state=None, chain_cache_bytes=len(text) - 1)
+    small.check_chain(text)
+    small.check_chain(text)
+    assert len(checks) == 2  # never kept: larger than the whole budget
+    two = Verifier(keyring, state=None, chain_cache_bytes=2 * len(text) + 10)
+    siblings = [attenuate(root_token, Scope(expires=NOW + 100 + n), now=NOW) for n in range(3)]
+    for token in siblings:
+        two.check_chain(token.encode())
+    assert sum(len(t) for t in two._chains) <= 2 * len(text) + 10
+    assert two._chains_bytes == sum(len(t) for t in two._chains)
+
+
+def test_a_zero_size_cache_keeps_nothing(
+    keyring: Keyring, root_token: UnverifiedToken, checks: list[UnverifiedToken]
+) -> None:
+    verifier = Verifier(keyring, state=None, chain_cache_size=0)
+    verifier.check_chain(root_token.encode())
+    verifier.check_chain(root_token.encode())
+    assert len(checks) == 2
+
+
+def test_denials_are_not_cached(
+    keyring: Keyring, root_token: UnverifiedToken, checks: list[UnverifiedToken]
+) -> None:
+    verifier = Verifier(keyring.rotated().without(keyring.current.key_id), state=None)
+    for _ in range(2):
+        decision = verifier.verify(
+            root_token.encode(), Request(audience="a", tool="t", action="a"), None
+        )
+        assert [r.code for r in decision.reasons] == [Code.UNKNOWN_KEY]
+    assert len(checks) == 2
+    assert verifier._chains == {}
+
+
+def test_a_retired_key_is_unknown_to_a_verifier_of_the_new_keyring(
+    keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
+) -> None:
+    # A keyring never changes under a verifier: retiring a key is a new keyring and a new
+    # verifier, whose cache starts empty, so nothing checked under the old key survives.
+    old = Verifier(keyring, state=MemoryState(), clock=lambda: NOW)
+    assert _verify(old, root_token, orchestrator, read_request) == []
+    rotated = keyring.rotated()
+    retired = rotated.without(keyring.current.key_id)
+    new = Verifier(retired, state=MemoryState(), clock=lambda: NOW)
+    assert _verify(new, root_token, orchestrator, read_request) == [Code.UNKNOWN_KEY]
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant(Caveat):
+    """An application family registered after a token carrying it was cached."""
+
+    type_id: ClassVar[int] = 4242
+    name: ClassVar[str] = "tenant"
+    tenant: str
+
+    @classmethod
+    def from_body(cls, body: CBORValue) -> Self:
+        if not isinstance(body, str):
+            raise MalformedToken("a tenant is text")
+        return cls(body)
+
+    def to_body(self) -> CBORValue:
+        return self.tenant
+
+    def check(self, ctx: CheckContext) -> None:
+        if ctx.request.args.get("tenant") != self.tenant:
+            raise CaveatFailed(Code.ARGS_NOT_ALLOWED, "another tenant")
+
+
+def test_registering_a_family_empties_the_cache(
+    keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey
+) -> None:
+    registry = default_registry()
+    verifier = Verifier(keyring, state=MemoryState(), registry=registry, clock=lambda: NOW)
+    token = attenuate(root_token, Scope(extra=[Tenant("acme")]), now=NOW)
+    call = Request(
+        audience="crm",
+        tool="crm.read",
+        action="read",
+        resource="crm://accounts/42/notes",
+        intent="summarise",
+        args={"tenant": "acme"},
+    )
+    assert _verify(verifier, token, orchestrator, call) == [Code.UNKNOWN_CAVEAT]
+    registry.register(Tenant)
+    assert _verify(verifier, token, orchestrator, call) == []
+    assert verifier._chains_bytes == len(token.encode())
+
+
+def test_concurrent_verifies_share_the_cache_safely(
+    keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
+) -> None:
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW, chain_cache_size=3)
+    tokens = [attenuate(root_token, Scope(expires=NOW + 100 + n), now=NOW) for n in range(8)]
+    failures: list[object] = []
+
+    def work(offset: int) -> None:
+        for i in range(40):
+            token = tokens[(i + offset) % len(tokens)]
+            codes = _verify(verifier, token, orchestrator, read_request)
+            if codes:
+                failures.append(codes)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(verifier._chains) <= 3
+    assert verifier._chains_bytes == sum(len(t) for t in verifier._chains)
