@@ -234,7 +234,7 @@ def decode_public_key(text: str) -> bytes:
     if len(raw) != PUBLIC_KEY_BYTES:
         raise MalformedToken("a public key is 32 bytes")
     if not is_safe_public_key(raw):
-        raise MalformedToken("not a canonical Ed25519 public key of the prime-order subgroup")
+        raise MalformedToken("not a canonical, full-order Ed25519 public key")
     return raw
 
 

@@ -72,7 +72,7 @@ class Agent:
         if not isinstance(self.public_key, bytes) or len(self.public_key) != PUBLIC_KEY_BYTES:
             raise MalformedToken("an agent public key is 32 bytes")
         if not is_safe_public_key(self.public_key):
-            raise MalformedToken("an agent public key is not a canonical, prime-order Ed25519 key")
+            raise MalformedToken("an agent public key is not a canonical, full-order Ed25519 key")
 
     def to_cbor(self) -> list[CBORValue]:
         return [self.agent_id, self.public_key]

@@ -1,19 +1,19 @@
 """Ed25519: signing keys, verification, and public key screening. Private.
 
-Signing is pyca ``cryptography``'s (OpenSSL); verifying and screening are libsodium's, through
-PyNaCl (also a pyca project): measured here, its verification takes half the time of OpenSSL's,
-and it is the one Ed25519 check every call pays (``benchmarks/``). RFC 8032 signatures are
-deterministic, so which library signs changes no byte.
+Signing is pyca ``cryptography``'s (OpenSSL); verifying is libsodium's, through PyNaCl (also a
+pyca project): measured here, its verification takes half the time of OpenSSL's, and it is the
+one Ed25519 check every call pays (``benchmarks/``). RFC 8032 signatures are deterministic, so
+which library signs changes no byte. libsodium's verification also refuses a small-order or
+non-canonical key, a non-canonical ``S`` and a small-order ``R``.
 
 Screening: a small-order point (the identity among them) lets anyone forge signatures that
-verify under it, a non-canonical encoding is a second spelling of a key, and a point with a
-small-order component verifies differently under cofactored and cofactorless equations. Tokens
-name keys that were chosen by their holders, so every key read from a token or a user is
-screened (:func:`is_safe_public_key`): a canonical encoding of a point of the prime-order
-subgroup (libsodium's ``crypto_core_ed25519_is_valid_point``), which every honestly made key
-is. The reference screening in pure Python (:func:`_reference_is_safe`, RFC 8032 section 5.1
-arithmetic) is kept to hold libsodium to it in the tests: libsodium accepts a subset of it.
-libsodium's verification also refuses a non-canonical ``S`` and a small-order ``R``.
+verify under OpenSSL, and a non-canonical encoding is a second spelling of a key. Tokens name
+keys that were chosen by their holders, so every key read from a token or a user is screened
+(:func:`is_safe_public_key`): the canonical encoding of a curve point that is not of small
+order, RFC 8032 section 5.1 (``specs/token-format.md`` section 5.1). The range and small-order
+checks are comparisons; whether the bytes decode to a point is asked of libsodium, which
+decompresses the point. :func:`_reference_is_safe` is the same rule in plain point arithmetic,
+slow and obviously right, which the tests hold it to.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from cryptography.hazmat.primitives.serialization import (
     PrivateFormat,
     PublicFormat,
 )
-from nacl.bindings import crypto_core_ed25519_is_valid_point, crypto_sign_open
+from nacl.bindings import crypto_core_ed25519_add, crypto_sign_open
 from nacl.exceptions import BadSignatureError, CryptoError
+from nacl.exceptions import RuntimeError as SodiumError
 
 PUBLIC_KEY_BYTES = 32
 SEED_BYTES = 32
@@ -76,18 +77,41 @@ def _double(point: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     return e * f % _P, g * h % _P, f * g % _P, e * h % _P
 
 
+_Y_MASK = (1 << 255) - 1
+_SMALL_ORDER_Y = frozenset(
+    {
+        0,  # order 4: (+-sqrt(-1), 0)
+        1,  # the identity (0, 1)
+        _P - 1,  # order 2: (0, -1)
+        0x7A03AC9277FDC74EC6CC392CFA53202A0F67100D760B3CBA4FD84D3D706A17C7,  # order 8
+        _P - 0x7A03AC9277FDC74EC6CC392CFA53202A0F67100D760B3CBA4FD84D3D706A17C7,  # order 8
+    }
+)
+"""The y-coordinates of the eight points of small order (each y is two points, +-x)."""
+_BASE = bytes.fromhex("5866666666666666666666666666666666666666666666666666666666666666")
+
+
 @lru_cache(maxsize=8192)
 def is_safe_public_key(data: bytes) -> bool:
-    """True for a canonical encoding of a point of the prime-order subgroup, not the identity."""
+    """True for a canonical encoding of a curve point whose order is not small (not 1, 2, 4 or
+    8): exactly :func:`_reference_is_safe`, at a fraction of its cost."""
     if not isinstance(data, bytes) or len(data) != PUBLIC_KEY_BYTES:
         return False
-    return bool(crypto_core_ed25519_is_valid_point(data))
+    y = int.from_bytes(data, "little") & _Y_MASK
+    # y >= p is a second spelling; the small-order points include both with x = 0 (y = +-1),
+    # so the one non-canonical sign bit (x = 0, sign 1) is refused here too.
+    if y >= _P or y in _SMALL_ORDER_Y:
+        return False
+    try:  # libsodium decompresses both points first and refuses bytes that are not a point
+        crypto_core_ed25519_add(data, _BASE)
+    except (SodiumError, CryptoError, ValueError, TypeError):
+        return False
+    return True
 
 
 def _reference_is_safe(data: bytes) -> bool:
-    """The pure-Python screening: a canonical encoding of a point whose order is not small
-    (not 1, 2, 4 or 8). Weaker than :func:`is_safe_public_key` (it accepts a point with a
-    small-order component); kept as the tests' reference."""
+    """The screening in plain RFC 8032 point arithmetic: a canonical encoding of a point whose
+    order is not small (not 1, 2, 4 or 8). The tests' reference for :func:`is_safe_public_key`."""
     decoded = _decode(data)
     if decoded is None:
         return False

@@ -40,7 +40,7 @@ class Hop(Caveat):
         if not isinstance(self.public_key, bytes) or len(self.public_key) != PUBLIC_KEY_BYTES:
             raise MalformedToken("a hop's public key is 32 bytes")
         if not is_safe_public_key(self.public_key):
-            raise MalformedToken("a hop's public key is not a canonical, prime-order Ed25519 key")
+            raise MalformedToken("a hop's public key is not a canonical, full-order Ed25519 key")
         if not isinstance(self.signature, bytes) or len(self.signature) != SIGNATURE_BYTES:
             raise MalformedToken("a hop's signature is 64 bytes")
 
