@@ -338,14 +338,15 @@ def render(run: Run) -> str:
         "",
         "## Cache memory (tracemalloc: bytes that emptying the cache frees, per entry)",
         "",
-        "| D | tokens | token text (chars) | verified-chain entry | hop-signature entry"
-        " | caveat-parse memo entry | the default chain cache (1024 entries, 4 MiB of text) |",
-        "|---:|---:|---:|---:|---:|---:|---|",
+        "| D | tokens | token text (chars) | verified-chain entry | charged (entry_cost)"
+        " | hop-signature entry | caveat-parse memo entry"
+        " | the default chain cache (1024 entries, 32 MiB charged) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for m in run.memory:
         lines.append(
             f"| {m.depth} | {m.tokens} | {m.token_chars} | {m.chain_entry:,.0f} B"
-            f" | {m.hop_entry:,.0f} B | {m.parse_entry:,.0f} B"
+            f" | {m.charged:,} B | {m.hop_entry:,.0f} B | {m.parse_entry:,.0f} B"
             f" | holds {m.default_chain_entries} such tokens, about"
             f" {m.default_chain_entries * m.chain_entry / 2**20:.1f} MiB |"
         )

@@ -45,7 +45,7 @@ from delegation import _token as _token_module
 from delegation._crypto import ed25519
 from delegation._proof import _prove
 from delegation._token import _mint
-from delegation._verifier import _request
+from delegation._verifier import _request, entry_cost
 from delegation.caveats import Caveat, ResourceCaveat, Tool, Validity
 from delegation.errors import Denied, TokenError
 from delegation.testing import fixtures
@@ -270,7 +270,9 @@ class CacheMemory:
     parse_entry: float
     """One parsed caveat in the verifier's registry memo (bounded at 4096 entries)."""
     default_chain_entries: int
-    """How many such tokens the default chain cache holds (1024 entries, 4 MiB of token text)."""
+    """How many such tokens the default chain cache holds (1024 entries, 32 MiB charged)."""
+    charged: int
+    """What the verifier charges one such entry against ``chain_cache_bytes`` (``entry_cost``)."""
 
 
 def _traced_bytes() -> int:
@@ -300,7 +302,7 @@ def cache_memory(depth: int, n: int) -> CacheMemory:
             state=None,
             hop_cache_size=hops,
             chain_cache_size=chains,
-            chain_cache_bytes=chains * size,
+            chain_cache_bytes=2**40,
         )
         for text in texts:
             verifier.check_chain(text.encode().decode())  # a copy made while tracing: counted
@@ -322,6 +324,8 @@ def cache_memory(depth: int, n: int) -> CacheMemory:
         parse_entry = _freed_per_entry(parsed._registry._cache)
     finally:
         tracemalloc.stop()
+    probe = Verifier(tokens.keyring, state=None)
+    charged = max(entry_cost(t, probe.check_chain(t)) for t in texts)
     return CacheMemory(
         depth,
         n,
@@ -329,7 +333,8 @@ def cache_memory(depth: int, n: int) -> CacheMemory:
         chain_entry,
         hop_entry,
         parse_entry,
-        min(1024, (4 * 1024 * 1024) // size),
+        min(1024, (32 * 1024 * 1024) // charged),
+        charged,
     )
 
 

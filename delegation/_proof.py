@@ -55,14 +55,14 @@ class Proof:
         issued_at, pos = _read_uint(data, 2)
         if not 0 <= issued_at < MAX_TIME:
             raise MalformedToken("proof issued_at is not a valid time")
-        nonce_at, sig_at = pos + 1, pos + 1 + NONCE_BYTES + 2
+        sig_at = pos + 1 + NONCE_BYTES + 2
         if (
-            data[pos : pos + 1] != b"\x50"
-            or data[nonce_at + NONCE_BYTES : sig_at] != b"\x58\x40"
-            or len(data) != sig_at + SIGNATURE_BYTES
+            len(data) != sig_at + SIGNATURE_BYTES
+            or data[pos] != 0x50
+            or data[sig_at - 2 : sig_at] != b"\x58\x40"
         ):
             raise MalformedToken("a proof is [1, issued_at, nonce(16), signature(64)]")
-        return cls(issued_at, data[nonce_at : nonce_at + NONCE_BYTES], data[sig_at:])
+        return cls(issued_at, data[pos + 1 : sig_at - 2], data[sig_at:])
 
     def message(
         self, token_bytes: bytes, request: Request, domain: bytes = _crypto.POP_DOMAIN

@@ -92,9 +92,38 @@ class Request:
         return doc
 
     def digest(self) -> bytes:
-        """SHA-256 over the canonical CBOR of every field: what a proof of possession binds."""
-        fields = [self.audience, self.tool, self.action, self.resource, self.intent, self.args]
-        return hashlib.sha256(_REQUEST_DOMAIN + cbor2.dumps(fields, canonical=True)).digest()
+        """SHA-256 over the canonical CBOR of every field: what a proof of possession binds.
+
+        The array of five texts (or nulls) and the arguments map is assembled here, with cbor2
+        encoding only a non-empty map (floats take its shortest-form rules); a property holds
+        it to ``cbor2.dumps(fields, canonical=True)``."""
+        args = cbor2.dumps(self.args, canonical=True) if self.args else b"\xa0"
+        encoded = b"".join(
+            (
+                _REQUEST_DOMAIN,
+                b"\x86",
+                _cbor_text(self.audience),
+                _cbor_text(self.tool),
+                _cbor_text(self.action),
+                b"\xf6" if self.resource is None else _cbor_text(self.resource),
+                b"\xf6" if self.intent is None else _cbor_text(self.intent),
+                args,
+            )
+        )
+        return hashlib.sha256(encoded).digest()
+
+
+def _cbor_text(value: str) -> bytes:
+    """A text string in canonical CBOR: its head, shortest form, then its UTF-8 bytes."""
+    data = value.encode("utf-8")
+    n = len(data)
+    if n < 24:
+        return bytes((0x60 | n,)) + data
+    if n < 0x100:
+        return bytes((0x78, n)) + data
+    if n < 0x10000:
+        return b"\x79" + n.to_bytes(2, "big") + data
+    return b"\x7a" + n.to_bytes(4, "big") + data  # a request's texts are far shorter
 
 
 def _name(value: object, what: str, limit: int = MAX_NAME_CHARS) -> None:

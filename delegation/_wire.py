@@ -41,9 +41,6 @@ MAC_BYTES = 32
 """The macaroon signature field: an HMAC-SHA256 chain value (Ed25519 signatures are 64 bytes)."""
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
-_B64_VALUE = {
-    c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-}
 
 
 class RawCaveat(NamedTuple):
@@ -70,16 +67,17 @@ def b64decode(text: str, max_chars: int, what: str = "token") -> bytes:
     """Decode canonical unpadded base64url. Raises TokenTooLarge or MalformedToken."""
     if len(text) > max_chars:
         raise TokenTooLarge(f"{what} is longer than {max_chars} characters")
-    if not text or len(text) % 4 == 1 or not _B64URL.fullmatch(text):
+    if not text or len(text) % 4 == 1 or not text.isascii():
         raise MalformedToken(f"{what} is not unpadded base64url")
     try:
         data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise MalformedToken(f"{what} is not unpadded base64url") from exc
-    # The unused low bits of the last character must be zero, or the same bytes would have a
-    # second spelling (2 bits unused when len % 4 == 3, 4 bits when len % 4 == 2).
-    rest = len(text) % 4
-    if rest and _B64_VALUE[text[-1]] & (0x0F if rest == 2 else 0x03):
+    # One spelling only: the decoder skips characters outside the alphabet and ignores the
+    # unused low bits of the last character, so the text must be exactly what encoding gives.
+    if base64.urlsafe_b64encode(data).rstrip(b"=") != text.encode("ascii"):
+        if not _B64URL.fullmatch(text):
+            raise MalformedToken(f"{what} is not unpadded base64url")
         raise MalformedToken(f"{what} is not in canonical base64url")
     return data
 

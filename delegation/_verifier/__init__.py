@@ -35,9 +35,10 @@ count or spend.
 
 Two caches hold what is a pure function of the token bytes, the keyring and the registry, never
 a decision: verified chains (steps 1-5, keyed by the exact token; bounded in entries and in
-token bytes) and hop signatures (keyed by chain digest, for new tokens that share a prefix).
-The keyring cannot change under a verifier (a :class:`~delegation.Keyring` is immutable: a
-retired key means a new verifier); registering a caveat family empties the chain cache.
+estimated bytes, :func:`entry_cost`) and hop signatures (keyed by chain digest, for new tokens
+that share a prefix). The keyring cannot change under a verifier (a
+:class:`~delegation.Keyring` is immutable: a retired key means a new verifier); registering a
+caveat family empties the chain cache.
 Revocation, expiry, scope, discharges, the proof, replay, uses and approvals are decided afresh
 on every call.
 """
@@ -71,7 +72,9 @@ __all__ = ["VerifiedChain", "Verifier"]
 
 
 class Verifier:
-    """Checks tokens minted under ``keyring``. Holds no per-request state but the hop cache.
+    """Checks tokens minted under ``keyring``. Holds no per-request state, only its caches:
+    ``chain_cache_size`` verified chains within ``chain_cache_bytes`` (estimated memory, 32 MiB
+    by default) and ``hop_cache_size`` hop signatures; 0 turns either off.
 
     ``state`` is required, and says where revocations, proof nonces, use counts and spent
     approvals live: a :class:`delegation.stores.SQLiteState` shared by every verifier of a
@@ -97,7 +100,7 @@ class Verifier:
         clock: Callable[[], float] = time.time,
         hop_cache_size: int = 4096,
         chain_cache_size: int = 1024,
-        chain_cache_bytes: int = 4 * 1024 * 1024,
+        chain_cache_bytes: int = 32 * 1024 * 1024,
     ) -> None:
         self._keyring = keyring
         self._registry = registry if registry is not None else default_registry()
@@ -186,7 +189,7 @@ class Verifier:
 
     def _remember(self, key: str, chain: VerifiedChain) -> None:
         """Keep ``chain`` for its exact token; oldest first out, within entries and bytes."""
-        size = len(key)
+        size = entry_cost(key, chain)
         if self._chain_cache_size <= 0 or size > self._chain_cache_bytes:
             return
         with self._chains_lock:
@@ -201,8 +204,7 @@ class Verifier:
                 or self._chains_bytes + size > self._chain_cache_bytes
             ):
                 oldest = next(iter(self._chains))
-                del self._chains[oldest]
-                self._chains_bytes -= len(oldest)
+                self._chains_bytes -= entry_cost(oldest, self._chains.pop(oldest))
             self._chains[key] = chain
             self._chains_bytes += size
 
@@ -293,6 +295,19 @@ class Verifier:
                     self._hop_cache.pop(next(iter(self._hop_cache)))
                 self._hop_cache[cache_key] = None
         return True
+
+
+_ENTRY_BASE = 1024
+_ENTRY_PER_CAVEAT = 800
+_ENTRY_PER_CHAR = 2
+
+
+def entry_cost(text: str, chain: VerifiedChain) -> int:
+    """What one verified chain is charged against ``chain_cache_bytes``: an estimate of the
+    memory it holds (its text key, the decoded token, and per caveat its parse, place, chain
+    digest, revocation candidate and check), kept above what the benchmark measures with
+    tracemalloc (``benchmarks/``: about 0.8 KB per caveat and twice the text)."""
+    return _ENTRY_BASE + _ENTRY_PER_CHAR * len(text) + _ENTRY_PER_CAVEAT * len(chain.caveats)
 
 
 def _whole_seconds(when: float) -> int:

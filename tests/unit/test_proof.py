@@ -10,6 +10,8 @@ where an integer is meant"; "One token, one spelling" (a proof has one encoding 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from delegation import (
     AgentKey,
@@ -221,3 +223,50 @@ def test_prove_for_approval_refuses_what_prove_refuses(
         prove_for_approval("AAAA", orchestrator, read_request)
     with pytest.raises(AuthoringError):
         prove_for_approval(root_token, orchestrator, read_request, now=MAX_TIME)
+
+
+def _generic(data: bytes) -> Proof | None:
+    """The proof layout read through the strict generic decoder: the spec's definition."""
+    try:
+        value = _cbor.loads(data, "proof")
+    except MalformedToken:
+        return None
+    if not (isinstance(value, list) and len(value) == 4 and type(value[0]) is int):
+        return None
+    version, issued_at, nonce, signature = value
+    if version != 1 or type(issued_at) is not int or not 0 <= issued_at < MAX_TIME:
+        return None
+    if not isinstance(nonce, bytes) or len(nonce) != 16:
+        return None
+    if not isinstance(signature, bytes) or len(signature) != 64:
+        return None
+    return Proof(issued_at, nonce, signature)
+
+
+_valid = st.builds(
+    lambda t, n, s: _cbor.dumps([1, t, n, s]),
+    st.integers(0, MAX_TIME - 1) | st.sampled_from([0, 23, 24, 255, 256, 65535, 65536]),
+    st.binary(min_size=16, max_size=16),
+    st.binary(min_size=64, max_size=64),
+)
+
+
+@settings(max_examples=400)
+@given(
+    _valid
+    | _valid.flatmap(
+        lambda good: st.tuples(st.integers(0, len(good) - 1), st.integers(0, 255)).map(
+            lambda edit: good[: edit[0]] + bytes([edit[1]]) + good[edit[0] + 1 :]
+        )
+    )
+    | _valid.flatmap(lambda good: st.integers(0, len(good)).map(lambda n: good[:n]))
+    | st.binary(max_size=100)
+)
+def test_the_proof_reader_accepts_exactly_what_the_strict_decoder_reads(data: bytes) -> None:
+    expected = _generic(data)
+    text = _wire.b64encode(data) if data else ""
+    try:
+        got: Proof | None = Proof.decode(text)
+    except TokenError:
+        got = None
+    assert got == expected

@@ -8,10 +8,14 @@ the types apart); "Context comes from the verifier ..., never from a client-supp
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
+import cbor2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from delegation import Code, MalformedRequest, MalformedToken, Request
 from delegation.limits import MAX_ARG_VALUE_CHARS, MAX_NAME_CHARS, MAX_REQUEST_ARGS
@@ -352,3 +356,46 @@ def test_unknown_member_names_are_shown_bounded() -> None:
     with pytest.raises(MalformedRequest) as refused:
         Request.from_json(doc)
     assert len(str(refused.value)) < 400
+
+
+_names = st.text(st.characters(codec="utf-8", exclude_categories=("C", "Z")), min_size=1)
+_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**62), 2**62)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=40),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_names, inner, max_size=3),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300)
+@given(
+    _names.filter(lambda t: len(t) <= 256),
+    _names.filter(lambda t: len(t) <= 256),
+    _names.filter(lambda t: len(t) <= 256),
+    st.none() | st.sampled_from(["crm://accounts/42/notes", "/x", "é" * 300]),
+    st.none() | _names.filter(lambda t: len(t) <= 256),
+    st.dictionaries(_names.filter(lambda t: len(t) <= 256), _values, max_size=4),
+)
+def test_the_digest_is_sha256_of_the_canonical_cbor_of_the_fields(
+    audience: str, tool: str, action: str, resource: str | None, intent: str | None, args: Any
+) -> None:
+    # The digest assembles the CBOR itself; the spec's definition is cbor2's canonical form.
+    try:
+        request = Request(
+            audience=audience,
+            tool=tool,
+            action=action,
+            resource=resource,
+            intent=intent,
+            args=args,
+        )
+    except MalformedRequest:
+        return
+    fields = [audience, tool, action, resource, intent, request.args]
+    expected = hashlib.sha256(
+        b"delegation/v1/request\x00" + cbor2.dumps(fields, canonical=True)
+    ).digest()
+    assert request.digest() == expected

@@ -29,6 +29,7 @@ from delegation import (
     prove,
 )
 from delegation._cbor import CBORValue
+from delegation._verifier import entry_cost
 from delegation.caveats import Caveat, CheckContext, default_registry
 from delegation.errors import CaveatFailed, MalformedToken
 from tests.clock import Clock
@@ -130,16 +131,19 @@ def test_the_cache_is_bounded_in_bytes(
     checks: list[UnverifiedToken],
 ) -> None:
     text = root_token.encode()
-    small = Verifier(keyring, state=None, chain_cache_bytes=len(text) - 1)
+    cost = entry_cost(text, Verifier(keyring, state=None).check_chain(text))
+    assert cost > 2 * len(text)  # the estimate counts more than the text
+    small = Verifier(keyring, state=None, chain_cache_bytes=cost - 1)
     small.check_chain(text)
     small.check_chain(text)
-    assert len(checks) == 2  # never kept: larger than the whole budget
-    two = Verifier(keyring, state=None, chain_cache_bytes=2 * len(text) + 10)
+    assert len(checks) == 3  # never kept: larger than the whole budget
     siblings = [attenuate(root_token, Scope(expires=NOW + 100 + n), now=NOW) for n in range(3)]
+    sibling_cost = entry_cost(siblings[0].encode(), small.check_chain(siblings[0].encode()))
+    two = Verifier(keyring, state=None, chain_cache_bytes=2 * sibling_cost + 10)
     for token in siblings:
         two.check_chain(token.encode())
-    assert sum(len(t) for t in two._chains) <= 2 * len(text) + 10
-    assert two._chains_bytes == sum(len(t) for t in two._chains)
+    assert len(two._chains) == 2
+    assert two._chains_bytes == sum(entry_cost(t, c) for t, c in two._chains.items())
 
 
 def test_a_zero_size_cache_keeps_nothing(
@@ -216,7 +220,8 @@ def test_registering_a_family_empties_the_cache(
     assert _verify(verifier, token, orchestrator, call) == [Code.UNKNOWN_CAVEAT]
     registry.register(Tenant)
     assert _verify(verifier, token, orchestrator, call) == []
-    assert verifier._chains_bytes == len(token.encode())
+    chain = verifier.check_chain(token.encode())
+    assert verifier._chains_bytes == entry_cost(token.encode(), chain)
 
 
 def test_concurrent_verifies_share_the_cache_safely(
@@ -240,4 +245,4 @@ def test_concurrent_verifies_share_the_cache_safely(
         t.join()
     assert failures == []
     assert len(verifier._chains) <= 3
-    assert verifier._chains_bytes == sum(len(t) for t in verifier._chains)
+    assert verifier._chains_bytes == sum(entry_cost(t, c) for t, c in verifier._chains.items())

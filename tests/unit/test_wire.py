@@ -8,7 +8,12 @@ key"; "Compute MACs over the received bytes" (decode(encode(x)) is the identity 
 
 from __future__ import annotations
 
+import base64
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from delegation import Code, MalformedToken, TokenError, TokenTooLarge, _wire
 from delegation.limits import (
@@ -281,3 +286,28 @@ def test_errors_are_token_errors_with_codes() -> None:
     assert issubclass(TokenTooLarge, TokenError)
     with pytest.raises(MalformedToken, match="version 2"):
         _wire.decode(b"\x01\x00")
+
+
+@settings(max_examples=500)
+@given(
+    st.text(
+        alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_+/=.é ",
+        max_size=12,
+    )
+)
+def test_b64_accepts_exactly_the_canonical_unpadded_base64url_texts(text: str) -> None:
+    canonical = (
+        bool(text)
+        and len(text) % 4 != 1
+        and re.fullmatch(r"[A-Za-z0-9_-]*", text) is not None
+        and base64.urlsafe_b64encode(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        .rstrip(b"=")
+        .decode()
+        == text
+    )
+    try:
+        _wire.b64decode(text, 100)
+    except MalformedToken:
+        assert not canonical
+    else:
+        assert canonical
