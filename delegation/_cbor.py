@@ -44,6 +44,16 @@ def dumps(value: CBORValue) -> bytes:
     return cbor2.dumps(value, canonical=True)
 
 
+def reencodes_to(value: object, data: bytes) -> bool:
+    """Whether the canonical encoding of ``value`` is exactly ``data``, bytes that ``loads``
+    accepted. No type check first: a value outside the profile encodes to bytes outside it,
+    which differ from ``data``; one cbor2 cannot encode at all is False."""
+    try:
+        return cbor2.dumps(value, canonical=True) == data
+    except (cbor2.CBOREncodeError, TypeError, ValueError):
+        return False
+
+
 def loads(data: bytes, what: str = "value") -> CBORValue:
     """Decode one canonical CBOR item that is all of ``data``. Raises MalformedToken."""
     try:

@@ -45,6 +45,15 @@ def sorted_set(
     return items
 
 
+def canonical_set(values: object, what: str) -> list[CBORValue]:
+    """A constructor's items, deduplicated and sorted, for ``sorted_set`` to check: items that
+    cannot be (unhashable, or not all text) are MalformedToken, not a TypeError."""
+    try:
+        return sorted(set(values))  # type: ignore[call-overload]
+    except TypeError:
+        raise MalformedToken(f"{what} must be an array of texts") from None
+
+
 def int_map(value: CBORValue, what: str, allowed: frozenset[int]) -> dict[int, CBORValue]:
     if not isinstance(value, dict) or not value:
         raise MalformedToken(f"{what} must be a non-empty map")

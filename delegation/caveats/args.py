@@ -268,7 +268,9 @@ class ArgsOnly(Caveat):
     def __post_init__(self) -> None:
         if isinstance(self.names, str):  # one text would be split into its characters
             raise MalformedToken("args_only takes a sequence of argument names, not one text")
-        object.__setattr__(self, "names", _body.sorted_set(sorted(set(self.names)), self.name))
+        object.__setattr__(
+            self, "names", _body.sorted_set(_body.canonical_set(self.names, self.name), self.name)
+        )
 
     @classmethod
     def from_body(cls, body: CBORValue) -> Self:

@@ -27,7 +27,9 @@ class Delegatees(Caveat):
     def __post_init__(self) -> None:
         if isinstance(self.patterns, str):  # one text would be split into its characters
             raise MalformedToken("delegatees takes a sequence of texts, not one text")
-        values = _body.sorted_set(sorted(set(self.patterns)), "delegatees", _read_pattern)
+        values = _body.sorted_set(
+            _body.canonical_set(self.patterns, "delegatees"), "delegatees", _read_pattern
+        )
         object.__setattr__(self, "patterns", values)
 
     @classmethod

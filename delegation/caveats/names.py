@@ -26,11 +26,17 @@ class _NameSet(Caveat):
         if isinstance(self.names, str):  # one text would be split into its characters
             raise MalformedToken(f"{self.name} takes a sequence of texts, not one text")
         # Validate and store in canonical order, whatever order the caller gave.
-        object.__setattr__(self, "names", _body.sorted_set(sorted(set(self.names)), self.name))
+        object.__setattr__(
+            self, "names", _body.sorted_set(_body.canonical_set(self.names, self.name), self.name)
+        )
 
     @classmethod
     def from_body(cls, body: CBORValue) -> Self:
-        return cls(_body.sorted_set(body, cls.name))
+        # Read once: the reader checks exactly what __post_init__ would, on a body that is
+        # already in canonical order (a sorted set), so the constructor is not run again.
+        caveat = object.__new__(cls)
+        object.__setattr__(caveat, "names", _body.sorted_set(body, cls.name))
+        return caveat
 
     def to_body(self) -> CBORValue:
         return list(self.names)

@@ -35,13 +35,20 @@ class ResourceCaveat(Caveat):
     def __post_init__(self) -> None:
         if isinstance(self.patterns, str):  # one text would be split into its characters
             raise MalformedToken("resource takes a sequence of texts, not one text")
-        values = _body.sorted_set(sorted(set(self.patterns)), "resource", _read_pattern)
+        values = _body.sorted_set(
+            _body.canonical_set(self.patterns, "resource"), "resource", _read_pattern
+        )
         object.__setattr__(self, "patterns", values)
         object.__setattr__(self, "_parsed", tuple(_parse_pattern(p) for p in values))
 
     @classmethod
     def from_body(cls, body: CBORValue) -> Self:
-        return cls(_body.sorted_set(body, "resource", _read_pattern))
+        # Read once, as _NameSet.from_body does: the reader checks what __post_init__ would.
+        patterns_ = _body.sorted_set(body, "resource", _read_pattern)
+        caveat = object.__new__(cls)
+        object.__setattr__(caveat, "patterns", patterns_)
+        object.__setattr__(caveat, "_parsed", tuple(_parse_pattern(p) for p in patterns_))
+        return caveat
 
     def to_body(self) -> CBORValue:
         return list(self.patterns)

@@ -8,6 +8,8 @@ at Y is denied"; "One checker per caveat type" (each family reads only its own f
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from delegation import Code, MalformedToken, NotNarrowing, Request, default_registry
 from delegation.caveats import Action, Audience, Intent, Tool
@@ -159,3 +161,32 @@ def test_narrowing_ignores_other_families() -> None:
     Tool(("a",)).check_narrows(parent)
     with pytest.raises(NotNarrowing):
         Tool(("b",)).check_narrows(parent)
+
+
+ITEMS: st.SearchStrategy[object] = (
+    st.sampled_from(["a", "b", "crm.read", "", "x" * 257, "tab\there", "é"])
+    | st.integers(0, 3)
+    | st.just([])
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(ITEMS, max_size=5))
+def test_from_body_reads_in_one_pass_what_the_constructor_accepts(body: list[object]) -> None:
+    # from_body skips the constructor; it must accept exactly the canonical (sorted, distinct)
+    # bodies the constructor accepts, and build the same caveat.
+    built: Tool | None
+    try:
+        built = Tool(tuple(body))  # type: ignore[arg-type]
+    except MalformedToken:
+        built = None
+    canonical = built is not None and built.to_body() == body
+    try:
+        read = Tool.from_body(body)
+    except MalformedToken:
+        assert not canonical
+    else:
+        assert canonical
+        assert read == built
+        assert built is not None
+        assert read.encode() == built.encode()

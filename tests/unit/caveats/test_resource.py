@@ -9,6 +9,8 @@ itself is tested in test_patterns.
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from delegation import Code, MalformedToken, NotNarrowing, Request, default_registry
 from delegation.caveats import ResourceCaveat, Tool
@@ -198,3 +200,32 @@ def test_file_url_with_an_empty_authority_says_what_to_write_instead() -> None:
     local.check(context(req("/srv/data/reports/q1.csv")))
     with pytest.raises(NotNarrowing):
         ResourceCaveat(("/srv/**",)).check_narrows(parent_of(local))
+
+
+ITEMS: st.SearchStrategy[object] = (
+    st.sampled_from(["/a", "/a/**", "crm://x/*", "crm://x/../y", "", "rel", "/a//b"])
+    | st.integers(0, 3)
+    | st.just([])
+)
+
+
+@settings(max_examples=300)
+@given(st.lists(ITEMS, max_size=5))
+def test_from_body_reads_in_one_pass_what_the_constructor_accepts(body: list[object]) -> None:
+    # from_body skips the constructor; it must accept exactly the canonical (sorted, distinct)
+    # bodies the constructor accepts, and build the same caveat.
+    built: ResourceCaveat | None
+    try:
+        built = ResourceCaveat(tuple(body))  # type: ignore[arg-type]
+    except MalformedToken:
+        built = None
+    canonical = built is not None and built.to_body() == body
+    try:
+        read = ResourceCaveat.from_body(body)
+    except MalformedToken:
+        assert not canonical
+    else:
+        assert canonical
+        assert read == built
+        assert built is not None
+        assert read.encode() == built.encode()
