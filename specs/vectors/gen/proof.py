@@ -3,17 +3,22 @@ token, malformed, replayed."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
-from delegation import Code, Scope, _wire, attenuate
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from delegation import Code, Request, Scope, _wire, attenuate
 from delegation._proof import Proof
 from delegation.limits import MAX_PROOF_CHARS
-from delegation.testing.fixtures import labelled
+from delegation.testing.fixtures import agent_seed, labelled
 
 from gen.fixtures import (
     NOW,
     READ,
     Json,
+    K,
     Tokenish,
     arr,
     bstr,
@@ -23,10 +28,33 @@ from gen.fixtures import (
     proof_cbor,
     req,
     root,
+    token_bytes,
     tstr,
     uint,
 )
 from gen.render import Step, VectorFile
+
+_L = 2**252 + 27742317777372353535851937790883648493
+
+
+def _small_order_r_signature(seed: bytes, message: bytes) -> bytes:
+    """R = the identity (01 00..00), S = h*a mod L, from the signer's own secret scalar."""
+    digest = hashlib.sha512(seed).digest()
+    a = int.from_bytes(digest[:32], "little")
+    a &= (1 << 254) - 8
+    a |= 1 << 254
+    public = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes_raw()
+    r = bytes([1]) + bytes(31)
+    h = int.from_bytes(hashlib.sha512(r + public + message).digest(), "little") % _L
+    return r + (h * a % _L).to_bytes(32, "little")
+
+
+def _openssl_accepts(public: bytes, signature: bytes, message: bytes) -> bool:
+    try:
+        Ed25519PublicKey.from_public_bytes(public).verify(signature, message)
+    except InvalidSignature:
+        return False
+    return True
 
 
 def build() -> VectorFile:
@@ -221,6 +249,39 @@ def build() -> VectorFile:
         "The well-formed proof the malformed ones above are made from.",
         r,
         text_good,
+        [],
+        chain=["orchestrator"],
+    )
+
+    # The Ed25519 rule (verification.md, "Ed25519 verification"): each of these separates a
+    # verifier that follows it from one that does not.
+    honest = Proof.decode(pop(r, "orchestrator", READ, "ed25519-rule"))
+    message = honest.message(token_bytes(r), Request.from_json(READ))
+    s_value = int.from_bytes(honest.signature[32:], "little")
+    non_canonical_s = honest.signature[:32] + (s_value + _L).to_bytes(32, "little")
+    case(
+        "pop_invalid_signature_s_not_reduced",
+        "The holder's own signature with S + L in place of S (the same value mod L): S >= L is"
+        " refused, so one signature has one spelling.",
+        r,
+        Proof(honest.issued_at, honest.nonce, non_canonical_s).encode(),
+        [Code.POP_INVALID],
+    )
+    small_r = _small_order_r_signature(agent_seed("orchestrator"), message)
+    assert _openssl_accepts(K["orchestrator"].public_key, small_r, message)  # it separates
+    case(
+        "pop_invalid_signature_small_order_r",
+        "A signature the holder made with R the identity point and S = h*a mod L: it satisfies"
+        " the cofactorless equation (OpenSSL accepts it), but R of small order is refused.",
+        r,
+        Proof(honest.issued_at, honest.nonce, small_r).encode(),
+        [Code.POP_INVALID],
+    )
+    case(
+        "pop_valid_ed25519_rule_control",
+        "The honest signature the two above are made from.",
+        r,
+        honest.encode(),
         [],
         chain=["orchestrator"],
     )
