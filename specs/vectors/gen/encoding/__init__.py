@@ -7,7 +7,7 @@ One module per theme, each adding its vectors in file order; ``cases`` holds wha
 
 from __future__ import annotations
 
-from gen.encoding import caveat_cbor, expansion, framing, identifier, text
+from gen.encoding import caveat_cbor, edges, expansion, framing, identifier, screening, text
 from gen.encoding.cases import Cases
 from gen.fixtures import root
 from gen.render import VectorFile
@@ -25,4 +25,6 @@ def build() -> VectorFile:
     caveat_cbor.add(cases)
     identifier.add(cases)
     expansion.add(cases)
+    screening.add(cases)
+    edges.add(cases)
     return f
