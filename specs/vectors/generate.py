@@ -31,7 +31,17 @@ HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:  # loaded by path (the tests do) rather than run as a script
     sys.path.insert(0, str(HERE))
 
-from gen import caveats, chain, encoding, integrity, proof, state, thirdparty, valid  # noqa: E402
+from gen import (  # noqa: E402
+    caveats,
+    chain,
+    encoding,
+    integrity,
+    proof,
+    requests,
+    state,
+    thirdparty,
+    valid,
+)
 from gen.render import VectorFile  # noqa: E402
 
 BUILDERS: tuple[Callable[[], VectorFile], ...] = (
@@ -43,6 +53,7 @@ BUILDERS: tuple[Callable[[], VectorFile], ...] = (
     proof.build,
     thirdparty.build,
     state.build,
+    requests.build,
 )
 """One module per vector file: ``gen.<name>.build()`` returns the VectorFile ``<name>.json``."""
 

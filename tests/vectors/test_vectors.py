@@ -26,6 +26,7 @@ from delegation import (
     Code,
     Decision,
     Keyring,
+    MalformedRequest,
     Request,
     StoreUnavailable,
     TokenError,
@@ -43,7 +44,12 @@ from delegation.stores import (
 )
 
 VECTORS_DIR = Path(__file__).resolve().parents[2] / "specs" / "vectors"
-FORMAT = "delegation-test-vectors/4"
+FORMAT = "delegation-test-vectors/5"
+REQUESTS_FILE = "requests.json"
+"""The file of request vectors (JSON request text and what building it gives); every other
+file holds decision vectors."""
+REQUEST_FILE_KEYS = {"format", "description", "vectors"}
+REQUEST_VECTOR_KEYS = {"name", "description", "request_json", "expected"}
 FILE_KEYS = {"format", "description", "keyring", "agents", "vectors"}
 OPTIONAL_FILE_KEYS = {"third_parties"}
 VECTOR_KEYS = {"name", "description", "token", "request", "proof", "now", "expected"}
@@ -76,8 +82,13 @@ APPROVAL_REQUEST_KEYS = {
 Json = dict[str, Any]
 
 
-def _files() -> list[Path]:
+def _all_files() -> list[Path]:
     return sorted(VECTORS_DIR.glob("*.json"))
+
+
+def _files() -> list[Path]:
+    """The files of decision vectors."""
+    return [path for path in _all_files() if path.name != REQUESTS_FILE]
 
 
 def _load(path: Path) -> Json:
@@ -290,6 +301,61 @@ def test_vectors_are_regenerated() -> None:
 
 def test_every_vector_file_is_generated_and_loaded() -> None:
     generated = set(_generator().render_all())
-    on_disk = {p.name for p in _files()}
+    on_disk = {p.name for p in _all_files()}
     loaded = {path.name for path in _files() if _load(path).get("vectors")}
-    assert on_disk == generated == loaded
+    assert on_disk == generated == loaded | {REQUESTS_FILE}
+
+
+class _RepeatedKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are distinct (proof-of-possession.md, the JSON request shape)."""
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise _RepeatedKey(key)
+        doc[key] = value
+    return doc
+
+
+def _request_cases() -> Iterator[Any]:
+    doc = _load(VECTORS_DIR / REQUESTS_FILE)
+    for vector in doc["vectors"]:
+        yield pytest.param(vector, id=vector["name"])
+
+
+@pytest.mark.parametrize("vector", list(_request_cases()))
+def test_request_vector(vector: Json) -> None:
+    """Read the JSON text (a repeated key anywhere is refused), build the request; the text is
+    refused (``malformed``) or the request's digest is the vector's."""
+    expected = vector["expected"]
+    answer: Json
+    try:
+        doc = json.loads(vector["request_json"], object_pairs_hook=_unique_keys)
+        answer = {"digest": Request.from_json(doc).digest().hex()}
+    except _RepeatedKey:
+        answer = {"error": "malformed"}  # the reader refuses it before any request is built
+    except MalformedRequest as refused:
+        answer = {"error": str(refused.code)}
+    assert answer == expected
+
+
+def test_request_file_is_well_formed() -> None:
+    doc = _load(VECTORS_DIR / REQUESTS_FILE)
+    assert set(doc) == REQUEST_FILE_KEYS
+    assert doc["format"] == FORMAT
+    assert doc["vectors"]
+    for vector in doc["vectors"]:
+        assert set(vector) == REQUEST_VECTOR_KEYS, vector.get("name")
+        assert isinstance(vector["request_json"], str), vector["name"]
+        expected = vector["expected"]
+        assert expected == {"error": "malformed"} or (
+            set(expected) == {"digest"} and len(bytes.fromhex(expected["digest"])) == 32
+        ), vector["name"]
+    decisions = {v["name"] for path in _files() for v in _load(path)["vectors"]}
+    assert not decisions & {v["name"] for v in doc["vectors"]}, "names are unique across files"
+    refused = [v for v in doc["vectors"] if "error" in v["expected"]]
+    assert refused, "some requests are refused"
+    assert len(refused) < len(doc["vectors"]), "and some, just inside a rule, accepted"

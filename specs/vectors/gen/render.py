@@ -34,7 +34,7 @@ from gen.fixtures import (
     token_bytes,
 )
 
-FORMAT = "delegation-test-vectors/4"
+FORMAT = "delegation-test-vectors/5"
 
 
 def expected_chain(tok: Tokenish, names: Sequence[str]) -> list[Json]:
@@ -242,3 +242,28 @@ def keyring_json(*keys: tuple[str, bytes], current: str | None = None) -> Json:
         "current": current or keys[-1][0],
         "keys": [{"key_id": k, "secret_hex": s.hex()} for k, s in keys],
     }
+
+
+@dataclass
+class RequestFile(VectorFile):
+    """A file of request vectors: a JSON request as text and what building it gives, either
+    ``malformed`` or the request digest. It names no keys: no token is ever checked."""
+
+    def add_request(
+        self, name: str, description: str, request_json: str, digest: str | None
+    ) -> None:
+        if any(v["name"] == name for v in self.vectors):
+            raise AssertionError(f"duplicate vector name {name}")
+        answer: Json = {"error": str(Code.MALFORMED)} if digest is None else {"digest": digest}
+        self.vectors.append(
+            {
+                "name": name,
+                "description": description,
+                "request_json": request_json,
+                "expected": answer,
+            }
+        )
+
+    def render(self) -> str:
+        doc = {"format": FORMAT, "description": self.description, "vectors": self.vectors}
+        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
