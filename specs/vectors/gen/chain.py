@@ -3,24 +3,31 @@ caps and delegatee lists."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import cbor2
 
-from delegation import Code, Scope, attenuate
-from delegation.caveats import Delegatees, Hop, MaxDepth
+from delegation import Code, Scope, UnverifiedToken, _wire, attenuate
+from delegation._thirdparty.caveat import PURPOSE_THIRD_PARTY
+from delegation.caveats import Delegatees, Hop, MaxDepth, Validity
 from delegation.limits import MAX_HOPS
 
 from gen.fixtures import (
+    EXPIRES,
     NOW,
     READ,
     Json,
     K,
     Tokenish,
     appended,
+    arr,
+    cav,
+    flip,
     hop,
+    needs,
     pop,
     req,
+    resigned,
     root,
     scope,
     signed_hop,
@@ -327,4 +334,65 @@ def build() -> VectorFile:
         "writer",
         [Code.DEPTH_EXCEEDED, Code.DELEGATEE_NOT_ALLOWED],
     )
+    _order(case, r)
     return f
+
+
+def _order(case: Callable[..., None], r: UnverifiedToken) -> None:
+    """Step 4 (parse every caveat) runs wholly before step 5 (walk the chain), and the
+    mandatory caveats are required only after the walk: the reason is the earlier step's."""
+    bad_hop = signed_hop(r, "orchestrator", "researcher", corrupt=True)
+    empty_tools = cav(3, arr())
+    case(
+        "order_parse_before_walk_bad_hop",
+        "A hop whose signature is corrupted, then an empty tool list: malformed (step 4 parses"
+        " every caveat before step 5 checks the hop), not bad_hop.",
+        appended(r, bad_hop, empty_tools),
+        "researcher",
+        [Code.MALFORMED],
+    )
+    notary = needs(r, "notary", "order vid", purpose=PURPOSE_THIRD_PARTY, location=None)
+    section = notary.raw.caveats[-1]
+    assert section.vid is not None
+    spoiled = _wire.RawCaveat(section.cid, flip(section.vid, 20))
+    case(
+        "order_parse_before_walk_bad_vid",
+        "A third-party caveat whose VID does not open, then an empty tool list: malformed, not"
+        " bad_discharge.",
+        appended(r, spoiled, empty_tools),
+        "orchestrator",
+        [Code.MALFORMED],
+    )
+    hops = [
+        Hop(f"agent-{i:02d}", K[f"agent-{i:02d}"].public_key, bytes(64)).encode()
+        for i in range(1, MAX_HOPS + 2)
+    ]
+    case(
+        "order_seventeenth_hop_before_walk",
+        f"{MAX_HOPS + 1} hops, none validly signed: too_large at the 17th hop (step 4), not"
+        " bad_hop at the first (step 5).",
+        appended(r, *hops),
+        "agent-17",
+        [Code.TOO_LARGE],
+    )
+    validity = Validity(None, EXPIRES).encode()
+    unsigned = resigned(r.raw.identifier, [validity])
+    case(
+        "order_missing_caveat_after_walk_bad_hop",
+        "No audience caveat, and a hop whose signature is corrupted: bad_hop (the walk), not"
+        " missing_caveat, which is required only after the walk.",
+        resigned(
+            r.raw.identifier,
+            [validity, signed_hop(unsigned, "orchestrator", "researcher", corrupt=True)],
+        ),
+        "researcher",
+        [Code.BAD_HOP],
+    )
+    case(
+        "order_missing_caveat_after_walk_bad_vid",
+        "No audience caveat, and a third-party caveat whose VID does not open: bad_discharge,"
+        " not missing_caveat.",
+        resigned(r.raw.identifier, [validity, spoiled]),
+        "orchestrator",
+        [Code.BAD_DISCHARGE],
+    )

@@ -15,6 +15,7 @@ from gen.thirdparty import (
     discharges,
     generic,
     handmade,
+    order,
     requests,
     self_approval,
 )
@@ -36,4 +37,5 @@ def build() -> VectorFile:
     handmade.add(story)
     self_approval.add(story)
     generic.add(story)
+    order.add(story)
     return f
