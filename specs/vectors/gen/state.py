@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from delegation import Code, Scope, UnverifiedToken, attenuate
+from delegation import Code, Request, Scope, UnverifiedToken, _wire, attenuate
 from delegation._token import ID_BYTES
-from delegation.caveats import MaxUses
+from delegation.caveats import Call, MaxUses, Validity
 from delegation.stores import RevocationKind
+from delegation.testing.fixtures import labelled
 
 from gen.fixtures import (
     NOW,
@@ -18,8 +19,11 @@ from gen.fixtures import (
     UPDATE,
     Json,
     agent_public_key,
+    appended,
     approval_discharge,
+    approved_for,
     bound,
+    by_hand,
     caveat_key,
     hop,
     needs,
@@ -433,4 +437,137 @@ def build() -> VectorFile:
         discharges=[bound(ra, approval)],
         stateless=True,
     )
+    _kept_until(f, r)
     return f
+
+
+def _kept_until(f: VectorFile, r: UnverifiedToken) -> None:
+    """How long the state remembers (state.md): a nonce until its proof's ``issued_at`` + 90,
+    under the holder's key; a max_uses count until the earliest expiry *before* the caveat
+    + 30; a spent approval until the approver's expiry (the earliest before the discharge's
+    first call caveat, else its latest) + 30. Each is shown by a later presentation just
+    inside and just after the time, or after the time a looser rule would pick."""
+    nonce = labelled("proof nonce kept until")[:16]
+
+    def same_nonce(at: int, codes: Sequence[Code] = (), tok: UnverifiedToken = r) -> Step:
+        signer = "orchestrator" if tok is r else "researcher"
+        proof = pop(tok, signer, READ, "", at=at, nonce=nonce)
+        chain = (
+            None if codes else (["orchestrator"] if tok is r else ["orchestrator", "researcher"])
+        )
+        return Step(READ, proof, codes=codes, chain=chain, now=at, token=tok)
+
+    first = pop(r, "orchestrator", READ, "", nonce=nonce)
+    orch = ["orchestrator"]
+    f.add(
+        "nonce_kept_until_issued_at_plus_90",
+        "A proof issued at now claims its nonce until now + 90 (60 s of age, 30 s of skew): a"
+        " fresh proof with the same nonce issued and shown at now + 89 is a replay.",
+        r,
+        READ,
+        first,
+        chain=orch,
+        then=[same_nonce(NOW + 89, [Code.REPLAY])],
+    )
+    f.add(
+        "nonce_forgotten_at_issued_at_plus_90",
+        "The same nonce in a fresh proof issued and shown at now + 90: the record is gone at"
+        " exactly its keep time, and the call is allowed.",
+        r,
+        READ,
+        first,
+        chain=orch,
+        then=[same_nonce(NOW + 90)],
+    )
+    ahead = pop(r, "orchestrator", READ, "", at=NOW + 30, nonce=nonce)
+    f.add(
+        "nonce_kept_from_issued_at_not_now",
+        "A proof dated 30 s ahead (within skew) keeps its nonce until its issued_at + 90, that is"
+        " now + 120, not now + 90: the same nonce issued and shown at now + 119 is a replay.",
+        r,
+        READ,
+        ahead,
+        chain=orch,
+        then=[same_nonce(NOW + 119, [Code.REPLAY])],
+    )
+    child = hop(r, "orchestrator", "researcher")
+    f.add(
+        "nonce_key_includes_holder_key",
+        "The orchestrator's proof and then the researcher's, with the same nonce, at the same"
+        " time: the nonce is remembered under the holder's key, so both are allowed.",
+        r,
+        READ,
+        first,
+        chain=orch,
+        then=[same_nonce(NOW, tok=child)],
+    )
+
+    # max_uses: counted under D[p], kept until the earliest expiry before the caveat + 30.
+    single = attenuate(r, [MaxUses(1)], now=NOW)
+    short = attenuate(single, [Validity(None, NOW + 10)], now=NOW)
+    f.add(
+        "uses_kept_past_a_later_expiry",
+        "max_uses 1, then a child narrowed to expire at now + 10 spends the use: the count is"
+        " kept until the expiry before the max_uses caveat (now + 3600) + 30, not the child's:"
+        " the parent at now + 1000 is uses_exhausted.",
+        short,
+        READ,
+        pop(short, "orchestrator", READ, "uses kept/1"),
+        chain=orch,
+        then=[
+            Step(
+                READ,
+                pop(single, "orchestrator", READ, "uses kept/2", at=NOW + 1000),
+                codes=[Code.USES_EXHAUSTED],
+                now=NOW + 1000,
+                token=single,
+            )
+        ],
+    )
+
+    # approvals: kept until the approver's expiry + 30, which a holder cannot shorten.
+    ra = needs(r, "approval-service", "state keep", rules=["crm.update:write"])
+    cid, key = tp_cids(ra)[0], caveat_key("state keep")
+    approval = approval_discharge(ra, "orchestrator", UPDATE, cid, key, "state keep")
+    narrowed = appended(approval, Validity(None, NOW + 10).encode())
+
+    def later(at: int, discharge: _wire.RawMacaroon, label: str, codes: Sequence[Code]) -> Step:
+        proof = pop(ra, "orchestrator", UPDATE, label, at=at)
+        chain = None if codes else orch
+        return Step(
+            UPDATE, proof, codes=codes, chain=chain, now=at, discharges=[bound(ra, discharge)]
+        )
+
+    f.add(
+        "approval_kept_past_the_holders_earlier_expiry",
+        "The holder appends an expiry of now + 10 to its approval (approver's expiry now + 300)"
+        " and spends the copy; the spend record is kept until now + 330, so the original at"
+        " now + 100 is a replay.",
+        ra,
+        UPDATE,
+        pop(ra, "orchestrator", UPDATE, "approval kept/1"),
+        chain=orch,
+        discharges=[bound(ra, narrowed)],
+        then=[later(NOW + 100, approval, "approval kept/2", [Code.REPLAY])],
+    )
+    after_call = by_hand(
+        cid,
+        key,
+        [
+            approved_for(ra, "orchestrator", "state keep after call"),
+            Call(Request.from_json(UPDATE).digest()),
+            Validity(None, NOW + 300),
+        ],
+    )
+    f.add(
+        "approval_kept_until_latest_expiry_without_approver_expiry",
+        "An approval whose only expiry (now + 300) follows its call caveat, and a holder's copy"
+        " with an expiry of now + 10 appended: with no expiry before the call, the record is"
+        " kept until the latest expiry + 30, so the original at now + 100 is a replay.",
+        ra,
+        UPDATE,
+        pop(ra, "orchestrator", UPDATE, "approval latest/1"),
+        chain=orch,
+        discharges=[bound(ra, appended(after_call, Validity(None, NOW + 10).encode()))],
+        then=[later(NOW + 100, after_call, "approval latest/2", [Code.REPLAY])],
+    )
