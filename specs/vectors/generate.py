@@ -38,6 +38,7 @@ from gen import (  # noqa: E402
     integrity,
     proof,
     requests,
+    sections,
     state,
     thirdparty,
     valid,
@@ -72,8 +73,25 @@ def render_all() -> dict[str, str]:
     return out
 
 
+README = HERE.parent / "README.md"
+"""The spec's README, whose final section (``sections.HEADING``) is the vector index."""
+
+
+def all_names() -> list[str]:
+    """Every vector name, in file order."""
+    return [v["name"] for build in BUILDERS for v in build().vectors]
+
+
+def readme_with_index(text: str, names: Sequence[str]) -> str:
+    """``text`` (the spec README) with its final section replaced by the generated index."""
+    at = text.find("\n" + sections.HEADING + "\n")
+    head = text if at < 0 else text[: at + 1]
+    return head.rstrip("\n") + "\n\n" + sections.render(names)
+
+
 def main(argv: Sequence[str] | None = None, directory: Path = HERE) -> int:
-    """The command line; ``directory`` is where the vector files are (tests pass another)."""
+    """The command line; ``directory`` is where the vector files are (tests pass another).
+    The index at the end of the spec README is checked or written only for this directory."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--check", action="store_true", help="exit 1 if any file differs instead of writing"
@@ -92,11 +110,19 @@ def main(argv: Sequence[str] | None = None, directory: Path = HERE) -> int:
             print(f"{name}: differs from what generate.py writes; run it", file=sys.stderr)
         for name in stale:
             print(f"{name}: not written by generate.py; delete it", file=sys.stderr)
+        if directory == HERE:
+            text = README.read_text(encoding="utf-8")
+            if readme_with_index(text, all_names()) != text:
+                print("README.md: its vector index differs; run generate.py", file=sys.stderr)
+                differ.append(README.name)
         return 1 if differ or stale else 0
     for name, content in files.items():
         (directory / name).write_text(content, encoding="utf-8", newline="\n")
     for name in stale:
         print(f"warning: {name} is not written by generate.py", file=sys.stderr)
+    if directory == HERE:
+        text = README.read_text(encoding="utf-8")
+        README.write_text(readme_with_index(text, all_names()), encoding="utf-8", newline="\n")
     return 0
 
 

@@ -16,7 +16,7 @@ from types import ModuleType
 import pytest
 
 VECTORS_DIR = Path(__file__).resolve().parents[2] / "specs" / "vectors"
-SHARED = {"fixtures", "render"}
+SHARED = {"fixtures", "render", "sections"}
 """The modules of ``gen`` that build no vector file."""
 
 
