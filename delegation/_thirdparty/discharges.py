@@ -125,9 +125,13 @@ class _Checker:
     ) -> list[ThirdPartyPlace]:
         """Check one discharge; return the nested third-party caveats it carries."""
 
+        nested: list[ThirdPartyPlace] = []
+
         def bad(detail: str) -> list[ThirdPartyPlace]:
+            # The nested caveats parsed before the error stay queued (specs/third-party.md,
+            # check 3): each still needs its discharge, and one sent is not "matches no caveat".
             self.reasons.append(Reason(Code.BAD_DISCHARGE, detail, place.segment, place.index))
-            return []
+            return nested
 
         if depth > MAX_DISCHARGE_DEPTH:
             return bad("discharges nest too deeply")
@@ -142,7 +146,6 @@ class _Checker:
                 return bad(BOUND_TWICE)
             return bad("the discharge does not verify for this token")
         caveats: list[Caveat] = []
-        nested: list[ThirdPartyPlace] = []
         first_call: int | None = None  # index among the discharge's framed caveats
         before_call = 0  # how many parsed caveats precede it
         approved_for_first = False  # an approved_for caveat precedes the first call caveat

@@ -6,9 +6,9 @@ queued."""
 
 from __future__ import annotations
 
-from delegation import Code, attenuate
+from delegation import Code, _crypto, _wire, attenuate
 from delegation._thirdparty.caveat import PURPOSE_THIRD_PARTY
-from delegation.caveats import MaxUses, Tool
+from delegation.caveats import MaxUses, Tool, Validity
 from delegation.limits import MAX_DISCHARGES
 
 from gen.fixtures import (
@@ -20,6 +20,8 @@ from gen.fixtures import (
     caveat_key,
     needs,
     pop,
+    root_id,
+    tp_caveat,
     tp_cids,
 )
 from gen.render import Step
@@ -94,3 +96,37 @@ def add(story: Story) -> None:
         [Code.BAD_DISCHARGE],
         signer="orchestrator",
     )
+
+    # A discharge that carries a nested caveat, then a forbidden max_uses caveat: it is
+    # bad_discharge, but the nested caveat, queued before the error, is still checked.
+    expiry = Validity(None, NOW + 300).encode()
+    state = _crypto.chain_signature(key, cid, [_raw(expiry)])
+    inner_label = "order generic/nested"
+    nested_section = tp_caveat(state, "notary", inner_label, root_id(gen))
+    outer = by_hand(cid, key, [_raw(expiry), nested_section, _raw(MaxUses(1).encode())])
+    inner = by_hand(nested_section.cid, caveat_key(inner_label), [_raw(expiry)])
+    case(
+        "order_nested_caveat_queued_before_error_missing",
+        "A notary discharge with a nested caveat and then a forbidden max_uses caveat, without"
+        " the nested discharge: bad_discharge, then discharge_required for the nested caveat,"
+        " which was queued before the error.",
+        gen,
+        READ,
+        [bound(gen, outer)],
+        [Code.BAD_DISCHARGE, Code.DISCHARGE_REQUIRED],
+        signer="orchestrator",
+    )
+    case(
+        "order_nested_caveat_queued_before_error_present",
+        "The same, with the nested discharge sent: it is used by the queued caveat (so not"
+        " 'matches no caveat'), and holds: bad_discharge alone.",
+        gen,
+        READ,
+        [bound(gen, outer), bound(gen, inner)],
+        [Code.BAD_DISCHARGE],
+        signer="orchestrator",
+    )
+
+
+def _raw(cid: bytes) -> _wire.RawCaveat:
+    return _wire.RawCaveat(cid)
