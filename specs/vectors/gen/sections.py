@@ -84,7 +84,7 @@ SECTIONS: tuple[Section, ...] = (
     ),
     (
         "token-format.md",
-        "7. Chain digest, token id, hop ids, chain id",
+        "7. Chain digest, root id, token id, hop ids",
         (
             "revoked_token_id",
             "revoked_*_chain_id",
