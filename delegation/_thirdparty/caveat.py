@@ -8,7 +8,7 @@ A third-party caveat says "a discharge from this third party is needed". Its thr
   rules it always applies. ``purpose`` 1 is a human approval, 0 any other third party.
 - the ticket, which only the third party can open: ``ephemeral X25519 public key (32) ||
   ChaCha20-Poly1305(key = HKDF-SHA256(X25519(eph, tp), info = domain || eph || tp),
-  nonce = 0, plaintext = CBOR {1: caveat root key, 2: token id, 3: purpose})``. The key is
+  nonce = 0, plaintext = CBOR {1: caveat root key, 2: root id, 3: purpose})``. The key is
   fresh per ephemeral key, so a zero nonce is never reused.
 - the verification id (``vid``): ``nonce (12) || ChaCha20-Poly1305(key = chain signature
   before this caveat, nonce, caveat root key)``. The verifier, who recomputes the chain, opens
@@ -173,7 +173,7 @@ class TicketContents:
     purpose: int = PURPOSE_APPROVAL
 
     def __repr__(self) -> str:
-        return f"TicketContents(token_id={self.root_id!r}, purpose={self.purpose})"
+        return f"TicketContents(root_id={self.root_id!r}, purpose={self.purpose})"
 
 
 def seal_ticket(
@@ -248,9 +248,9 @@ class ApproverKey(KeyPairFile):
             raise BadDischarge("ticket does not open under this key") from exc
         if not isinstance(value, dict) or set(value) != {1, 2, 3}:
             raise BadDischarge("ticket contents are malformed")
-        caveat_key, token_id, purpose = value[1], value[2], value[3]
+        caveat_key, root_id, purpose = value[1], value[2], value[3]
         if not isinstance(caveat_key, bytes) or len(caveat_key) != _KEY_BYTES:
             raise BadDischarge("ticket caveat key is malformed")
-        if not isinstance(token_id, str) or type(purpose) is not int:
+        if not isinstance(root_id, str) or type(purpose) is not int:
             raise BadDischarge("ticket contents are malformed")
-        return TicketContents(caveat_key, token_id, purpose)
+        return TicketContents(caveat_key, root_id, purpose)

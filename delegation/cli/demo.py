@@ -252,7 +252,7 @@ def _play(story: _Story) -> None:
     story.heading("The issuer mints a root token for the orchestrator, bound to its key.")
     orchestrator = Agent("orchestrator", keys["orchestrator"].public_key)
     root = mint(keyring, task, orchestrator, ROOT_SCOPE)
-    say(f"   token id {root.root_id}, {len(root.encode())} characters, one line")
+    say(f"   root id {root.root_id}, {len(root.encode())} characters, one line")
     for line in _scope_lines(ROOT_SCOPE):
         say(f"     {line}")
 
@@ -393,7 +393,7 @@ def _act_two(story: _Story, keyring: Keyring, keys: dict[str, AgentKey], task: T
     root = require_approval(
         root, approver_key.public_key, rules=[NEEDS_APPROVAL], location=APPROVALS
     )
-    say(f"   token id {root.root_id}; the approval caveat sits before any hop")
+    say(f"   root id {root.root_id}; the approval caveat sits before any hop")
     tokens: dict[str, UnverifiedToken] = {}
     for name, scope in (("researcher", RESEARCHER_SCOPE), ("writer", WRITER_SCOPE)):
         tokens[name] = delegate(

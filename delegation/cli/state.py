@@ -188,7 +188,7 @@ def register(commands: Any) -> None:
         "list",
         help="list every revocation in a state file, oldest first",
         description="List every revocation recorded in the state file: when (UTC), the kind "
-        "(token: a token, hop or chain id; task; agent; key: a root key id) and the value.",
+        "(token: a root, token or hop id; task; agent; key: a root key id) and the value.",
     )
     sub.set_defaults(run=cmd_revocations_list)
     sub.add_argument("--state", required=True, metavar="FILE", help="the shared state file")

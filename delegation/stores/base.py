@@ -75,7 +75,7 @@ class InvalidRevocation(DelegationError, ValueError):
 class RevocationKind(StrEnum):
     """What a revocation names.
 
-    ``token`` is any chain-prefix id (a token id, hop id or chain id: the first 16 bytes of a
+    ``token`` is any chain-prefix id (a root id, token id or hop id: the first 16 bytes of a
     chain digest, 32 lowercase hex digits); ``task`` a task id; ``agent`` an agent's Ed25519
     public key (unpadded base64url); ``key`` a root key id.
     """
@@ -96,7 +96,7 @@ def _value_problem(kind: RevocationKind, value: object) -> str | None:
         return "a revocation value is text"
     if kind is RevocationKind.TOKEN:
         if not _TOKEN_ID.fullmatch(value):
-            return "a token, hop or chain id is 32 lowercase hex digits"
+            return "a root, token or hop id is 32 lowercase hex digits"
     elif kind is RevocationKind.TASK:
         if not value or len(value) > MAX_NAME_CHARS or not value.isprintable():
             return f"a task id is 1-{MAX_NAME_CHARS} printable characters"
