@@ -15,6 +15,7 @@ from typing import Any
 
 import cbor2
 
+from delegation._printable import is_printable
 from delegation.errors import MalformedRequest
 from delegation.limits import (
     MAX_ARG_VALUE_CHARS,
@@ -131,7 +132,7 @@ def _name(value: object, what: str, limit: int = MAX_NAME_CHARS) -> None:
         raise MalformedRequest(f"{what} must be non-empty text")
     if len(value) > limit:
         raise MalformedRequest(f"{what} is longer than {limit} characters")
-    if not value.isprintable():
+    if not is_printable(value):
         raise MalformedRequest(f"{what} holds control characters")
 
 

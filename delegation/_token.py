@@ -16,6 +16,7 @@ from typing import Any
 
 from delegation import _cbor, _crypto, _wire
 from delegation._keys import AgentKey, Keyring
+from delegation._printable import is_printable
 from delegation._task import Agent, Link, TaskRecord
 from delegation._thirdparty.caveat import ThirdPartyCaveat
 from delegation.caveats import Action as ActionCaveat
@@ -83,7 +84,7 @@ class Identifier:
         key_id, nonce = value[_ID_KEY], value[_ID_NONCE]
         # Any text is accepted here and simply not found in a keyring (``unknown_key``): the key
         # id is attacker input read before the MAC, used only as a dictionary key.
-        if not isinstance(key_id, str) or not key_id or not key_id.isprintable():
+        if not isinstance(key_id, str) or not key_id or not is_printable(key_id):
             raise MalformedToken("identifier key id is not printable text")
         if not isinstance(nonce, bytes) or len(nonce) != NONCE_BYTES:
             raise MalformedToken("identifier nonce is not 16 bytes")

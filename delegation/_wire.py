@@ -22,6 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from delegation._printable import is_printable
 from delegation.errors import MalformedToken, TokenTooLarge
 from delegation.limits import (
     MAX_CAVEAT_BYTES,
@@ -231,6 +232,6 @@ def _location(data: bytes) -> str:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedToken("location is not UTF-8") from exc
-    if not text.isprintable():
+    if not is_printable(text):
         raise MalformedToken("location holds control characters")
     return text

@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Callable
 
 from delegation._cbor import CBORValue
+from delegation._printable import is_printable
 from delegation.errors import MalformedToken, PatternError
 from delegation.limits import MAX_INT, MAX_LIST_ITEMS, MAX_NAME_CHARS, MAX_TIME
 
@@ -15,7 +16,7 @@ def text(value: CBORValue, what: str, limit: int = MAX_NAME_CHARS) -> str:
         raise MalformedToken(f"{what} must be non-empty text")
     if len(value) > limit:
         raise MalformedToken(f"{what} is longer than {limit} characters")
-    if not value.isprintable():
+    if not is_printable(value):
         raise MalformedToken(f"{what} holds control characters")
     return value
 

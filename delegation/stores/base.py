@@ -24,6 +24,7 @@ from enum import StrEnum
 from typing import NamedTuple, Protocol
 
 from delegation._keys import KEY_ID_PATTERN
+from delegation._printable import is_printable
 from delegation.errors import DelegationError
 from delegation.limits import MAX_NAME_CHARS
 
@@ -98,7 +99,7 @@ def _value_problem(kind: RevocationKind, value: object) -> str | None:
         if not _TOKEN_ID.fullmatch(value):
             return "a root, token or hop id is 32 lowercase hex digits"
     elif kind is RevocationKind.TASK:
-        if not value or len(value) > MAX_NAME_CHARS or not value.isprintable():
+        if not value or len(value) > MAX_NAME_CHARS or not is_printable(value):
             return f"a task id is 1-{MAX_NAME_CHARS} printable characters"
     elif kind is RevocationKind.AGENT:
         if not _PUBLIC_KEY.fullmatch(value):
