@@ -32,11 +32,69 @@ from delegation import (
     decode_public_key,
     encode_public_key,
 )
-from delegation._crypto.ed25519 import _reference_is_safe, is_safe_public_key
+from delegation._crypto.ed25519 import is_safe_public_key
 from delegation._proof import Proof
 from delegation.caveats import Hop
 from tests.conftest import NOW, seeded_agent
 from tests.unit import _forge
+
+# --- the reference screening, RFC 8032 section 5.1 arithmetic -------------------------------
+
+_P = 2**255 - 19
+_D = (-121665 * pow(121666, -1, _P)) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+
+
+def _decode(data: bytes) -> tuple[int, int] | None:
+    """(x, y) for a canonical encoding of a curve point, else None."""
+    if len(data) != 32:
+        return None
+    value = int.from_bytes(data, "little")
+    sign, y = value >> 255, value & ((1 << 255) - 1)
+    if y >= _P:
+        return None
+    u = (y * y - 1) % _P
+    v = (_D * y * y + 1) % _P
+    x = (u * pow(v, 3, _P) * pow(u * pow(v, 7, _P), (_P - 5) // 8, _P)) % _P
+    vx2 = (v * x * x) % _P
+    if vx2 == (-u) % _P:
+        x = (x * _SQRT_M1) % _P
+    elif vx2 != u:
+        return None
+    if x == 0 and sign:
+        return None
+    if x & 1 != sign:
+        x = _P - x
+    return x, y
+
+
+def _double(point: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    # Extended coordinates (X, Y, Z, T), a = -1 (RFC 8032 section 5.1.4).
+    x, y, z, _ = point
+    a = x * x % _P
+    b = y * y % _P
+    c = 2 * z * z % _P
+    h = (a + b) % _P
+    e = (h - (x + y) * (x + y)) % _P
+    g = (a - b) % _P
+    f = (c + g) % _P
+    return e * f % _P, g * h % _P, f * g % _P, e * h % _P
+
+
+def _reference_is_safe(data: bytes) -> bool:
+    """The screening in plain RFC 8032 point arithmetic (section 5.1.3, then [8]P): a canonical
+    encoding of a point whose order is not small (not 1, 2, 4 or 8). Slow and obviously right:
+    the reference the library's screening is held to."""
+    decoded = _decode(data)
+    if decoded is None:
+        return False
+    x, y = decoded
+    point = (x, y, 1, x * y % _P)
+    for _ in range(3):
+        point = _double(point)
+    px, py, pz, _ = point
+    return not (px == 0 and py == pz)
+
 
 IDENTITY = bytes([1]) + bytes(31)
 ANY_MESSAGE_SIGNATURE = IDENTITY + bytes(32)  # R = identity, S = 0
@@ -73,7 +131,7 @@ MIXED_ORDER = {
 }
 """Points of large order with a small-order component: not small order, so they pass, as they
 always have (``specs/token-format.md`` section 5.1 says why that is safe)."""
-P = 2**255 - 19
+P = _P
 
 
 def _openssl_verifies(key: bytes, signature: bytes, message: bytes) -> bool:
