@@ -8,6 +8,7 @@ identifier (``issue_raw``); anyone can frame bytes that are not a token at all (
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from delegation import AgentKey, Code, Request, UnverifiedToken, _cbor, _crypto, _wire
 from delegation._proof import Proof
@@ -15,7 +16,7 @@ from delegation._task import Agent, TaskRecord
 from delegation._token import Identifier
 from delegation.caveats import Caveat, CheckContext, Hop, ParentView
 from delegation.caveats.registry import Placed
-from delegation.errors import CaveatFailed
+from delegation.errors import CaveatFailed, MalformedToken
 from delegation.testing.fixtures import NOW
 
 TEST_NONCE = bytes(range(0x10, 0x20))
@@ -152,3 +153,23 @@ def check_failure(caveat: Caveat, ctx: CheckContext) -> Code:
     except CaveatFailed as failed:
         return failed.code
     raise AssertionError(f"{caveat!r} did not fail")
+
+
+def assert_one_pass_read_matches_constructor(family: type[Any], body: list[object]) -> None:
+    """``family.from_body`` skips the constructor: it must accept exactly the canonical (sorted,
+    distinct) bodies the constructor accepts, and build the same caveat."""
+    built: Caveat | None
+    try:
+        built = family(tuple(body))
+    except MalformedToken:
+        built = None
+    canonical = built is not None and built.to_body() == body
+    try:
+        read = family.from_body(body)
+    except MalformedToken:
+        assert not canonical
+    else:
+        assert canonical
+        assert read == built
+        assert built is not None
+        assert read.encode() == built.encode()

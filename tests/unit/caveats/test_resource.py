@@ -16,7 +16,13 @@ from delegation import Code, MalformedToken, NotNarrowing, Request, default_regi
 from delegation.caveats import ResourceCaveat, Tool
 from delegation.errors import CaveatFailed
 from delegation.limits import MAX_LIST_ITEMS
-from tests.unit._forge import caveat_bytes, check_failure, context, parent_of
+from tests.unit._forge import (
+    assert_one_pass_read_matches_constructor,
+    caveat_bytes,
+    check_failure,
+    context,
+    parent_of,
+)
 
 REGISTRY = default_registry()
 
@@ -212,20 +218,4 @@ ITEMS: st.SearchStrategy[object] = (
 @settings(max_examples=300)
 @given(st.lists(ITEMS, max_size=5))
 def test_from_body_reads_in_one_pass_what_the_constructor_accepts(body: list[object]) -> None:
-    # from_body skips the constructor; it must accept exactly the canonical (sorted, distinct)
-    # bodies the constructor accepts, and build the same caveat.
-    built: ResourceCaveat | None
-    try:
-        built = ResourceCaveat(tuple(body))  # type: ignore[arg-type]
-    except MalformedToken:
-        built = None
-    canonical = built is not None and built.to_body() == body
-    try:
-        read = ResourceCaveat.from_body(body)
-    except MalformedToken:
-        assert not canonical
-    else:
-        assert canonical
-        assert read == built
-        assert built is not None
-        assert read.encode() == built.encode()
+    assert_one_pass_read_matches_constructor(ResourceCaveat, body)
