@@ -16,7 +16,7 @@ Laws, each enforced by the verifier and tested:
   (``state=None``) denies every call it would have to count or spend (``state_required``).
 """
 
-from delegation._decision import Decision, Reason
+from delegation._decision import Balance, Decision, Reason
 from delegation._keys import AgentKey, Keyring, RootKey, decode_public_key, encode_public_key
 from delegation._proof import prove, prove_for_approval
 from delegation._request import Request
@@ -34,6 +34,7 @@ from delegation.caveats import (
     ArgConstraint,
     ArgOp,
     ArgsOnly,
+    Budget,
     Caveat,
     MaxUses,
     Registry,
@@ -60,6 +61,9 @@ from delegation.stores import (
     MemoryState,
     Revocation,
     RevocationKind,
+    SettledCharge,
+    SettleReason,
+    SettleRefused,
     SQLiteState,
     State,
     StoreUnavailable,
@@ -76,6 +80,8 @@ __all__ = [
     "AuthoringError",
     "BadDischarge",
     "BadProof",
+    "Balance",
+    "Budget",
     "Caveat",
     "Code",
     "Decision",
@@ -101,6 +107,9 @@ __all__ = [
     "Rule",
     "SQLiteState",
     "Scope",
+    "SettleReason",
+    "SettleRefused",
+    "SettledCharge",
     "State",
     "StoreUnavailable",
     "TaskRecord",

@@ -30,6 +30,35 @@ class Reason:
 
 
 @dataclass(frozen=True, slots=True)
+class Balance:
+    """One budget of the chain as this call left it: ``charged`` of ``unit`` by this call (0
+    when the call was denied), ``spent`` of ``total`` in all since the budget's first call.
+    ``hop`` and ``caveat`` place the budget caveat as a :class:`Reason` does."""
+
+    unit: str
+    total: int
+    charged: int
+    spent: int
+    hop: int
+    caveat: int
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.spent
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "unit": self.unit,
+            "total": self.total,
+            "charged": self.charged,
+            "spent": self.spent,
+            "remaining": self.remaining,
+            "hop": self.hop,
+            "caveat": self.caveat,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The verifier's answer, with what a tool server needs to act on it and to log it.
 
@@ -41,7 +70,11 @@ class Decision:
     - ``token_id``: this exact token (what ``revoke --token`` takes to kill it and everything
       derived from it); ``root_id``: the root token every token of this task derives from;
     - ``key_id``: the root key it was minted under; ``expires``: its earliest expiry (Unix s);
-    - ``at``: the verifier's time of the decision.
+    - ``at``: the verifier's time of the decision;
+    - ``budgets``: each budget of the chain, in token order, once the state answered for them
+      (an allow, or a denial for a spent use or budget); empty otherwise;
+    - ``reservation``: for an allow verified with ``reserve=True`` that charged a budget, the
+      id (32 hex digits) to settle or release it with (:meth:`delegation.Verifier.settle`).
     """
 
     allowed: bool
@@ -53,6 +86,8 @@ class Decision:
     key_id: str | None = None
     expires: int | None = None
     at: int | None = None
+    budgets: tuple[Balance, ...] = ()
+    reservation: str | None = None
 
     def __post_init__(self) -> None:
         if self.allowed == bool(self.reasons):
@@ -83,4 +118,6 @@ class Decision:
             "key_id": self.key_id,
             "expires": self.expires,
             "at": self.at,
+            "budgets": [b.to_json() for b in self.budgets],
+            "reservation": self.reservation,
         }

@@ -25,6 +25,7 @@ from delegation.caveats import (
     Args,
     ArgsOnly,
     Audience,
+    Budget,
     Caveat,
     Delegatees,
     Hop,
@@ -130,6 +131,9 @@ class Scope:
     delegatees: Sequence[str] = ()
     max_uses: int | None = None
     """At most this many allowed calls, counted in shared state (1 = single use)."""
+    budgets: Sequence[Budget] = ()
+    """Budgets to spend from, each charged in shared state (``Budget("usd-cents", 2000,
+    cost="amount")``)."""
     extra: Sequence[Caveat] = field(default=())
 
     def caveats(self, now: int) -> list[Caveat]:
@@ -163,6 +167,14 @@ class Scope:
             out.append(Delegatees(tuple(self.delegatees)))
         if self.max_uses is not None:
             out.append(MaxUses(self.max_uses))
+        if isinstance(self.budgets, Caveat):
+            raise AuthoringError("Scope.budgets is a list of Budget caveats, not one")
+        for budget in self.budgets:
+            if not isinstance(budget, Budget):
+                raise AuthoringError(
+                    f"Scope.budgets holds Budget caveats, not {type(budget).__name__}"
+                )
+            out.append(budget)
         out.extend(self.extra)
         return out
 

@@ -15,6 +15,8 @@ Exception tree::
     ├── MisuseError                 an API called in a way that cannot be right (caller's bug)
     ├── KeyringError                keyring or agent-key files missing, unreadable or too weak
     ├── StoreUnavailable            a state store that cannot answer (``delegation.stores``)
+    ├── SettleRefused               a budget reservation that cannot be settled or released
+    │                               (``delegation.stores``)
     ├── InvalidRevocation           a revocation of an unknown kind or a malformed value (also a
     │                               ValueError; ``delegation.stores``)
     ├── CaveatFailed                raised by a caveat's ``check``; the verifier collects these
@@ -68,6 +70,9 @@ class Code(StrEnum):
     REVOKED = "revoked"
     USES_EXHAUSTED = "uses_exhausted"
     STATE_REQUIRED = "state_required"
+    COST_INVALID = "cost_invalid"
+    COST_TOO_HIGH = "cost_too_high"
+    BUDGET_EXCEEDED = "budget_exceeded"
     TOKEN_REQUIRED = "token_required"  # noqa: S105 (a reason code, not a secret)
     INTERNAL_ERROR = "internal_error"
 

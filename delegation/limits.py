@@ -47,6 +47,9 @@ CLOCK_SKEW_SECONDS: Final = 30
 """Tolerance for a not-before time and for a proof issued by a clock running ahead."""
 POP_MAX_AGE_SECONDS: Final = 60
 """A proof of possession is accepted for this long after its issue time."""
+RESERVATION_SECONDS: Final = 900
+"""A reservation (a call's budget charges held for settling) may be settled or released for
+this long after its call; from then on its charges stand, spent in full."""
 
 ROOT_KEY_MIN_BYTES: Final = 32
 MAX_KEY_FILE_BYTES: Final = 1 << 20

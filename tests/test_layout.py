@@ -76,6 +76,10 @@ EXTRA_UNIT_FILES: dict[str, str] = {
     "tests/unit/crypto/test_constant_time.py": "delegation/_crypto/__init__.py",
     # the State protocol as a verifier asks it (revocations, use limits), on both stores
     "tests/unit/stores/test_state.py": "delegation/stores/base.py",
+    # budgets and reservations in the State protocol, on both stores
+    "tests/unit/stores/test_budget_state.py": "delegation/stores/base.py",
+    # budgets at verification: step 7's per-call rules, step 9's charges, settle and release
+    "tests/unit/verifier/test_budgets.py": "delegation/_verifier/_request.py",
 }
 
 FORBIDDEN = re.compile(r"review|finding", re.IGNORECASE)

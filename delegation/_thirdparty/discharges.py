@@ -24,6 +24,7 @@ from delegation._thirdparty.caveat import (
 )
 from delegation.caveats import (
     ApprovedFor,
+    Budget,
     Call,
     Caveat,
     Delegatees,
@@ -40,7 +41,9 @@ from delegation.limits import CLOCK_SKEW_SECONDS, MAX_DISCHARGE_DEPTH, MAX_DISCH
 if TYPE_CHECKING:
     from delegation._verifier._chain import VerifiedChain
 
-_NOT_IN_DISCHARGES = (Hop, MaxDepth, Delegatees, MaxUses)
+_NOT_IN_DISCHARGES = (Hop, MaxDepth, Delegatees, MaxUses, Budget)
+"""Chain checks (hops, depth, delegatees) and what is kept in state under a token's prefix
+(use counts, budgets): a discharge has no place in the chain for either."""
 UNBOUND_DISCHARGE = "the discharge is unbound: bind it to this token before presenting it"
 """The ``bad_discharge`` detail for a genuine discharge presented without binding."""
 BOUND_TWICE = "the discharge is bound twice: present it as bound once"

@@ -47,14 +47,15 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import cast
 
 from delegation import _crypto
-from delegation._decision import Decision, Reason
+from delegation._decision import Balance, Decision, Reason
 from delegation._keys import Keyring
 from delegation._request import Request
 from delegation._task import Link
@@ -64,7 +65,14 @@ from delegation._verifier._chain import ChainDenied, VerifiedChain, check_chain
 from delegation.caveats import Hop, Registry, default_registry
 from delegation.errors import Code, Denied, MisuseError, TokenError
 from delegation.limits import MAX_DISCHARGES, MAX_TIME
-from delegation.stores import State
+from delegation.stores import (
+    SettledCharge,
+    SettleReason,
+    SettleRefused,
+    State,
+    StoreUnavailable,
+    UnavailableReason,
+)
 
 log = logging.getLogger("delegation")
 
@@ -125,13 +133,18 @@ class Verifier:
         proof: str | None,
         *,
         discharges: Sequence[str] = (),
+        reserve: bool = False,
     ) -> Decision:
         """The whole check, at the verifier's clock, spending what the call spends.
+
+        With ``reserve``, an allowed call's budget charges are a reservation: the decision's
+        ``reservation`` id settles them at the call's actual cost (:meth:`settle`) or releases
+        them (:meth:`release`) within ``RESERVATION_SECONDS``; after that they stand in full.
 
         Never raises for bad input: every failure (a missing or mistyped token, proof or
         discharge included) is a denying Decision with its reason codes.
         """
-        return self._verify(token, request, proof, discharges, self._now())
+        return self._verify(token, request, proof, discharges, self._now(), reserve is True)
 
     def verify_at(
         self,
@@ -155,7 +168,51 @@ class Verifier:
             when = _whole_seconds(at)
         except ValueError as exc:
             raise MisuseError(f"verify_at: {exc}") from exc
-        return self._verify(token, request, proof, discharges, when)
+        return self._verify(token, request, proof, discharges, when, False)
+
+    def settle(self, reservation: str, costs: Mapping[str, int]) -> list[SettledCharge]:
+        """Settle a reservation (:attr:`Decision.reservation`) at the call's actual costs, by
+        unit: ``{"llm-tokens": 812}``. Each charge of a unit given drops to its actual cost (at
+        most what was reserved) and the difference goes back to its budget; a unit not given
+        stands as reserved. Once settled, a reservation is gone.
+
+        Raises SettleRefused (``reason``: unknown_reservation, reservation_expired,
+        over_reservation, unknown_unit, invalid_cost) or StoreUnavailable, changing nothing;
+        MisuseError on a verifier without state.
+        """
+        return self._settle(reservation, costs)
+
+    def release(self, reservation: str) -> list[SettledCharge]:
+        """Give a reservation's charges back in full: the call did not happen, or cost
+        nothing. Raises as :meth:`settle` does."""
+        return self._settle(reservation, None)
+
+    def _settle(self, reservation: str, costs: Mapping[str, int] | None) -> list[SettledCharge]:
+        if self._state is None:
+            raise MisuseError("settling a reservation needs the verifier's state")
+        return settle(self._state, reservation, costs, self._now())
+
+    def balances(self, token: str | UnverifiedToken) -> tuple[Balance, ...]:
+        """Each budget of ``token``'s chain, in token order, as the state holds it now
+        (``charged`` 0). The token is checked first (steps 1-5); no request, proof or
+        revocation is looked at and nothing is spent.
+
+        Raises TokenError or Denied for a token that does not check out, StoreUnavailable,
+        and MisuseError on a verifier without state.
+        """
+        if self._state is None:
+            raise MisuseError("a budget's balance lives in the verifier's state")
+        chain = self._check_chain(token)
+        now = self._now()
+        if now is None:
+            raise StoreUnavailable(UnavailableReason.ERROR, "the verifier's clock failed")
+        out = []
+        for place in chain.budgets:
+            key = chain.prefix_digests[place.caveat + 1]
+            spent = self._state.spent(key, now)
+            budget = place.budget
+            out.append(Balance(budget.unit, budget.total, 0, spent, place.segment, place.caveat))
+        return tuple(out)
 
     def check_chain(self, token: str | UnverifiedToken) -> VerifiedChain:
         """Steps 1-5. Raises TokenError (``malformed``, ``too_large``) or Denied.
@@ -215,8 +272,10 @@ class Verifier:
         proof: str | None,
         *,
         discharges: Sequence[str] = (),
+        reserve: bool = False,
     ) -> Decision:
-        """Steps 6-9 at the verifier's clock on a chain this verifier checked.
+        """Steps 6-9 at the verifier's clock on a chain this verifier checked (``reserve`` as
+        for :meth:`verify`).
 
         Raises MisuseError for a chain another verifier checked, or one built by hand: it was
         checked under other keys (or not at all). Never raises for bad request-time input.
@@ -225,7 +284,7 @@ class Verifier:
             ours = isinstance(chain, VerifiedChain) and chain in self._issued
         if not ours:
             raise MisuseError("this chain was not verified by this verifier: call its verify()")
-        return self._authorize(chain, request, proof, discharges, self._now())
+        return self._authorize(chain, request, proof, discharges, self._now(), reserve is True)
 
     def _verify(
         self,
@@ -234,6 +293,7 @@ class Verifier:
         proof: object,
         discharges: object,
         at: int | None,
+        reserve: bool,
     ) -> Decision:
         if token is None or not isinstance(token, str | UnverifiedToken):
             return Decision(False, (_token_problem(token),), at=at)
@@ -249,7 +309,7 @@ class Verifier:
             log.exception("unexpected error while checking a token chain")
             reason = Reason(Code.INTERNAL_ERROR, "internal error while verifying")
             return Decision(False, (reason,), at=at)
-        return self._authorize(chain, request, proof, discharges, at)
+        return self._authorize(chain, request, proof, discharges, at, reserve)
 
     def _authorize(
         self,
@@ -258,6 +318,7 @@ class Verifier:
         proof: object,
         discharges: object,
         at: int | None,
+        reserve: bool,
     ) -> Decision:
         problem = _input_problem(request, proof, discharges)
         if problem is not None:
@@ -267,11 +328,12 @@ class Verifier:
             return chain.decision((reason,), at)
         checked = cast(tuple[Request, str | None, Sequence[str]], (request, proof, discharges))
         try:
-            reasons = _request.authorize(chain, self._registry, self._state, *checked, at)
+            outcome = _request.authorize(chain, self._registry, self._state, *checked, at, reserve)
         except Exception:  # fail closed on a bug, and make it visible
             log.exception("unexpected error while authorizing a request")
-            reasons = (Reason(Code.INTERNAL_ERROR, "internal error while verifying"),)
-        return chain.decision(reasons, at)
+            reason = Reason(Code.INTERNAL_ERROR, "internal error while verifying")
+            return chain.decision((reason,), at)
+        return chain.decision(outcome.reasons, at, outcome.budgets, outcome.reservation)
 
     def _now(self) -> int | None:
         try:
@@ -295,6 +357,22 @@ class Verifier:
                     self._hop_cache.pop(next(iter(self._hop_cache)))
                 self._hop_cache[cache_key] = None
         return True
+
+
+_RESERVATION = re.compile(r"[0-9a-f]{32}")
+
+
+def settle(
+    state: State, reservation: str, costs: Mapping[str, int] | None, now: int | None
+) -> list[SettledCharge]:
+    """:meth:`Verifier.settle` on ``state`` at ``now`` (None: a clock that failed)."""
+    if not isinstance(reservation, str) or not _RESERVATION.fullmatch(reservation):
+        raise SettleRefused(
+            SettleReason.UNKNOWN_RESERVATION, "a reservation id is 32 lowercase hex digits"
+        )
+    if now is None:
+        raise StoreUnavailable(UnavailableReason.ERROR, "the verifier's clock failed")
+    return state.settle(bytes.fromhex(reservation), costs, now)
 
 
 _ENTRY_BASE = 1024

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from delegation import _crypto
-from delegation._decision import Decision, Reason
+from delegation._decision import Balance, Decision, Reason
 from delegation._keys import Keyring, encode_public_key
 from delegation._task import Link, TaskRecord
 from delegation._thirdparty.caveat import ThirdPartyCaveat, open_vid
 from delegation._thirdparty.discharges import ThirdPartyPlace
 from delegation._token import ID_BYTES, UnverifiedToken, parse_caveat
 from delegation._verifier._scope import CollapsedScope, collapse
-from delegation.caveats import Audience, Caveat, Hop, MaxUses, Registry, Validity
+from delegation.caveats import Audience, Budget, Caveat, Hop, MaxUses, Registry, Validity
 from delegation.caveats.registry import Placed
 from delegation.errors import BadDischarge, Code, Denied, TokenError
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_HOPS, MAX_TIME
@@ -39,6 +39,17 @@ class UseLimitPlace(NamedTuple):
     uses: int
     keep_until: int
     """Keep the count until then: no token sharing the counter outlives it."""
+
+
+class BudgetPlace(NamedTuple):
+    """One budget caveat of a verified chain."""
+
+    caveat: int
+    """Its index in the token."""
+    segment: int
+    budget: Budget
+    keep_until: int
+    """Keep the balance until then: no token drawing on it outlives it."""
 
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
@@ -64,6 +75,7 @@ class VerifiedChain:
     expires: int
     """The earliest expiry among the token's caveats."""
     use_limits: tuple[UseLimitPlace, ...]
+    budgets: tuple[BudgetPlace, ...]
     # Pure functions of the fields above, computed once: a chain is checked once and then
     # authorized many times (the verifier's chain cache), so per-call work stays per call.
     _revocations: tuple[Revocation, ...] = field(init=False, repr=False)
@@ -107,7 +119,13 @@ class VerifiedChain:
     def key_id(self) -> str:
         return self.token.identifier.key_id
 
-    def decision(self, reasons: tuple[Reason, ...], at: int | None) -> Decision:
+    def decision(
+        self,
+        reasons: tuple[Reason, ...],
+        at: int | None,
+        budgets: tuple[Balance, ...] = (),
+        reservation: str | None = None,
+    ) -> Decision:
         """The answer for this chain: allowed exactly when ``reasons`` is empty."""
         return Decision(
             not reasons,
@@ -119,6 +137,8 @@ class VerifiedChain:
             self.key_id,
             self.expires,
             at,
+            budgets,
+            reservation,
         )
 
     def revocation_candidates(self) -> list[Revocation]:
@@ -227,6 +247,7 @@ class _Walk:
         self.placed: list[Placed] = []
         self.third_party: list[ThirdPartyPlace] = []
         self.use_limits: list[UseLimitPlace] = []
+        self.budgets: list[BudgetPlace] = []
         self.has_audience = False
         self.expires: int | None = None
 
@@ -246,6 +267,9 @@ class _Walk:
                 self.has_audience = True
             elif kind is MaxUses:
                 self._use_limit(index, segment, cav)  # type: ignore[arg-type]
+            elif kind is Budget:
+                keep = self._keep_until()
+                self.budgets.append(BudgetPlace(index, segment, cav, keep))  # type: ignore[arg-type]
             elif kind is ThirdPartyCaveat:
                 self._third_party(index, segment, cav)  # type: ignore[arg-type]
             elif kind is Hop:
@@ -264,13 +288,16 @@ class _Walk:
             tuple(self.third_party),
             self.expires,
             tuple(self.use_limits),
+            tuple(self.budgets),
         )
 
+    def _keep_until(self) -> int:
+        # Every token sharing a counter or balance shares the prefix up to its caveat, so none
+        # outlives the prefix's expiry: keep it until then (or for good if it has none yet).
+        return MAX_TIME if self.expires is None else self.expires + CLOCK_SKEW_SECONDS
+
     def _use_limit(self, index: int, segment: int, cav: MaxUses) -> None:
-        # Every token sharing this counter shares this prefix, so none outlives the prefix's
-        # expiry: keep the count until then (or for good if it has none yet).
-        keep = MAX_TIME if self.expires is None else self.expires + CLOCK_SKEW_SECONDS
-        self.use_limits.append(UseLimitPlace(index, segment, cav.uses, keep))
+        self.use_limits.append(UseLimitPlace(index, segment, cav.uses, self._keep_until()))
 
     def _third_party(self, index: int, segment: int, cav: ThirdPartyCaveat) -> None:
         raw_cav = self.tok.raw.caveats[index]

@@ -7,10 +7,12 @@ revocation, the proof's nonce and the spending of uses and approvals together.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from delegation import _crypto
-from delegation._decision import Reason
+from delegation._decision import Balance, Reason
 from delegation._proof import Proof
 from delegation._request import Request
 from delegation._thirdparty.discharges import Approval, check_discharges
@@ -18,8 +20,10 @@ from delegation._verifier._chain import VerifiedChain
 from delegation.caveats import Registry
 from delegation.caveats.registry import CheckContext, check_caveat
 from delegation.errors import Code, TokenError
-from delegation.limits import CLOCK_SKEW_SECONDS, POP_MAX_AGE_SECONDS
+from delegation.limits import CLOCK_SKEW_SECONDS, POP_MAX_AGE_SECONDS, RESERVATION_SECONDS
 from delegation.stores import (
+    Charge,
+    Hold,
     NonceClaim,
     State,
     StateAnswer,
@@ -32,6 +36,15 @@ from delegation.stores import (
 log = logging.getLogger("delegation")
 
 
+class Outcome(NamedTuple):
+    """Steps 6-9's answer: the reasons to deny, in step order (none: allowed), the chain's
+    budgets as the state left them, and the reservation an allow holds."""
+
+    reasons: tuple[Reason, ...]
+    budgets: tuple[Balance, ...] = ()
+    reservation: str | None = None
+
+
 def authorize(
     chain: VerifiedChain,
     registry: Registry,
@@ -40,11 +53,12 @@ def authorize(
     proof: str | None,
     discharges: Sequence[str],
     at: int,
-) -> tuple[Reason, ...]:
-    """Steps 6-9; the reasons to deny, in step order (none: allowed).
+    reserve: bool = False,
+) -> Outcome:
+    """Steps 6-9.
 
-    The nonce is claimed only for a proof whose signature verified; uses are counted and
-    approvals spent only when nothing else failed.
+    The nonce is claimed only for a proof whose signature verified; uses are counted, budgets
+    charged and approvals spent only when nothing else failed.
     """
     reasons = check_caveats(chain, request, at)
     discharge_reasons, approvals = check_discharges(registry, chain, request, discharges, at)
@@ -52,11 +66,16 @@ def authorize(
     proof_reasons, nonce = check_proof(chain, request, proof, at)
     reasons += proof_reasons
     spend = [] if reasons else limits(chain, approvals)
+    charges = [] if reasons else charges_of(chain, request)
     if state is None:
-        if spend:
-            return (state_required(chain, approvals),)
-        return tuple(reasons)
-    return tuple(ask_state(state, chain, approvals, nonce, spend, reasons, at))
+        if spend or charges:
+            return Outcome((state_required(chain, approvals),))
+        return Outcome(tuple(reasons))
+    hold = None
+    if reserve and charges:
+        hold = Hold(os.urandom(16), at + RESERVATION_SECONDS)
+    query = StateQuery(chain._revocations, nonce, spend, charges, hold)
+    return ask_state(state, chain, approvals, query, reasons, at)
 
 
 def check_caveats(chain: VerifiedChain, request: Request, now: int) -> list[Reason]:
@@ -117,25 +136,41 @@ def limits(chain: VerifiedChain, approvals: list[Approval]) -> list[UseLimit]:
     return out
 
 
+def charges_of(chain: VerifiedChain, request: Request) -> list[Charge]:
+    """Step 9's charges: every budget caveat in token order, at this call's cost (which step 7
+    found readable and within each budget's per-call maximum)."""
+    return [
+        Charge(
+            chain.prefix_digests[place.caveat + 1],
+            place.budget.unit,
+            place.budget.total,
+            place.budget.cost_of(request.args),
+            place.keep_until,
+        )
+        for place in chain.budgets
+    ]
+
+
 def ask_state(
     state: State,
     chain: VerifiedChain,
     approvals: list[Approval],
-    nonce: NonceClaim | None,
-    spend: list[UseLimit],
+    query: StateQuery,
     reasons: list[Reason],
     now: int,
-) -> list[Reason]:
+) -> Outcome:
     """Steps 6, 8 (the nonce) and 9 in one question; ``reasons`` are steps 7-8's."""
-    query = StateQuery(chain._revocations, nonce, spend)
+    charges = query.charges
     try:
         answer = state.check(query, now)
         if not isinstance(answer, StateAnswer) or not (
-            answer.exhausted is None or 0 <= answer.exhausted < len(spend)
+            (answer.exhausted is None or 0 <= answer.exhausted < len(query.spend))
+            and (answer.over_budget is None or 0 <= answer.over_budget < len(charges))
+            and len(answer.spent) in (0, len(charges))
         ):
             raise TypeError("the state answered something that is not a StateAnswer")
     except Exception as exc:  # any store failure denies; it takes step 6's place
-        return [store_failure(exc), *reasons]
+        return Outcome((store_failure(exc), *reasons))
     out = []
     if answer.revoked is not None:
         hit = answer.revoked
@@ -145,7 +180,29 @@ def ask_state(
         out.append(Reason(Code.REPLAY, "this proof has been used before"))
     if not out and answer.exhausted is not None:
         out.append(exhausted(chain, approvals, answer.exhausted))
-    return out
+    elif not out and answer.over_budget is not None:
+        out.append(over_budget(chain, charges, answer.spent, answer.over_budget))
+    if not answer.spent or (out and answer.exhausted is None and answer.over_budget is None):
+        return Outcome(tuple(out))
+    balances = tuple(
+        Balance(c.unit, c.total, 0 if out else c.amount, spent, place.segment, place.caveat)
+        for c, spent, place in zip(charges, answer.spent, chain.budgets, strict=True)
+    )
+    held = None if out or query.hold is None else query.hold.reservation.hex()
+    return Outcome(tuple(out), balances, held)
+
+
+def over_budget(
+    chain: VerifiedChain, charges: Sequence[Charge], spent: Sequence[int], index: int
+) -> Reason:
+    """The reason for the first budget the state found without room for the call."""
+    place, charge = chain.budgets[index], charges[index]
+    left = max(0, charge.total - spent[index])
+    detail = (
+        f"the {charge.unit} budget has {left} of {charge.total} left; "
+        f"the call costs {charge.amount}"
+    )
+    return Reason(Code.BUDGET_EXCEEDED, detail, place.segment, place.caveat)
 
 
 def exhausted(chain: VerifiedChain, approvals: list[Approval], index: int) -> Reason:
@@ -164,7 +221,7 @@ def exhausted(chain: VerifiedChain, approvals: list[Approval], index: int) -> Re
 
 
 def state_required(chain: VerifiedChain, approvals: list[Approval]) -> Reason:
-    """Step 9 at a verifier without state: at the first limit it cannot count."""
+    """Step 9 at a verifier without state: at the first limit or budget it cannot keep."""
     if chain.use_limits:
         limit = chain.use_limits[0]
         detail = (
@@ -172,6 +229,13 @@ def state_required(chain: VerifiedChain, approvals: list[Approval]) -> Reason:
             "this verifier has none"
         )
         return Reason(Code.STATE_REQUIRED, detail, limit.segment, limit.caveat)
+    if chain.budgets:
+        place = chain.budgets[0]
+        detail = (
+            f"the token has a {place.budget.unit} budget: keeping its balance needs shared "
+            "state, and this verifier has none"
+        )
+        return Reason(Code.STATE_REQUIRED, detail, place.segment, place.caveat)
     first = approvals[0]
     detail = (
         "the call spends an approval, which is good for one call: recording that needs "

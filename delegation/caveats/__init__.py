@@ -2,6 +2,7 @@
 
 from delegation.caveats.approved import ApprovedFor
 from delegation.caveats.args import ArgConstraint, ArgOp, Args, ArgsOnly
+from delegation.caveats.budget import Budget
 from delegation.caveats.call import Call
 from delegation.caveats.delegatee import Delegatees
 from delegation.caveats.depth import MaxDepth
@@ -34,6 +35,7 @@ CORE_FAMILIES: tuple[type[Caveat], ...] = (
     MaxUses,
     ArgsOnly,
     ApprovedFor,
+    Budget,
 )
 
 
@@ -52,6 +54,7 @@ __all__ = [
     "Args",
     "ArgsOnly",
     "Audience",
+    "Budget",
     "Call",
     "Caveat",
     "CheckContext",

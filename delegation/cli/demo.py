@@ -3,8 +3,8 @@
 Act 1 shows scope, holder binding and integrity. Act 2 shows a human approving one risky call
 for the agent that asked (an approval service with its own key; the holder signs its request,
 and the yes holds for that holder and chain only: its parent presenting it is denied), a
-single-use token, and revocation of one branch, with the tool server's state in a SQLite file
-that two verifiers share.
+single-use token, a budget spent across both replicas, and revocation of one branch, with the
+tool server's state in a SQLite file that two verifiers share.
 
 The story runs on embedded defaults in a temporary directory and prints each step for a person
 to read. Every call's outcome is checked against what the story expects: a surprise is printed
@@ -29,6 +29,7 @@ from delegation import (
     ArgConstraint,
     AuthoringError,
     BadDischarge,
+    Budget,
     Code,
     Decision,
     Keyring,
@@ -88,6 +89,14 @@ SINGLE_USE_SCOPE = Scope(
     intents=["summarise"],
     expires_in=120,
     extra=[MaxUses(1)],
+)
+EXPORT_SCOPE = Scope(
+    tools=["crm.read"],
+    actions=["read"],
+    resources=["crm://accounts/42/exports/*"],
+    intents=["summarise"],
+    expires_in=300,
+    budgets=[Budget("pages", 50, "pages", max_per_call=20)],
 )
 
 
@@ -197,6 +206,8 @@ class _Story:
             self.say(
                 f"           for {decision.task.task_id if decision.task else '?'} via {agents}"
             )
+        for b in decision.budgets:
+            self.say(f"           budget {b.unit}: {b.remaining} of {b.total} left")
         for r in decision.reasons:
             where = "token" if r.hop is None else f"hop {r.hop}"
             where += "" if r.caveat is None else f", caveat {r.caveat}"
@@ -484,6 +495,27 @@ def _approvals_and_limits(
     ):
         proof = proof_by("researcher", contracts, single)
         story.call(verifier, Call(title, single.encode(), contracts, proof, expect))
+
+    story.heading(
+        "The orchestrator gives the researcher a budget: 50 pages of exports, 20 per call."
+    )
+    budgeted = delegate(root, keys["orchestrator"], to, EXPORT_SCOPE)
+    for verifier, title, pages, expect in (
+        (crm, "researcher exports 20 pages", 20, None),
+        (replica, "researcher exports 20 more, at the other replica", 20, None),
+        (crm, "researcher exports 25 pages in one call", 25, Code.COST_TOO_HIGH),
+        (replica, "researcher exports 15 pages, with 10 left", 15, Code.BUDGET_EXCEEDED),
+    ):
+        export = Request(
+            audience=AUDIENCE,
+            tool="crm.read",
+            action="read",
+            resource="crm://accounts/42/exports/notes",
+            intent="summarise",
+            args={"pages": pages},
+        )
+        proof = proof_by("researcher", export, budgeted)
+        story.call(verifier, Call(title, budgeted.encode(), export, proof, expect))
 
     story.heading(
         "The issuer revokes the researcher's hop: its branch dies, the writer's lives on."

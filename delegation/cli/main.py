@@ -26,6 +26,7 @@ from delegation import (
     Agent,
     AgentKey,
     ArgConstraint,
+    Budget,
     Code,
     Decision,
     DelegationError,
@@ -46,6 +47,7 @@ from delegation._thirdparty.caveat import ApproverKey
 from delegation._thirdparty.discharges import BOUND_TWICE, UNBOUND_DISCHARGE
 from delegation._wire import b64encode
 from delegation.caveats import ArgOp
+from delegation.caveats.budget import MAX_AMOUNT
 from delegation.caveats.uses import MAX_USES_LIMIT
 from delegation.cli import approval as _cli_approval
 from delegation.cli import demo as demo_module
@@ -85,7 +87,12 @@ from delegation.cli._common import (
     whole,
 )
 from delegation.cli._scope import EffectiveScope, effective_scope
-from delegation.limits import MAX_DISCHARGES, MAX_TOKEN_CHARS, POP_MAX_AGE_SECONDS
+from delegation.limits import (
+    MAX_DISCHARGES,
+    MAX_TOKEN_CHARS,
+    POP_MAX_AGE_SECONDS,
+    RESERVATION_SECONDS,
+)
 
 DEFAULT_EXPIRES_IN = 3600
 MAX_KEY_FILE_BYTES = 1 << 16
@@ -146,6 +153,28 @@ def _constraint(op: str) -> Callable[[str], ArgConstraint]:
     return parse
 
 
+def _budget(text: str) -> Budget:
+    """``--budget UNIT:TOTAL:COST[:MAX]``: COST is a whole number (the fixed cost of every
+    call) or the name of the argument that carries each call's cost."""
+    parts = text.split(":")
+    if len(parts) not in (3, 4):
+        raise UsageError(
+            "--budget takes UNIT:TOTAL:COST or UNIT:TOTAL:COST:MAX_PER_CALL (COST a whole "
+            f"number per call or the argument that carries it): not {quoted(text)}"
+        )
+    unit, total, cost, *cap = parts
+    amount = whole("--budget TOTAL", 0, MAX_AMOUNT)
+    try:
+        return Budget(
+            unit,
+            amount(total),
+            amount(cost) if INTEGER.fullmatch(cost.strip()) else cost,
+            max_per_call=amount(cap[0]) if cap else None,
+        )
+    except DelegationError as exc:
+        raise UsageError(f"--budget {quoted(text)}: {exc}") from exc
+
+
 # --- printing ---------------------------------------------------------------------------
 
 
@@ -203,6 +232,13 @@ def _print_decision(decision: Decision) -> None:
     if doc["token_id"] is not None:
         print(f"token id  {doc['token_id']}")
         print(f"root id   {doc['root_id']}")
+    for balance in decision.budgets:
+        print(
+            f"budget    {shown(balance.unit)}: {balance.remaining} of {balance.total} left "
+            f"(this call {balance.charged}; hop {balance.hop}, caveat {balance.caveat})"
+        )
+    if decision.reservation is not None:
+        print(f"reserved  {decision.reservation}  (settle it: delegation settle ID --cost UNIT=N)")
     for reason in doc["reasons"]:
         where = "token" if reason["hop"] is None else f"hop {reason['hop']}"
         if reason["caveat"] is not None:
@@ -293,6 +329,7 @@ def _scope(ns: argparse.Namespace, expires_in: int | None) -> Scope:
         max_depth=ns.max_depth,
         delegatees=ns.delegatee or (),
         max_uses=ns.max_uses,
+        budgets=ns.budget or (),
     )
 
 
@@ -411,6 +448,8 @@ def cmd_verify(ns: argparse.Namespace) -> int:
         raise UsageError("--at is for offline analysis: it cannot spend state (drop --state)")
     if ns.state is None:  # stateless: nothing revoked is known, replay is not remembered
         verifier = Verifier(keyring, state=None)
+        if ns.reserve:
+            raise UsageError("--reserve holds budget charges in shared state: add --state FILE")
         if ns.at is None:
             decision = verifier.verify(token, request, proof, discharges=discharges)
         else:
@@ -419,12 +458,15 @@ def cmd_verify(ns: argparse.Namespace) -> int:
         state = _cli_state.open_state(ns.state)
         try:
             verifier = Verifier(keyring, state=state)
-            decision = verifier.verify(token, request, proof, discharges=discharges)
+            decision = verifier.verify(
+                token, request, proof, discharges=discharges, reserve=ns.reserve
+            )
         finally:
             state.close()
     if decision.code is Code.STATE_REQUIRED:
         note(
-            "hint: this call must count a use or spend an approval, which needs shared state: "
+            "hint: this call must count a use, charge a budget or spend an approval, which needs "
+            "shared state: "
             "verify with --state FILE (made by `delegation state init FILE`)"
             + ("; --at cannot spend state" if ns.at is not None else "")
         )
@@ -549,6 +591,15 @@ def _add_restrictions(parser: argparse.ArgumentParser, *, minting: bool) -> None
         type=whole("--max-uses", 1, MAX_USES_LIMIT),
         metavar="N",
         help="at most N allowed calls, counted in verify's --state (1 = single use)",
+    )
+    group.add_argument(
+        "--budget",
+        type=_budget,
+        metavar="UNIT:TOTAL:COST[:MAX]",
+        help="spend at most TOTAL of UNIT in all (and MAX per call), charged in verify's "
+        "--state; COST is a whole number per call or the argument that carries each call's "
+        "cost, e.g. usd-cents:2000:amount:500 or search-calls:100:1; repeat for several",
+        action="append",
     )
 
 
@@ -725,7 +776,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument(
         "--state",
         metavar="FILE",
-        help="shared state file (see `state init`): revocations, use counts, replay",
+        help="shared state file (see `state init`): revocations, use counts, budgets, replay",
+    )
+    sub.add_argument(
+        "--reserve",
+        action="store_true",
+        help="hold the call's budget charges as a reservation to settle at its actual cost "
+        "afterwards (delegation settle); unsettled, it stands in full after "
+        f"{RESERVATION_SECONDS} s",
     )
 
     sub = command(

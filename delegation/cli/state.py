@@ -1,5 +1,5 @@
-"""``delegation state init``, ``revoke`` and ``revocations list``: the SQLite state file
-verifiers share.
+"""``delegation state init``, ``revoke``, ``revocations list``, ``budget`` and ``settle``: the
+SQLite state file verifiers share.
 
 One file holds revocations, use counts and spent proof nonces and approvals
 (:class:`delegation.stores.SQLiteState`). Only a file made by ``state init`` is ever opened:
@@ -19,20 +19,27 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from delegation import Keyring, Verifier
 from delegation._keys import encode_public_key
+from delegation._verifier import settle
 from delegation._wire import b64decode
 from delegation.cli._common import (
     EXIT_OK,
+    INTEGER,
     UsageError,
     add_command,
     load_token,
+    quoted,
     shown,
+    token_text,
 )
 from delegation.errors import DelegationError
 from delegation.stores import (
     InvalidRevocation,
     Revocation,
     RevocationKind,
+    SettledCharge,
+    SettleRefused,
     SQLiteState,
     StoreUnavailable,
     UnavailableReason,
@@ -145,8 +152,71 @@ def cmd_revocations_list(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cost(text: str) -> tuple[str, int]:
+    unit, sep, amount = text.rpartition("=")
+    if not sep or not unit or not INTEGER.fullmatch(amount.strip()) or amount.strip()[0] == "-":
+        raise UsageError(f"--cost takes UNIT=AMOUNT, a whole number: not {quoted(text)}")
+    return unit, int(amount)
+
+
+def cmd_settle(ns: argparse.Namespace) -> int:
+    costs = dict(_cost(text) for text in ns.cost or ())
+    if ns.release and costs:
+        raise UsageError("--release gives everything back: it takes no --cost")
+    state = open_state(ns.state)
+    try:
+        settled = settle(state, ns.reservation, None if ns.release else costs, int(time.time()))
+    except SettleRefused as exc:
+        raise UsageError(f"settle refused ({exc.reason}): {exc}") from exc
+    finally:
+        state.close()
+    if ns.json:
+        print(json.dumps({"settled": [_settled_json(c) for c in settled]}, indent=2))
+        return EXIT_OK
+    verb = "released" if ns.release else "settled"
+    print(f"{verb} reservation {ns.reservation}")
+    for c in settled:
+        left = "no longer kept" if c.spent is None else f"{c.total - c.spent} of {c.total} left"
+        print(f"  {shown(c.unit)}: charged {c.charged} of {c.held} reserved; {left}")
+    return EXIT_OK
+
+
+def _settled_json(c: SettledCharge) -> dict[str, Any]:
+    return {
+        "unit": c.unit,
+        "total": c.total,
+        "held": c.held,
+        "charged": c.charged,
+        "spent": c.spent,
+        "remaining": None if c.spent is None else c.total - c.spent,
+    }
+
+
+def cmd_budget(ns: argparse.Namespace) -> int:
+    keyring = Keyring.load(ns.keyring)
+    token = token_text(ns.token)
+    state = open_state(ns.state)
+    try:
+        balances = Verifier(keyring, state=state).balances(token)
+    finally:
+        state.close()
+    if ns.json:
+        doc = [{k: v for k, v in b.to_json().items() if k != "charged"} for b in balances]
+        print(json.dumps({"budgets": doc}, indent=2))
+        return EXIT_OK
+    if not balances:
+        print("the token has no budget")
+    for b in balances:
+        print(
+            f"{shown(b.unit)}: {b.remaining} of {b.total} left, {b.spent} spent "
+            f"(hop {b.hop}, caveat {b.caveat})"
+        )
+    return EXIT_OK
+
+
 def register(commands: Any) -> None:
-    """Add ``state``, ``revoke`` and ``revocations`` to the ``delegation`` command."""
+    """Add ``state``, ``revoke``, ``revocations``, ``budget`` and ``settle`` to the
+    ``delegation`` command."""
     state = commands.add_parser("state", help="create the state file verifiers share")
     actions = state.add_subparsers(dest="state_command", required=True, metavar="ACTION")
     sub = actions.add_parser(
@@ -192,4 +262,40 @@ def register(commands: Any) -> None:
     )
     sub.set_defaults(run=cmd_revocations_list)
     sub.add_argument("--state", required=True, metavar="FILE", help="the shared state file")
+    sub.add_argument("--json", action="store_true", help="print as JSON")
+
+    sub = add_command(
+        commands,
+        "budget",
+        cmd_budget,
+        "show what is left of each budget of a token",
+        "Checks the token under the keyring first (its signatures, not a call), then reads "
+        "each budget's balance from the state file: what it and every token sharing the "
+        "budget have spent.",
+    )
+    sub.add_argument("token", metavar="TOKEN", help="the token (- for stdin)")
+    sub.add_argument("--keyring", required=True, metavar="FILE", help="the keyring")
+    sub.add_argument("--state", required=True, metavar="FILE", help="the shared state file")
+    sub.add_argument("--json", action="store_true", help="print as JSON")
+
+    sub = add_command(
+        commands,
+        "settle",
+        cmd_settle,
+        "settle a budget reservation at the call's actual cost, or release it",
+        "verify --reserve holds a call's budget charges under a reservation id. Settle it "
+        "once the call's real cost is known: each unit's charge drops to the --cost given (at "
+        "most what was reserved) and the rest goes back to the budget; a unit not given "
+        "stays as reserved. --release gives it all back. Unsettled, a reservation stands in "
+        "full once it expires.",
+    )
+    sub.add_argument("reservation", metavar="RESERVATION", help="the id verify printed")
+    sub.add_argument("--state", required=True, metavar="FILE", help="the shared state file")
+    sub.add_argument(
+        "--cost",
+        metavar="UNIT=AMOUNT",
+        action="append",
+        help="the call's actual cost in UNIT; repeat for several units",
+    )
+    sub.add_argument("--release", action="store_true", help="give the whole reservation back")
     sub.add_argument("--json", action="store_true", help="print as JSON")

@@ -1,4 +1,5 @@
-"""State a verifier consults: revocations, proof nonces (replay), use counts, spent approvals.
+"""State a verifier consults: revocations, proof nonces (replay), use counts, budgets, spent
+approvals.
 
 One protocol, :class:`State` (:mod:`delegation.stores.base`), asked one question per verify;
 :class:`MemoryState` for one process, :class:`SQLiteState` for several processes on one host.
@@ -7,11 +8,16 @@ A store that cannot answer raises :class:`StoreUnavailable` and the verifier den
 """
 
 from delegation.stores.base import (
+    Charge,
+    Hold,
     InvalidRevocation,
     NonceClaim,
     Revocation,
     RevocationKind,
     RevocationRecord,
+    SettledCharge,
+    SettleReason,
+    SettleRefused,
     State,
     StateAnswer,
     StateQuery,
@@ -23,6 +29,8 @@ from delegation.stores.memory import MemoryState
 from delegation.stores.sqlite import SQLiteState
 
 __all__ = [
+    "Charge",
+    "Hold",
     "InvalidRevocation",
     "MemoryState",
     "NonceClaim",
@@ -30,6 +38,9 @@ __all__ = [
     "RevocationKind",
     "RevocationRecord",
     "SQLiteState",
+    "SettleReason",
+    "SettleRefused",
+    "SettledCharge",
     "State",
     "StateAnswer",
     "StateQuery",

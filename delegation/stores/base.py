@@ -2,7 +2,7 @@
 
 A token is checked offline except for three things only shared state knows: whether anything
 in its chain is revoked, whether the proof's nonce was used before, and whether its use limits
-(``max_uses`` counters and spent approvals) have room. A verifier asks all three at once,
+(``max_uses`` counters, spent approvals, budgets) have room. A verifier asks all three at once,
 :meth:`State.check`, answered atomically in one round trip (one SQL transaction, one Redis
 script). Every call either answers or raises :class:`StoreUnavailable`; a verifier denies with
 ``store_unavailable`` on that, or on any other exception. A store never guesses.
@@ -11,6 +11,8 @@ Exceptions defined here (the rest of the tree is documented in :mod:`delegation.
 
     DelegationError
     ├── StoreUnavailable       the state could not answer; ``reason`` says why (UnavailableReason)
+    ├── SettleRefused          a settle or release the state cannot apply; ``reason`` says why
+    │                          (SettleReason); nothing changed
     └── InvalidRevocation      a revocation of an unknown kind, or a value malformed for its
                                kind; also a ValueError
 """
@@ -18,7 +20,7 @@ Exceptions defined here (the rest of the tree is documented in :mod:`delegation.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple, Protocol
@@ -186,23 +188,50 @@ class UseLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class Charge:
+    """One budget a call draws on: ``amount`` of ``unit`` against the balance kept under
+    ``key``, which may never pass ``total``. The amount spent is kept until ``keep_until``
+    (exclusive): from then on it is treated as absent. A charge of 0 spends nothing but still
+    reads the balance."""
+
+    key: bytes
+    unit: str
+    total: int
+    amount: int
+    keep_until: int
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Keep a call's charges refundable under ``reservation`` (16 bytes) until ``expires_at``
+    (exclusive): before then :meth:`State.settle` may lower each charge to the call's actual
+    cost or to 0; from then on the charges stand, spent in full."""
+
+    reservation: bytes
+    expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
 class StateQuery:
     """What one verify needs from state.
 
     ``revocations``: the candidates, broadest first (:meth:`VerifiedChain.revocation_candidates`).
     ``nonce``: the proof's replay key, when the proof's signature checked out; claimed if given.
     ``spend``: every limit to count, when every other check passed; max_uses counters in token
-    order, then one per approval used.
+    order, then one per approval used. ``charges``: every budget of the chain, in token order,
+    charged together with ``spend``. ``hold``: keep the charges refundable (a reservation).
     """
 
     revocations: Sequence[Revocation]
     nonce: NonceClaim | None = None
     spend: Sequence[UseLimit] = ()
+    charges: Sequence[Charge] = ()
+    hold: Hold | None = None
 
     @property
     def writes(self) -> bool:
-        """Whether answering may write (claim a nonce or count uses)."""
-        return self.nonce is not None or bool(self.spend)
+        """Whether answering may write (claim a nonce, count uses or charge budgets)."""
+        return self.nonce is not None or bool(self.spend) or bool(self.charges)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,16 +241,102 @@ class StateAnswer:
     ``revoked``: the first candidate, in query order, that is revoked. ``replayed``: the nonce
     had a live record before this query. ``exhausted``: the index in ``spend`` of the first
     limit with no room; None when every limit was counted, when there was nothing to spend, or
-    when the spend was not attempted (revoked or replayed).
+    when the spend was not attempted (revoked or replayed). ``over_budget``: when no limit was
+    exhausted, the index in ``charges`` of the first budget whose balance cannot take its
+    amount. ``spent``: once the spend was attempted, each charge's balance spent after this
+    check (nothing counted unless everything fit); empty when it was not attempted.
     """
 
     revoked: Revocation | None = None
     replayed: bool = False
     exhausted: int | None = None
+    over_budget: int | None = None
+    spent: tuple[int, ...] = ()
+
+
+class SettleReason(StrEnum):
+    """Why a settle or release was refused: a small, stable vocabulary."""
+
+    UNKNOWN_RESERVATION = "unknown_reservation"
+    """No such reservation: never made, already settled or released, forgotten after it
+    expired, or not spelled as a reservation id."""
+    RESERVATION_EXPIRED = "reservation_expired"
+    """Its time ran out: its charges stand, spent in full."""
+    OVER_RESERVATION = "over_reservation"
+    """An actual cost above what was reserved: the difference was never authorized."""
+    UNKNOWN_UNIT = "unknown_unit"
+    """A cost for a unit the reservation charged nothing in (a typo would settle nothing)."""
+    INVALID_COST = "invalid_cost"
+    """A cost that is not an integer in [0, 2^53 - 1], or costs that are not a mapping."""
+
+
+class SettleRefused(DelegationError):
+    """A settle or release the state did not apply; nothing changed. ``reason`` is a
+    :class:`SettleReason`; ``detail`` a sentence that holds no secret."""
+
+    def __init__(self, reason: SettleReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = SettleReason(reason)
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class SettledCharge:
+    """One charge of a settled reservation: ``held`` was reserved, ``charged`` stands, and the
+    budget's balance has ``spent`` of ``total`` spent after the settle (``spent`` is None when
+    the balance is no longer kept: every token drawing on it has expired)."""
+
+    unit: str
+    total: int
+    held: int
+    charged: int
+    spent: int | None
+
+
+def settle_amounts(held: Sequence[tuple[str, int]], costs: Mapping[str, int] | None) -> list[int]:
+    """The amount each held ``(unit, amount)`` charge settles at: ``costs[unit]`` where given,
+    else the amount held; 0 for every charge when ``costs`` is None (a release). Raises
+    SettleRefused (``invalid_cost``, ``unknown_unit``, ``over_reservation``). Every store
+    applies this one rule."""
+    if costs is None:
+        return [0] * len(held)
+    if not isinstance(costs, Mapping):
+        raise SettleRefused(
+            SettleReason.INVALID_COST,
+            f"actual costs are a mapping of unit to amount, not {type(costs).__name__}",
+        )
+    for unit, cost in costs.items():
+        if type(cost) is not int or not 0 <= cost < 2**53:
+            raise SettleRefused(
+                SettleReason.INVALID_COST,
+                f"an actual cost is an integer in [0, 2^53 - 1], not {type(cost).__name__}",
+            )
+        if not any(unit == u for u, _ in held):
+            shown = unit if isinstance(unit, str) else type(unit).__name__
+            raise SettleRefused(
+                SettleReason.UNKNOWN_UNIT, f"the reservation charged nothing in {shown!r}"
+            )
+    out = []
+    for unit, amount in held:
+        actual = costs.get(unit, amount)
+        if actual > amount:
+            raise SettleRefused(
+                SettleReason.OVER_RESERVATION,
+                f"the actual cost {actual} {unit} is above the {amount} reserved",
+            )
+        out.append(actual)
+    return out
+
+
+def check_reservation(reservation: object) -> bytes:
+    """A reservation id as a store takes it. Raises SettleRefused (``unknown_reservation``)."""
+    if type(reservation) is not bytes or len(reservation) != 16:
+        raise SettleRefused(SettleReason.UNKNOWN_RESERVATION, "a reservation id is 16 bytes")
+    return reservation
 
 
 class State(Protocol):
-    """Revocations, proof nonces, use counts and spent approvals, shared by verifiers.
+    """Revocations, proof nonces, use counts, budgets and spent approvals, shared by verifiers.
 
     Every method answers or raises :class:`StoreUnavailable`; nothing else.
     """
@@ -231,11 +346,29 @@ class State(Protocol):
 
         Look up the candidates; claim the nonce when given (also when something is revoked);
         then, only if nothing is revoked and the nonce (if any) was fresh, count every limit of
-        ``spend`` all or nothing: if any has no room, count none and report the first. Of
-        concurrent checks across every verifier sharing the state, exactly one finds a given
-        nonce fresh, and no counter ever exceeds its limit. A check that raises has changed
-        nothing. Raises StoreUnavailable.
+        ``spend`` and charge every budget of ``charges``, all or nothing: if any limit has no
+        room, or else any budget cannot take its amount, count and charge none and report the
+        first. With ``hold``, record the charges under its reservation. Of concurrent checks
+        across every verifier sharing the state, exactly one finds a given nonce fresh, no
+        counter ever exceeds its limit and no balance its total. A check that raises has
+        changed nothing. Raises StoreUnavailable.
         """
+        ...
+
+    def settle(
+        self, reservation: bytes, costs: Mapping[str, int] | None, now: int
+    ) -> list[SettledCharge]:
+        """Settle a reservation at time ``now``, before its hold expires: each of its charges
+        drops to ``costs[unit]`` (at most what it held; :func:`settle_amounts`), refunding the
+        difference to its budget, and the reservation is gone. ``{}`` settles every charge as
+        held; ``None`` releases it (every charge to 0). All or nothing: raises SettleRefused
+        or StoreUnavailable having changed nothing.
+        """
+        ...
+
+    def spent(self, key: bytes, now: int) -> int:
+        """The balance spent of the budget kept under ``key`` at ``now`` (0 when there is no
+        live record). Raises StoreUnavailable."""
         ...
 
     def revoke(self, revocation: Revocation, now: int) -> None:

@@ -9,27 +9,35 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from delegation.stores.base import (
+    Charge,
     InvalidRevocation,
     NonceClaim,
     Revocation,
     RevocationRecord,
+    SettledCharge,
+    SettleReason,
+    SettleRefused,
     StateAnswer,
     StateQuery,
     StoreUnavailable,
     UnavailableReason,
     UseLimit,
+    check_reservation,
+    settle_amounts,
 )
 
 _SWEEP_EVERY = 1024
 
 
 class MemoryState:
-    """Revocations, nonces and use counts in memory, behind one lock. Implements State.
+    """Revocations, nonces, use counts, budgets and reservations in memory, behind one lock.
+    Implements State.
 
-    Nonces and use counts are each bounded by ``max_entries`` live records. When full it raises
+    Nonces, use counts, budget balances and reservations are each bounded by ``max_entries``
+    live records. When full it raises
     StoreUnavailable (``full``) rather than forget a live record early: a forgotten nonce lets
     its proof be replayed, a forgotten count hands spent uses back. Expired nonces are dropped
     on every check that claims one; expired counts on every 1 024th check, or when room is
@@ -43,6 +51,10 @@ class MemoryState:
         self._nonces: dict[bytes, int] = {}
         self._expiry: list[tuple[int, bytes]] = []
         self._counts: dict[bytes, tuple[int, int]] = {}
+        self._spent: dict[bytes, tuple[int, int]] = {}
+        """Budget balances: key -> (spent, keep_until)."""
+        self._holds: dict[bytes, tuple[int, tuple[Charge, ...]]] = {}
+        """Reservations: id -> (expires_at, the charges it holds)."""
         self._checks = 0
         self._closed = False
 
@@ -78,16 +90,90 @@ class MemoryState:
                 replayed = nonce.key in self._nonces
                 if not replayed and len(self._nonces) >= self._max:
                     raise StoreUnavailable(UnavailableReason.FULL, "the nonce table is full")
-            exhausted = None
+            exhausted = over = None
             counted: list[int] | None = None
-            if query.spend and revoked is None and not replayed:
+            balances: list[int] = []
+            attempted = (query.spend or query.charges) and revoked is None and not replayed
+            if attempted:
                 exhausted, counted = self._room(query.spend, now)
+                balances = [self._live(self._spent, c.key, now) for c in query.charges]
+                if exhausted is None:
+                    over = next(
+                        (
+                            i
+                            for i, (c, b) in enumerate(zip(query.charges, balances, strict=True))
+                            if b + c.amount > c.total
+                        ),
+                        None,
+                    )
+                    self._make_room(query, now)
             # Every check that can fail has run: from here on, nothing raises.
             if nonce is not None and not replayed:
                 self._claim(nonce)
-            if counted is not None and exhausted is None:
+            if attempted and exhausted is None and over is None:
+                assert counted is not None
                 self._count(query.spend, counted)
-            return StateAnswer(revoked, replayed, exhausted)
+                balances = self._charge(query, balances)
+            return StateAnswer(revoked, replayed, exhausted, over, tuple(balances))
+
+    def _make_room(self, query: StateQuery, now: int) -> None:
+        """Raise StoreUnavailable (``full``) when the new balances or the hold would not fit."""
+        new = len({c.key for c in query.charges if c.key not in self._spent})
+        if new and len(self._spent) + new > self._max:
+            self._sweep_counts(now)
+            if len(self._spent) + new > self._max:
+                raise StoreUnavailable(UnavailableReason.FULL, "the budget table is full")
+        if query.hold is not None and query.hold.reservation in self._holds:
+            raise StoreUnavailable(UnavailableReason.ERROR, "a reservation id was given twice")
+        if query.hold is not None and query.charges and len(self._holds) >= self._max:
+            self._sweep_counts(now)
+            if len(self._holds) >= self._max:
+                raise StoreUnavailable(UnavailableReason.FULL, "the reservation table is full")
+
+    def _charge(self, query: StateQuery, balances: list[int]) -> list[int]:
+        after = []
+        for charge, spent in zip(query.charges, balances, strict=True):
+            keep = max(charge.keep_until, self._spent.get(charge.key, (0, 0))[1])
+            self._spent[charge.key] = (spent + charge.amount, keep)
+            after.append(spent + charge.amount)
+        if query.hold is not None and query.charges:
+            self._holds[query.hold.reservation] = (query.hold.expires_at, tuple(query.charges))
+        return after
+
+    @staticmethod
+    def _live(table: dict[bytes, tuple[int, int]], key: bytes, now: int) -> int:
+        value, keep = table.get(key, (0, 0))
+        return value if keep > now else 0
+
+    def settle(
+        self, reservation: bytes, costs: Mapping[str, int] | None, now: int
+    ) -> list[SettledCharge]:
+        reservation = check_reservation(reservation)
+        with self._lock:
+            self._open()
+            held = self._holds.get(reservation)
+            if held is None:
+                raise SettleRefused(
+                    SettleReason.UNKNOWN_RESERVATION,
+                    "no such reservation: never made, already settled or released, or expired",
+                )
+            expires_at, charges = held
+            if expires_at <= now:
+                raise SettleRefused(
+                    SettleReason.RESERVATION_EXPIRED,
+                    "the reservation expired: its charges stand, spent in full",
+                )
+            actual = settle_amounts([(c.unit, c.amount) for c in charges], costs)
+            del self._holds[reservation]
+            out = []
+            for charge, cost in zip(charges, actual, strict=True):
+                spent, keep = self._spent.get(charge.key, (0, 0))
+                balance: int | None = None
+                if keep > now:
+                    balance = max(0, spent - (charge.amount - cost))
+                    self._spent[charge.key] = (balance, keep)
+                out.append(SettledCharge(charge.unit, charge.total, charge.amount, cost, balance))
+            return out
 
     def _drop_expired_nonces(self, now: int) -> None:
         while self._expiry and self._expiry[0][0] <= now:
@@ -126,6 +212,8 @@ class MemoryState:
 
     def _sweep_counts(self, now: int) -> None:
         self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+        self._spent = {k: v for k, v in self._spent.items() if v[1] > now}
+        self._holds = {k: v for k, v in self._holds.items() if v[0] > now}
 
     def revoke(self, revocation: Revocation, now: int) -> None:
         if not isinstance(revocation, Revocation):
@@ -140,6 +228,15 @@ class MemoryState:
             self._open()
             records = [RevocationRecord(r, at) for r, at in self._revoked.items()]
         return sorted(records, key=lambda r: (r.revoked_at, r.revocation.kind, r.revocation.value))
+
+    def spent(self, key: bytes, now: int | None = None) -> int:
+        """The stored balance spent of budget ``key`` (0 if none); with ``now``, 0 once it is no
+        longer kept. For tests and inspection."""
+        with self._lock:
+            self._open()
+            if now is not None:
+                return self._live(self._spent, key, now)
+            return self._spent.get(key, (0, 0))[0]
 
     def count(self, key: bytes, now: int | None = None) -> int:
         """The stored count of ``key`` (0 if none); with ``now``, 0 once it is no longer kept.

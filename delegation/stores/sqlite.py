@@ -21,27 +21,33 @@ import stat
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Final
 
 from delegation.stores.base import (
+    Charge,
     InvalidRevocation,
     NonceClaim,
     Revocation,
     RevocationKind,
     RevocationRecord,
+    SettledCharge,
+    SettleReason,
+    SettleRefused,
     StateAnswer,
     StateQuery,
     StoreUnavailable,
     UnavailableReason,
-    UseLimit,
+    check_reservation,
+    settle_amounts,
 )
 
 APPLICATION_ID: Final = 0x444C4753
 """``PRAGMA application_id`` of a delegation state file: "DLGS" in the database header."""
-SCHEMA_VERSION: Final = 1
-"""``PRAGMA user_version`` of the schema below. A file with a higher one is refused."""
+SCHEMA_VERSION: Final = 2
+"""``PRAGMA user_version`` of the schema below. A file with a higher one is refused; one made
+at version 1 (no budgets) is brought to 2 when it is opened."""
 
 _KINDS = ", ".join(f"'{kind.value}'" for kind in RevocationKind)
 _SCHEMA: Final = (
@@ -63,6 +69,26 @@ _SCHEMA: Final = (
     ") WITHOUT ROWID",
     "CREATE INDEX uses_expiry ON uses (keep_until)",
 )
+_SCHEMA_2: Final = (
+    "CREATE TABLE budgets ("
+    " key BLOB NOT NULL PRIMARY KEY CHECK (typeof(key) = 'blob'),"
+    " spent INTEGER NOT NULL CHECK (typeof(spent) = 'integer' AND spent >= 0),"
+    " keep_until INTEGER NOT NULL CHECK (typeof(keep_until) = 'integer')"
+    ") WITHOUT ROWID",
+    "CREATE INDEX budgets_expiry ON budgets (keep_until)",
+    "CREATE TABLE holds ("
+    " reservation BLOB NOT NULL CHECK (typeof(reservation) = 'blob'),"
+    " seq INTEGER NOT NULL CHECK (typeof(seq) = 'integer'),"
+    " key BLOB NOT NULL CHECK (typeof(key) = 'blob'),"
+    " unit TEXT NOT NULL CHECK (typeof(unit) = 'text'),"
+    " total INTEGER NOT NULL CHECK (typeof(total) = 'integer'),"
+    " amount INTEGER NOT NULL CHECK (typeof(amount) = 'integer' AND amount >= 0),"
+    " expires_at INTEGER NOT NULL CHECK (typeof(expires_at) = 'integer'),"
+    " PRIMARY KEY (reservation, seq)"
+    ") WITHOUT ROWID",
+    "CREATE INDEX holds_expiry ON holds (expires_at)",
+)
+"""Version 2: budget balances and the charges of unsettled reservations."""
 _SWEEP_EVERY = 256
 _STORE_ERRORS = (sqlite3.Error, ValueError, OverflowError)
 """What binding or running a statement can raise: SQLite errors, and values it cannot bind
@@ -109,11 +135,11 @@ def _unavailable(exc: BaseException) -> StoreUnavailable:
 
 
 @functools.cache
-def _expected_objects() -> tuple[tuple[str, str, str, str], ...]:
-    """sqlite_master as the schema above makes it, as this SQLite library writes it."""
+def _expected_objects(version: int = SCHEMA_VERSION) -> tuple[tuple[str, str, str, str], ...]:
+    """sqlite_master as the schema of ``version`` makes it, as this SQLite library writes it."""
     db = sqlite3.connect(":memory:")
     try:
-        for statement in _SCHEMA:
+        for statement in _SCHEMA if version == 1 else _SCHEMA + _SCHEMA_2:
             db.execute(statement)
         return _objects(db)
     finally:
@@ -222,7 +248,7 @@ class SQLiteState:
             objects = _objects(db)
             empty = app == 0 and version == 0 and not objects
             if create and empty:
-                for statement in _SCHEMA:
+                for statement in _SCHEMA + _SCHEMA_2:
                     db.execute(statement)
                 db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -245,10 +271,31 @@ class SQLiteState:
                 f"state file made by a newer version of delegation (schema {version}; "
                 f"this one knows up to {SCHEMA_VERSION})",
             )
+        if version == 1 and objects == _expected_objects(1):
+            self._upgrade()
+            return
         if version != SCHEMA_VERSION:
             raise _corrupt(f"unknown schema version {version}")
         if objects != _expected_objects():
             raise _corrupt("its tables are not the ones this library made")
+
+    def _upgrade(self) -> None:
+        """Bring a version-1 file to version 2 (add the budget tables), once: the version is
+        read again under the write lock, since another process may be doing the same."""
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 1 and _objects(db) == _expected_objects(1):
+                for statement in _SCHEMA_2:
+                    db.execute(statement)
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            elif version != SCHEMA_VERSION or _objects(db) != _expected_objects():
+                raise _corrupt("its tables changed while it was being upgraded")
+            db.execute("COMMIT")
+        finally:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
 
     def __enter__(self) -> SQLiteState:
         return self
@@ -294,12 +341,51 @@ class SQLiteState:
             if self._writes % _SWEEP_EVERY == 0:
                 db.execute("DELETE FROM nonces WHERE expires_at <= ?", (now,))
                 db.execute("DELETE FROM uses WHERE keep_until <= ?", (now,))
+                db.execute("DELETE FROM budgets WHERE keep_until <= ?", (now,))
+                db.execute("DELETE FROM holds WHERE expires_at <= ?", (now,))
             revoked = _first_revoked(db, query.revocations)
             replayed = query.nonce is not None and not _claim(db, query.nonce, now)
-            exhausted = None
-            if query.spend and revoked is None and not replayed:
-                exhausted = _consume(db, query.spend, now)
-            return StateAnswer(revoked, replayed, exhausted)
+            if (query.spend or query.charges) and revoked is None and not replayed:
+                exhausted, over, spent = _consume(db, query, now)
+                return StateAnswer(revoked, replayed, exhausted, over, spent)
+            return StateAnswer(revoked, replayed)
+
+    def settle(
+        self, reservation: bytes, costs: Mapping[str, int] | None, now: int
+    ) -> list[SettledCharge]:
+        reservation = check_reservation(reservation)
+        with self._session(write=True) as db:
+            rows = db.execute(
+                "SELECT key, unit, total, amount, expires_at FROM holds WHERE reservation = ? "
+                "ORDER BY seq",
+                (reservation,),
+            ).fetchall()
+            if not rows:
+                raise SettleRefused(
+                    SettleReason.UNKNOWN_RESERVATION,
+                    "no such reservation: never made, already settled or released, or expired",
+                )
+            held = [_held_row(row) for row in rows]
+            if held[0][4] <= now:
+                raise SettleRefused(
+                    SettleReason.RESERVATION_EXPIRED,
+                    "the reservation expired: its charges stand, spent in full",
+                )
+            actual = settle_amounts([(unit, amount) for _, unit, _, amount, _ in held], costs)
+            out = []
+            for (key, unit, total, amount, _), cost in zip(held, actual, strict=True):
+                row = db.execute(
+                    "SELECT spent, keep_until FROM budgets WHERE key = ?", (key,)
+                ).fetchone()
+                balance: int | None = None
+                if row is not None:
+                    spent, keep = _balance_row(row)
+                    if keep > now:
+                        balance = max(0, spent - (amount - cost))
+                        db.execute("UPDATE budgets SET spent = ? WHERE key = ?", (balance, key))
+                out.append(SettledCharge(unit, total, amount, cost, balance))
+            db.execute("DELETE FROM holds WHERE reservation = ?", (reservation,))
+            return out
 
     def revoke(self, revocation: Revocation, now: int) -> None:
         if not isinstance(revocation, Revocation):
@@ -325,6 +411,18 @@ class SQLiteState:
             except InvalidRevocation as exc:
                 raise _corrupt("a revocation this library would not record") from exc
         return out
+
+    def spent(self, key: bytes, now: int | None = None) -> int:
+        """The stored balance spent of budget ``key`` (0 if none); with ``now``, 0 once it is no
+        longer kept. For tests and inspection."""
+        with self._session(write=False) as db:
+            row = db.execute(
+                "SELECT spent, keep_until FROM budgets WHERE key = ?", (key,)
+            ).fetchone()
+        if row is None:
+            return 0
+        spent, keep = _balance_row(row)
+        return spent if now is None or keep > now else 0
 
     def count(self, key: bytes, now: int | None = None) -> int:
         """The stored count of ``key`` (0 if none); with ``now``, 0 once it is no longer kept.
@@ -398,32 +496,92 @@ def _claim(db: sqlite3.Connection, nonce: NonceClaim, now: int) -> bool:
     return True
 
 
-def _consume(db: sqlite3.Connection, limits: Sequence[UseLimit], now: int) -> int | None:
-    """Count every limit, or none: the index of the first exhausted one, or None."""
-    keys = list({limit.key: None for limit in limits})
-    marks = ", ".join("?" * len(keys))
-    stored: dict[bytes, tuple[int, int]] = {}
-    for key, used, keep in db.execute(
-        f"SELECT key, used, keep_until FROM uses WHERE key IN ({marks})",  # noqa: S608 (only ?s)
-        keys,
+def _consume(
+    db: sqlite3.Connection, query: StateQuery, now: int
+) -> tuple[int | None, int | None, tuple[int, ...]]:
+    """Count every limit and charge every budget, or none: (the index of the first exhausted
+    limit, else of the first budget that cannot take its amount, and each budget's spent)."""
+    limits, charges = query.spend, query.charges
+    counts = _live_rows(db, "uses", "used", [limit.key for limit in limits], now, low=1)
+    balances = _live_rows(db, "budgets", "spent", [c.key for c in charges], now, low=0)
+    spent = tuple(balances[c.key] for c in charges)
+    exhausted = next(
+        (i for i, limit in enumerate(limits) if counts[limit.key] >= limit.limit), None
+    )
+    if exhausted is not None:
+        return exhausted, None, spent
+    over = next((i for i, c in enumerate(charges) if spent[i] + c.amount > c.total), None)
+    if over is not None:
+        return None, over, spent
+    if limits:
+        db.executemany(
+            "INSERT INTO uses (key, used, keep_until) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET used = excluded.used, "
+            "keep_until = MAX(uses.keep_until, excluded.keep_until)",
+            [(limit.key, counts[limit.key] + 1, limit.keep_until) for limit in limits],
+        )
+    after = tuple(s + c.amount for s, c in zip(spent, charges, strict=True))
+    if charges:
+        db.executemany(
+            "INSERT INTO budgets (key, spent, keep_until) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET spent = excluded.spent, "
+            "keep_until = MAX(budgets.keep_until, excluded.keep_until)",
+            [(c.key, a, c.keep_until) for c, a in zip(charges, after, strict=True)],
+        )
+    if query.hold is not None and charges:
+        _hold(db, query.hold.reservation, query.hold.expires_at, charges)
+    return None, None, after
+
+
+def _live_rows(
+    db: sqlite3.Connection, table: str, column: str, keys: list[bytes], now: int, *, low: int
+) -> dict[bytes, int]:
+    """Each key's live value in ``table`` (0 when absent or no longer kept)."""
+    out = dict.fromkeys(keys, 0)
+    if not keys:
+        return out
+    marks = ", ".join("?" * len(out))
+    for key, value, keep in db.execute(
+        f"SELECT key, {column}, keep_until FROM {table} WHERE key IN ({marks})",  # noqa: S608 (fixed names, ?s)
+        list(out),
     ):
-        if type(key) is not bytes or type(used) is not int or type(keep) is not int or used < 1:
-            raise _corrupt("a use-count row this library did not write")
-        stored[key] = (used, keep)
-    counts = []
-    for index, limit in enumerate(limits):
-        used, keep = stored.get(limit.key, (0, 0))
-        count = used if keep > now else 0
-        if count >= limit.limit:
-            return index
-        counts.append(count)
+        if type(key) is not bytes or type(value) is not int or type(keep) is not int or value < low:
+            raise _corrupt(f"a {table} row this library did not write")
+        out[key] = value if keep > now else 0
+    return out
+
+
+def _hold(
+    db: sqlite3.Connection, reservation: bytes, expires_at: int, charges: Sequence[Charge]
+) -> None:
+    if db.execute("SELECT 1 FROM holds WHERE reservation = ?", (reservation,)).fetchone():
+        raise StoreUnavailable(_R.ERROR, "a reservation id was given twice")
     db.executemany(
-        "INSERT INTO uses (key, used, keep_until) VALUES (?, ?, ?) "
-        "ON CONFLICT (key) DO UPDATE SET used = excluded.used, "
-        "keep_until = MAX(uses.keep_until, excluded.keep_until)",
+        "INSERT INTO holds (reservation, seq, key, unit, total, amount, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
-            (limit.key, count + 1, limit.keep_until)
-            for limit, count in zip(limits, counts, strict=True)
+            (reservation, seq, c.key, c.unit, c.total, c.amount, expires_at)
+            for seq, c in enumerate(charges)
         ],
     )
-    return None
+
+
+def _held_row(row: tuple[object, ...]) -> tuple[bytes, str, int, int, int]:
+    key, unit, total, amount, expires_at = row
+    if (
+        type(key) is not bytes
+        or type(unit) is not str
+        or type(total) is not int
+        or type(amount) is not int
+        or type(expires_at) is not int
+        or amount < 0
+    ):
+        raise _corrupt("a reservation row this library did not write")
+    return key, unit, total, amount, expires_at
+
+
+def _balance_row(row: tuple[object, ...]) -> tuple[int, int]:
+    spent, keep = row
+    if type(spent) is not int or type(keep) is not int or spent < 0:
+        raise _corrupt("a budget row this library did not write")
+    return spent, keep

@@ -32,6 +32,7 @@ if str(HERE) not in sys.path:  # loaded by path (the tests do) rather than run a
     sys.path.insert(0, str(HERE))
 
 from gen import (  # noqa: E402
+    budgets,
     caveats,
     chain,
     encoding,
@@ -54,6 +55,7 @@ BUILDERS: tuple[Callable[[], VectorFile], ...] = (
     proof.build,
     thirdparty.build,
     state.build,
+    budgets.build,
     requests.build,
 )
 """One module per vector file: ``gen.<name>.build()`` returns the VectorFile ``<name>.json``."""

@@ -67,7 +67,8 @@ from tests.e2e.helpers import (
 CLI = (sys.executable, "-m", "delegation.cli")
 HEX32 = re.compile(r"[0-9a-f]{32}")
 DECISION_KEYS = {
-    "allowed", "code", "reasons", "task", "agents", "token_id", "root_id", "key_id", "expires", "at"
+    "allowed", "code", "reasons", "task", "agents", "token_id", "root_id", "key_id", "expires",
+    "at", "budgets", "reservation",
 }  # fmt: skip
 REASON_KEYS = {"code", "hop", "caveat", "detail"}
 TASK_KEYS = {"task_id", "approved_by", "approved_at", "statement", "digest"}
@@ -562,7 +563,7 @@ def test_demo_plays_the_whole_story(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stderr == ""
     out = result.stdout
-    assert "20 calls: 5 allowed, 15 denied, each as expected" in out
+    assert "24 calls: 7 allowed, 17 denied, each as expected" in out
     assert "!!" not in out
     claimed_line = next(line for line in out.splitlines() if line.startswith("denial codes shown:"))
     claimed = claimed_line.split(":", 1)[1].replace(",", " ").split()
@@ -577,8 +578,11 @@ def test_demo_plays_the_whole_story(tmp_path: Path) -> None:
         Code.APPROVAL_REQUIRED,
         Code.WRONG_CHAIN,
         Code.USES_EXHAUSTED,
+        Code.COST_TOO_HIGH,
+        Code.BUDGET_EXCEEDED,
         Code.REVOKED,
     }
+    assert "budget pages: 10 of 50 left" in out
     reason_codes = set(re.findall(r"^ +([a-z_]+) \((?:token|hop \d+)", out, re.M))
     for code in claimed:
         assert code in reason_codes, code

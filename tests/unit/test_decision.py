@@ -95,6 +95,8 @@ def test_decision_json_shape_for_an_allow(
         "key_id": root_token.identifier.key_id,
         "expires": NOW + 3600,  # the root scope's expiry
         "at": NOW,
+        "budgets": [],
+        "reservation": None,
     }
     assert json.loads(json.dumps(doc)) == doc
 
@@ -112,7 +114,7 @@ def test_decision_json_shape_for_a_denial(
     doc = verifier.verify(root_token, request, None).to_json()
     assert list(doc) == [
         "allowed", "code", "reasons", "task", "agents", "token_id", "root_id", "key_id", "expires",
-        "at",
+        "at", "budgets", "reservation",
     ]  # fmt: skip
     assert doc["allowed"] is False
     assert doc["code"] == "tool_not_allowed"
@@ -149,6 +151,8 @@ def test_decision_json_for_an_unreadable_token() -> None:
         "key_id": None,
         "expires": None,
         "at": None,
+        "budgets": [],
+        "reservation": None,
     }
 
 

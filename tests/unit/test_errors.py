@@ -58,6 +58,9 @@ def test_code_vocabulary_is_stable() -> None:
         "REVOKED": "revoked",
         "USES_EXHAUSTED": "uses_exhausted",
         "STATE_REQUIRED": "state_required",
+        "COST_INVALID": "cost_invalid",
+        "COST_TOO_HIGH": "cost_too_high",
+        "BUDGET_EXCEEDED": "budget_exceeded",
         "TOKEN_REQUIRED": "token_required",
         "INTERNAL_ERROR": "internal_error",
     }

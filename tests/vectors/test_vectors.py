@@ -37,6 +37,8 @@ from delegation.stores import (
     MemoryState,
     Revocation,
     RevocationKind,
+    SettleReason,
+    SettleRefused,
     State,
     StateAnswer,
     StateQuery,
@@ -61,12 +63,17 @@ OPTIONAL_VECTOR_KEYS = {
     "store_failure",
     "stateless",
     "approval_request",
+    "reserve",
 }
 STEP_KEYS = {"request", "proof", "now", "expected"}
-OPTIONAL_STEP_KEYS = {"token", "discharges"}
+OPTIONAL_STEP_KEYS = {"token", "discharges", "reserve"}
+SETTLE_STEP_KEYS = {"settle", "now", "expected"}
+SETTLED_KEYS = {"unit", "total", "held", "charged", "spent"}
+BALANCE_KEYS = {"unit", "total", "charged", "spent", "remaining", "hop", "caveat"}
 STATE_KEYS = {"revocations"}
-STORES = {"revocations", "nonces", "uses"}
+STORES = {"revocations", "nonces", "uses", "budgets"}
 EXPECTED_KEYS = {"allowed", "codes"}
+OPTIONAL_EXPECTED_KEYS = {"budgets"}
 ALLOWED_KEYS = {"agents", "task_id", "root_id", "token_id"}
 APPROVAL_REQUEST_KEYS = {
     "third_party",
@@ -112,7 +119,7 @@ def _keyring(spec: Json) -> Keyring:
 class _Failing(MemoryState):
     """State whose store named by ``store_failure`` cannot answer: every check that needs it
     raises StoreUnavailable (revocations: every check; nonces: checks that claim a nonce;
-    uses: checks that count uses or spend approvals)."""
+    uses: checks that count uses or spend approvals; budgets: checks that charge budgets)."""
 
     def __init__(self, failing: str | None) -> None:
         super().__init__()
@@ -123,6 +130,7 @@ class _Failing(MemoryState):
             self.failing == "revocations"
             or (self.failing == "nonces" and query.nonce is not None)
             or (self.failing == "uses" and query.spend)
+            or (self.failing == "budgets" and query.charges)
         ):
             raise StoreUnavailable(UnavailableReason.UNREACHABLE, f"vector: {self.failing} down")
         return super().check(query, now)
@@ -158,6 +166,32 @@ def _check(decision: Decision, expected: Json, where: str) -> None:
         assert decision.task.task_id == expected["task_id"], where
         assert decision.root_id == expected["root_id"], where
         assert decision.token_id == expected["token_id"], where
+    balances = [b.to_json() for b in decision.budgets]
+    assert balances == expected.get("budgets", []), f"{where}: budgets {balances}"
+
+
+def _settle(verifier: Verifier, step: Json, reservations: dict[int, str | None]) -> None:
+    """A settle step: settle (or release) the reservation an earlier presentation made."""
+    asked, expected = step["settle"], step["expected"]
+    reservation = reservations[asked["of"]]
+    assert reservation is not None, f"presentation {asked['of']} made no reservation"
+    if "refused" in expected:
+        with pytest.raises(SettleRefused) as refused:
+            _settle_call(verifier, reservation, asked["costs"])
+        assert str(refused.value.reason) == expected["refused"]
+        return
+    settled = _settle_call(verifier, reservation, asked["costs"])
+    got = [
+        {"unit": c.unit, "total": c.total, "held": c.held, "charged": c.charged, "spent": c.spent}
+        for c in settled
+    ]
+    assert got == expected["settled"]
+
+
+def _settle_call(verifier: Verifier, reservation: str, costs: Json | None) -> list[Any]:
+    if costs is None:
+        return verifier.release(reservation)
+    return verifier.settle(reservation, costs)
 
 
 @pytest.mark.parametrize(("doc", "vector"), list(_cases()))
@@ -166,15 +200,23 @@ def test_vector(doc: Json, vector: Json, caplog: pytest.LogCaptureFixture) -> No
     verifier = _verifier(doc, vector, clock)
     steps = [vector, *vector.get("then", [])]
     caplog.set_level(logging.ERROR, logger="delegation")
+    reservations: dict[int, str | None] = {}
     for index, step in enumerate(steps):
         clock[0] = step["now"]
+        if "settle" in step:
+            _settle(verifier, step, reservations)
+            continue
         token = step.get("token", vector["token"])
         decision = verifier.verify(
             token,
             Request.from_json(step["request"]),
             step["proof"],
             discharges=step.get("discharges", []),
+            reserve=step.get("reserve", False),
         )
+        reservations[index] = decision.reservation
+        reserves = step.get("reserve", False) and decision.allowed and bool(decision.budgets)
+        assert (decision.reservation is not None) == reserves, f"presentation {index}"
         # A denial that came from an unexpected exception inside the verifier is a crash
         # dressed as a code: the verifier logs it, and the vector fails here.
         crashes = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
@@ -240,7 +282,20 @@ def test_vector_files_are_well_formed() -> None:
                 assert set(answer) in ({"error"}, {"caveat", "discharge"}), vector["name"]
                 if "error" in answer:
                     Code(answer["error"])
-            for step in [vector, *vector.get("then", [])]:
+            for index, step in enumerate([vector, *vector.get("then", [])]):
+                if "settle" in step:
+                    assert set(step) == SETTLE_STEP_KEYS, vector["name"]
+                    assert set(step["settle"]) == {"of", "costs"}, vector["name"]
+                    assert 0 <= step["settle"]["of"] < index, vector["name"]
+                    answer = step["expected"]
+                    assert set(answer) in ({"refused"}, {"settled"}), vector["name"]
+                    if "refused" in answer:
+                        SettleReason(answer["refused"])
+                    for charge in answer.get("settled", []):
+                        assert set(charge) == SETTLED_KEYS, vector["name"]
+                    continue
+                if "reserve" in step:
+                    assert step["reserve"] is True, vector["name"]
                 allowed_keys = (
                     STEP_KEYS | OPTIONAL_STEP_KEYS | (set(vector) if step is vector else set())
                 )
@@ -250,7 +305,10 @@ def test_vector_files_are_well_formed() -> None:
                 assert all(isinstance(d, str) for d in discharges), vector["name"]
                 expected = step["expected"]
                 extra = ALLOWED_KEYS if expected["allowed"] else set()
-                assert set(expected) == EXPECTED_KEYS | extra, vector["name"]
+                optional = OPTIONAL_EXPECTED_KEYS & set(expected)
+                assert set(expected) == EXPECTED_KEYS | extra | optional, vector["name"]
+                for balance in expected.get("budgets", []):
+                    assert set(balance) == BALANCE_KEYS, vector["name"]
                 assert expected["allowed"] == (not expected["codes"]), vector["name"]
                 for code in expected["codes"]:
                     Code(code)  # every expected code is in the vocabulary
@@ -262,7 +320,7 @@ def test_every_reason_code_has_a_vector() -> None:
     for path in _files():
         for vector in _load(path).get("vectors", []):
             for step in [vector, *vector.get("then", [])]:
-                seen.update(step["expected"]["codes"])
+                seen.update(step["expected"].get("codes", []))
     # Discharges, revocations and failing stores are all describable; a bug is not: no correct
     # input makes a correct verifier say internal_error, so no vector can pin it.
     exempt = {str(Code.INTERNAL_ERROR)}

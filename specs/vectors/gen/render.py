@@ -58,8 +58,41 @@ def expected_chain(tok: Tokenish, names: Sequence[str]) -> list[Json]:
     ]
 
 
-def expected(tok: Tokenish, codes: Sequence[Code], chain: Sequence[str] | None) -> Json:
+@dataclass(frozen=True)
+class Spent:
+    """One budget of the chain as an expected decision reports it ([budgets.md], "The
+    decision"): ``charged`` by this call (0 on a denial), ``spent`` in all after it."""
+
+    unit: str
+    total: int
+    charged: int
+    spent: int
+    hop: int
+    caveat: int
+
+    def to_json(self) -> Json:
+        if not 0 <= self.spent <= self.total or self.charged > self.spent:
+            raise AssertionError(f"an impossible balance {self}")
+        return {
+            "unit": self.unit,
+            "total": self.total,
+            "charged": self.charged,
+            "spent": self.spent,
+            "remaining": self.total - self.spent,
+            "hop": self.hop,
+            "caveat": self.caveat,
+        }
+
+
+def expected(
+    tok: Tokenish,
+    codes: Sequence[Code],
+    chain: Sequence[str] | None,
+    budgets: Sequence[Spent] = (),
+) -> Json:
     out: Json = {"allowed": not codes, "codes": [str(c) for c in codes]}
+    if budgets:
+        out["budgets"] = [b.to_json() for b in budgets]
     if not codes:
         if chain is None:
             raise AssertionError("an allowed vector states its chain")
@@ -84,6 +117,38 @@ class Step:
     now: int = NOW
     token: Tokenish | None = None
     discharges: Sequence[str] = ()
+    budgets: Sequence[Spent] = ()
+    reserve: bool = False
+
+
+@dataclass
+class Settle:
+    """A settle (``costs``: unit -> actual cost) or release (``costs`` None) of the reservation
+    made by presentation ``of`` of the same vector (0: the vector's own, k: its k-th ``then``
+    entry), at ``now``. Either it settles, each charge as ``(unit, total, held, charged,
+    spent)`` (``spent`` None: the balance is no longer kept), or it is ``refused`` with a
+    reason of budgets.md."""
+
+    of: int
+    costs: dict[str, int] | None
+    now: int = NOW
+    settled: Sequence[tuple[str, int, int, int, int | None]] = ()
+    refused: str | None = None
+
+    def to_json(self) -> Json:
+        if (self.refused is None) == (not self.settled):
+            raise AssertionError("a settle either settles charges or is refused")
+        answer: Json = (
+            {"refused": self.refused}
+            if self.refused is not None
+            else {
+                "settled": [
+                    {"unit": u, "total": t, "held": h, "charged": c, "spent": s}
+                    for u, t, h, c, s in self.settled
+                ]
+            }
+        )
+        return {"settle": {"of": self.of, "costs": self.costs}, "now": self.now, "expected": answer}
 
 
 @dataclass(frozen=True)
@@ -134,7 +199,7 @@ class ApprovalRequest:
         }
 
 
-STORES = ("revocations", "nonces", "uses")
+STORES = ("revocations", "nonces", "uses", "budgets")
 """What ``store_failure`` may name: the state's answers that need it raise StoreUnavailable."""
 
 
@@ -156,9 +221,11 @@ class VectorFile:
         *,
         codes: Sequence[Code] = (),
         chain: Sequence[str] | None = None,
+        budgets: Sequence[Spent] = (),
+        reserve: bool = False,
         now: int = NOW,
         keyring: Json | None = None,
-        then: Sequence[Step] = (),
+        then: Sequence[Step | Settle] = (),
         discharges: Sequence[str] = (),
         revoked: Sequence[tuple[RevocationKind, str]] = (),
         store_failure: str | None = None,
@@ -179,8 +246,10 @@ class VectorFile:
             "request": request,
             "proof": proof,
             "now": now,
-            "expected": expected(tok, codes, chain),
+            "expected": expected(tok, codes, chain, budgets),
         }
+        if reserve:
+            vector["reserve"] = True
         if keyring is not None:
             vector["keyring"] = keyring
         if discharges:
@@ -195,15 +264,22 @@ class VectorFile:
             vector["approval_request"] = approval_request.to_json()
         if then:
             steps = []
-            for step in then:
+            for index, step in enumerate(then):
+                if isinstance(step, Settle):
+                    if not 0 <= step.of <= index:
+                        raise AssertionError("a settle names an earlier presentation")
+                    steps.append(step.to_json())
+                    continue
                 Request.from_json(step.request)
                 step_tok = tok if step.token is None else step.token
                 doc: Json = {
                     "request": step.request,
                     "proof": step.proof,
                     "now": step.now,
-                    "expected": expected(step_tok, step.codes, step.chain),
+                    "expected": expected(step_tok, step.codes, step.chain, step.budgets),
                 }
+                if step.reserve:
+                    doc["reserve"] = True
                 if step.token is not None:
                     doc["token"] = text(step.token)
                 if step.discharges:

@@ -436,6 +436,30 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     ("state.md", "What is cached, and what never is", ("hop_cache_does_not_bless_spliced_hop",)),
+    (
+        "budgets.md",
+        "15 budget",
+        ("budget_cost_*", "budget_fixed_cost", "budget_per_call_*", "budget_body_*"),
+    ),
+    (
+        "budgets.md",
+        "Charging at step 9",
+        (
+            "budget_cost_from_argument",
+            "budget_child_within_its_own",
+            "budget_siblings_share_the_parents",
+            "budget_two_units_all_or_nothing",
+            "budget_uses_exhausted_reported_first",
+            "budget_denied_call_charges_nothing",
+            "budget_stateless_state_required",
+            "budget_store_unavailable",
+        ),
+    ),
+    (
+        "budgets.md",
+        "Reservations: reserve, then settle",
+        ("budget_reserve_*", "budget_reservation_*", "budget_settle_*", "budget_no_reservation_*"),
+    ),
 )
 
 HEADING = "## Vectors by section"

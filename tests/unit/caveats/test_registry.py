@@ -66,6 +66,7 @@ def test_default_registry_holds_exactly_the_core_families() -> None:
         (12, "max_uses"),
         (13, "args_only"),
         (14, "approved_for"),
+        (15, "budget"),
     ]
 
 
@@ -154,7 +155,7 @@ def test_registered_application_caveats_decode() -> None:
     assert reg.decode(Colour("red").encode()) == Colour("red")
 
 
-@pytest.mark.parametrize("type_id", [15, 127, 128, 1023, 1024, 4096, 2**32 - 1])
+@pytest.mark.parametrize("type_id", [16, 127, 128, 1023, 1024, 4096, 2**32 - 1])
 def test_unknown_types_survive_byte_for_byte_and_deny(type_id: int) -> None:
     raw = _cbor.dumps([type_id, {"approved": True, "n": [1, 2]}])
     cav = default_registry().decode(raw)

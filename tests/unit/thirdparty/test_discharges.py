@@ -52,7 +52,17 @@ from delegation._thirdparty.caveat import (
     seal_vid,
 )
 from delegation._token import _mint
-from delegation.caveats import ApprovedFor, Call, Delegatees, Hop, MaxDepth, MaxUses, Tool, Validity
+from delegation.caveats import (
+    ApprovedFor,
+    Budget,
+    Call,
+    Delegatees,
+    Hop,
+    MaxDepth,
+    MaxUses,
+    Tool,
+    Validity,
+)
 from delegation.errors import BadDischarge
 from delegation.limits import (
     MAX_CAVEATS,
@@ -296,8 +306,9 @@ def test_discharge_without_an_expiry_is_bad_discharge(
         MaxUses(1),
         MaxDepth(0),
         Delegatees(("agent-*",)),
+        Budget("usd-cents", 100, "amount"),
     ],
-    ids=["hop", "max_uses", "max_depth", "delegatees"],
+    ids=["hop", "max_uses", "max_depth", "delegatees", "budget"],
 )
 def test_discharge_cannot_carry_chain_caveats(
     verifier: Verifier, gated: UnverifiedToken, orchestrator: AgentKey, caveat: Caveat
