@@ -59,6 +59,7 @@ HMAC = "HMAC floor"
 OURS = ours.HolderBound.name
 BEARER = ours.Bearer.name
 LONG_LIVED = ours.LongLived.name
+BUDGETED = ours.WithBudget.name
 HOLDER_PEERS: tuple[type[System[Any]], ...] = (Biscuit, Tenuo, JwtChain)
 BEARER_PEERS: tuple[type[System[Any]], ...] = (Pymacaroons, Bakery)
 
@@ -96,10 +97,12 @@ def build_ops(depths: tuple[int, ...], say: Callable[[str], None]) -> list[Op]:
         systems: list[System[Any]] = [holder, ours.Bearer(depth)]
         systems += [peer(depth) for peer in HOLDER_PEERS + BEARER_PEERS]
         long_lived = ours.LongLived(depth)
-        for system in [*systems, long_lived]:
+        budgeted = ours.WithBudget(depth)
+        for system in [*systems, long_lived, budgeted]:
             problems += verdict_problems(system)
         ops += [_op(system, mode) for system in systems for mode in ("cold", "warm")]
         ops.append(_op(long_lived, "cold"))
+        ops.append(_op(budgeted, "warm"))
     if problems:
         raise SystemExit("verdicts wrong, nothing timed:\n" + "\n".join(problems))
     return ops
@@ -249,6 +252,7 @@ SYSTEMS: tuple[type[System[Any]], ...] = (
     ours.HolderBound,
     ours.Bearer,
     ours.LongLived,
+    ours.WithBudget,
     *HOLDER_PEERS,
     *BEARER_PEERS,
 )
@@ -334,7 +338,10 @@ def render(run: Run) -> str:
         "Not targets: one libsodium Ed25519 verify / one OpenSSL verify: "
         + _ratios(s, depths, LIBSODIUM, OPENSSL)
         + "; first sight in a long-lived verifier (its caveat-parse memo warm) / first sight in"
-        " a fresh one: " + _ratios(s, depths, f"{LONG_LIVED} cold", f"{OURS} cold") + ".",
+        " a fresh one: " + _ratios(s, depths, f"{LONG_LIVED} cold", f"{OURS} cold") + "; warm"
+        " verify that charges a budget / one that does not (issue 13): "
+        + _ratios(s, depths, f"{BUDGETED} warm", f"{OURS} warm")
+        + ".",
         "",
         "## Cache memory (tracemalloc: bytes that emptying the cache frees, per entry)",
         "",

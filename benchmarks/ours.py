@@ -31,6 +31,7 @@ from workload import (
 from delegation import (
     Agent,
     AgentKey,
+    Budget,
     Keyring,
     MemoryState,
     Request,
@@ -68,11 +69,17 @@ def _nonce() -> bytes:
     return next(_nonces).to_bytes(16, "big")
 
 
+BUDGET = Budget("calls", 2**53 - 1, 1)
+"""The budget the "with a budget" column's token ends with: a fixed cost of 1 per call, a total
+no run reaches, so every timed call is charged and allowed."""
+
+
 def build_token(
-    ring: Keyring, depth: int, keys: Sequence[AgentKey]
+    ring: Keyring, depth: int, keys: Sequence[AgentKey], tail: Sequence[Caveat] = ()
 ) -> tuple[UnverifiedToken, AgentKey]:
     """The workload's token: the root grant (5 caveats) for ``keys[0]``, then ``depth`` hops,
-    hop i to ``keys[i + 1]`` followed by its 3 narrowing caveats. Returns it and its holder."""
+    hop i to ``keys[i + 1]`` followed by its 3 narrowing caveats, then ``tail``. Returns it and
+    its holder."""
     task = TaskRecord(
         task_id="task-42",
         approved_by="alice@example.com",
@@ -96,6 +103,8 @@ def build_token(
             ResourceCaveat((HOP_RESOURCE,)),
         ]
         token = attenuate(token, narrower[:NARROWING_PER_HOP], now=NOW)
+    if tail:
+        token = attenuate(token, list(tail), now=NOW)
     return token, keys[depth]
 
 
@@ -120,11 +129,14 @@ def forget_first_sight() -> None:
 class OurTokens:
     """The workload's token at one depth (fixture keys), its verifier, and new tokens."""
 
+    tail: tuple[Caveat, ...] = ()
+    """Caveats appended to the workload's token (none: the workload exactly)."""
+
     def __init__(self, depth: int) -> None:
         self.depth = depth
         self.keyring = keyring()
         self.state = MemoryState(max_entries=10_000_000)  # never fills in a run
-        self.token, self.holder = build_token(self.keyring, depth, fixture_keys(depth))
+        self.token, self.holder = build_token(self.keyring, depth, fixture_keys(depth), self.tail)
         self.text = self.token.encode()
         self.verifier = self.new_verifier()
 
@@ -132,7 +144,9 @@ class OurTokens:
         return Verifier(self.keyring, state=self.state, clock=lambda: NOW)
 
     def new_tokens(self, n: int) -> list[tuple[UnverifiedToken, AgentKey]]:
-        tokens = [build_token(self.keyring, self.depth, new_keys(self.depth)) for _ in range(n)]
+        tokens = [
+            build_token(self.keyring, self.depth, new_keys(self.depth), self.tail) for _ in range(n)
+        ]
         forget_first_sight()
         return tokens
 
@@ -206,6 +220,15 @@ class LongLived(HolderBound):
     def cold_inputs(self, n: int, call: Call) -> list[HolderItem]:
         made = super().cold_inputs(n, call)
         return [(self.verifier, text, proof, req) for _, text, proof, req in made]
+
+
+class WithBudget(HolderBound):
+    """Not a target: the workload's token with a budget caveat at its end, so every allowed
+    call is also charged in the state (step 9): the cost of a budget, beside ``ours``."""
+
+    name = "ours with a budget"
+    signatures = ("D + 1", "1 (the proof)")
+    tail = (BUDGET,)
 
 
 BearerItem = tuple[Verifier, str, Request]
