@@ -3,6 +3,11 @@ seeds, publicly known, never use them for real."""
 
 from __future__ import annotations
 
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -13,6 +18,8 @@ from delegation import (
     MemoryState,
     Request,
     Scope,
+    SQLiteState,
+    State,
     TaskRecord,
     UnverifiedToken,
     Verifier,
@@ -111,3 +118,35 @@ def read_request() -> Request:
         resource="crm://accounts/42/notes",
         intent="summarise",
     )
+
+
+POSTGRES_DSN = os.environ.get("DELEGATION_TEST_POSTGRES", "host=127.0.0.1 port=5432 dbname=test")
+"""The real PostgreSQL server the PostgreSQL state's tests use (``.ci/run`` starts it). Each
+test gets a schema of its own, dropped afterwards."""
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[str]:
+    """A fresh, empty schema name in the test database; dropped with everything in it after."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"t_{secrets.token_hex(8)}"
+    yield name
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+
+
+def make_state(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> State:
+    """A new, empty state of ``kind``: memory, sqlite (a file in ``tmp_path``) or postgres
+    (a schema of its own on the real server)."""
+    if kind == "memory":
+        return MemoryState()
+    if kind == "sqlite":
+        return SQLiteState.create(tmp_path / f"state-{secrets.token_hex(4)}.db")
+    from delegation.stores.postgres import PostgresState
+
+    return PostgresState.create(POSTGRES_DSN, schema=request.getfixturevalue("pg_schema"))
+
+
+STATE_KINDS = ("memory", "sqlite", "postgres")

@@ -1,5 +1,5 @@
 """Budgets and reservations in every store (``specs/state.md``): the same contract, asked of
-MemoryState and SQLiteState alike.
+MemoryState, SQLiteState and PostgresState alike.
 
 A charge is counted with the call's use limits all or nothing; a balance never passes its
 total; a reservation settles down (never up), once, before it expires, and after that its
@@ -32,7 +32,7 @@ from delegation.stores import (
     UseLimit,
 )
 from delegation.stores.sqlite import _SCHEMA, _expected_objects
-from tests.conftest import NOW
+from tests.conftest import NOW, STATE_KINDS, make_state
 
 KEEP = NOW + 3600
 TASK = Revocation(RevocationKind.TASK, "task-42")
@@ -40,11 +40,9 @@ PARENT, CHILD, OTHER = b"P" * 32, b"C" * 32, b"O" * 32
 RES = b"r" * 16
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=STATE_KINDS)
 def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[State]:
-    made: State = (
-        MemoryState() if request.param == "memory" else SQLiteState.create(tmp_path / "s.db")
-    )
+    made = make_state(request.param, request, tmp_path)
     yield made
     made.close()
 

@@ -1,7 +1,8 @@
 """Revocation of each kind, failing state, ``max_uses`` counting at the verifier, and the
 verifier without state.
 
-Every test with state runs both on MemoryState and on SQLiteState. Keys are TEST FIXTURES ONLY.
+Every test with state runs on MemoryState, SQLiteState and PostgresState. Keys are TEST
+FIXTURES ONLY.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ from delegation.stores import (
     StateQuery,
     UnavailableReason,
 )
+from delegation.stores.postgres import PostgresState
 from delegation.testing import fixtures
-from tests.conftest import NOW, seeded_agent
+from tests.conftest import NOW, STATE_KINDS, make_state, seeded_agent
 
 READ = Request(
     audience="crm",
@@ -79,7 +81,7 @@ class Bench:
     """A verifier over one state, with a clock the test moves."""
 
     verifier: Verifier
-    state: MemoryState | SQLiteState
+    state: MemoryState | SQLiteState | PostgresState
     clock: Clock
 
     def check(self, token: UnverifiedToken, key: AgentKey, request: Request = READ) -> Decision:
@@ -90,12 +92,11 @@ class Bench:
         self.state.revoke(Revocation(kind, value), self.clock.at)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=STATE_KINDS)
 def bench(request: pytest.FixtureRequest, keyring: Keyring, tmp_path: Path) -> Iterator[Bench]:
     clock = Clock(NOW)
-    state: MemoryState | SQLiteState = (
-        MemoryState() if request.param == "memory" else SQLiteState.create(tmp_path / "state.db")
-    )
+    state = make_state(request.param, request, tmp_path)
+    assert isinstance(state, MemoryState | SQLiteState | PostgresState)
     yield Bench(Verifier(keyring, state=state, clock=clock), state, clock)
     state.close()
 

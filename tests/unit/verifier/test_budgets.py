@@ -26,7 +26,6 @@ from delegation import (
     Scope,
     SettleReason,
     SettleRefused,
-    SQLiteState,
     State,
     StoreUnavailable,
     TaskRecord,
@@ -39,7 +38,7 @@ from delegation._proof import _prove
 from delegation._token import _mint
 from delegation.caveats import MaxUses
 from delegation.limits import RESERVATION_SECONDS
-from tests.conftest import NOW, seeded_agent
+from tests.conftest import NOW, STATE_KINDS, make_state, seeded_agent
 
 ORCH, A, B = seeded_agent(11), seeded_agent(12), seeded_agent(13)
 _nonces = itertools.count()
@@ -53,11 +52,9 @@ class Clock:
         return self.now
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=STATE_KINDS)
 def state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[State]:
-    made: State = (
-        MemoryState() if request.param == "memory" else SQLiteState.create(tmp_path / "s.db")
-    )
+    made = make_state(request.param, request, tmp_path)
     yield made
     made.close()
 
