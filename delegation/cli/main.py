@@ -51,6 +51,7 @@ from delegation.caveats.budget import MAX_AMOUNT
 from delegation.caveats.uses import MAX_USES_LIMIT
 from delegation.cli import approval as _cli_approval
 from delegation.cli import demo as demo_module
+from delegation.cli import serve as _cli_serve
 from delegation.cli import state as _cli_state
 from delegation.cli._common import (
     EXIT_DENIED,
@@ -800,6 +801,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _cli_approval.register(commands)
     _cli_state.register(commands)
+    _cli_serve.register(commands)
     command("demo", cmd_demo, "play a whole delegation story in a temporary directory")
     return parser
 

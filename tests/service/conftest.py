@@ -1,0 +1,67 @@
+"""The verifier service over real HTTP: uvicorn serving the app on a free loopback port, in a
+thread of the test process, over a data directory of the test's own."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from verifier_service.app import create_app
+from verifier_service.service import Service
+
+
+@dataclass
+class Served:
+    url: str
+    admin: str
+    service: Service
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        headers = {} if key is None else {"Authorization": f"Bearer {key}"}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+
+    def key(self, role: str, principal: str = "someone", audiences: list[str] | None = None) -> str:
+        with self.client(self.admin) as admin:
+            body: dict[str, Any] = {"role": role, "principal": principal}
+            if audiences is not None:
+                body["audiences"] = audiences
+            answer = admin.post("/v1/apikeys", json=body)
+        assert answer.status_code == 201, answer.text
+        key: str = answer.json()["api_key"]
+        return key
+
+
+def serve(service: Service, **options: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
+    config = uvicorn.Config(
+        create_app(service, **options), host="127.0.0.1", port=0, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the service did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, thread, f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    service = Service(tmp_path / "data", environ={})
+    admin_file = service.bootstrap_admin()
+    assert admin_file is not None
+    server, thread, url = serve(service)
+    yield Served(url, admin_file.read_text().strip(), service)
+    server.should_exit = True
+    thread.join(timeout=20)
+    service.close()

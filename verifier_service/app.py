@@ -1,0 +1,260 @@
+"""The HTTP routes: JSON in, :class:`~verifier_service.service.Service` calls, JSON out.
+
+A denial is a normal 200 answer; 4xx is only for a request the service cannot read, or one it
+must refuse (no credential, the wrong role, a body over the cap). Error bodies are
+``{"code", "detail"}`` and never echo a token, proof or secret. No input yields a 500: an
+unexpected exception is logged and answered ``{"code": "internal_error"}``, and that is a bug.
+"""
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from delegation import Agent, DelegationError, SettleRefused, StoreUnavailable, decode_public_key
+from verifier_service import schemas
+from verifier_service.service import Conflict, NotFound, Service
+from verifier_service.store import ApiKey, StoreError
+
+log = logging.getLogger("verifier_service")
+MAX_BODY_BYTES = 1 << 20
+"""A request body larger than this is refused (413) before it is read whole."""
+
+
+class Refused(Exception):
+    """An HTTP refusal with a stable code."""
+
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+class BodyCap:
+    """ASGI middleware: the body is read here, at most ``limit`` bytes of it; a body over the
+    cap (declared or streamed) is 413 before the route sees any of it."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await _too_large(send, self.limit)
+            return
+        chunks, seen = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunk = message.get("body", b"")
+            seen += len(chunk)
+            if seen > self.limit:
+                await _too_large(send, self.limit)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body, sent = b"".join(chunks), False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if sent:
+                return await receive()  # after the body: a disconnect, when it comes
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    body = json.dumps({"code": "too_large", "detail": f"the body is over {limit} bytes"}).encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_BYTES) -> FastAPI:
+    app = FastAPI(
+        title="delegation verifier service",
+        version="1",
+        docs_url="/docs" if docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+
+    def caller(*roles: str) -> Callable[..., ApiKey]:
+        def check(authorization: Annotated[str | None, Header()] = None) -> ApiKey:
+            if authorization is None or not authorization.startswith("Bearer "):
+                raise Refused(401, "unauthenticated", "send Authorization: Bearer <api key>")
+            key = service.store.authenticate(authorization.removeprefix("Bearer ").strip())
+            if key is None:
+                raise Refused(401, "unauthenticated", "the API key is not valid")
+            if key.role not in roles:
+                raise Refused(403, "forbidden", f"this route needs the role {' or '.join(roles)}")
+            return key
+
+        return check
+
+    # Annotated aliases, evaluated here (this module has no postponed annotations), so that
+    # FastAPI sees each route's role at once.
+    AsApprover = Annotated[ApiKey, Depends(caller("approver"))]
+    AsReader = Annotated[ApiKey, Depends(caller("approver", "auditor"))]
+    AsVerifier = Annotated[ApiKey, Depends(caller("verifier"))]
+    AsAdmin = Annotated[ApiKey, Depends(caller("admin"))]
+    AsFeedReader = Annotated[ApiKey, Depends(caller("verifier", "admin", "auditor"))]
+    AsAuditor = Annotated[ApiKey, Depends(caller("auditor", "admin"))]
+    Cursor = Annotated[int, Query(ge=0, le=2**62)]
+    Limit = Annotated[int, Query(ge=1, le=10000)]
+
+    @app.exception_handler(Refused)
+    async def refused(_: Request, exc: Refused) -> JSONResponse:
+        return JSONResponse({"code": exc.code, "detail": exc.detail}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        detail = f"{where}: {first.get('msg', 'invalid')}" if where else "the body is not valid"
+        return JSONResponse({"code": "invalid_request", "detail": detail[:300]}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse({"code": code, "detail": str(exc.detail)}, status_code=exc.status_code)
+
+    @app.exception_handler(StoreUnavailable)
+    async def unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
+        return JSONResponse({"code": "store_unavailable", "detail": str(exc.reason)}, 503)
+
+    @app.exception_handler(StoreError)
+    async def store_error(_: Request, exc: StoreError) -> JSONResponse:
+        log.error("service store failed: %s", exc)
+        return JSONResponse(
+            {"code": "store_unavailable", "detail": "the service store failed"}, 503
+        )
+
+    @app.exception_handler(Exception)
+    async def bug(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error in a route")
+        return JSONResponse({"code": "internal_error", "detail": "see the service log"}, 500)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        try:
+            service.store.ping()
+            service.state.revocations()
+        except (StoreError, StoreUnavailable) as exc:
+            why = str(exc.reason) if isinstance(exc, StoreUnavailable) else "service store"
+            return JSONResponse({"code": "not_ready", "detail": why}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @app.get("/v1/receipt-keys")
+    def receipt_keys() -> dict[str, Any]:
+        return {"keys": service.receipt_keys()}
+
+    @app.post("/v1/tasks", status_code=201)
+    def new_task(body: schemas.NewTask, key: AsApprover) -> dict[str, Any]:
+        try:
+            holder = Agent(body.holder.agent_id, decode_public_key(body.holder.public_key))
+            scope = schemas.to_scope(body.scope)
+            minted = service.mint_task(key, body.task_id, body.statement, holder, scope)
+        except Conflict as exc:
+            raise Refused(409, "task_exists", str(exc)) from exc
+        except (DelegationError, ValueError) as exc:
+            raise Refused(422, "invalid_task", str(exc)[:300]) from exc
+        return {k: minted[k] for k in ("task_id", "token", "token_id", "root_id", "expires_at")}
+
+    @app.get("/v1/tasks/{task_id}")
+    def get_task(task_id: str, _: AsReader) -> dict[str, Any]:
+        try:
+            return service.task(task_id)
+        except NotFound as exc:
+            raise Refused(404, "not_found", str(exc)) from exc
+
+    @app.post("/v1/tasks/{task_id}/close")
+    def close_task(task_id: str, key: AsApprover) -> dict[str, Any]:
+        try:
+            return service.close_task(key, task_id)
+        except NotFound as exc:
+            raise Refused(404, "not_found", str(exc)) from exc
+
+    def one(key: ApiKey, call: schemas.Call) -> dict[str, Any]:
+        audience = call.request.get("audience")
+        if audience not in key.audiences:
+            raise Refused(403, "wrong_audience_for_key",
+                          "this verifier key does not serve the request's audience")  # fmt: skip
+        verified = service.verify(key, call.model_dump())
+        return {**verified.decision.to_json(), "decision_id": verified.decision_id,
+                "receipt": verified.receipt}  # fmt: skip
+
+    @app.post("/v1/verify")
+    def verify(body: schemas.Call, key: AsVerifier) -> dict[str, Any]:
+        return one(key, body)
+
+    @app.post("/v1/verify/batch")
+    def verify_batch(body: schemas.Batch, key: AsVerifier) -> dict[str, Any]:
+        for call in body.calls:  # refuse the whole batch before spending anything
+            if call.request.get("audience") not in key.audiences:
+                raise Refused(403, "wrong_audience_for_key",
+                              "this verifier key does not serve a request's audience")  # fmt: skip
+        return {"results": [one(key, call) for call in body.calls]}
+
+    @app.post("/v1/settle")
+    def settle(body: schemas.Settle, key: AsVerifier) -> dict[str, Any]:
+        try:
+            settled = service.settle(key, body.reservation, body.costs)
+        except SettleRefused as exc:
+            raise Refused(409, str(exc.reason), exc.detail) from exc
+        return {"settled": [
+            {"unit": c.unit, "total": c.total, "held": c.held, "charged": c.charged,
+             "spent": c.spent} for c in settled
+        ]}  # fmt: skip
+
+    @app.post("/v1/revocations", status_code=201)
+    def revoke(body: schemas.NewRevocation, key: AsAdmin) -> dict[str, Any]:
+        try:
+            return service.revoke(key, body.kind, body.value)
+        except DelegationError as exc:  # InvalidRevocation: a value that could never match
+            raise Refused(422, "invalid_revocation", str(exc)[:300]) from exc
+
+    @app.get("/v1/revocations")
+    def revocations(_: AsFeedReader, since: Cursor = 0, limit: Limit = 1000) -> dict[str, Any]:
+        return service.revocation_feed(since, limit)
+
+    @app.post("/v1/apikeys", status_code=201)
+    def new_key(body: schemas.NewApiKey, _: AsAdmin) -> dict[str, Any]:
+        if body.role == "verifier" and not body.audiences:
+            raise Refused(422, "invalid_request", "a verifier key serves at least one audience")
+        return {"api_key": service.create_key(body.role, body.principal, body.audiences)}
+
+    @app.get("/v1/audit")
+    def audit(
+        _: AsAuditor,
+        after: Cursor = 0,
+        task: Annotated[str | None, Query(max_length=256)] = None,
+        limit: Limit = 1000,
+    ) -> PlainTextResponse:
+        records = service.store.records(after=after, task_id=task, limit=limit)
+        lines = "".join(json.dumps(r.line(), sort_keys=True) + "\n" for r in records)
+        return PlainTextResponse(lines, media_type="application/jsonl")
+
+    @app.get("/v1/audit/checkpoint")
+    def checkpoint(_: AsAuditor) -> dict[str, Any]:
+        return service.checkpoint()
+
+    app.add_middleware(BodyCap, limit=max_body)
+    return app

@@ -1,0 +1,244 @@
+"""The service's own records in one SQLite file: API keys, tasks and the audit log.
+
+The token state (revocations, nonces, use counts, budgets) lives apart, in the library's
+:class:`~delegation.stores.SQLiteState` (``state.db``): this file holds only what the service
+adds. Every write is one ``BEGIN IMMEDIATE`` transaction, synced to disk before it returns
+(``synchronous=FULL``), so what the service answered 2xx for survives ``kill -9``.
+
+**The audit log** is hash-chained: record ``n`` carries ``prev`` (the hash of record ``n-1``,
+32 zero bytes for the first) and ``hash = SHA-256(AUDIT_DOMAIN || prev || canonical(record))``
+where ``record`` is ``{"seq", "at", "kind", "prev", ...fields}`` without ``hash``
+(``specs/service.md``). Deleting, altering or reordering records breaks the chain; a signed
+checkpoint of the head makes truncation detectable too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from verifier_service.sealing import AUDIT_DOMAIN, canonical
+
+GENESIS: Final = bytes(32)
+ROLES: Final = ("admin", "approver", "verifier", "auditor")
+
+_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS api_keys ("
+    " key_id TEXT PRIMARY KEY, secret_hash BLOB NOT NULL, role TEXT NOT NULL,"
+    " principal TEXT NOT NULL, audiences TEXT NOT NULL, created_at INTEGER NOT NULL,"
+    " revoked_at INTEGER)",
+    "CREATE TABLE IF NOT EXISTS tasks ("
+    " task_id TEXT PRIMARY KEY, approved_by TEXT NOT NULL, approved_at INTEGER NOT NULL,"
+    " statement TEXT NOT NULL, holder_id TEXT NOT NULL, holder_key TEXT NOT NULL,"
+    " token_id TEXT NOT NULL, root_id TEXT NOT NULL, expires_at INTEGER NOT NULL,"
+    " closed_at INTEGER)",
+    "CREATE TABLE IF NOT EXISTS audit ("
+    " seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " task_id TEXT, record TEXT NOT NULL, hash BLOB NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS audit_task ON audit (task_id, seq)",
+    "CREATE INDEX IF NOT EXISTS audit_kind ON audit (kind, seq)",
+)
+
+
+class StoreError(Exception):
+    """The service's own file cannot be read or written."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    key_id: str
+    role: str
+    principal: str
+    audiences: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    seq: int
+    hash: bytes
+    record: dict[str, Any]
+
+    def line(self) -> dict[str, Any]:
+        """The record as exported (JSON Lines): its fields and its hash."""
+        return {**self.record, "hash": self.hash.hex()}
+
+
+def record_hash(prev: bytes, record: dict[str, Any]) -> bytes:
+    return hashlib.sha256(AUDIT_DOMAIN + prev + canonical(record)).digest()
+
+
+def _secret_hash(secret: str) -> bytes:
+    # The secret is 32 random bytes: one SHA-256 is as good as a slow hash against guessing.
+    return hashlib.sha256(b"delegation-service/v1/api-key\0" + secret.encode()).digest()
+
+
+class ServiceStore:
+    """API keys, tasks and the audit log, in ``path``. Thread-safe (one connection, a lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=10
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"the service database cannot be opened ({type(exc).__name__})"
+            ) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"the service database failed ({type(exc).__name__})") from exc
+
+    def ping(self) -> None:
+        """Raise StoreError unless the file can be read and written now."""
+        with self._tx() as db:
+            db.execute("SELECT count(*) FROM audit").fetchone()
+
+    # --- API keys ---------------------------------------------------------------------------
+
+    def has_keys(self) -> bool:
+        with self._tx() as db:
+            return db.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone() is not None
+
+    def create_key(
+        self, role: str, principal: str, audiences: tuple[str, ...], now: int
+    ) -> tuple[ApiKey, str]:
+        """A new API key: its record and the one-time text ``dlg_<key_id>_<secret>``."""
+        if role not in ROLES:
+            raise ValueError(f"role is one of {', '.join(ROLES)}")
+        key_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
+                (key_id, _secret_hash(secret), role, principal, json.dumps(audiences), now),
+            )
+        return ApiKey(key_id, role, principal, audiences), f"dlg_{key_id}_{secret}"
+
+    def authenticate(self, text: str) -> ApiKey | None:
+        """The live key ``text`` names, or None. Compares the secret's hash in constant time."""
+        parts = text.split("_", 2)
+        if len(parts) != 3 or parts[0] != "dlg" or len(parts[1]) != 16:
+            return None
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT secret_hash, role, principal, audiences, revoked_at FROM api_keys "
+                "WHERE key_id = ?",
+                (parts[1],),
+            ).fetchone()
+        expected = row[0] if row is not None else bytes(32)
+        matches = secrets.compare_digest(expected, _secret_hash(parts[2]))
+        if row is None or not matches or row[4] is not None:
+            return None
+        return ApiKey(parts[1], row[1], row[2], tuple(json.loads(row[3])))
+
+    # --- tasks ------------------------------------------------------------------------------
+
+    def add_task(self, task: dict[str, Any], record: dict[str, Any], now: int) -> AuditRecord:
+        """Record a minted task and its audit record in one transaction. Raises KeyError if
+        the task id is taken."""
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM tasks WHERE task_id = ?", (task["task_id"],)).fetchone():
+                raise KeyError(task["task_id"])
+            db.execute(
+                "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                (
+                    task["task_id"], task["approved_by"], task["approved_at"], task["statement"],
+                    task["holder_id"], task["holder_key"], task["token_id"], task["root_id"],
+                    task["expires_at"],
+                ),
+            )  # fmt: skip
+            return self._append(db, record, now)
+
+    def task(self, task_id: str) -> dict[str, Any] | None:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT task_id, approved_by, approved_at, statement, holder_id, holder_key,"
+                " token_id, root_id, expires_at, closed_at FROM tasks WHERE task_id = ?",
+                (task_id,),
+            ).fetchone()
+        if row is None:
+            return None
+        names = ("task_id", "approved_by", "approved_at", "statement", "holder_id",
+                 "holder_key", "token_id", "root_id", "expires_at", "closed_at")  # fmt: skip
+        return dict(zip(names, row, strict=True))
+
+    def close_task(self, task_id: str, record: dict[str, Any], now: int) -> AuditRecord | None:
+        """Mark the task closed (once) and append ``record``; None if already closed."""
+        with self._tx() as db:
+            row = db.execute("SELECT closed_at FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            if row is None:
+                raise KeyError(task_id)
+            if row[0] is not None:
+                return None
+            db.execute("UPDATE tasks SET closed_at = ? WHERE task_id = ?", (now, task_id))
+            return self._append(db, record, now)
+
+    # --- the audit log -----------------------------------------------------------------------
+
+    def append(self, record: dict[str, Any], now: int) -> AuditRecord:
+        """Append one record (``kind`` and its fields); committed and synced on return."""
+        with self._tx() as db:
+            return self._append(db, record, now)
+
+    def _append(self, db: sqlite3.Connection, fields: dict[str, Any], now: int) -> AuditRecord:
+        last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (1, GENESIS) if last is None else (last[0] + 1, last[1])
+        record = {**fields, "seq": seq, "at": now, "prev": prev.hex()}
+        digest = record_hash(prev, record)
+        db.execute(
+            "INSERT INTO audit (seq, at, kind, task_id, record, hash) VALUES (?, ?, ?, ?, ?, ?)",
+            (seq, now, record["kind"], record.get("task_id"), canonical(record).decode(), digest),
+        )
+        return AuditRecord(seq, digest, record)
+
+    def records(
+        self, *, after: int = 0, task_id: str | None = None, kind: str | None = None,
+        limit: int = 1000,
+    ) -> list[AuditRecord]:  # fmt: skip
+        where, args = ["seq > ?"], [after]
+        if task_id is not None:
+            where.append("task_id = ?")
+            args.append(task_id)  # type: ignore[arg-type]
+        if kind is not None:
+            where.append("kind = ?")
+            args.append(kind)  # type: ignore[arg-type]
+        with self._tx() as db:
+            rows = db.execute(
+                f"SELECT seq, hash, record FROM audit WHERE {' AND '.join(where)} "  # noqa: S608
+                "ORDER BY seq LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [AuditRecord(seq, digest, json.loads(text)) for seq, digest, text in rows]
+
+    def head(self) -> tuple[int, bytes]:
+        with self._tx() as db:
+            row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        return (0, GENESIS) if row is None else (row[0], row[1])
