@@ -1,16 +1,29 @@
-"""``delegation serve`` and ``delegation apikey create``: the verifier service's command line.
+"""The verifier service's command line: ``serve``, ``apikey create``, and an auditor's offline
+``audit verify`` and ``receipt verify``.
 
 The service lives in the ``verifier_service`` package and needs the ``service`` extra; these
-commands import it only when run, so the library's own commands never need it.
+commands import it only when run, so the library's own commands never need it. The auditor's
+two checks need no service dependency at all.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 from typing import Any
 
-from delegation.cli._common import EXIT_OK, UsageError, add_command, whole
+from delegation.cli._common import (
+    EXIT_DENIED,
+    EXIT_OK,
+    UsageError,
+    add_command,
+    read_file,
+    whole,
+)
+
+MAX_AUDIT_BYTES = 1 << 30
+"""An exported log read for checking: refused unread beyond this."""
 
 DEFAULT_DATA_DIR = "delegation-data"
 DEFAULT_PORT = 8700
@@ -75,6 +88,75 @@ def cmd_apikey_create(ns: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _receipt_key(text: str) -> bytes:
+    from verifier_service.sealing import unb64
+
+    try:
+        key = unb64(text.strip())
+    except ValueError:
+        key = b""
+    if len(key) != 32:
+        raise UsageError("--key is the receipt key's public half: 43 characters of base64url")
+    return key
+
+
+def _json_file(path: str, what: str) -> Any:
+    try:
+        return json.loads(read_file(path, 1 << 20, what))
+    except ValueError as exc:
+        raise UsageError(f"{path} is not JSON") from exc
+
+
+def cmd_audit_verify(ns: argparse.Namespace) -> int:
+    from verifier_service import audit
+
+    text = read_file(ns.log, MAX_AUDIT_BYTES, "audit log")
+    lines = text.splitlines()
+    if ns.checkpoint is not None:
+        if ns.key is None:
+            raise UsageError("--checkpoint needs --key, the receipt key that signed it")
+        checkpoint = _json_file(ns.checkpoint, "checkpoint")
+        seq = audit.checkpoint_seq(checkpoint, _receipt_key(ns.key))
+        if isinstance(seq, str):
+            print(f"BROKEN: {seq}")
+            return EXIT_DENIED
+        upto = audit.check_log(lines, until=seq)
+        problem = upto.problem or audit.check_checkpoint(checkpoint, upto)
+        if problem is not None:
+            print(f"BROKEN: {problem}")
+            return EXIT_DENIED
+    result = audit.check_log(lines)
+    if not result.ok:
+        print(f"BROKEN at record {result.at}: {result.problem}")
+        return EXIT_DENIED
+    signed = " and the signed checkpoint" if ns.checkpoint is not None else ""
+    print(f"OK: {result.records} records, chain intact{signed}; head {result.head.hex()}")
+    return EXIT_OK
+
+
+def cmd_receipt_verify(ns: argparse.Namespace) -> int:
+    from verifier_service import audit
+
+    receipt = _json_file(ns.receipt, "receipt")
+    records = None
+    if ns.log is not None:
+        text = read_file(ns.log, MAX_AUDIT_BYTES, "audit log")
+        checked = audit.check_log(text.splitlines())
+        if not checked.ok:
+            print(f"BROKEN log at record {checked.at}: {checked.problem}")
+            return EXIT_DENIED
+        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+    problem = audit.check_receipt(receipt, _receipt_key(ns.key), records)
+    if problem is not None:
+        print(f"NOT GENUINE: {problem}")
+        return EXIT_DENIED
+    body = receipt["body"]
+    verdict = "allowed" if body.get("allowed") else f"denied ({body.get('code')})"
+    found = " and its record is in the log" if records is not None else ""
+    print(f"GENUINE: decision {body.get('decision_id')} {verdict}{found}")
+    return EXIT_OK
+
+
 def register(commands: Any) -> None:
     sub = add_command(
         commands,
@@ -135,3 +217,31 @@ def register(commands: Any) -> None:
         metavar="DIR",
         help=f"the service's data directory (default ./{DEFAULT_DATA_DIR})",
     )
+
+    group = commands.add_parser("audit", help="check an exported audit log offline")
+    actions = group.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    sub = actions.add_parser(
+        "verify",
+        help="recompute the hash chain of an exported log (GET /v1/audit); exit 1 if broken",
+        description="Recompute every record's hash from the first (specs/service.md). With "
+        "--checkpoint and --key, also check the service's signed head at its record.",
+    )
+    sub.set_defaults(run=cmd_audit_verify)
+    sub.add_argument("log", metavar="LOG.jsonl", help="the log, as GET /v1/audit exports it")
+    sub.add_argument("--checkpoint", metavar="FILE", help="GET /v1/audit/checkpoint's answer")
+    sub.add_argument("--key", metavar="PUBKEY", help="the receipt key (GET /v1/receipt-keys)")
+
+    group = commands.add_parser("receipt", help="check a decision's receipt offline")
+    actions = group.add_subparsers(dest="receipt_command", required=True, metavar="ACTION")
+    sub = actions.add_parser(
+        "verify",
+        help="check that a receipt is the service's; exit 1 if not",
+        description="Check the receipt's signature with the receipt key; with --log, that its "
+        "audit record is in the exported log, with that hash and decision.",
+    )
+    sub.set_defaults(run=cmd_receipt_verify)
+    sub.add_argument("receipt", metavar="RECEIPT.json", help="the receipt a verify answered")
+    sub.add_argument(
+        "--key", required=True, metavar="PUBKEY", help="the receipt key (GET /v1/receipt-keys)"
+    )
+    sub.add_argument("--log", metavar="LOG.jsonl", help="the exported audit log")
