@@ -11,13 +11,23 @@ import logging
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from delegation import Agent, DelegationError, SettleRefused, StoreUnavailable, decode_public_key
+from delegation import (
+    Agent,
+    BadProof,
+    DelegationError,
+    Denied,
+    MalformedRequest,
+    SettleRefused,
+    StoreUnavailable,
+    TokenError,
+    decode_public_key,
+)
 from verifier_service import schemas
 from verifier_service.service import Conflict, NotFound, Service
 from verifier_service.store import ApiKey, StoreError
@@ -171,7 +181,9 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
         try:
             holder = Agent(body.holder.agent_id, decode_public_key(body.holder.public_key))
             scope = schemas.to_scope(body.scope)
-            minted = service.mint_task(key, body.task_id, body.statement, holder, scope)
+            minted = service.mint_task(
+                key, body.task_id, body.statement, holder, scope, body.needs_approval
+            )
         except Conflict as exc:
             raise Refused(409, "task_exists", str(exc)) from exc
         except (DelegationError, ValueError) as exc:
@@ -223,6 +235,56 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
             {"unit": c.unit, "total": c.total, "held": c.held, "charged": c.charged,
              "spent": c.spent} for c in settled
         ]}  # fmt: skip
+
+    @app.post("/v1/approvals", status_code=201)
+    def ask_approval(body: schemas.ApprovalRequest) -> dict[str, Any]:
+        """The agent asks, with its token and its signed approval request (no API key)."""
+        try:
+            asked = service.ask_approval(body.token, body.request, body.proof)
+        except BadProof as exc:
+            raise Refused(401, "pop_invalid", exc.detail) from exc
+        except NotFound as exc:
+            raise Refused(422, "no_approval_needed", str(exc)) from exc
+        except Conflict as exc:
+            raise Refused(403, "revoked", str(exc)) from exc
+        except MalformedRequest as exc:
+            raise Refused(422, "invalid_request", str(exc)[:300]) from exc
+        except Denied as exc:
+            code = str(exc.reasons[0].code) if exc.reasons else "malformed"
+            raise Refused(422, code, "the token does not check out") from exc
+        except TokenError as exc:
+            raise Refused(422, str(exc.code), "the token does not check out") from exc
+        poll = f"/v1/approvals/poll/{asked['poll_secret']}"
+        return {"approval_id": asked["approval_id"], "poll_url": poll}
+
+    @app.get("/v1/approvals/poll/{secret}")
+    def poll(secret: Annotated[str, Path(max_length=64)]) -> JSONResponse:
+        try:
+            answer = service.poll(secret)
+        except NotFound as exc:
+            raise Refused(404, "not_found", str(exc)) from exc
+        return JSONResponse(answer, status_code=202 if answer["state"] == "pending" else 200)
+
+    @app.get("/v1/approvals")
+    def approvals(
+        _: AsApprover,
+        state: Annotated[str, Query(pattern="^pending$")] = "pending",
+        limit: Limit = 100,
+    ) -> dict[str, Any]:
+        return {"approvals": service.pending_approvals(limit)}
+
+    @app.post("/v1/approvals/{approval_id}/decision")
+    def decide(
+        approval_id: Annotated[str, Path(max_length=64)],
+        body: schemas.ApprovalDecision,
+        key: AsApprover,
+    ) -> dict[str, Any]:
+        try:
+            return service.decide(key, approval_id, body.approve)
+        except NotFound as exc:
+            raise Refused(404, "not_found", str(exc)) from exc
+        except Conflict as exc:
+            raise Refused(409, "already_decided", str(exc)) from exc
 
     @app.post("/v1/revocations", status_code=201)
     def revoke(body: schemas.NewRevocation, key: AsAdmin) -> dict[str, Any]:

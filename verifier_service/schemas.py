@@ -66,11 +66,16 @@ class ScopeSpec(Strict):
     budgets: Annotated[list[BudgetSpec], Field(max_length=8)] = []
 
 
+Rule = Annotated[StrictStr, Field(min_length=1, max_length=2 * MAX_NAME_CHARS + 1)]
+
+
 class NewTask(Strict):
     task_id: Name | None = None
     statement: Annotated[StrictStr, Field(min_length=1, max_length=MAX_TEXT_CHARS)]
     holder: Holder
     scope: ScopeSpec
+    needs_approval: Annotated[list[Rule], Field(max_length=MAX_LIST_ITEMS)] = []
+    """Calls (``tool`` or ``tool:action``) that need a human's yes through this service."""
 
 
 Token = Annotated[StrictStr, Field(min_length=1, max_length=MAX_TOKEN_CHARS)]
@@ -84,6 +89,17 @@ class Call(Strict):
     proof: Proof | None = None
     discharges: Annotated[list[Discharge], Field(max_length=MAX_DISCHARGES)] = []
     reserve: StrictBool = False
+
+
+class ApprovalRequest(Strict):
+    token: Token
+    request: dict[str, Any]
+    proof: Proof
+    """The holder's signed approval request (``prove_for_approval``), not a call proof."""
+
+
+class ApprovalDecision(Strict):
+    approve: StrictBool
 
 
 class Batch(Strict):

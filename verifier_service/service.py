@@ -19,6 +19,8 @@ from typing import Any, Final
 from delegation import (
     Agent,
     AgentKey,
+    Approver,
+    ApproverKey,
     Decision,
     Keyring,
     MalformedRequest,
@@ -30,11 +32,13 @@ from delegation import (
     SQLiteState,
     TaskRecord,
     Verifier,
+    bind_discharge,
     mint,
+    require_approval,
 )
 from delegation.caveats import Validity
 from delegation.errors import Code
-from delegation.stores import SettledCharge, State
+from delegation.stores import SettledCharge, State, StateQuery
 from verifier_service.sealing import (
     CHECKPOINT_DOMAIN,
     RECEIPT_DOMAIN,
@@ -46,10 +50,14 @@ from verifier_service.sealing import (
     unseal,
     write_private,
 )
-from verifier_service.store import ApiKey, AuditRecord, ServiceStore
+from verifier_service.store import ApiKey, Approval, AuditRecord, ServiceStore
 
 KEYRING_FILE: Final = "keyring.sealed"
 RECEIPT_KEY_FILE: Final = "receipt-key.sealed"
+APPROVER_KEY_FILE: Final = "approver-key.sealed"
+APPROVAL_REQUEST_SECONDS: Final = 3600
+"""How long an approval request waits for a human's decision before it can no longer be
+decided."""
 ADMIN_KEY_FILE: Final = "admin.key"
 
 
@@ -96,6 +104,10 @@ class Service:
         self.keyring = Keyring.from_json(keyring_json.decode())
         seed = _load_sealed(data_dir / RECEIPT_KEY_FILE, kek, lambda: secrets.token_bytes(32))
         self.signer = Signer(AgentKey.from_seed(seed))
+        approver_seed = _load_sealed(
+            data_dir / APPROVER_KEY_FILE, kek, lambda: secrets.token_bytes(32)
+        )
+        self.approver = Approver(ApproverKey.from_seed(approver_seed))
         if state is None:
             state_path = data_dir / "state.db"
             state = SQLiteState.create(state_path)
@@ -140,10 +152,13 @@ class Service:
         statement: str,
         holder: Agent,
         scope: Scope,
+        needs_approval: Sequence[str] = (),
     ) -> dict[str, Any]:
         """A person approved a task: mint its root token for ``holder``. The approver recorded
-        in the token is the credential's principal, never a name from the request. Raises
-        Conflict for a task id in use, AuthoringError (and friends) for a bad scope."""
+        in the token is the credential's principal, never a name from the request. Calls
+        matching ``needs_approval`` (``tool`` or ``tool:action``) need a human's yes through
+        this service's approvals. Raises Conflict for a task id in use, AuthoringError (and
+        friends) for a bad scope."""
         now = self.now()
         task = TaskRecord(
             task_id=task_id or f"task-{secrets.token_hex(8)}",
@@ -152,6 +167,8 @@ class Service:
             statement=statement,
         )
         token = mint(self.keyring, task, holder, scope, now=now)
+        if needs_approval:
+            token = require_approval(token, self.approver.public_key, rules=needs_approval)
         expires = min(
             (c.expires for c in token.unsafe_caveats() if isinstance(c, Validity) and c.expires),
             default=now,
@@ -258,6 +275,95 @@ class Service:
         )  # fmt: skip
         return settled
 
+    # --- approvals ----------------------------------------------------------------------------
+
+    def ask_approval(
+        self, token: str, request_doc: Mapping[str, Any], proof: str
+    ) -> dict[str, Any]:
+        """An agent asks for a human's yes to one call, authenticated by its genuine token and
+        its signed approval request. Raises TokenError or Denied for a token that does not
+        check out, MalformedRequest, BadProof, BadDischarge, and NotFound when the call needs
+        no approval from this service, Conflict for a revoked token."""
+        now = self.now()
+        chain = self.verifier.check_chain(token)  # only genuine tokens may ask a human
+        answer = self.state.check(StateQuery(chain.revocation_candidates()), now)
+        if answer.revoked is not None:
+            raise Conflict("the token is revoked: nobody will be asked to approve its calls")
+        request = Request.from_json(request_doc)
+        pending = self.approver.pending(token, request, proof, now=now)
+        if not pending:
+            raise NotFound("the call needs no approval from this service")
+        first = pending[0]
+        summary: dict[str, Any] = {
+            "task": first.task.to_json(),
+            "agents": [link.agent_id for link in first.agents],
+            "asked_by": {"agent_id": first.holder.agent_id,
+                         "public_key": b64(first.holder.public_key)},
+            "token_id": first.token_id,
+            "call": request.to_json(),
+            "caveats": [p.caveat_index for p in pending],
+            "text": first.summary(),
+        }  # fmt: skip
+        approval = Approval(
+            secrets.token_hex(16), "pending", now, now + APPROVAL_REQUEST_SECONDS,
+            chain.task.task_id, chain.token_id, token, dict(request_doc), proof, summary,
+            None, None,
+        )  # fmt: skip
+        record = {"kind": "approval_request", "approval_id": approval.approval_id,
+                  "task_id": approval.task_id, "token_id": approval.token_id,
+                  "asked_by": first.holder.agent_id,
+                  "request_digest": request.digest().hex()}  # fmt: skip
+        secret = self.store.add_approval(approval, record, now)
+        return {"approval_id": approval.approval_id, "poll_secret": secret}
+
+    def pending_approvals(self, limit: int) -> list[dict[str, Any]]:
+        return [_approval_view(a) for a in self.store.approvals("pending", limit)]
+
+    def decide(self, approver: ApiKey, approval_id: str, approve: bool) -> dict[str, Any]:
+        """A person's decision on a pending approval (once, before it expires). On a yes, the
+        discharges are minted for exactly the chain and holder that asked, bound to the token
+        shown. Raises NotFound, Conflict."""
+        found = self.store.approval(approval_id)
+        if found is None:
+            raise NotFound(f"no approval {approval_id!r}")
+        now = self.now()
+        if found.state != "pending":
+            raise Conflict(f"the approval was already decided ({found.state})")
+        if now >= found.expires_at:
+            raise Conflict("the approval request expired before it was decided")
+        discharges = None
+        if approve:
+            request = Request.from_json(found.request)
+            # Rebuilt from what the agent sent, checked as of when it was sent.
+            pending = self.approver.pending(found.token, request, found.proof, now=found.created_at)
+            discharges = [
+                bind_discharge(found.token, self.approver.approve(p, now=now)) for p in pending
+            ]
+        record = {
+            "kind": "approval",
+            "approval_id": approval_id,
+            "task_id": found.task_id,
+            "token_id": found.token_id,
+            "approved": approve,
+            "by": approver.principal,
+        }
+        state = "approved" if approve else "denied"
+        if not self.store.decide(approval_id, state, approver.principal, discharges, record, now):
+            raise Conflict("the approval was already decided")
+        return {"approval_id": approval_id, "state": state}
+
+    def poll(self, secret: str) -> dict[str, Any]:
+        """What the agent's poll finds: pending, or the decision (handed out once). Raises
+        NotFound for an unknown secret or a decision already handed out."""
+        found = self.store.collect(secret)
+        if found is None or found.state == "delivered":
+            raise NotFound("no such approval, or its answer was already collected")
+        if found.state == "pending":
+            return {"state": "pending", "expires_at": found.expires_at}
+        if found.state == "approved":
+            return {"state": "approved", "discharges": found.discharges}
+        return {"state": "denied"}
+
     # --- revocations --------------------------------------------------------------------------
 
     def revoke(self, admin: ApiKey, kind: str, value: str) -> dict[str, Any]:
@@ -292,6 +398,16 @@ class Service:
 
     def receipt_keys(self) -> list[dict[str, str]]:
         return [{"key_id": self.signer.key_id, "public_key": b64(self.signer.public_key)}]
+
+
+def _approval_view(approval: Approval) -> dict[str, Any]:
+    return {
+        "approval_id": approval.approval_id,
+        "state": approval.state,
+        "created_at": approval.created_at,
+        "expires_at": approval.expires_at,
+        **{k: v for k, v in approval.summary.items() if k != "caveats"},
+    }
 
 
 def _decision_record(

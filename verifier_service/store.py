@@ -45,7 +45,14 @@ _SCHEMA: Final = (
     " task_id TEXT, record TEXT NOT NULL, hash BLOB NOT NULL)",
     "CREATE INDEX IF NOT EXISTS audit_task ON audit (task_id, seq)",
     "CREATE INDEX IF NOT EXISTS audit_kind ON audit (kind, seq)",
+    "CREATE TABLE IF NOT EXISTS approvals ("
+    " approval_id TEXT PRIMARY KEY, poll_hash BLOB NOT NULL UNIQUE, state TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, decided_at INTEGER,"
+    " decided_by TEXT, task_id TEXT NOT NULL, token_id TEXT NOT NULL, token TEXT NOT NULL,"
+    " request TEXT NOT NULL, proof TEXT NOT NULL, summary TEXT NOT NULL, discharges TEXT)",
+    "CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, created_at)",
 )
+APPROVAL_STATES: Final = ("pending", "approved", "denied", "delivered")
 
 
 class StoreError(Exception):
@@ -75,9 +82,43 @@ def record_hash(prev: bytes, record: dict[str, Any]) -> bytes:
     return hashlib.sha256(AUDIT_DOMAIN + prev + canonical(record)).digest()
 
 
-def _secret_hash(secret: str) -> bytes:
+def _secret_hash(secret: str, domain: bytes = b"delegation-service/v1/api-key\0") -> bytes:
     # The secret is 32 random bytes: one SHA-256 is as good as a slow hash against guessing.
-    return hashlib.sha256(b"delegation-service/v1/api-key\0" + secret.encode()).digest()
+    return hashlib.sha256(domain + secret.encode()).digest()
+
+
+_POLL_DOMAIN: Final = b"delegation-service/v1/poll\0"
+
+
+@dataclass(frozen=True, slots=True)
+class Approval:
+    approval_id: str
+    state: str
+    created_at: int
+    expires_at: int
+    task_id: str
+    token_id: str
+    token: str
+    request: dict[str, Any]
+    proof: str
+    summary: dict[str, Any]
+    decided_by: str | None
+    discharges: list[str] | None
+
+
+_APPROVAL_COLUMNS: Final = (
+    "approval_id, state, created_at, expires_at, task_id, token_id, token, request, proof,"
+    " summary, decided_by, discharges"
+)
+
+
+def _approval(row: tuple[Any, ...]) -> Approval:
+    (aid, state, created, expires, task_id, token_id, token, request, proof, summary, by,
+     discharges) = row  # fmt: skip
+    return Approval(
+        aid, state, created, expires, task_id, token_id, token, json.loads(request), proof,
+        json.loads(summary), by, None if discharges is None else json.loads(discharges),
+    )  # fmt: skip
 
 
 class ServiceStore:
@@ -200,6 +241,84 @@ class ServiceStore:
                 return None
             db.execute("UPDATE tasks SET closed_at = ? WHERE task_id = ?", (now, task_id))
             return self._append(db, record, now)
+
+    # --- approvals -------------------------------------------------------------------------
+
+    def add_approval(self, approval: Approval, record: dict[str, Any], now: int) -> str:
+        """Record a pending approval and its audit record; the poll secret, shown once."""
+        secret = secrets.token_urlsafe(32)
+        with self._tx() as db:
+            db.execute(
+                f"INSERT INTO approvals ({_APPROVAL_COLUMNS}, poll_hash) "  # noqa: S608
+                "VALUES (?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)",
+                (
+                    approval.approval_id, approval.created_at, approval.expires_at,
+                    approval.task_id, approval.token_id, approval.token,
+                    json.dumps(approval.request), approval.proof, json.dumps(approval.summary),
+                    _secret_hash(secret, _POLL_DOMAIN),
+                ),
+            )  # fmt: skip
+            self._append(db, record, now)
+        return secret
+
+    def approval(self, approval_id: str) -> Approval | None:
+        with self._tx() as db:
+            row = db.execute(
+                f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE approval_id = ?",  # noqa: S608
+                (approval_id,),
+            ).fetchone()
+        return None if row is None else _approval(row)
+
+    def approvals(self, state: str, limit: int) -> list[Approval]:
+        with self._tx() as db:
+            rows = db.execute(
+                f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE state = ? "  # noqa: S608
+                "ORDER BY created_at, approval_id LIMIT ?",
+                (state, limit),
+            ).fetchall()
+        return [_approval(row) for row in rows]
+
+    def decide(
+        self,
+        approval_id: str,
+        state: str,
+        by: str,
+        discharges: list[str] | None,
+        record: dict[str, Any],
+        now: int,
+    ) -> bool:
+        """Move a pending approval to ``state`` (once) with its audit record; False if it was
+        not pending."""
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE approvals SET state = ?, decided_at = ?, decided_by = ?, discharges = ? "
+                "WHERE approval_id = ? AND state = 'pending'",
+                (state, now, by, None if discharges is None else json.dumps(discharges),
+                 approval_id),
+            ).rowcount  # fmt: skip
+            if changed:
+                self._append(db, record, now)
+            return bool(changed)
+
+    def collect(self, secret: str) -> Approval | None:
+        """The approval a poll secret names. A decided one is handed out once: it is marked
+        delivered (and its discharges forgotten) in the same transaction."""
+        digest = _secret_hash(secret, _POLL_DOMAIN)
+        with self._tx() as db:
+            row = db.execute(
+                f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE poll_hash = ?",  # noqa: S608
+                (digest,),
+            ).fetchone()
+            if row is None:
+                return None
+            found = _approval(row)
+            if found.state in ("approved", "denied"):
+                db.execute(
+                    "UPDATE approvals SET state = 'delivered', discharges = NULL, token = '', "
+                    "proof = '' WHERE approval_id = ?",
+                    (found.approval_id,),
+                )
+            return found
 
     # --- the audit log -----------------------------------------------------------------------
 

@@ -30,6 +30,8 @@ ROLES = {
     "/v1/revocations": "admin",
     "/v1/audit": "auditor",
     "/v1/audit/checkpoint": "auditor",
+    "/v1/approvals": "approver",  # GET lists for approvers; POST ignores keys (the agent asks)
+    "/v1/approvals/{approval_id}/decision": "approver",
 }
 EXAMPLES = 25
 
