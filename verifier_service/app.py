@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -171,6 +171,10 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
             why = str(exc.reason) if isinstance(exc, StoreUnavailable) else "service store"
             return JSONResponse({"code": "not_ready", "detail": why}, status_code=503)
         return JSONResponse({"status": "ready"})
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
     @app.get("/v1/receipt-keys")
     def receipt_keys() -> dict[str, Any]:

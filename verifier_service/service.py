@@ -39,6 +39,7 @@ from delegation import (
 from delegation.caveats import Validity
 from delegation.errors import Code
 from delegation.stores import SettledCharge, State, StateQuery
+from verifier_service.metrics import Metrics
 from verifier_service.sealing import (
     CHECKPOINT_DOMAIN,
     RECEIPT_DOMAIN,
@@ -50,7 +51,7 @@ from verifier_service.sealing import (
     unseal,
     write_private,
 )
-from verifier_service.store import ApiKey, Approval, AuditRecord, ServiceStore
+from verifier_service.store import ApiKey, Approval, AuditRecord, ServiceStore, StoreError
 
 KEYRING_FILE: Final = "keyring.sealed"
 RECEIPT_KEY_FILE: Final = "receipt-key.sealed"
@@ -114,6 +115,7 @@ class Service:
         self.state = state
         self.store = ServiceStore(data_dir / "service.db")
         self.verifier = Verifier(self.keyring, state=self.state, clock=clock)
+        self.metrics = Metrics()
 
     def close(self) -> None:
         self.store.close()
@@ -222,7 +224,9 @@ class Service:
     # --- verify -----------------------------------------------------------------------------
 
     def verify(self, verifier_key: ApiKey, call: Mapping[str, Any]) -> Verified:
-        """One call: the library's decision, its audit record (committed first), a receipt."""
+        """One call: the library's decision, its audit record (committed first), a receipt.
+        Raises StoreError when the record cannot be written: then there is no answer."""
+        started = time.perf_counter()
         now = self.now()
         token, proof = call["token"], call.get("proof")
         try:
@@ -241,7 +245,15 @@ class Service:
             )
         decision_id = secrets.token_hex(16)
         record = _decision_record(decision, decision_id, request, verifier_key)
-        audited = self.store.append(record, now)
+        try:
+            audited = self.store.append(record, now)
+        except StoreError:
+            # An allow without a trace is a hole: no answer at all (the route says 503).
+            self.metrics.audit_failures.inc()
+            raise
+        code = "none" if decision.code is None else str(decision.code)
+        self.metrics.decisions.labels(str(decision.allowed).lower(), code).inc()
+        self.metrics.verify_seconds.observe(time.perf_counter() - started)
         return Verified(decision, decision_id, self._receipt(decision, decision_id, audited))
 
     def _receipt(

@@ -18,7 +18,7 @@ from verifier_service.sealing import (
     signature_holds,
     unb64,
 )
-from verifier_service.store import GENESIS, record_hash
+from verifier_service.store import GENESIS, StoreError, record_hash
 
 from .conftest import Served
 
@@ -307,3 +307,35 @@ def test_no_route_answers_500_for_unknown_paths_or_methods(served: Served) -> No
 
 
 _ = httpx
+
+
+def test_an_allow_is_never_answered_without_its_audit_record(
+    served: Served, keys: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    holder = AgentKey.generate()
+    minted = mint(served, keys["approver"], holder)
+
+    def cannot_write(*_: object) -> None:
+        raise StoreError("the service database failed (disk full)")
+
+    monkeypatch.setattr(served.service.store, "append", cannot_write)
+    with served.client(keys["verifier"]) as verifier:
+        answer = verifier.post("/v1/verify", json=call(minted["token"], holder))
+    assert (answer.status_code, answer.json()["code"]) == (503, "store_unavailable")
+    assert "allowed" not in answer.text
+    with served.client() as anyone:
+        metrics = anyone.get("/metrics").text
+    assert "delegation_audit_write_failures_total 1.0" in metrics
+
+
+def test_metrics_count_decisions(served: Served, keys: dict[str, str]) -> None:
+    holder = AgentKey.generate()
+    minted = mint(served, keys["approver"], holder)
+    with served.client(keys["verifier"]) as verifier:
+        verifier.post("/v1/verify", json=call(minted["token"], holder))
+        verifier.post("/v1/verify", json=call(minted["token"], holder, {**CALL, "tool": "x"}))
+    with served.client() as anyone:
+        metrics = anyone.get("/metrics").text
+    assert 'delegation_decisions_total{allowed="true",code="none"} 1.0' in metrics
+    assert 'delegation_decisions_total{allowed="false",code="tool_not_allowed"} 1.0' in metrics
+    assert "delegation_verify_seconds_count 2.0" in metrics
