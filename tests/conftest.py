@@ -138,15 +138,16 @@ def pg_schema() -> Iterator[str]:
 
 
 def make_state(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> State:
-    """A new, empty state of ``kind``: memory, sqlite (a file in ``tmp_path``) or postgres
-    (a schema of its own on the real server)."""
+    """A new, empty state of ``kind``: memory, sqlite (a file in ``tmp_path``), sqlite-group
+    (the same with group commit) or postgres (a schema of its own on the real server)."""
     if kind == "memory":
         return MemoryState()
-    if kind == "sqlite":
-        return SQLiteState.create(tmp_path / f"state-{secrets.token_hex(4)}.db")
+    if kind in ("sqlite", "sqlite-group"):
+        path = tmp_path / f"state-{secrets.token_hex(4)}.db"
+        return SQLiteState.create(path, group_commit=kind == "sqlite-group")
     from delegation.stores.postgres import PostgresState
 
     return PostgresState.create(POSTGRES_DSN, schema=request.getfixturevalue("pg_schema"))
 
 
-STATE_KINDS = ("memory", "sqlite", "postgres")
+STATE_KINDS = ("memory", "sqlite", "sqlite-group", "postgres")

@@ -29,12 +29,20 @@ from delegation import (
     decode_public_key,
 )
 from verifier_service import schemas
-from verifier_service.service import Conflict, NotFound, Service
+from verifier_service.service import Conflict, NotFound, Service, Verified
 from verifier_service.store import ApiKey, StoreError
 
 log = logging.getLogger("verifier_service")
 MAX_BODY_BYTES = 1 << 20
 """A request body larger than this is refused (413) before it is read whole."""
+
+
+def _answer(verified: Verified) -> dict[str, Any]:
+    return {
+        **verified.decision.to_json(),
+        "decision_id": verified.decision_id,
+        "receipt": verified.receipt,
+    }
 
 
 class Refused(Exception):
@@ -213,9 +221,7 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
         if audience not in key.audiences:
             raise Refused(403, "wrong_audience_for_key",
                           "this verifier key does not serve the request's audience")  # fmt: skip
-        verified = service.verify(key, call.model_dump())
-        return {**verified.decision.to_json(), "decision_id": verified.decision_id,
-                "receipt": verified.receipt}  # fmt: skip
+        return _answer(service.verify(key, call.model_dump()))
 
     @app.post("/v1/verify")
     def verify(body: schemas.Call, key: AsVerifier) -> dict[str, Any]:
@@ -227,7 +233,8 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
             if call.request.get("audience") not in key.audiences:
                 raise Refused(403, "wrong_audience_for_key",
                               "this verifier key does not serve a request's audience")  # fmt: skip
-        return {"results": [one(key, call) for call in body.calls]}
+        verified = service.verify_many(key, [call.model_dump() for call in body.calls])
+        return {"results": [_answer(v) for v in verified]}
 
     @app.post("/v1/settle")
     def settle(body: schemas.Settle, key: AsVerifier) -> dict[str, Any]:

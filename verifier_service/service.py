@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -111,13 +112,15 @@ class Service:
         self.approver = Approver(ApproverKey.from_seed(approver_seed))
         if state is None:
             state_path = data_dir / "state.db"
-            state = SQLiteState.create(state_path)
+            state = SQLiteState.create(state_path, group_commit=True)
         self.state = state
         self.store = ServiceStore(data_dir / "service.db")
         self.verifier = Verifier(self.keyring, state=self.state, clock=clock)
         self.metrics = Metrics()
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="delegation-batch")
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True)
         self.store.close()
         self.state.close()
 
@@ -255,6 +258,15 @@ class Service:
         self.metrics.decisions.labels(str(decision.allowed).lower(), code).inc()
         self.metrics.verify_seconds.observe(time.perf_counter() - started)
         return Verified(decision, decision_id, self._receipt(decision, decision_id, audited))
+
+    def verify_many(
+        self, verifier_key: ApiKey, calls: Sequence[Mapping[str, Any]]
+    ) -> list[Verified]:
+        """Several calls at once, answered in order. They run side by side, so their state
+        claims and audit records share commits (group commit) instead of a sync each."""
+        if len(calls) <= 1:
+            return [self.verify(verifier_key, call) for call in calls]
+        return list(self._pool.map(lambda call: self.verify(verifier_key, call), calls))
 
     def _receipt(
         self, decision: Decision, decision_id: str, audited: AuditRecord

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from delegation.stores._group import GroupCommitter, Job
 from verifier_service.sealing import AUDIT_DOMAIN, canonical
 
 GENESIS: Final = bytes(32)
@@ -122,10 +123,17 @@ def _approval(row: tuple[Any, ...]) -> Approval:
 
 
 class ServiceStore:
-    """API keys, tasks and the audit log, in ``path``. Thread-safe (one connection, a lock)."""
+    """API keys, tasks and the audit log, in ``path``. Thread-safe (one connection, a lock).
+    Audit records from concurrent threads are appended with group commit: one transaction and
+    one sync for all that wait, each answered once its record is on disk."""
 
     def __init__(self, path: Path) -> None:
         self._lock = threading.Lock()
+        self._group: GroupCommitter[AuditRecord] = GroupCommitter(
+            self._append_batch,
+            lambda: StoreError("the service database is closed"),
+            name="delegation-audit",
+        )
         try:
             self._db = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=10
@@ -140,6 +148,7 @@ class ServiceStore:
             ) from exc
 
     def close(self) -> None:
+        self._group.close()
         with self._lock:
             self._db.close()
 
@@ -324,8 +333,18 @@ class ServiceStore:
 
     def append(self, record: dict[str, Any], now: int) -> AuditRecord:
         """Append one record (``kind`` and its fields); committed and synced on return."""
-        with self._tx() as db:
-            return self._append(db, record, now)
+        return self._group.submit((record, now))
+
+    def _append_batch(self, jobs: list[Job[AuditRecord]]) -> None:
+        try:
+            with self._tx() as db:
+                done = [(job, self._append(db, *job.payload)) for job in jobs]
+        except StoreError as exc:  # nothing of the batch was written
+            for job in jobs:
+                job.error = exc
+            return
+        for job, appended in done:
+            job.answer = appended
 
     def _append(self, db: sqlite3.Connection, fields: dict[str, Any], now: int) -> AuditRecord:
         last = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()

@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Final
 
+from delegation.stores._group import GroupCommitter, Job
 from delegation.stores.base import (
     Charge,
     InvalidRevocation,
@@ -164,6 +165,9 @@ class SQLiteState:
     a spent approval or a use count survives a power cut, at the cost of one fsync per write.
     ``durable=False`` (``synchronous=NORMAL``) survives a process crash only; the last writes
     before an operating-system crash can be lost, and a lost revocation brings a token back.
+    ``group_commit=True`` runs the writing checks of concurrent threads in one transaction and
+    one sync (each still all or nothing, each answered only once its commit is on disk): what
+    a service verifying many calls at once wants; a check alone is committed at once.
 
     Raises StoreUnavailable: ``unreachable`` (no such file), ``not_a_state_file`` (a directory,
     an empty file, any other file or database), ``newer_schema``, ``corrupt``, ``unreadable``,
@@ -171,13 +175,24 @@ class SQLiteState:
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, timeout: float = 5.0, durable: bool = True
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 5.0,
+        durable: bool = True,
+        group_commit: bool = False,
     ) -> None:
         self._setup(os.fspath(path), timeout, durable, create=False)
+        self._start_group(group_commit)
 
     @classmethod
     def create(
-        cls, path: str | os.PathLike[str], *, timeout: float = 5.0, durable: bool = True
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 5.0,
+        durable: bool = True,
+        group_commit: bool = False,
     ) -> SQLiteState:
         """Make a state file at ``path`` and open it; what ``delegation state init`` calls.
 
@@ -187,7 +202,17 @@ class SQLiteState:
         """
         self = cls.__new__(cls)
         self._setup(os.fspath(path), timeout, durable, create=True)
+        self._start_group(group_commit)
         return self
+
+    def _start_group(self, group_commit: bool) -> None:
+        self._group: GroupCommitter[StateAnswer] | None = None
+        if group_commit:
+            self._group = GroupCommitter(
+                self._check_batch,
+                lambda: StoreUnavailable(_R.UNREACHABLE, "the state file is closed"),
+                name="delegation-sqlite-state",
+            )
 
     def _setup(self, path: str, timeout: float, durable: bool, *, create: bool) -> None:
         self._lock = threading.Lock()
@@ -304,6 +329,9 @@ class SQLiteState:
         self.close()
 
     def close(self) -> None:
+        group = getattr(self, "_group", None)
+        if group is not None:
+            group.close()  # what was submitted is committed (or refused) first
         with self._lock:
             if not self._closed:
                 self._closed = True
@@ -336,19 +364,48 @@ class SQLiteState:
         if not query.writes:
             with self._session(write=False) as db:
                 return StateAnswer(_first_revoked(db, query.revocations))
+        if self._group is not None:
+            return self._group.submit((query, now))
         with self._session(write=True) as db:
-            self._writes += 1
-            if self._writes % _SWEEP_EVERY == 0:
-                db.execute("DELETE FROM nonces WHERE expires_at <= ?", (now,))
-                db.execute("DELETE FROM uses WHERE keep_until <= ?", (now,))
-                db.execute("DELETE FROM budgets WHERE keep_until <= ?", (now,))
-                db.execute("DELETE FROM holds WHERE expires_at <= ?", (now,))
-            revoked = _first_revoked(db, query.revocations)
-            replayed = query.nonce is not None and not _claim(db, query.nonce, now)
-            if (query.spend or query.charges) and revoked is None and not replayed:
-                exhausted, over, spent = _consume(db, query, now)
-                return StateAnswer(revoked, replayed, exhausted, over, spent)
-            return StateAnswer(revoked, replayed)
+            return self._check_in(db, query, now)
+
+    def _check_in(self, db: sqlite3.Connection, query: StateQuery, now: int) -> StateAnswer:
+        self._writes += 1
+        if self._writes % _SWEEP_EVERY == 0:
+            db.execute("DELETE FROM nonces WHERE expires_at <= ?", (now,))
+            db.execute("DELETE FROM uses WHERE keep_until <= ?", (now,))
+            db.execute("DELETE FROM budgets WHERE keep_until <= ?", (now,))
+            db.execute("DELETE FROM holds WHERE expires_at <= ?", (now,))
+        revoked = _first_revoked(db, query.revocations)
+        replayed = query.nonce is not None and not _claim(db, query.nonce, now)
+        if (query.spend or query.charges) and revoked is None and not replayed:
+            exhausted, over, spent = _consume(db, query, now)
+            return StateAnswer(revoked, replayed, exhausted, over, spent)
+        return StateAnswer(revoked, replayed)
+
+    def _check_batch(self, jobs: list[Job[StateAnswer]]) -> None:
+        """Group commit: every waiting check in one transaction, each under its own savepoint
+        (one that fails changes nothing and fails alone), one commit; answers only after it."""
+        answers: list[tuple[Job[StateAnswer], StateAnswer]] = []
+        try:
+            with self._session(write=True) as db:
+                for job in jobs:
+                    query, now = job.payload
+                    db.execute("SAVEPOINT check_one")
+                    try:
+                        answers.append((job, self._check_in(db, query, now)))
+                    except (StoreUnavailable, *_STORE_ERRORS) as exc:
+                        db.execute("ROLLBACK TO check_one")
+                        job.error = exc if isinstance(exc, StoreUnavailable) else _unavailable(exc)
+                    finally:
+                        db.execute("RELEASE check_one")
+        except StoreUnavailable as exc:  # the transaction failed: none of it was kept
+            for job in jobs:
+                if job.error is None:
+                    job.error = exc
+            return
+        for job, answer in answers:
+            job.answer = answer
 
     def settle(
         self, reservation: bytes, costs: Mapping[str, int] | None, now: int
