@@ -98,9 +98,10 @@ def test_a_batch_that_breaks_its_promise_fails_closed() -> None:
 
 def test_jobs_are_answered_in_batches_and_in_order() -> None:
     seen: list[list[int]] = []
-    gate = threading.Event()
+    entered, gate = threading.Event(), threading.Event()
 
     def run(jobs: list[Job[int]]) -> None:
+        entered.set()
         gate.wait()
         seen.append([job.payload for job in jobs])
         for job in jobs:
@@ -108,17 +109,23 @@ def test_jobs_are_answered_in_batches_and_in_order() -> None:
 
     group: GroupCommitter[int] = GroupCommitter(run, lambda: RuntimeError("closed"))
     out: dict[int, int] = {}
-    threads = [
-        threading.Thread(target=lambda n=n: out.update({n: group.submit(n)})) for n in range(6)
-    ]
-    for t in threads:
+
+    def submit(n: int) -> None:
+        out[n] = group.submit(n)
+
+    first = threading.Thread(target=submit, args=(0,))
+    first.start()
+    assert entered.wait(10)  # the committer holds job 0, blocked in its "commit"
+    rest = [threading.Thread(target=submit, args=(n,)) for n in range(1, 6)]
+    for t in rest:
         t.start()
     deadline = time.monotonic() + 10
-    while len(group._queue) < 5 and time.monotonic() < deadline:  # one taken, five waiting
+    while len(group._queue) < 5 and time.monotonic() < deadline:
         time.sleep(0.001)
     gate.set()
-    for t in threads:
+    for t in [first, *rest]:
         t.join()
     group.close()
     assert out == {n: n * 10 for n in range(6)}
     assert [len(batch) for batch in seen] == [1, 5]  # the five that waited went in one batch
+    assert seen[0] == [0]
