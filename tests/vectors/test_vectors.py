@@ -1,6 +1,7 @@
 """Run every vector in ``specs/vectors/*.json`` against a fresh verifier.
 
-Each vector states the expected decision as reason codes, in order (see the README there):
+Each vector states the expected decision as its reasons, in order, each a code with its hop
+and caveat positions (see the README there):
 with its discharges, a revocation store filled before the first presentation, and possibly
 one store that cannot answer. A vector with an ``approval_request`` also states the approval
 service's side: what the reference approver answers the holder's signed request. The keys in
@@ -44,7 +45,7 @@ from delegation.stores import (
 )
 
 VECTORS_DIR = Path(__file__).resolve().parents[2] / "specs" / "vectors"
-FORMAT = "delegation-test-vectors/5"
+FORMAT = "delegation-test-vectors/6"
 REQUESTS_FILE = "requests.json"
 """The file of request vectors (JSON request text and what building it gives); every other
 file holds decision vectors."""
@@ -66,7 +67,8 @@ STEP_KEYS = {"request", "proof", "now", "expected"}
 OPTIONAL_STEP_KEYS = {"token", "discharges"}
 STATE_KEYS = {"revocations"}
 STORES = {"revocations", "nonces", "uses"}
-EXPECTED_KEYS = {"allowed", "codes"}
+EXPECTED_KEYS = {"allowed", "reasons"}
+REASON_KEYS = {"code", "hop", "caveat"}
 ALLOWED_KEYS = {"agents", "task_id", "root_id", "token_id"}
 APPROVAL_REQUEST_KEYS = {
     "third_party",
@@ -140,8 +142,8 @@ def _verifier(doc: Json, vector: Json, clock: list[int]) -> Verifier:
 
 
 def _check(decision: Decision, expected: Json, where: str) -> None:
-    codes = [str(r.code) for r in decision.reasons]
-    assert (decision.allowed, codes) == (expected["allowed"], expected["codes"]), (
+    reasons = [{"code": str(r.code), "hop": r.hop, "caveat": r.caveat} for r in decision.reasons]
+    assert (decision.allowed, reasons) == (expected["allowed"], expected["reasons"]), (
         f"{where}: got {decision.to_json()['reasons']}"
     )
     if decision.allowed:
@@ -251,18 +253,25 @@ def test_vector_files_are_well_formed() -> None:
                 expected = step["expected"]
                 extra = ALLOWED_KEYS if expected["allowed"] else set()
                 assert set(expected) == EXPECTED_KEYS | extra, vector["name"]
-                assert expected["allowed"] == (not expected["codes"]), vector["name"]
-                for code in expected["codes"]:
-                    Code(code)  # every expected code is in the vocabulary
+                assert expected["allowed"] == (not expected["reasons"]), vector["name"]
+                for reason in expected["reasons"]:
+                    assert set(reason) == REASON_KEYS, vector["name"]
+                    Code(reason["code"])  # every expected code is in the vocabulary
+                    hop, caveat = reason["hop"], reason["caveat"]
+                    assert (hop is None) == (caveat is None), vector["name"]
+                    for position in (hop, caveat):
+                        assert position is None or (type(position) is int and position >= 0), (
+                            vector["name"]
+                        )
     assert len(names) == len(set(names)), "vector names must be unique across files"
 
 
 def test_every_reason_code_has_a_vector() -> None:
-    seen = set()
+    seen: set[str] = set()
     for path in _files():
         for vector in _load(path).get("vectors", []):
             for step in [vector, *vector.get("then", [])]:
-                seen.update(step["expected"]["codes"])
+                seen.update(r["code"] for r in step["expected"]["reasons"])
     # Discharges, revocations and failing stores are all describable; a bug is not: no correct
     # input makes a correct verifier say internal_error, so no vector can pin it.
     exempt = {str(Code.INTERNAL_ERROR)}

@@ -228,7 +228,10 @@ def build() -> VectorFile:
             "request": READ,
             "proof": None,
             "now": NOW,
-            "expected": {"allowed": False, "codes": [str(Code.TOKEN_REQUIRED)]},
+            "expected": {
+                "allowed": False,
+                "reasons": [{"code": str(Code.TOKEN_REQUIRED), "hop": None, "caveat": None}],
+            },
         }
     )
     return f

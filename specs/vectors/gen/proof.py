@@ -32,7 +32,7 @@ from gen.fixtures import (
     tstr,
     uint,
 )
-from gen.render import Step, VectorFile
+from gen.render import Reason, Step, VectorFile
 
 _L = 2**252 + 27742317777372353535851937790883648493
 
@@ -70,7 +70,7 @@ def build() -> VectorFile:
         description: str,
         tok: Tokenish,
         proof_text: str | None,
-        codes: Sequence[Code],
+        codes: Sequence[Reason],
         *,
         chain: Sequence[str] | None = None,
         request: Json = READ,

@@ -34,7 +34,82 @@ from gen.fixtures import (
     token_bytes,
 )
 
-FORMAT = "delegation-test-vectors/5"
+FORMAT = "delegation-test-vectors/6"
+
+THIRD_PARTY = -1
+"""``At(..., family=THIRD_PARTY)``: a third-party caveat (one with a VID), not a type id."""
+HOP_NUMBERED = (Code.BAD_HOP, Code.TOO_LARGE)
+"""Reasons whose ``hop`` is the offending hop's own number, not the hops before it
+(verification.md, reasons and decisions): ``bad_hop`` and ``too_large`` at the 17th hop."""
+
+
+@dataclass(frozen=True)
+class At:
+    """A reason positioned at one caveat of the token, stated by hand from the spec: the caveat
+    by index (``caveat``, negative from the end) or as the ``nth`` caveat of a ``family`` (a
+    type id, or THIRD_PARTY; ``nth`` negative from the end). ``hop`` is the chain segment: by
+    hand if given, else by its definition in verification.md from the token's own caveats,
+    never by the verifier: the number of hop caveats before the named one (the hop's own
+    number, that count plus one, for ``bad_hop`` and ``too_large``). A bare ``Code`` in a
+    vector's codes is a reason with no position (``hop`` and ``caveat`` null)."""
+
+    code: Code
+    caveat: int | None = None
+    family: int | None = None
+    nth: int = 0
+    hop: int | None = None
+
+    def resolve(self, tok: Tokenish) -> tuple[int, int]:
+        raw = _wire.decode(token_bytes(tok) if not isinstance(tok, str) else b64(tok))
+        kinds = [_kind(c) for c in raw.caveats]
+        if (self.caveat is None) == (self.family is None):
+            raise AssertionError("a position names a caveat by index or by family")
+        if self.caveat is not None:
+            index = self.caveat % len(kinds) if self.caveat < 0 else self.caveat
+            if index >= len(kinds):
+                raise AssertionError(f"the token has no caveat {self.caveat}")
+        else:
+            indices = [i for i, k in enumerate(kinds) if k == self.family]
+            if not indices:
+                raise AssertionError(f"the token has no caveat of family {self.family}")
+            index = indices[self.nth]
+        hop = self.hop
+        if hop is None:
+            hop = kinds[:index].count(Hop.type_id)
+            if self.code in HOP_NUMBERED:
+                if kinds[index] != Hop.type_id:
+                    raise AssertionError(f"{self.code} is positioned at a hop")
+                hop += 1
+        return hop, index
+
+
+def b64(tok: str) -> bytes:
+    return _wire.b64decode(tok, len(tok))
+
+
+def _kind(c: _wire.RawCaveat) -> int | None:
+    """A caveat's type id as its bytes say (THIRD_PARTY with a VID), None if it is no CBOR
+    array headed by an integer (a caveat at or after a step-4 failure)."""
+    if c.vid is not None:
+        return THIRD_PARTY
+    try:
+        body = cbor2.loads(c.cid)
+    except Exception:  # hostile bytes (after a step-4 failure): no kind
+        return None
+    if isinstance(body, list) and body and type(body[0]) is int:
+        return body[0]
+    return None
+
+
+Reason = Code | At
+"""A reason as a builder states it: a bare code (no position) or a code ``At`` a caveat."""
+
+
+def reason_json(tok: Tokenish, reason: Reason) -> Json:
+    if isinstance(reason, At):
+        hop, caveat = reason.resolve(tok)
+        return {"code": str(reason.code), "hop": hop, "caveat": caveat}
+    return {"code": str(reason), "hop": None, "caveat": None}
 
 
 def expected_chain(tok: Tokenish, names: Sequence[str]) -> list[Json]:
@@ -58,8 +133,8 @@ def expected_chain(tok: Tokenish, names: Sequence[str]) -> list[Json]:
     ]
 
 
-def expected(tok: Tokenish, codes: Sequence[Code], chain: Sequence[str] | None) -> Json:
-    out: Json = {"allowed": not codes, "codes": [str(c) for c in codes]}
+def expected(tok: Tokenish, codes: Sequence[Reason], chain: Sequence[str] | None) -> Json:
+    out: Json = {"allowed": not codes, "reasons": [reason_json(tok, c) for c in codes]}
     if not codes:
         if chain is None:
             raise AssertionError("an allowed vector states its chain")
@@ -79,7 +154,7 @@ class Step:
 
     request: Json
     proof: str | None
-    codes: Sequence[Code] = ()
+    codes: Sequence[Reason] = ()
     chain: Sequence[str] | None = None
     now: int = NOW
     token: Tokenish | None = None
@@ -154,7 +229,7 @@ class VectorFile:
         request: Json,
         proof: str | None,
         *,
-        codes: Sequence[Code] = (),
+        codes: Sequence[Reason] = (),
         chain: Sequence[str] | None = None,
         now: int = NOW,
         keyring: Json | None = None,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from delegation import Code, Request, Scope, UnverifiedToken, _wire, attenuate
 from delegation._token import ID_BYTES
-from delegation.caveats import Call, MaxUses, Validity
+from delegation.caveats import Call, MaxUses, Tool, Validity
 from delegation.stores import RevocationKind
 from delegation.testing.fixtures import labelled
 
@@ -34,7 +34,7 @@ from gen.fixtures import (
     token_id,
     tp_cids,
 )
-from gen.render import Step, VectorFile, expected_chain
+from gen.render import THIRD_PARTY, At, Reason, Step, VectorFile, expected_chain
 
 
 def build() -> VectorFile:
@@ -58,7 +58,7 @@ def build() -> VectorFile:
         description: str,
         tok: UnverifiedToken,
         signer: str,
-        codes: Sequence[Code],
+        codes: Sequence[Reason],
         *,
         request: Json = READ,
         chain: Sequence[str] | None = None,
@@ -90,7 +90,7 @@ def build() -> VectorFile:
         tok: UnverifiedToken,
         signer: str,
         label: str,
-        codes: Sequence[Code] = (),
+        codes: Sequence[Reason] = (),
         chain: Sequence[str] | None = None,
         request: Json = READ,
         discharges: Sequence[str] = (),
@@ -209,7 +209,7 @@ def build() -> VectorFile:
         "A revoked token used outside its scope: both reasons, revocation first.",
         r,
         "orchestrator",
-        [Code.REVOKED, Code.TOOL_NOT_ALLOWED],
+        [Code.REVOKED, At(Code.TOOL_NOT_ALLOWED, family=Tool.type_id)],
         request=req(tool="crm.delete"),
         revoked=[(RevocationKind.TASK, TASK.task_id)],
     )
@@ -238,7 +238,7 @@ def build() -> VectorFile:
         "The revocation store cannot answer and the call is out of scope: both reasons.",
         r,
         "orchestrator",
-        [Code.STORE_UNAVAILABLE, Code.TOOL_NOT_ALLOWED],
+        [Code.STORE_UNAVAILABLE, At(Code.TOOL_NOT_ALLOWED, family=Tool.type_id)],
         request=req(tool="crm.delete"),
         store_failure="revocations",
     )
@@ -290,7 +290,7 @@ def build() -> VectorFile:
         "A call already denied at step 7 never reaches the use counter.",
         single,
         "orchestrator",
-        [Code.TOOL_NOT_ALLOWED],
+        [At(Code.TOOL_NOT_ALLOWED, family=Tool.type_id)],
         request=req(tool="crm.delete"),
         store_failure="uses",
     )
@@ -306,8 +306,18 @@ def build() -> VectorFile:
         [],
         chain=researcher,
         then=[
-            step(one_sub, "researcher", "uses_one_several_calls/2", [Code.USES_EXHAUSTED]),
-            step(one_sub, "researcher", "uses_one_several_calls/3", [Code.USES_EXHAUSTED]),
+            step(
+                one_sub,
+                "researcher",
+                "uses_one_several_calls/2",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
+            step(
+                one_sub,
+                "researcher",
+                "uses_one_several_calls/3",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
         ],
     )
     two = attenuate(r, [MaxUses(2)], now=NOW)
@@ -320,8 +330,18 @@ def build() -> VectorFile:
         chain=orch,
         then=[
             step(two, "orchestrator", "uses_two_several_calls/2", chain=orch),
-            step(two, "orchestrator", "uses_two_several_calls/3", [Code.USES_EXHAUSTED]),
-            step(two, "orchestrator", "uses_two_several_calls/4", [Code.USES_EXHAUSTED]),
+            step(
+                two,
+                "orchestrator",
+                "uses_two_several_calls/3",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
+            step(
+                two,
+                "orchestrator",
+                "uses_two_several_calls/4",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
         ],
     )
     first_proof = pop(two, "orchestrator", READ, "uses_replay_not_counted")
@@ -335,7 +355,12 @@ def build() -> VectorFile:
         then=[
             Step(READ, first_proof, codes=[Code.REPLAY]),
             step(two, "orchestrator", "uses_replay_not_counted/3", chain=orch),
-            step(two, "orchestrator", "uses_replay_not_counted/4", [Code.USES_EXHAUSTED]),
+            step(
+                two,
+                "orchestrator",
+                "uses_replay_not_counted/4",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
         ],
     )
     inner = hop(two, "orchestrator", "researcher")
@@ -349,9 +374,19 @@ def build() -> VectorFile:
         [],
         chain=researcher,
         then=[
-            step(inner_one, "researcher", "uses_nested_limits/2", [Code.USES_EXHAUSTED]),
+            step(
+                inner_one,
+                "researcher",
+                "uses_nested_limits/2",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id, nth=-1)],
+            ),
             step(two, "orchestrator", "uses_nested_limits/3", chain=orch),
-            step(two, "orchestrator", "uses_nested_limits/4", [Code.USES_EXHAUSTED]),
+            step(
+                two,
+                "orchestrator",
+                "uses_nested_limits/4",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
         ],
     )
     ra = needs(r, "approval-service", "state approval", rules=["crm.update:write"])
@@ -366,7 +401,7 @@ def build() -> VectorFile:
         " call is the one use.",
         single_ra,
         "orchestrator",
-        [Code.APPROVAL_REQUIRED],
+        [At(Code.APPROVAL_REQUIRED, family=THIRD_PARTY)],
         request=UPDATE,
         then=[
             step(single_ra, "orchestrator", "uses_not_spent_by_denied_call/2", chain=orch),
@@ -374,7 +409,7 @@ def build() -> VectorFile:
                 single_ra,
                 "orchestrator",
                 "uses_not_spent_by_denied_call/3",
-                [Code.USES_EXHAUSTED],
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
             ),
         ],
     )
@@ -391,7 +426,7 @@ def build() -> VectorFile:
                 single_ra,
                 "orchestrator",
                 "uses_spent_by_approved_call/2",
-                [Code.USES_EXHAUSTED],
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
             ),
         ],
         discharges=[bound(single_ra, approval)],
@@ -415,7 +450,7 @@ def build() -> VectorFile:
         "A verifier without state cannot count a single-use token's use: state_required.",
         single,
         "orchestrator",
-        [Code.STATE_REQUIRED],
+        [At(Code.STATE_REQUIRED, family=MaxUses.type_id)],
         stateless=True,
     )
     case(
@@ -423,7 +458,7 @@ def build() -> VectorFile:
         "A call already denied at step 7 never gets to step 9: only its own reason.",
         single,
         "orchestrator",
-        [Code.TOOL_NOT_ALLOWED],
+        [At(Code.TOOL_NOT_ALLOWED, family=Tool.type_id)],
         request=req(tool="crm.delete"),
         stateless=True,
     )
@@ -432,7 +467,7 @@ def build() -> VectorFile:
         "A verifier without state cannot spend an approval, good for one call: state_required.",
         ra,
         "orchestrator",
-        [Code.STATE_REQUIRED],
+        [At(Code.STATE_REQUIRED, family=THIRD_PARTY)],
         request=UPDATE,
         discharges=[bound(ra, approval)],
         stateless=True,
@@ -449,7 +484,7 @@ def _kept_until(f: VectorFile, r: UnverifiedToken) -> None:
     inside and just after the time, or after the time a looser rule would pick."""
     nonce = labelled("proof nonce kept until")[:16]
 
-    def same_nonce(at: int, codes: Sequence[Code] = (), tok: UnverifiedToken = r) -> Step:
+    def same_nonce(at: int, codes: Sequence[Reason] = (), tok: UnverifiedToken = r) -> Step:
         signer = "orchestrator" if tok is r else "researcher"
         proof = pop(tok, signer, READ, "", at=at, nonce=nonce)
         chain = (
@@ -518,7 +553,7 @@ def _kept_until(f: VectorFile, r: UnverifiedToken) -> None:
             Step(
                 READ,
                 pop(single, "orchestrator", READ, "uses kept/2", at=NOW + 1000),
-                codes=[Code.USES_EXHAUSTED],
+                codes=[At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
                 now=NOW + 1000,
                 token=single,
             )
@@ -531,7 +566,7 @@ def _kept_until(f: VectorFile, r: UnverifiedToken) -> None:
     approval = approval_discharge(ra, "orchestrator", UPDATE, cid, key, "state keep")
     narrowed = appended(approval, Validity(None, NOW + 10).encode())
 
-    def later(at: int, discharge: _wire.RawMacaroon, label: str, codes: Sequence[Code]) -> Step:
+    def later(at: int, discharge: _wire.RawMacaroon, label: str, codes: Sequence[Reason]) -> Step:
         proof = pop(ra, "orchestrator", UPDATE, label, at=at)
         chain = None if codes else orch
         return Step(
@@ -548,7 +583,7 @@ def _kept_until(f: VectorFile, r: UnverifiedToken) -> None:
         pop(ra, "orchestrator", UPDATE, "approval kept/1"),
         chain=orch,
         discharges=[bound(ra, narrowed)],
-        then=[later(NOW + 100, approval, "approval kept/2", [Code.REPLAY])],
+        then=[later(NOW + 100, approval, "approval kept/2", [At(Code.REPLAY, family=THIRD_PARTY)])],
     )
     after_call = by_hand(
         cid,
@@ -569,5 +604,7 @@ def _kept_until(f: VectorFile, r: UnverifiedToken) -> None:
         pop(ra, "orchestrator", UPDATE, "approval latest/1"),
         chain=orch,
         discharges=[bound(ra, appended(after_call, Validity(None, NOW + 10).encode()))],
-        then=[later(NOW + 100, after_call, "approval latest/2", [Code.REPLAY])],
+        then=[
+            later(NOW + 100, after_call, "approval latest/2", [At(Code.REPLAY, family=THIRD_PARTY)])
+        ],
     )
