@@ -397,5 +397,5 @@ def _order(case: Callable[..., None], r: UnverifiedToken) -> None:
         " not missing_caveat.",
         resigned(r.raw.identifier, [validity, spoiled]),
         "orchestrator",
-        [At(Code.BAD_DISCHARGE, -1)],
+        [At(Code.BAD_DISCHARGE, -1, vid=True)],
     )

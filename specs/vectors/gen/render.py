@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 import cbor2
 
-from delegation import Code, Request, _crypto, _wire, decode, encode_public_key
+from delegation import Code, Request, _crypto, _wire, encode_public_key
 from delegation._token import ID_BYTES
-from delegation.caveats import Hop
+from delegation.caveats import Hop, Validity
+from delegation.limits import MAX_DISCHARGES
 from delegation.stores import RevocationKind
 
 from gen.fixtures import (
@@ -58,6 +59,9 @@ class At:
     family: int | None = None
     nth: int = 0
     hop: int | None = None
+    vid: bool = False
+    """A ``bad_discharge`` for a VID that does not open (step 5, the walk stops before its
+    caveat), not a discharge's reason (step 7)."""
 
     def resolve(self, tok: Tokenish) -> tuple[int, int]:
         raw = _wire.decode(token_bytes(tok) if not isinstance(tok, str) else b64(tok))
@@ -112,39 +116,128 @@ def reason_json(tok: Tokenish, reason: Reason) -> Json:
     return {"code": str(reason), "hop": None, "caveat": None}
 
 
-def expected_chain(tok: Tokenish, names: Sequence[str]) -> list[Json]:
-    """The chain a verifier reports, from the token bytes and the agents we delegated to."""
-    raw = _wire.decode(token_bytes(tok))
-    digest = _crypto.digest_start(raw.identifier)
-    hop_ids: list[str] = []
-    for c in raw.caveats:
-        digest = _crypto.digest_step(digest, c)
-        if c.vid is None and cbor2.loads(c.cid)[0] == Hop.type_id:
-            hop_ids.append(digest[:ID_BYTES].hex())
-    if len(hop_ids) != len(names) - 1:
-        raise AssertionError(f"chain {names} does not match {len(hop_ids)} hops in the token")
-    return [
-        {
-            "agent_id": name,
-            "public_key": encode_public_key(K[name].public_key),
-            "hop_id": None if i == 0 else hop_ids[i - 1],
-        }
-        for i, name in enumerate(names)
+def _links(raw: _wire.RawMacaroon, before: int | None = None) -> list[Json]:
+    """The chain of agents as the token's bytes spell it (verification.md, reasons and
+    decisions): the identifier's holder, then each hop caveat (before caveat ``before``, if
+    given) with its hop id, the first 16 bytes of the chain digest after it."""
+    holder = cbor2.loads(raw.identifier)[5]
+    links: list[Json] = [
+        {"agent_id": holder[0], "public_key": encode_public_key(holder[1]), "hop_id": None}
     ]
+    digest = _crypto.digest_start(raw.identifier)
+    for index, c in enumerate(raw.caveats):
+        if before is not None and index >= before:
+            break
+        digest = _crypto.digest_step(digest, c)
+        if _kind(c) == Hop.type_id:
+            agent_id, public_key, _signature = cbor2.loads(c.cid)[1]
+            links.append(
+                {
+                    "agent_id": agent_id,
+                    "public_key": encode_public_key(public_key),
+                    "hop_id": digest[:ID_BYTES].hex(),
+                }
+            )
+    return links
 
 
-def expected(tok: Tokenish, codes: Sequence[Reason], chain: Sequence[str] | None) -> Json:
-    out: Json = {"allowed": not codes, "reasons": [reason_json(tok, c) for c in codes]}
+def expected_chain(tok: Tokenish, names: Sequence[str]) -> list[Json]:
+    """The chain a verifier reports, from the token bytes, checked against the agents we
+    delegated to."""
+    links = _links(_raw(tok))
+    if [link["agent_id"] for link in links] != list(names) or any(
+        link["public_key"] != encode_public_key(K[name].public_key)
+        for link, name in zip(links, names, strict=True)
+    ):
+        raise AssertionError(f"chain {names} does not match the token's hops")
+    return links
+
+
+def _raw(tok: Tokenish) -> _wire.RawMacaroon:
+    return _wire.decode(b64(tok) if isinstance(tok, str) else token_bytes(tok))
+
+
+NOT_GENUINE = (Code.TOKEN_REQUIRED, Code.UNKNOWN_KEY, Code.BAD_SIGNATURE, Code.MALFORMED)
+"""Bare first reasons of a token whose MAC was never checked out (steps 1-3)."""
+
+
+def _reached(codes: Sequence[Reason], discharges: int) -> tuple[str, int | None]:
+    """How far the token got, as its hand-written reasons say (verification.md, order of
+    checks): ``none`` (steps 1-3 failed), ``parse`` (step 4), ``walk`` (step 5, the chain cut
+    before caveat ``i``, or whole for ``missing_caveat``) or ``chain`` (steps 1-5 passed)."""
+    if not codes:
+        return "chain", None
+    first = codes[0]
+    if not isinstance(first, At):
+        if first in NOT_GENUINE or (first == Code.TOO_LARGE and discharges <= MAX_DISCHARGES):
+            return "none", None
+        return ("walk", None) if first == Code.MISSING_CAVEAT else ("chain", None)
+    if first.code in (Code.MALFORMED, Code.TOO_LARGE):
+        return "parse", None
+    if first.code == Code.BAD_HOP or (first.code == Code.BAD_DISCHARGE and first.vid):
+        return "walk", -1  # cut at the named caveat, resolved by the caller
+    return "chain", None
+
+
+def expected(
+    tok: Tokenish | None,
+    codes: Sequence[Reason],
+    chain: Sequence[str] | None,
+    discharges: int = 0,
+) -> Json:
+    """The decision a vector expects: its reasons (by hand), and what the decision names of
+    the token (verification.md, reasons and decisions), from the token's bytes: nothing before
+    the MAC checks out; then the task id, key id, root id, token id and the agents (the root
+    holder alone after a step-4 failure, the chain cut before the bad hop or VID after a
+    step-5 one), and the earliest expiry once step 5 passed."""
+    if tok is None:
+        reasons = [reason_json(b"", c) for c in codes]
+    else:
+        reasons = [reason_json(tok, c) for c in codes]
+    out: Json = {
+        "allowed": not codes,
+        "reasons": reasons,
+        "agents": [],
+        "task_id": None,
+        "key_id": None,
+        "root_id": None,
+        "token_id": None,
+        "expires": None,
+    }
+    if chain is not None and codes:
+        raise AssertionError("only an allowed vector states its chain")
+    how, _ = _reached(codes, discharges)
+    if how == "none":
+        return out
+    if tok is None:
+        raise AssertionError("no token, no decision about one")
+    raw = _raw(tok)
+    identifier = cbor2.loads(raw.identifier)
+    out["task_id"] = identifier[4][0]
+    out["key_id"] = identifier[2]
+    out["root_id"] = _crypto.digest_start(raw.identifier)[:ID_BYTES].hex()
+    out["token_id"] = _crypto.chain_digests(raw.identifier, raw.caveats)[-1][:ID_BYTES].hex()
+    if how == "parse":
+        out["agents"] = _links(raw, before=0)
+    elif how == "walk":
+        first = codes[0]
+        cut = first.resolve(tok)[1] if isinstance(first, At) else None
+        out["agents"] = _links(raw, before=cut)
+    else:
+        out["agents"] = _links(raw)
+        expiries = [
+            body[1][2]
+            for c in raw.caveats
+            if _kind(c) == Validity.type_id
+            for body in [cbor2.loads(c.cid)]
+            if 2 in body[1]
+        ]
+        out["expires"] = min(expiries)
     if not codes:
         if chain is None:
             raise AssertionError("an allowed vector states its chain")
-        raw = _wire.decode(token_bytes(tok))
-        out["agents"] = expected_chain(tok, chain)
-        out["task_id"] = decode(text(tok)).task.task_id
-        out["root_id"] = _crypto.digest_start(raw.identifier)[:ID_BYTES].hex()
-        out["token_id"] = _crypto.chain_digests(raw.identifier, raw.caveats)[-1][:ID_BYTES].hex()
-    elif chain is not None:
-        raise AssertionError("only an allowed vector states its chain")
+        if out["agents"] != expected_chain(tok, chain):
+            raise AssertionError("the chain named is not the token's")
     return out
 
 
@@ -254,7 +347,7 @@ class VectorFile:
             "request": request,
             "proof": proof,
             "now": now,
-            "expected": expected(tok, codes, chain),
+            "expected": expected(tok, codes, chain, len(discharges)),
         }
         if keyring is not None:
             vector["keyring"] = keyring
@@ -277,7 +370,7 @@ class VectorFile:
                     "request": step.request,
                     "proof": step.proof,
                     "now": step.now,
-                    "expected": expected(step_tok, step.codes, step.chain),
+                    "expected": expected(step_tok, step.codes, step.chain, len(step.discharges)),
                 }
                 if step.token is not None:
                     doc["token"] = text(step.token)

@@ -223,7 +223,7 @@ def add(story: Story) -> None:
         with_caveat(wrong_state),
         READ,
         [],
-        [At(Code.BAD_DISCHARGE, -1)],
+        [At(Code.BAD_DISCHARGE, -1, vid=True)],
         signer="orchestrator",
     )
     case(
@@ -232,7 +232,7 @@ def add(story: Story) -> None:
         with_caveat(_wire.RawCaveat(wrong_state.cid, bytes(10))),
         READ,
         [],
-        [At(Code.BAD_DISCHARGE, -1)],
+        [At(Code.BAD_DISCHARGE, -1, vid=True)],
         signer="orchestrator",
     )
     good = tp_caveat(r.raw.signature, "notary", "bad purpose", root_id(r))
