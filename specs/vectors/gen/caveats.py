@@ -144,6 +144,16 @@ def build() -> VectorFile:
         [At(Code.EXPIRED, family=VALIDITY)],
         now=EXPIRES,
     )
+    not_before_only = appended(r, Validity(NOW - 10, None).encode())
+    case(
+        "later_validity_not_before_only",
+        "A caveat appended after the root's expiry with only not_before (now - 10): it holds,"
+        " and the earliest expiry is still the root's: the read allowed.",
+        not_before_only,
+        READ,
+        [],
+        chain=["orchestrator"],
+    )
 
     # names
     case(

@@ -188,6 +188,25 @@ def build() -> VectorFile:
             )
         ],
     )
+    forged = appended(r, signed_hop(r, "mallory", "mallory"))
+    f.add(
+        "hop_cache_keys_on_the_hop",
+        "The verifier first accepts the hop orchestrator -> researcher, then sees, after the"
+        " same chain state, a hop to Mallory that Mallory signed herself: a hop-signature cache"
+        " must key on the hop's bytes as well as on the chain before it.",
+        one,
+        READ,
+        pop(one, "researcher", READ, "hop_cache_keys_on_the_hop/1"),
+        chain=["orchestrator", "researcher"],
+        then=[
+            Step(
+                READ,
+                pop(forged, "mallory", READ, "hop_cache_keys_on_the_hop/2"),
+                codes=[At(Code.BAD_HOP, -1)],
+                token=forged,
+            )
+        ],
+    )
 
     # the hop limit
     free = root("long-chain", scope(max_depth=None))

@@ -156,6 +156,7 @@ SECTIONS: tuple[Section, ...] = (
             "validity_*",
             "one_second_before_expiry",
             "not_before_within_clock_skew",
+            "later_validity_not_before_only",
         ),
     ),
     (
@@ -277,7 +278,7 @@ SECTIONS: tuple[Section, ...] = (
             "second_hop_signed_by_previous_holder",
             "hop_spliced_from_other_token",
             "hop_retargeted_*",
-            "hop_cache_does_not_bless_spliced_hop",
+            "hop_cache_*",
             "pop_invalid_signature_*",
             "pop_valid_ed25519_rule_control",
             "hop_public_key_mixed_order_passes_screening",
@@ -328,7 +329,7 @@ SECTIONS: tuple[Section, ...] = (
             "several_failures_in_token_order",
         ),
     ),
-    ("verification.md", "What is cached", ("hop_cache_does_not_bless_spliced_hop",)),
+    ("verification.md", "What is cached", ("hop_cache_*",)),
     (
         "proof-of-possession.md",
         "Proof",
@@ -414,6 +415,7 @@ SECTIONS: tuple[Section, ...] = (
             "approval_sent_with_call_that_needs_none",
             "order_too_many_discharges_before_decoding",
             "order_discharge_checks_stop_before_its_caveats",
+            "discharge_for_token_without_third_party_caveats",
         ),
     ),
     ("third-party.md", "Approvals", ("approval_*", "stateless_approval")),
@@ -438,13 +440,15 @@ SECTIONS: tuple[Section, ...] = (
         (
             "uses_*",
             "max_uses_shared_by_descendants",
+            "max_uses_before_any_expiry",
+            "order_approval_spent_under_max_uses_with_room",
             "approval_kept_*",
             "approval_used_twice",
             "approval_two_approvals_same_call",
             "approval_reused_via_*",
         ),
     ),
-    ("state.md", "What is cached, and what never is", ("hop_cache_does_not_bless_spliced_hop",)),
+    ("state.md", "What is cached, and what never is", ("hop_cache_*",)),
 )
 
 HEADING = "## Vectors by section"

@@ -12,12 +12,14 @@ from delegation.stores import RevocationKind
 from delegation.testing.fixtures import labelled
 
 from gen.fixtures import (
+    EXPIRES,
     NOW,
     READ,
     ROOT_KEY_ID,
     TASK,
     UPDATE,
     Json,
+    Tokenish,
     agent_public_key,
     appended,
     approval_discharge,
@@ -25,10 +27,12 @@ from gen.fixtures import (
     bound,
     by_hand,
     caveat_key,
+    cids,
     hop,
     needs,
     pop,
     req,
+    resigned,
     root,
     root_id,
     token_id,
@@ -56,7 +60,7 @@ def build() -> VectorFile:
     def case(
         name: str,
         description: str,
-        tok: UnverifiedToken,
+        tok: Tokenish,
         signer: str,
         codes: Sequence[Reason],
         *,
@@ -87,7 +91,7 @@ def build() -> VectorFile:
         )
 
     def step(
-        tok: UnverifiedToken,
+        tok: Tokenish,
         signer: str,
         label: str,
         codes: Sequence[Reason] = (),
@@ -389,6 +393,53 @@ def build() -> VectorFile:
             ),
         ],
     )
+    # A count is keyed by the chain digest through its own max_uses caveat (state.md, use
+    # counts): two narrowings of one token that differ before their max_uses caveats count
+    # apart, even though their max_uses caveats are the same bytes.
+    only_read = attenuate(r, [Tool(("crm.read",)), MaxUses(1)], now=NOW)
+    read_or_update = attenuate(r, [Tool(("crm.read", "crm.update")), MaxUses(1)], now=NOW)
+    case(
+        "uses_counted_under_their_own_prefix",
+        "Two single-use narrowings of one token, with other tool caveats before their max_uses"
+        " caveats: each has its own count, so each allows its one call, and then neither.",
+        only_read,
+        "orchestrator",
+        [],
+        chain=orch,
+        then=[
+            step(read_or_update, "orchestrator", "uses own prefix/2", chain=orch),
+            step(
+                only_read,
+                "orchestrator",
+                "uses own prefix/3",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
+            step(
+                read_or_update,
+                "orchestrator",
+                "uses own prefix/4",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
+        ],
+    )
+    first_limit = resigned(r.raw.identifier, [MaxUses(1).encode(), *cids(r)])
+    case(
+        "max_uses_before_any_expiry",
+        "A single-use token whose max_uses caveat comes first, before any expiry (MACed by hand:"
+        " mint writes the expiry first): the one call is allowed and counted, a second refused.",
+        first_limit,
+        "orchestrator",
+        [],
+        chain=orch,
+        then=[
+            step(
+                first_limit,
+                "orchestrator",
+                "uses before expiry/2",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            )
+        ],
+    )
     ra = needs(r, "approval-service", "state approval", rules=["crm.update:write"])
     single_ra = attenuate(ra, [MaxUses(1)], now=NOW)
     # the orchestrator asks, with the root token, for the update; its narrowings may use it
@@ -559,6 +610,24 @@ def _kept_until(f: VectorFile, r: UnverifiedToken) -> None:
             )
         ],
     )
+    f.add(
+        "uses_kept_until_the_expiry",
+        "max_uses 1 (the token expires at now + 3600), spent at now, used again at now + 3599,"
+        " the last second the token is valid: uses_exhausted, as the count is kept past the"
+        " expiry.",
+        single,
+        READ,
+        pop(single, "orchestrator", READ, "uses until expiry/1"),
+        chain=orch,
+        then=[
+            Step(
+                READ,
+                pop(single, "orchestrator", READ, "uses until expiry/2", at=EXPIRES - 1),
+                codes=[At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+                now=EXPIRES - 1,
+            )
+        ],
+    )
 
     # approvals: kept until the approver's expiry + 30, which a holder cannot shorten.
     ra = needs(r, "approval-service", "state keep", rules=["crm.update:write"])
@@ -606,5 +675,23 @@ def _kept_until(f: VectorFile, r: UnverifiedToken) -> None:
         discharges=[bound(ra, appended(after_call, Validity(None, NOW + 10).encode()))],
         then=[
             later(NOW + 100, after_call, "approval latest/2", [At(Code.REPLAY, family=THIRD_PARTY)])
+        ],
+    )
+    f.add(
+        "approval_kept_until_its_expiry",
+        "An approval (expiry now + 300) spent at now, presented again at now + 299, the last"
+        " second it is valid: still a replay, as the spend record is kept past the expiry.",
+        ra,
+        UPDATE,
+        pop(ra, "orchestrator", UPDATE, "approval until expiry/1"),
+        chain=orch,
+        discharges=[bound(ra, approval)],
+        then=[
+            later(
+                NOW + 299,
+                approval,
+                "approval until expiry/2",
+                [At(Code.REPLAY, family=THIRD_PARTY)],
+            )
         ],
     )

@@ -125,6 +125,16 @@ def add(story: Story) -> None:
         [Code.BAD_DISCHARGE],
     )
     case(
+        "discharge_for_token_without_third_party_caveats",
+        "A genuine approval, bound to a token that has no third-party caveat at all: it matches"
+        " no caveat (bad_discharge), even though the token asks for nothing.",
+        r,
+        READ,
+        [bound(r, approval)],
+        [Code.BAD_DISCHARGE],
+        signer="orchestrator",
+    )
+    case(
         "discharge_garbage_text",
         "A discharge that is not base64url.",
         w,

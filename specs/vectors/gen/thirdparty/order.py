@@ -74,6 +74,31 @@ def add(story: Story) -> None:
         ],
     )
 
+    # max_uses 2 and one approval: the second call has room in its count, and its approval
+    # is spent: replay at the approval's caveat (the limits after the max_uses ones).
+    two = attenuate(ra, [MaxUses(2)], now=NOW)
+    approval_two = bound(two, story.approval_of(two, "orchestrator", UPDATE, "order two"))
+    case(
+        "order_approval_spent_under_max_uses_with_room",
+        "max_uses 2 and an approval: the call is allowed; the same call again, with the same"
+        " approval, has room in its use count, and its approval is spent: replay, positioned at"
+        " the approval caveat.",
+        two,
+        UPDATE,
+        [approval_two],
+        [],
+        signer="orchestrator",
+        chain=["orchestrator"],
+        then=[
+            Step(
+                UPDATE,
+                pop(two, "orchestrator", UPDATE, "order two/2"),
+                [first_tp(Code.REPLAY)],
+                discharges=[approval_two],
+            )
+        ],
+    )
+
     case(
         "order_too_many_discharges_before_decoding",
         f"{MAX_DISCHARGES + 1} discharges, none of them decodable: too_large, counted before"
