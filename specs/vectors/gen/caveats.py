@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from delegation import ArgConstraint, Code, Request, Scope, attenuate
 from delegation.caveats import Audience as AudienceCaveat
 from delegation.caveats import Call, MaxUses, ResourceCaveat, Tool, Validity
+from delegation.limits import MAX_TIME
 
 from gen.fixtures import (
     EXPIRES,
@@ -431,6 +432,49 @@ def build() -> VectorFile:
         req(resource="crm://accounts/43/notes"),
         [At(Code.RESOURCE_NOT_ALLOWED, family=RESOURCE)],
     )
+    # Several caveats of one family: every one holds, whatever a verifier's shortcut through
+    # them (a collapsed scope, the narrowest of the resource sets) keeps.
+    notes = appended(r, ResourceCaveat(("crm://accounts/42/notes/*",)).encode())
+    disjoint = appended(notes, ResourceCaveat(("crm://accounts/42/tasks/*",)).encode())
+    case(
+        "resource_disjoint_narrowings_both_hold",
+        "The root's crm://accounts/42/**, then crm://accounts/42/notes/*, then"
+        " crm://accounts/42/tasks/* (neither covers the other): a task matches the last, and"
+        " the notes caveat still denies it.",
+        disjoint,
+        req(resource="crm://accounts/42/tasks/1"),
+        [At(Code.RESOURCE_NOT_ALLOWED, family=RESOURCE, nth=1)],
+    )
+    repeated = appended(r, ResourceCaveat(("crm://accounts/42/**",)).encode())
+    repeated = appended(repeated, ResourceCaveat(("crm://accounts/42/notes/*",)).encode())
+    case(
+        "resource_narrowing_after_a_repeat",
+        "The root's crm://accounts/42/**, the same set again, then crm://accounts/42/notes/*:"
+        " the narrowing after the repeat still denies a task.",
+        repeated,
+        req(resource="crm://accounts/42/tasks/1"),
+        [At(Code.RESOURCE_NOT_ALLOWED, family=RESOURCE, nth=-1)],
+    )
+    nbf_then_expiry = appended(nbf, Validity(None, EXPIRES - 60).encode())
+    case(
+        "not_yet_valid_under_a_later_expiry",
+        "not_before 100 s ahead, then a validity caveat with only an earlier expiry: the"
+        " not_before still holds (not_yet_valid at the first).",
+        nbf_then_expiry,
+        READ,
+        [At(Code.NOT_YET_VALID, family=VALIDITY)],
+    )
+    bounds = appended(r, Validity(0, MAX_TIME - 1).encode())
+    case(
+        "validity_at_the_bounds_of_time",
+        "A validity caveat from 0 (the epoch) to 2^34 - 1 (the last time): in range, and the"
+        " root's expiry still the earliest: the read allowed.",
+        bounds,
+        READ,
+        [],
+        chain=["orchestrator"],
+    )
+
     approval = appended(r, cav(1024, cmap((tstr("approved"), b"\xf5"))))
     case(
         "approval_claim_grants_nothing",

@@ -105,6 +105,11 @@ def add(cases: Cases) -> None:
         " takes the last bytes, so its second key is missing: malformed.",
         cav(1024, b"\xa2" + uint(0) + bstr(b"abc")),
     )
+    cbor_case(
+        "validity_body_not_a_map",
+        "A validity caveat whose body is the array [expires] instead of a map: malformed.",
+        cav(1, arr(uint(TASK.approved_at + 7200))),
+    )
     ok(
         "cbor_depth_4_under_map",
         "An application caveat [1024, {1: [[1]]}]: the map value is at depth 2, so the last 1"
