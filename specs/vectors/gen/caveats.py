@@ -464,6 +464,26 @@ def build() -> VectorFile:
         READ,
         [At(Code.NOT_YET_VALID, family=VALIDITY)],
     )
+    # The boundaries of validity again, beside a failing caveat: then every caveat is checked
+    # on its own (a verifier may shortcut the passing calls), and each still holds.
+    skew = root("nbf-skew", scope(not_before=NOW + 30))
+    case(
+        "not_before_within_skew_beside_a_failure",
+        "not_before 30 s ahead (within the skew) and a tool the token does not allow:"
+        " tool_not_allowed alone, the not_before holds.",
+        skew,
+        req(tool="crm.delete"),
+        [At(Code.TOOL_NOT_ALLOWED, family=TOOL)],
+    )
+    case(
+        "one_second_before_expiry_beside_a_failure",
+        "One second before the expiry, with a tool the token does not allow: tool_not_allowed"
+        " alone, the expiry holds.",
+        r,
+        req(tool="crm.delete"),
+        [At(Code.TOOL_NOT_ALLOWED, family=TOOL)],
+        now=EXPIRES - 1,
+    )
     bounds = appended(r, Validity(0, MAX_TIME - 1).encode())
     case(
         "validity_at_the_bounds_of_time",

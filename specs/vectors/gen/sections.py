@@ -157,6 +157,7 @@ SECTIONS: tuple[Section, ...] = (
             "one_second_before_expiry",
             "not_before_within_clock_skew",
             "later_validity_not_before_only",
+            "*_beside_a_failure",
         ),
     ),
     (
@@ -206,6 +207,7 @@ SECTIONS: tuple[Section, ...] = (
             "approval_of_*",
             "approval_discharge_without_approved_for",
             "approval_discharge_approved_for_after_call",
+            "approved_for_body_of_three",
         ),
     ),
     ("caveats.md", "Families a discharge may not carry", ("discharge_carries_*",)),

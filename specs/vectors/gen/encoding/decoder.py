@@ -110,6 +110,11 @@ def add(cases: Cases) -> None:
         "A validity caveat whose body is the array [expires] instead of a map: malformed.",
         cav(1, arr(uint(TASK.approved_at + 7200))),
     )
+    cbor_case(
+        "approved_for_body_of_three",
+        "An approved_for caveat whose body is an array of three items, not four: malformed.",
+        cav(14, arr(bstr(bytes(32)), uint(1), bstr(bytes(32)))),
+    )
     ok(
         "cbor_depth_4_under_map",
         "An application caveat [1024, {1: [[1]]}]: the map value is at depth 2, so the last 1"
