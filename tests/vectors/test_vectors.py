@@ -1,6 +1,7 @@
 """Run every vector in ``specs/vectors/*.json`` against a fresh verifier.
 
-Each vector states the expected decision as reason codes, in order (see the README there):
+Each vector states the expected decision as its reasons, in order, each a code with its hop
+and caveat positions (see the README there):
 with its discharges, a revocation store filled before the first presentation, and possibly
 one store that cannot answer. A vector with an ``approval_request`` also states the approval
 service's side: what the reference approver answers the holder's signed request. The keys in
@@ -46,7 +47,7 @@ from delegation.stores import (
 )
 
 VECTORS_DIR = Path(__file__).resolve().parents[2] / "specs" / "vectors"
-FORMAT = "delegation-test-vectors/5"
+FORMAT = "delegation-test-vectors/6"
 REQUESTS_FILE = "requests.json"
 """The file of request vectors (JSON request text and what building it gives); every other
 file holds decision vectors."""
@@ -72,9 +73,19 @@ SETTLED_KEYS = {"unit", "total", "held", "charged", "spent"}
 BALANCE_KEYS = {"unit", "total", "charged", "spent", "remaining", "hop", "caveat"}
 STATE_KEYS = {"revocations"}
 STORES = {"revocations", "nonces", "uses", "budgets"}
-EXPECTED_KEYS = {"allowed", "codes"}
+EXPECTED_KEYS = {
+    "allowed",
+    "reasons",
+    "agents",
+    "task_id",
+    "key_id",
+    "root_id",
+    "token_id",
+    "expires",
+}
+REASON_KEYS = {"code", "hop", "caveat"}
+LINK_KEYS = {"agent_id", "public_key", "hop_id"}
 OPTIONAL_EXPECTED_KEYS = {"budgets"}
-ALLOWED_KEYS = {"agents", "task_id", "root_id", "token_id"}
 APPROVAL_REQUEST_KEYS = {
     "third_party",
     "token",
@@ -147,25 +158,24 @@ def _verifier(doc: Json, vector: Json, clock: list[int]) -> Verifier:
     return Verifier(keyring, state=state, clock=lambda: clock[0])
 
 
-def _check(decision: Decision, expected: Json, where: str) -> None:
-    codes = [str(r.code) for r in decision.reasons]
-    assert (decision.allowed, codes) == (expected["allowed"], expected["codes"]), (
-        f"{where}: got {decision.to_json()['reasons']}"
-    )
-    if decision.allowed:
-        chain = [
-            {
-                "agent_id": link["agent_id"],
-                "public_key": link["public_key"],
-                "hop_id": link["hop_id"],
-            }
-            for link in decision.to_json()["agents"]
-        ]
-        assert chain == expected["agents"], where
-        assert decision.task is not None
-        assert decision.task.task_id == expected["task_id"], where
-        assert decision.root_id == expected["root_id"], where
-        assert decision.token_id == expected["token_id"], where
+def _check(decision: Decision, expected: Json, now: int, where: str) -> None:
+    """The decision is the one expected: its reasons with their positions, in order, and what
+    it names of the token (all null or empty before the MAC checks out); its ``at`` is the
+    presentation's clock."""
+    answer = decision.to_json()
+    got = {
+        "allowed": decision.allowed,
+        "reasons": [{k: r[k] for k in REASON_KEYS} for r in answer["reasons"]],
+        "agents": [{k: link[k] for k in LINK_KEYS} for link in answer["agents"]],
+        "task_id": None if decision.task is None else decision.task.task_id,
+        "key_id": decision.key_id,
+        "root_id": decision.root_id,
+        "token_id": decision.token_id,
+        "expires": decision.expires,
+    }
+    want = {k: v for k, v in expected.items() if k not in OPTIONAL_EXPECTED_KEYS}
+    assert got == want, f"{where}: got {answer}"
+    assert decision.at == now, where
     balances = [b.to_json() for b in decision.budgets]
     assert balances == expected.get("budgets", []), f"{where}: budgets {balances}"
 
@@ -221,7 +231,7 @@ def test_vector(doc: Json, vector: Json, caplog: pytest.LogCaptureFixture) -> No
         # dressed as a code: the verifier logs it, and the vector fails here.
         crashes = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
         assert not crashes, f"presentation {index}: the verifier crashed: {crashes}"
-        _check(decision, step["expected"], f"presentation {index}")
+        _check(decision, step["expected"], step["now"], f"presentation {index}")
 
 
 def _approval_cases() -> Iterator[Any]:
@@ -304,23 +314,31 @@ def test_vector_files_are_well_formed() -> None:
                 assert isinstance(discharges, list), vector["name"]
                 assert all(isinstance(d, str) for d in discharges), vector["name"]
                 expected = step["expected"]
-                extra = ALLOWED_KEYS if expected["allowed"] else set()
                 optional = OPTIONAL_EXPECTED_KEYS & set(expected)
-                assert set(expected) == EXPECTED_KEYS | extra | optional, vector["name"]
+                assert set(expected) == EXPECTED_KEYS | optional, vector["name"]
                 for balance in expected.get("budgets", []):
                     assert set(balance) == BALANCE_KEYS, vector["name"]
-                assert expected["allowed"] == (not expected["codes"]), vector["name"]
-                for code in expected["codes"]:
-                    Code(code)  # every expected code is in the vocabulary
+                assert all(set(link) == LINK_KEYS for link in expected["agents"]), vector["name"]
+                assert (expected["root_id"] is None) == (not expected["agents"]), vector["name"]
+                assert expected["allowed"] == (not expected["reasons"]), vector["name"]
+                for reason in expected["reasons"]:
+                    assert set(reason) == REASON_KEYS, vector["name"]
+                    Code(reason["code"])  # every expected code is in the vocabulary
+                    hop, caveat = reason["hop"], reason["caveat"]
+                    assert (hop is None) == (caveat is None), vector["name"]
+                    for position in (hop, caveat):
+                        assert position is None or (type(position) is int and position >= 0), (
+                            vector["name"]
+                        )
     assert len(names) == len(set(names)), "vector names must be unique across files"
 
 
 def test_every_reason_code_has_a_vector() -> None:
-    seen = set()
+    seen: set[str] = set()
     for path in _files():
         for vector in _load(path).get("vectors", []):
             for step in [vector, *vector.get("then", [])]:
-                seen.update(step["expected"].get("codes", []))
+                seen.update(r["code"] for r in step["expected"].get("reasons", []))
     # Discharges, revocations and failing stores are all describable; a bug is not: no correct
     # input makes a correct verifier say internal_error, so no vector can pin it.
     exempt = {str(Code.INTERNAL_ERROR)}

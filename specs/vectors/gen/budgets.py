@@ -16,7 +16,7 @@ from delegation import Budget, Code, Scope, UnverifiedToken
 from delegation.limits import RESERVATION_SECONDS
 
 from gen.fixtures import NOW, Json, appended, cav, cmap, hop, pop, req, root, scope, tstr, uint
-from gen.render import Settle, Spent, Step, VectorFile
+from gen.render import At, Reason, Settle, Spent, Step, VectorFile
 
 USD = "usd-cents"
 
@@ -52,7 +52,7 @@ def build() -> VectorFile:
         signer: str,
         label: str,
         amount: object,
-        codes: Sequence[Code] = (),
+        codes: Sequence[Reason] = (),
         chain: Sequence[str] | None = None,
         budgets: Sequence[Spent] = (),
         *,
@@ -69,7 +69,7 @@ def build() -> VectorFile:
         tok: UnverifiedToken,
         signer: str,
         amount: object,
-        codes: Sequence[Code] = (),
+        codes: Sequence[Reason] = (),
         chain: Sequence[str] | None = None,
         budgets: Sequence[Spent] = (),
         then: Sequence[Step | Settle] = (),
@@ -108,7 +108,13 @@ def build() -> VectorFile:
             step(r, "orchestrator", "arg/2", 800, chain=orch, budgets=[root_spent(800, 1500)]),
             step(r, "orchestrator", "arg/3", 500, chain=orch, budgets=[root_spent(500, 2000)]),
             step(
-                r, "orchestrator", "arg/4", 1, [Code.BUDGET_EXCEEDED], None, [root_spent(0, 2000)]
+                r,
+                "orchestrator",
+                "arg/4",
+                1,
+                [At(Code.BUDGET_EXCEEDED, 7)],
+                None,
+                [root_spent(0, 2000)],
             ),
             step(r, "orchestrator", "arg/5", 0, chain=orch, budgets=[root_spent(0, 2000)]),
         ],
@@ -125,7 +131,7 @@ def build() -> VectorFile:
         then=[
             step(calls, "orchestrator", "fixed/2", 10**6, chain=orch,
                  budgets=[Spent("calls", 2, 1, 2, 0, 7)]),
-            step(calls, "orchestrator", "fixed/3", 0, [Code.BUDGET_EXCEEDED], None,
+            step(calls, "orchestrator", "fixed/3", 0, [At(Code.BUDGET_EXCEEDED, 7)], None,
                  [Spent("calls", 2, 0, 2, 0, 7)]),
         ],
     )  # fmt: skip
@@ -137,7 +143,7 @@ def build() -> VectorFile:
         800,
         chain=orch,
         budgets=[root_spent(800, 800)],
-        then=[step(r, "orchestrator", "cap/2", 801, [Code.COST_TOO_HIGH])],
+        then=[step(r, "orchestrator", "cap/2", 801, [At(Code.COST_TOO_HIGH, 7)])],
     )
     for label, amount, what in (
         ("missing", None, "no amount argument"),
@@ -153,7 +159,7 @@ def build() -> VectorFile:
             r,
             request,
             pop(r, "orchestrator", request, f"invalid {label}"),
-            codes=[Code.COST_INVALID],
+            codes=[At(Code.COST_INVALID, 7)],
         )
     first(
         "budget_cost_invalid_every_budget",
@@ -162,7 +168,7 @@ def build() -> VectorFile:
         a,
         "researcher",
         "none",
-        [Code.COST_INVALID, Code.COST_INVALID],
+        [At(Code.COST_INVALID, 7), At(Code.COST_INVALID, 9)],
     )
 
     # --- nested and shared budgets -------------------------------------------------------------
@@ -176,7 +182,7 @@ def build() -> VectorFile:
         chain=via_a,
         budgets=[root_spent(700, 700), own(700, 700)],
         then=[
-            step(a, "researcher", "own/2", 501, [Code.BUDGET_EXCEEDED], None,
+            step(a, "researcher", "own/2", 501, [At(Code.BUDGET_EXCEEDED, 9)], None,
                  [root_spent(0, 700), own(0, 700)]),
             step(a, "researcher", "own/3", 500, chain=via_a,
                  budgets=[root_spent(500, 1200), own(500, 1200)]),
@@ -194,11 +200,11 @@ def build() -> VectorFile:
         then=[
             step(b, "writer", "siblings/2", 800, chain=via_b,
                  budgets=[root_spent(800, 1600), own(800, 800)]),
-            step(b, "writer", "siblings/3", 401, [Code.BUDGET_EXCEEDED], None,
+            step(b, "writer", "siblings/3", 401, [At(Code.BUDGET_EXCEEDED, 7)], None,
                  [root_spent(0, 1600), own(0, 800)]),
             step(b, "writer", "siblings/4", 400, chain=via_b,
                  budgets=[root_spent(400, 2000), own(400, 1200)]),
-            step(a, "researcher", "siblings/5", 1, [Code.BUDGET_EXCEEDED], None,
+            step(a, "researcher", "siblings/5", 1, [At(Code.BUDGET_EXCEEDED, 7)], None,
                  [root_spent(0, 2000), own(0, 800)]),
             step(r, "orchestrator", "siblings/6", 0, chain=orch, budgets=[root_spent(0, 2000)]),
         ],
@@ -214,7 +220,7 @@ def build() -> VectorFile:
         chain=orch,
         budgets=[Spent(USD, 100, 30, 30, 0, 7), Spent("calls", 1, 1, 1, 0, 8)],
         then=[
-            step(two, "orchestrator", "two/2", 30, [Code.BUDGET_EXCEEDED], None,
+            step(two, "orchestrator", "two/2", 30, [At(Code.BUDGET_EXCEEDED, 8)], None,
                  [Spent(USD, 100, 0, 30, 0, 7), Spent("calls", 1, 0, 1, 0, 8)]),
         ],
     )  # fmt: skip
@@ -229,7 +235,7 @@ def build() -> VectorFile:
         chain=orch,
         budgets=[Spent(USD, 100, 10, 10, 0, 8)],
         then=[
-            step(limited, "orchestrator", "uses/2", 10, [Code.USES_EXHAUSTED], None,
+            step(limited, "orchestrator", "uses/2", 10, [At(Code.USES_EXHAUSTED, 7)], None,
                  [Spent(USD, 100, 0, 10, 0, 8)]),
         ],
     )  # fmt: skip
@@ -245,7 +251,7 @@ def build() -> VectorFile:
             Step(
                 req(tool="crm.delete", args={"amount": 900}),
                 pop(r, "orchestrator", req(tool="crm.delete", args={"amount": 900}), "denied/2"),
-                [Code.TOOL_NOT_ALLOWED, Code.COST_TOO_HIGH],
+                [At(Code.TOOL_NOT_ALLOWED, 2), At(Code.COST_TOO_HIGH, 7)],
             ),
             step(r, "orchestrator", "denied/3", 800, chain=orch, budgets=[root_spent(800, 800)]),
         ],
@@ -257,7 +263,7 @@ def build() -> VectorFile:
         a,
         "researcher",
         0,
-        [Code.STATE_REQUIRED],
+        [At(Code.STATE_REQUIRED, 7)],
         stateless=True,
     )
     first(
@@ -291,7 +297,7 @@ def build() -> VectorFile:
             tok,
             pay(1),
             pop(tok, "orchestrator", pay(1), f"body {label}"),
-            codes=[Code.MALFORMED],
+            codes=[At(Code.MALFORMED, 7)],
         )
 
     # --- reservations --------------------------------------------------------------------------

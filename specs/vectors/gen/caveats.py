@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from delegation import ArgConstraint, Code, Request, Scope, attenuate
 from delegation.caveats import Audience as AudienceCaveat
 from delegation.caveats import Call, MaxUses, ResourceCaveat, Tool, Validity
+from delegation.limits import MAX_TIME
 
 from gen.fixtures import (
     EXPIRES,
@@ -29,7 +30,11 @@ from gen.fixtures import (
     tstr,
     uint,
 )
-from gen.render import Step, VectorFile
+from gen.render import At, Reason, Step, VectorFile
+
+# The caveat families a reason of this file is positioned at (by type id, caveats.md).
+VALIDITY, AUDIENCE, TOOL, ACTION, RESOURCE, INTENT, ARGS = 1, 2, 3, 4, 5, 6, 7
+CALL, MAX_USES, ARGS_ONLY, APPROVED_FOR = 11, 12, 13, 14
 
 
 def build() -> VectorFile:
@@ -45,7 +50,7 @@ def build() -> VectorFile:
         description: str,
         tok: Tokenish,
         request: Json,
-        codes: Sequence[Code],
+        codes: Sequence[Reason],
         *,
         now: int = NOW,
         signer: str = "orchestrator",
@@ -95,7 +100,7 @@ def build() -> VectorFile:
         "At exactly the expiry time the token is expired.",
         r,
         READ,
-        [Code.EXPIRED],
+        [At(Code.EXPIRED, family=VALIDITY)],
         now=EXPIRES,
     )
     case(
@@ -103,7 +108,7 @@ def build() -> VectorFile:
         "A day after the expiry.",
         r,
         READ,
-        [Code.EXPIRED],
+        [At(Code.EXPIRED, family=VALIDITY)],
         now=EXPIRES + 86_400,
     )
     nbf = root("nbf", scope(not_before=NOW + 100))
@@ -112,7 +117,7 @@ def build() -> VectorFile:
         "not_before is 100 s ahead of the verifier clock.",
         nbf,
         READ,
-        [Code.NOT_YET_VALID],
+        [At(Code.NOT_YET_VALID, family=VALIDITY)],
     )
     nbf31 = root("nbf31", scope(not_before=NOW + 31))
     case(
@@ -120,7 +125,7 @@ def build() -> VectorFile:
         "not_before is 31 s ahead: one second past the skew.",
         nbf31,
         READ,
-        [Code.NOT_YET_VALID],
+        [At(Code.NOT_YET_VALID, family=VALIDITY)],
     )
     short = attenuate(r, Scope(expires=NOW + 60), now=NOW)
     case(
@@ -128,7 +133,7 @@ def build() -> VectorFile:
         "A holder's earlier expiry applies.",
         short,
         READ,
-        [Code.EXPIRED],
+        [At(Code.EXPIRED, family=VALIDITY, nth=-1)],
         now=NOW + 60,
     )
     longer = appended(r, Validity(None, EXPIRES + 3600).encode())
@@ -137,8 +142,18 @@ def build() -> VectorFile:
         "A caveat appended with a later expiry does not extend the root's.",
         longer,
         READ,
-        [Code.EXPIRED],
+        [At(Code.EXPIRED, family=VALIDITY)],
         now=EXPIRES,
+    )
+    not_before_only = appended(r, Validity(NOW - 10, None).encode())
+    case(
+        "later_validity_not_before_only",
+        "A caveat appended after the root's expiry with only not_before (now - 10): it holds,"
+        " and the earliest expiry is still the root's: the read allowed.",
+        not_before_only,
+        READ,
+        [],
+        chain=["orchestrator"],
     )
 
     # names
@@ -147,59 +162,63 @@ def build() -> VectorFile:
         "The token is for 'crm' and is presented at 'hr'.",
         r,
         req(audience="hr"),
-        [Code.WRONG_AUDIENCE],
+        [At(Code.WRONG_AUDIENCE, family=AUDIENCE)],
     )
     case(
         "wrong_audience_prefix",
         "'crm2' is not 'crm'.",
         r,
         req(audience="crm2"),
-        [Code.WRONG_AUDIENCE],
+        [At(Code.WRONG_AUDIENCE, family=AUDIENCE)],
     )
     case(
-        "wrong_audience_case", "'CRM' is not 'crm'.", r, req(audience="CRM"), [Code.WRONG_AUDIENCE]
+        "wrong_audience_case",
+        "'CRM' is not 'crm'.",
+        r,
+        req(audience="CRM"),
+        [At(Code.WRONG_AUDIENCE, family=AUDIENCE)],
     )
     case(
         "tool_not_allowed",
         "'crm.delete' is not an approved tool.",
         r,
         req(tool="crm.delete"),
-        [Code.TOOL_NOT_ALLOWED],
+        [At(Code.TOOL_NOT_ALLOWED, family=TOOL)],
     )
     case(
         "tool_not_allowed_prefix",
         "'crm.read.all' is not 'crm.read'.",
         r,
         req(tool="crm.read.all"),
-        [Code.TOOL_NOT_ALLOWED],
+        [At(Code.TOOL_NOT_ALLOWED, family=TOOL)],
     )
     case(
         "tool_not_allowed_truncated",
         "'crm.rea' is not 'crm.read'.",
         r,
         req(tool="crm.rea"),
-        [Code.TOOL_NOT_ALLOWED],
+        [At(Code.TOOL_NOT_ALLOWED, family=TOOL)],
     )
     case(
         "action_not_allowed",
         "'delete' is not an approved action.",
         r,
         req(action="delete"),
-        [Code.ACTION_NOT_ALLOWED],
+        [At(Code.ACTION_NOT_ALLOWED, family=ACTION)],
     )
     case(
         "intent_not_allowed",
         "'exfiltrate' is not an approved intent.",
         r,
         req(intent="exfiltrate"),
-        [Code.INTENT_NOT_ALLOWED],
+        [At(Code.INTENT_NOT_ALLOWED, family=INTENT)],
     )
     case(
         "intent_missing",
         "A request that states no intent, under an intent caveat.",
         r,
         req(intent=None),
-        [Code.INTENT_NOT_ALLOWED],
+        [At(Code.INTENT_NOT_ALLOWED, family=INTENT)],
     )
 
     # resources, against 'crm://accounts/42/*'
@@ -245,14 +264,14 @@ def build() -> VectorFile:
             f"'{resource}' ({why}) does not match 'crm://accounts/42/*'.",
             star,
             req(resource=resource),
-            [Code.RESOURCE_NOT_ALLOWED],
+            [At(Code.RESOURCE_NOT_ALLOWED, family=RESOURCE)],
         )
     case(
         "resource_missing",
         "A request naming no resource, under a resource caveat.",
         star,
         req(resource=None),
-        [Code.RESOURCE_NOT_ALLOWED],
+        [At(Code.RESOURCE_NOT_ALLOWED, family=RESOURCE)],
     )
 
     # arguments
@@ -314,21 +333,27 @@ def build() -> VectorFile:
         ("args_path_dot_dot", {"path": "crm://accounts/42/../43"}, "path escapes with '..'"),
         ("args_path_not_text", {"path": 42}, "path is not text"),
     ):
-        case(name, f"{why}.", args, req(args={**ok_args, **changes}), [Code.ARGS_NOT_ALLOWED])
+        case(
+            name,
+            f"{why}.",
+            args,
+            req(args={**ok_args, **changes}),
+            [At(Code.ARGS_NOT_ALLOWED, family=ARGS)],
+        )
     missing = {k: v for k, v in ok_args.items() if k != "format"}
     case(
         "args_missing_argument",
         "A missing argument satisfies nothing.",
         args,
         req(args=missing),
-        [Code.ARGS_NOT_ALLOWED],
+        [At(Code.ARGS_NOT_ALLOWED, family=ARGS)],
     )
     case(
         "args_none_given",
         "No arguments at all under an args caveat.",
         args,
         req(args={}),
-        [Code.ARGS_NOT_ALLOWED],
+        [At(Code.ARGS_NOT_ALLOWED, family=ARGS)],
     )
 
     # a closed argument list
@@ -349,7 +374,7 @@ def build() -> VectorFile:
         "args_only: an unconstrained argument that is not listed is denied.",
         closed,
         req(args={"project": "apollo", "path": "/etc/passwd"}),
-        [Code.ARGS_NOT_ALLOWED],
+        [At(Code.ARGS_NOT_ALLOWED, family=ARGS_ONLY)],
     )
 
     # several failures, reported in token order
@@ -358,7 +383,11 @@ def build() -> VectorFile:
         "Expired, wrong audience and wrong tool at once: every failure, in caveat order.",
         r,
         req(audience="hr", tool="crm.delete"),
-        [Code.EXPIRED, Code.WRONG_AUDIENCE, Code.TOOL_NOT_ALLOWED],
+        [
+            At(Code.EXPIRED, family=VALIDITY),
+            At(Code.WRONG_AUDIENCE, family=AUDIENCE),
+            At(Code.TOOL_NOT_ALLOWED, family=TOOL),
+        ],
         now=EXPIRES,
     )
     f.add(
@@ -367,7 +396,7 @@ def build() -> VectorFile:
         r,
         req(tool="crm.delete"),
         None,
-        codes=[Code.TOOL_NOT_ALLOWED, Code.POP_REQUIRED],
+        codes=[At(Code.TOOL_NOT_ALLOWED, family=TOOL), Code.POP_REQUIRED],
     )
 
     # later caveats only narrow
@@ -377,7 +406,7 @@ def build() -> VectorFile:
         "The holder's own tool caveat forbids 'crm.update'.",
         narrowed,
         req(tool="crm.update", action="write", intent="update-notes"),
-        [Code.TOOL_NOT_ALLOWED],
+        [At(Code.TOOL_NOT_ALLOWED, family=TOOL, nth=-1)],
     )
     wider_tool = appended(r, Tool(("crm.delete", "crm.read", "crm.update")).encode())
     case(
@@ -385,7 +414,7 @@ def build() -> VectorFile:
         "A second tool caveat listing 'crm.delete' too does not allow it: the first still denies.",
         wider_tool,
         req(tool="crm.delete"),
-        [Code.TOOL_NOT_ALLOWED],
+        [At(Code.TOOL_NOT_ALLOWED, family=TOOL)],
     )
     wider_aud = appended(r, AudienceCaveat(("crm", "hr")).encode())
     case(
@@ -393,7 +422,7 @@ def build() -> VectorFile:
         "An appended audience 'hr' does not allow 'hr'.",
         wider_aud,
         req(audience="hr"),
-        [Code.WRONG_AUDIENCE],
+        [At(Code.WRONG_AUDIENCE, family=AUDIENCE)],
     )
     wider_res = appended(r, ResourceCaveat(("crm://**",)).encode())
     case(
@@ -401,15 +430,78 @@ def build() -> VectorFile:
         "An appended 'crm://**' does not reach account 43.",
         wider_res,
         req(resource="crm://accounts/43/notes"),
-        [Code.RESOURCE_NOT_ALLOWED],
+        [At(Code.RESOURCE_NOT_ALLOWED, family=RESOURCE)],
     )
+    # Several caveats of one family: every one holds, whatever a verifier's shortcut through
+    # them (a collapsed scope, the narrowest of the resource sets) keeps.
+    notes = appended(r, ResourceCaveat(("crm://accounts/42/notes/*",)).encode())
+    disjoint = appended(notes, ResourceCaveat(("crm://accounts/42/tasks/*",)).encode())
+    case(
+        "resource_disjoint_narrowings_both_hold",
+        "The root's crm://accounts/42/**, then crm://accounts/42/notes/*, then"
+        " crm://accounts/42/tasks/* (neither covers the other): a task matches the last, and"
+        " the notes caveat still denies it.",
+        disjoint,
+        req(resource="crm://accounts/42/tasks/1"),
+        [At(Code.RESOURCE_NOT_ALLOWED, family=RESOURCE, nth=1)],
+    )
+    repeated = appended(r, ResourceCaveat(("crm://accounts/42/**",)).encode())
+    repeated = appended(repeated, ResourceCaveat(("crm://accounts/42/notes/*",)).encode())
+    case(
+        "resource_narrowing_after_a_repeat",
+        "The root's crm://accounts/42/**, the same set again, then crm://accounts/42/notes/*:"
+        " the narrowing after the repeat still denies a task.",
+        repeated,
+        req(resource="crm://accounts/42/tasks/1"),
+        [At(Code.RESOURCE_NOT_ALLOWED, family=RESOURCE, nth=-1)],
+    )
+    nbf_then_expiry = appended(nbf, Validity(None, EXPIRES - 60).encode())
+    case(
+        "not_yet_valid_under_a_later_expiry",
+        "not_before 100 s ahead, then a validity caveat with only an earlier expiry: the"
+        " not_before still holds (not_yet_valid at the first).",
+        nbf_then_expiry,
+        READ,
+        [At(Code.NOT_YET_VALID, family=VALIDITY)],
+    )
+    # The boundaries of validity again, beside a failing caveat: then every caveat is checked
+    # on its own (a verifier may shortcut the passing calls), and each still holds.
+    skew = root("nbf-skew", scope(not_before=NOW + 30))
+    case(
+        "not_before_within_skew_beside_a_failure",
+        "not_before 30 s ahead (within the skew) and a tool the token does not allow:"
+        " tool_not_allowed alone, the not_before holds.",
+        skew,
+        req(tool="crm.delete"),
+        [At(Code.TOOL_NOT_ALLOWED, family=TOOL)],
+    )
+    case(
+        "one_second_before_expiry_beside_a_failure",
+        "One second before the expiry, with a tool the token does not allow: tool_not_allowed"
+        " alone, the expiry holds.",
+        r,
+        req(tool="crm.delete"),
+        [At(Code.TOOL_NOT_ALLOWED, family=TOOL)],
+        now=EXPIRES - 1,
+    )
+    bounds = appended(r, Validity(0, MAX_TIME - 1).encode())
+    case(
+        "validity_at_the_bounds_of_time",
+        "A validity caveat from 0 (the epoch) to 2^34 - 1 (the last time): in range, and the"
+        " root's expiry still the earliest: the read allowed.",
+        bounds,
+        READ,
+        [],
+        chain=["orchestrator"],
+    )
+
     approval = appended(r, cav(1024, cmap((tstr("approved"), b"\xf5"))))
     case(
         "approval_claim_grants_nothing",
         "A holder appends an application caveat {'approved': true}: unknown here, so it denies.",
         approval,
         READ,
-        [Code.UNKNOWN_CAVEAT],
+        [At(Code.UNKNOWN_CAVEAT, -1)],
     )
 
     # call (type 11): the request must be exactly one call
@@ -427,14 +519,14 @@ def build() -> VectorFile:
         "A call caveat naming the read of 'notes', presented for 'tasks'.",
         call,
         req(resource="crm://accounts/42/tasks"),
-        [Code.APPROVAL_REQUIRED],
+        [At(Code.APPROVAL_REQUIRED, family=CALL)],
     )
     case(
         "call_caveat_other_args",
         "A call caveat naming a call without arguments, presented with one.",
         call,
         req(args={"limit": 1}),
-        [Code.APPROVAL_REQUIRED],
+        [At(Code.APPROVAL_REQUIRED, family=CALL)],
     )
 
     # approved_for (type 14) in a token: it pins the token to its holder and its chain so far
@@ -455,7 +547,7 @@ def build() -> VectorFile:
         " the pinned one, but its holder is not the one pinned.",
         pinned_child,
         READ,
-        [Code.WRONG_CHAIN],
+        [At(Code.WRONG_CHAIN, family=APPROVED_FOR)],
         signer="researcher",
     )
 
@@ -472,7 +564,7 @@ def build() -> VectorFile:
             Step(
                 READ,
                 pop(single, "orchestrator", READ, "max_uses_one/2"),
-                codes=[Code.USES_EXHAUSTED],
+                codes=[At(Code.USES_EXHAUSTED, family=MAX_USES)],
             )
         ],
     )
@@ -483,7 +575,7 @@ def build() -> VectorFile:
         single,
         denied_first,
         pop(single, "orchestrator", denied_first, "max_uses_not_spent_by_denial/1"),
-        codes=[Code.TOOL_NOT_ALLOWED],
+        codes=[At(Code.TOOL_NOT_ALLOWED, family=TOOL)],
         then=[
             Step(
                 READ,
@@ -511,7 +603,7 @@ def build() -> VectorFile:
             Step(
                 READ,
                 pop(shared, "researcher", READ, "max_uses_shared/3"),
-                codes=[Code.USES_EXHAUSTED],
+                codes=[At(Code.USES_EXHAUSTED, family=MAX_USES)],
                 token=shared,
             ),
         ],
@@ -530,7 +622,7 @@ def build() -> VectorFile:
             f"A caveat of {why} ({type_id}) that this verifier does not know.",
             tok,
             READ,
-            [Code.UNKNOWN_CAVEAT],
+            [At(Code.UNKNOWN_CAVEAT, -1)],
         )
     both = appended(r, cav(1024, uint(0)))
     case(
@@ -538,6 +630,6 @@ def build() -> VectorFile:
         "An unknown caveat and a wrong tool: both reported in token order.",
         both,
         req(tool="crm.delete"),
-        [Code.TOOL_NOT_ALLOWED, Code.UNKNOWN_CAVEAT],
+        [At(Code.TOOL_NOT_ALLOWED, family=TOOL), At(Code.UNKNOWN_CAVEAT, -1)],
     )
     return f

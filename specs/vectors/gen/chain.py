@@ -9,7 +9,7 @@ import cbor2
 
 from delegation import Code, Scope, UnverifiedToken, _wire, attenuate
 from delegation._thirdparty.caveat import PURPOSE_THIRD_PARTY
-from delegation.caveats import Delegatees, Hop, MaxDepth, Validity
+from delegation.caveats import Delegatees, Hop, MaxDepth, Tool, Validity
 from delegation.limits import MAX_HOPS
 
 from gen.fixtures import (
@@ -32,7 +32,7 @@ from gen.fixtures import (
     scope,
     signed_hop,
 )
-from gen.render import Step, VectorFile
+from gen.render import At, Reason, Step, VectorFile
 
 
 def build() -> VectorFile:
@@ -48,7 +48,7 @@ def build() -> VectorFile:
         description: str,
         tok: Tokenish,
         signer: str,
-        codes: Sequence[Code],
+        codes: Sequence[Reason],
         *,
         chain: Sequence[str] | None = None,
         request: Json = READ,
@@ -78,7 +78,7 @@ def build() -> VectorFile:
         "The hop narrowed tools to 'crm.read'; the researcher tries 'crm.update'.",
         narrowed,
         "researcher",
-        [Code.TOOL_NOT_ALLOWED],
+        [At(Code.TOOL_NOT_ALLOWED, family=Tool.type_id, nth=-1)],
         request=update,
     )
 
@@ -88,21 +88,21 @@ def build() -> VectorFile:
         "One bit of the hop signature flipped (the HMAC chain is intact).",
         appended(r, signed_hop(r, "orchestrator", "researcher", corrupt=True)),
         "researcher",
-        [Code.BAD_HOP],
+        [At(Code.BAD_HOP, -1)],
     )
     case(
         "hop_signed_by_stranger",
         "Mallory signs the hop to the researcher instead of the holder.",
         appended(r, signed_hop(r, "mallory", "researcher")),
         "researcher",
-        [Code.BAD_HOP],
+        [At(Code.BAD_HOP, -1)],
     )
     case(
         "hop_signed_by_delegatee",
         "The researcher signs its own hop.",
         appended(r, signed_hop(r, "researcher", "researcher")),
         "researcher",
-        [Code.BAD_HOP],
+        [At(Code.BAD_HOP, -1)],
     )
     case(
         "second_hop_signed_by_previous_holder",
@@ -110,7 +110,7 @@ def build() -> VectorFile:
         " to the writer.",
         appended(one, signed_hop(one, "orchestrator", "writer")),
         "writer",
-        [Code.BAD_HOP],
+        [At(Code.BAD_HOP, -1)],
     )
     case(
         "hop_key_cycle_back_to_root_holder",
@@ -118,14 +118,14 @@ def build() -> VectorFile:
         " agent id.",
         appended(one, signed_hop(one, "researcher", "orchestrator-2", key_of="orchestrator")),
         "orchestrator",
-        [Code.BAD_HOP],
+        [At(Code.BAD_HOP, -1)],
     )
     case(
         "hop_self_delegation",
         "The orchestrator delegates to its own key.",
         appended(r, signed_hop(r, "orchestrator", "orchestrator")),
         "orchestrator",
-        [Code.BAD_HOP],
+        [At(Code.BAD_HOP, -1)],
     )
     two = hop(one, "researcher", "writer")
     case(
@@ -133,7 +133,7 @@ def build() -> VectorFile:
         "orchestrator -> researcher -> writer -> researcher's key again.",
         appended(two, signed_hop(two, "writer", "researcher-2", key_of="researcher")),
         "researcher",
-        [Code.BAD_HOP],
+        [At(Code.BAD_HOP, -1)],
     )
     other = root("other")
     other_hop = signed_hop(other, "orchestrator", "researcher")
@@ -144,7 +144,7 @@ def build() -> VectorFile:
         " another chain.",
         spliced,
         "researcher",
-        [Code.BAD_HOP],
+        [At(Code.BAD_HOP, -1)],
     )
     attenuated = attenuate(r, Scope(tools=["crm.read"]), now=NOW)
     case(
@@ -153,7 +153,7 @@ def build() -> VectorFile:
         " after it.",
         appended(attenuated, signed_hop(r, "orchestrator", "researcher")),
         "researcher",
-        [Code.BAD_HOP],
+        [At(Code.BAD_HOP, -1)],
     )
     genuine = Hop.from_body(cbor2.loads(signed_hop(r, "orchestrator", "researcher"))[1])
     case(
@@ -161,14 +161,14 @@ def build() -> VectorFile:
         "A genuine hop's public key swapped for Mallory's, appended with the HMAC extended.",
         appended(r, Hop("researcher", K["mallory"].public_key, genuine.signature).encode()),
         "mallory",
-        [Code.BAD_HOP],
+        [At(Code.BAD_HOP, -1)],
     )
     case(
         "hop_retargeted_agent_id",
         "A genuine hop's agent id changed from 'researcher' to 'researcher2'.",
         appended(r, Hop("researcher2", genuine.public_key, genuine.signature).encode()),
         "researcher",
-        [Code.BAD_HOP],
+        [At(Code.BAD_HOP, -1)],
     )
     other_one = hop(other, "orchestrator", "researcher")
     f.add(
@@ -183,8 +183,27 @@ def build() -> VectorFile:
             Step(
                 READ,
                 pop(spliced, "researcher", READ, "hop_cache_does_not_bless_spliced_hop/2"),
-                codes=[Code.BAD_HOP],
+                codes=[At(Code.BAD_HOP, -1)],
                 token=spliced,
+            )
+        ],
+    )
+    forged = appended(r, signed_hop(r, "mallory", "mallory"))
+    f.add(
+        "hop_cache_keys_on_the_hop",
+        "The verifier first accepts the hop orchestrator -> researcher, then sees, after the"
+        " same chain state, a hop to Mallory that Mallory signed herself: a hop-signature cache"
+        " must key on the hop's bytes as well as on the chain before it.",
+        one,
+        READ,
+        pop(one, "researcher", READ, "hop_cache_keys_on_the_hop/1"),
+        chain=["orchestrator", "researcher"],
+        then=[
+            Step(
+                READ,
+                pop(forged, "mallory", READ, "hop_cache_keys_on_the_hop/2"),
+                codes=[At(Code.BAD_HOP, -1)],
+                token=forged,
             )
         ],
     )
@@ -210,7 +229,7 @@ def build() -> VectorFile:
         f"{MAX_HOPS + 1} genuine hops: over the hop limit, rejected before any hop signature.",
         seventeen,
         f"agent-{MAX_HOPS + 1:02d}",
-        [Code.TOO_LARGE],
+        [At(Code.TOO_LARGE, -1)],
     )
 
     # depth
@@ -229,7 +248,7 @@ def build() -> VectorFile:
         "max_depth 1 and two genuinely signed hops.",
         appended(d1_one, signed_hop(d1_one, "researcher", "writer")),
         "writer",
-        [Code.DEPTH_EXCEEDED],
+        [At(Code.DEPTH_EXCEEDED, family=MaxDepth.type_id)],
     )
     d0 = root("depth0", scope(max_depth=0))
     case(
@@ -237,7 +256,7 @@ def build() -> VectorFile:
         "max_depth 0 and one genuinely signed hop.",
         appended(d0, signed_hop(d0, "orchestrator", "researcher")),
         "researcher",
-        [Code.DEPTH_EXCEEDED],
+        [At(Code.DEPTH_EXCEEDED, family=MaxDepth.type_id)],
     )
     capped = hop(r, "orchestrator", "researcher", Scope(max_depth=0))
     case(
@@ -245,7 +264,7 @@ def build() -> VectorFile:
         "The hop to the researcher says max_depth 0; the researcher delegates anyway.",
         appended(capped, signed_hop(capped, "researcher", "writer")),
         "writer",
-        [Code.DEPTH_EXCEEDED],
+        [At(Code.DEPTH_EXCEEDED, family=MaxDepth.type_id, nth=-1)],
     )
     raised = appended(d1_one, MaxDepth(5).encode())
     raised = appended(raised, signed_hop(raised, "researcher", "writer"))
@@ -255,7 +274,7 @@ def build() -> VectorFile:
         "Under the root's max_depth 1 the researcher appends max_depth 5 and delegates twice.",
         raised,
         "summariser",
-        [Code.DEPTH_EXCEEDED],
+        [At(Code.DEPTH_EXCEEDED, family=MaxDepth.type_id)],
     )
 
     # delegatees
@@ -265,7 +284,7 @@ def build() -> VectorFile:
         "Delegatees ['researcher']; a genuine hop to the writer.",
         appended(only_researcher, signed_hop(only_researcher, "orchestrator", "writer")),
         "writer",
-        [Code.DELEGATEE_NOT_ALLOWED],
+        [At(Code.DELEGATEE_NOT_ALLOWED, family=Delegatees.type_id)],
     )
     alice = root("delegatees-alice", scope(delegatees=["alice"]))
     case(
@@ -281,7 +300,7 @@ def build() -> VectorFile:
         "Delegatees ['alice']; a genuine hop to 'alice2' is not 'alice'.",
         appended(alice, signed_hop(alice, "orchestrator", "alice2")),
         "alice2",
-        [Code.DELEGATEE_NOT_ALLOWED],
+        [At(Code.DELEGATEE_NOT_ALLOWED, family=Delegatees.type_id)],
     )
     alice_star = root("delegatees-alice-star", scope(delegatees=["alice*"]))
     case(
@@ -299,7 +318,7 @@ def build() -> VectorFile:
         "Delegatees ['researcher', 'writer'] also bind the writer's own hop to Mallory.",
         appended(pair2, signed_hop(pair2, "writer", "mallory")),
         "mallory",
-        [Code.DELEGATEE_NOT_ALLOWED],
+        [At(Code.DELEGATEE_NOT_ALLOWED, family=Delegatees.type_id)],
     )
     case(
         "delegatees_pair_valid",
@@ -316,7 +335,7 @@ def build() -> VectorFile:
         "Under delegatees ['researcher'] the researcher appends ['*'] and delegates to Mallory.",
         appended(widened, signed_hop(widened, "researcher", "mallory")),
         "mallory",
-        [Code.DELEGATEE_NOT_ALLOWED],
+        [At(Code.DELEGATEE_NOT_ALLOWED, family=Delegatees.type_id)],
     )
     by_hop = hop(r, "orchestrator", "researcher", Scope(delegatees=["writer"]))
     case(
@@ -324,7 +343,7 @@ def build() -> VectorFile:
         "The hop to the researcher allows only the writer next; the researcher picks Mallory.",
         appended(by_hop, signed_hop(by_hop, "researcher", "mallory")),
         "mallory",
-        [Code.DELEGATEE_NOT_ALLOWED],
+        [At(Code.DELEGATEE_NOT_ALLOWED, family=Delegatees.type_id)],
     )
     both = root("depth0-delegatees", scope(max_depth=0, delegatees=["researcher"]))
     case(
@@ -332,7 +351,10 @@ def build() -> VectorFile:
         "max_depth 0 and delegatees ['researcher']; a genuine hop to the writer breaks both.",
         appended(both, signed_hop(both, "orchestrator", "writer")),
         "writer",
-        [Code.DEPTH_EXCEEDED, Code.DELEGATEE_NOT_ALLOWED],
+        [
+            At(Code.DEPTH_EXCEEDED, family=MaxDepth.type_id),
+            At(Code.DELEGATEE_NOT_ALLOWED, family=Delegatees.type_id),
+        ],
     )
     _order(case, r)
     return f
@@ -349,7 +371,7 @@ def _order(case: Callable[..., None], r: UnverifiedToken) -> None:
         " every caveat before step 5 checks the hop), not bad_hop.",
         appended(r, bad_hop, empty_tools),
         "researcher",
-        [Code.MALFORMED],
+        [At(Code.MALFORMED, -1)],
     )
     notary = needs(r, "notary", "order vid", purpose=PURPOSE_THIRD_PARTY, location=None)
     section = notary.raw.caveats[-1]
@@ -361,7 +383,7 @@ def _order(case: Callable[..., None], r: UnverifiedToken) -> None:
         " bad_discharge.",
         appended(r, spoiled, empty_tools),
         "orchestrator",
-        [Code.MALFORMED],
+        [At(Code.MALFORMED, -1)],
     )
     hops = [
         Hop(f"agent-{i:02d}", K[f"agent-{i:02d}"].public_key, bytes(64)).encode()
@@ -373,7 +395,7 @@ def _order(case: Callable[..., None], r: UnverifiedToken) -> None:
         " bad_hop at the first (step 5).",
         appended(r, *hops),
         "agent-17",
-        [Code.TOO_LARGE],
+        [At(Code.TOO_LARGE, -1)],
     )
     validity = Validity(None, EXPIRES).encode()
     unsigned = resigned(r.raw.identifier, [validity])
@@ -386,7 +408,7 @@ def _order(case: Callable[..., None], r: UnverifiedToken) -> None:
             [validity, signed_hop(unsigned, "orchestrator", "researcher", corrupt=True)],
         ),
         "researcher",
-        [Code.BAD_HOP],
+        [At(Code.BAD_HOP, -1)],
     )
     case(
         "order_missing_caveat_after_walk_bad_vid",
@@ -394,5 +416,5 @@ def _order(case: Callable[..., None], r: UnverifiedToken) -> None:
         " not missing_caveat.",
         resigned(r.raw.identifier, [validity, spoiled]),
         "orchestrator",
-        [Code.BAD_DISCHARGE],
+        [At(Code.BAD_DISCHARGE, -1, vid=True)],
     )

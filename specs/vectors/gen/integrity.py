@@ -25,7 +25,7 @@ from gen.fixtures import (
     tstr,
     uint,
 )
-from gen.render import VectorFile, keyring_json
+from gen.render import VectorFile, expected, keyring_json
 
 
 def build() -> VectorFile:
@@ -228,7 +228,7 @@ def build() -> VectorFile:
             "request": READ,
             "proof": None,
             "now": NOW,
-            "expected": {"allowed": False, "codes": [str(Code.TOKEN_REQUIRED)]},
+            "expected": expected(None, [Code.TOKEN_REQUIRED], None),
         }
     )
     return f

@@ -4,14 +4,15 @@ token, malformed, replayed."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from delegation import Code, Request, Scope, _wire, attenuate
+from delegation import Code, Request, Scope, UnverifiedToken, _wire, attenuate
 from delegation._proof import Proof
-from delegation.limits import MAX_PROOF_CHARS
+from delegation.caveats import Validity
+from delegation.limits import MAX_PROOF_CHARS, MAX_TIME
 from delegation.testing.fixtures import agent_seed, labelled
 
 from gen.fixtures import (
@@ -32,7 +33,7 @@ from gen.fixtures import (
     tstr,
     uint,
 )
-from gen.render import Step, VectorFile
+from gen.render import At, Reason, Step, VectorFile
 
 _L = 2**252 + 27742317777372353535851937790883648493
 
@@ -70,7 +71,7 @@ def build() -> VectorFile:
         description: str,
         tok: Tokenish,
         proof_text: str | None,
-        codes: Sequence[Code],
+        codes: Sequence[Reason],
         *,
         chain: Sequence[str] | None = None,
         request: Json = READ,
@@ -252,6 +253,7 @@ def build() -> VectorFile:
         [],
         chain=["orchestrator"],
     )
+    _issued_at_forms(case, r)
 
     # The Ed25519 rule (verification.md, "Ed25519 verification"): each of these separates a
     # verifier that follows it from one that does not.
@@ -356,3 +358,123 @@ def build() -> VectorFile:
         ],
     )
     return f
+
+
+def _issued_at_forms(case: Callable[..., None], r: UnverifiedToken) -> None:
+    """issued_at in each CBOR argument size, at the smallest value that needs it (allowed, at
+    that clock), and one size longer than needed (pop_invalid); then the proof's layout broken
+    where its signature still verifies. Each proof is signed over its value, not its encoding,
+    so only the encoding is wrong. The token expires at NOW + 3600: past it, the proof is
+    still checked (step 8 runs after a caveat failure) and adds its reason or none."""
+    expired = [At(Code.EXPIRED, family=Validity.type_id)]
+
+    def signed(at: int, label: str) -> tuple[bytes, bytes, bytes]:
+        """The version, nonce and signature of the orchestrator's proof of READ at ``at``
+        (signed here, as ``at`` may be outside what a proof can hold)."""
+        nonce = labelled(f"proof nonce {label}")[:16]
+        message = Proof(at, nonce, b"").message(token_bytes(r), Request.from_json(READ))
+        return uint(1), bstr(nonce), bstr(K["orchestrator"].sign(message))
+
+    def spelled(at: int, label: str, head: bytes) -> str:
+        version, nonce, sig = signed(at, label)
+        return proof_cbor([version, head, nonce, sig])
+
+    for at, head, size in (
+        (0, b"\x00", "in the initial byte (0, the epoch)"),
+        (23, b"\x17", "in the initial byte (23, the largest there)"),
+        (24, b"\x18\x18", "in a one-byte argument (24, the smallest)"),
+        (256, b"\x19\x01\x00", "in a two-byte argument (256, the smallest)"),
+        (2**16, b"\x1a\x00\x01\x00\x00", "in a four-byte argument (65536, the smallest)"),
+    ):
+        name = f"pop_valid_issued_at_{at}"
+        case(
+            name,
+            f"A proof issued at {at}, at that clock, its time {size}: allowed.",
+            r,
+            spelled(at, name, head),
+            [],
+            chain=["orchestrator"],
+            now=at,
+        )
+    at = 2**32
+    name = "pop_valid_issued_at_2_32"
+    case(
+        name,
+        "A proof issued at 2^32, its time in an eight-byte argument (the smallest there), at"
+        " that clock: the token has expired, and the proof holds (no second reason).",
+        r,
+        spelled(at, name, b"\x1b" + at.to_bytes(8, "big")),
+        expired,
+        now=at,
+    )
+    for at, head, size in (
+        (23, b"\x18\x17", "a one-byte argument"),
+        (255, b"\x19\x00\xff", "a two-byte argument"),
+        (2**16 - 1, b"\x1a\x00\x00\xff\xff", "a four-byte argument"),
+    ):
+        name = f"proof_issued_at_{at}_one_size_long"
+        case(
+            name,
+            f"A proof issued at {at}, at that clock, its time in {size}, one size longer than"
+            " it needs: pop_invalid.",
+            r,
+            spelled(at, name, head),
+            [Code.POP_INVALID],
+            now=at,
+        )
+    at = 2**32 - 1
+    name = "proof_issued_at_2_32_minus_1_one_size_long"
+    case(
+        name,
+        "A proof issued at 2^32 - 1, its time in an eight-byte argument where four hold it, at"
+        " that clock: the token has expired, and the proof is pop_invalid.",
+        r,
+        spelled(at, name, b"\x1b" + at.to_bytes(8, "big")),
+        [*expired, Code.POP_INVALID],
+        now=at,
+    )
+    at = MAX_TIME
+    name = "proof_issued_at_max_time"
+    case(
+        name,
+        "A proof issued at 2^34, outside the times (below 2^34), presented at 2^34 - 2 (within"
+        " the 30 s of skew): the token has expired, and the proof is pop_invalid.",
+        r,
+        spelled(at, name, b"\x1b" + at.to_bytes(8, "big")),
+        [*expired, Code.POP_INVALID],
+        now=MAX_TIME - 2,
+    )
+    version, nonce, sig = signed(NOW, "proof layout")
+    ts = uint(NOW)
+    for name, items, why in (
+        ("proof_nonce_as_text", [version, ts, b"\x70" + nonce[1:], sig], "its nonce as text"),
+        (
+            "proof_signature_as_text",
+            [version, ts, nonce, b"\x78\x40" + sig[2:]],
+            "its signature as text",
+        ),
+        (
+            "proof_issued_at_major_type_1",
+            [version, b"\x3a" + NOW.to_bytes(4, "big"), nonce, sig],
+            "its issued_at under major type 1 (a negative integer) with NOW's argument",
+        ),
+        (
+            "proof_issued_at_reserved_information",
+            [version, b"\x1c" + NOW.to_bytes(4, "big"), nonce, sig],
+            "its issued_at with the reserved additional information 28",
+        ),
+    ):
+        case(
+            name,
+            f"A proof with {why}, the signature over NOW and its nonce unchanged: pop_invalid.",
+            r,
+            proof_cbor(items),
+            [Code.POP_INVALID],
+        )
+    case(
+        "proof_ends_after_version",
+        "A proof that is only [1 (84 01): it ends before issued_at: pop_invalid.",
+        r,
+        _wire.b64encode(b"\x84\x01"),
+        [Code.POP_INVALID],
+    )

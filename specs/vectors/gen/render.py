@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 
 import cbor2
 
-from delegation import Code, Request, _crypto, _wire, decode, encode_public_key
+from delegation import Code, Request, _crypto, _wire, encode_public_key
 from delegation._token import ID_BYTES
-from delegation.caveats import Hop
+from delegation.caveats import Hop, Validity
+from delegation.limits import MAX_DISCHARGES
 from delegation.stores import RevocationKind
 
 from gen.fixtures import (
@@ -34,28 +35,122 @@ from gen.fixtures import (
     token_bytes,
 )
 
-FORMAT = "delegation-test-vectors/5"
+FORMAT = "delegation-test-vectors/6"
+
+THIRD_PARTY = -1
+"""``At(..., family=THIRD_PARTY)``: a third-party caveat (one with a VID), not a type id."""
+HOP_NUMBERED = (Code.BAD_HOP, Code.TOO_LARGE)
+"""Reasons whose ``hop`` is the offending hop's own number, not the hops before it
+(verification.md, reasons and decisions): ``bad_hop`` and ``too_large`` at the 17th hop."""
+
+
+@dataclass(frozen=True)
+class At:
+    """A reason positioned at one caveat of the token, stated by hand from the spec: the caveat
+    by index (``caveat``, negative from the end) or as the ``nth`` caveat of a ``family`` (a
+    type id, or THIRD_PARTY; ``nth`` negative from the end). ``hop`` is the chain segment: by
+    hand if given, else by its definition in verification.md from the token's own caveats,
+    never by the verifier: the number of hop caveats before the named one (the hop's own
+    number, that count plus one, for ``bad_hop`` and ``too_large``). A bare ``Code`` in a
+    vector's codes is a reason with no position (``hop`` and ``caveat`` null)."""
+
+    code: Code
+    caveat: int | None = None
+    family: int | None = None
+    nth: int = 0
+    hop: int | None = None
+    vid: bool = False
+    """A ``bad_discharge`` for a VID that does not open (step 5, the walk stops before its
+    caveat), not a discharge's reason (step 7)."""
+
+    def resolve(self, tok: Tokenish) -> tuple[int, int]:
+        raw = _wire.decode(token_bytes(tok) if not isinstance(tok, str) else b64(tok))
+        kinds = [_kind(c) for c in raw.caveats]
+        if (self.caveat is None) == (self.family is None):
+            raise AssertionError("a position names a caveat by index or by family")
+        if self.caveat is not None:
+            index = self.caveat % len(kinds) if self.caveat < 0 else self.caveat
+            if index >= len(kinds):
+                raise AssertionError(f"the token has no caveat {self.caveat}")
+        else:
+            indices = [i for i, k in enumerate(kinds) if k == self.family]
+            if not indices:
+                raise AssertionError(f"the token has no caveat of family {self.family}")
+            index = indices[self.nth]
+        hop = self.hop
+        if hop is None:
+            hop = kinds[:index].count(Hop.type_id)
+            if self.code in HOP_NUMBERED:
+                if kinds[index] != Hop.type_id:
+                    raise AssertionError(f"{self.code} is positioned at a hop")
+                hop += 1
+        return hop, index
+
+
+def b64(tok: str) -> bytes:
+    return _wire.b64decode(tok, len(tok))
+
+
+def _kind(c: _wire.RawCaveat) -> int | None:
+    """A caveat's type id as its bytes say (THIRD_PARTY with a VID), None if it is no CBOR
+    array headed by an integer (a caveat at or after a step-4 failure)."""
+    if c.vid is not None:
+        return THIRD_PARTY
+    try:
+        body = cbor2.loads(c.cid)
+    except Exception:  # hostile bytes (after a step-4 failure): no kind
+        return None
+    if isinstance(body, list) and body and type(body[0]) is int:
+        return body[0]
+    return None
+
+
+Reason = Code | At
+"""A reason as a builder states it: a bare code (no position) or a code ``At`` a caveat."""
+
+
+def reason_json(tok: Tokenish, reason: Reason) -> Json:
+    if isinstance(reason, At):
+        hop, caveat = reason.resolve(tok)
+        return {"code": str(reason.code), "hop": hop, "caveat": caveat}
+    return {"code": str(reason), "hop": None, "caveat": None}
+
+
+def _links(raw: _wire.RawMacaroon, before: int | None = None) -> list[Json]:
+    """The chain of agents as the token's bytes spell it (verification.md, reasons and
+    decisions): the identifier's holder, then each hop caveat (before caveat ``before``, if
+    given) with its hop id, the first 16 bytes of the chain digest after it."""
+    holder = cbor2.loads(raw.identifier)[5]
+    links: list[Json] = [
+        {"agent_id": holder[0], "public_key": encode_public_key(holder[1]), "hop_id": None}
+    ]
+    digest = _crypto.digest_start(raw.identifier)
+    for index, c in enumerate(raw.caveats):
+        if before is not None and index >= before:
+            break
+        digest = _crypto.digest_step(digest, c)
+        if _kind(c) == Hop.type_id:
+            agent_id, public_key, _signature = cbor2.loads(c.cid)[1]
+            links.append(
+                {
+                    "agent_id": agent_id,
+                    "public_key": encode_public_key(public_key),
+                    "hop_id": digest[:ID_BYTES].hex(),
+                }
+            )
+    return links
 
 
 def expected_chain(tok: Tokenish, names: Sequence[str]) -> list[Json]:
-    """The chain a verifier reports, from the token bytes and the agents we delegated to."""
-    raw = _wire.decode(token_bytes(tok))
-    digest = _crypto.digest_start(raw.identifier)
-    hop_ids: list[str] = []
-    for c in raw.caveats:
-        digest = _crypto.digest_step(digest, c)
-        if c.vid is None and cbor2.loads(c.cid)[0] == Hop.type_id:
-            hop_ids.append(digest[:ID_BYTES].hex())
-    if len(hop_ids) != len(names) - 1:
-        raise AssertionError(f"chain {names} does not match {len(hop_ids)} hops in the token")
-    return [
-        {
-            "agent_id": name,
-            "public_key": encode_public_key(K[name].public_key),
-            "hop_id": None if i == 0 else hop_ids[i - 1],
-        }
-        for i, name in enumerate(names)
-    ]
+    """The chain a verifier reports, from the token bytes, checked against the agents we
+    delegated to."""
+    links = _links(_raw(tok))
+    if [link["agent_id"] for link in links] != list(names) or any(
+        link["public_key"] != encode_public_key(K[name].public_key)
+        for link, name in zip(links, names, strict=True)
+    ):
+        raise AssertionError(f"chain {names} does not match the token's hops")
+    return links
 
 
 @dataclass(frozen=True)
@@ -84,25 +179,94 @@ class Spent:
         }
 
 
+def _raw(tok: Tokenish) -> _wire.RawMacaroon:
+    return _wire.decode(b64(tok) if isinstance(tok, str) else token_bytes(tok))
+
+
+NOT_GENUINE = (Code.TOKEN_REQUIRED, Code.UNKNOWN_KEY, Code.BAD_SIGNATURE, Code.MALFORMED)
+"""Bare first reasons of a token whose MAC was never checked out (steps 1-3)."""
+
+
+def _reached(codes: Sequence[Reason], discharges: int) -> tuple[str, int | None]:
+    """How far the token got, as its hand-written reasons say (verification.md, order of
+    checks): ``none`` (steps 1-3 failed), ``parse`` (step 4), ``walk`` (step 5, the chain cut
+    before caveat ``i``, or whole for ``missing_caveat``) or ``chain`` (steps 1-5 passed)."""
+    if not codes:
+        return "chain", None
+    first = codes[0]
+    if not isinstance(first, At):
+        if first in NOT_GENUINE or (first == Code.TOO_LARGE and discharges <= MAX_DISCHARGES):
+            return "none", None
+        return ("walk", None) if first == Code.MISSING_CAVEAT else ("chain", None)
+    if first.code in (Code.MALFORMED, Code.TOO_LARGE):
+        return "parse", None
+    if first.code == Code.BAD_HOP or (first.code == Code.BAD_DISCHARGE and first.vid):
+        return "walk", -1  # cut at the named caveat, resolved by the caller
+    return "chain", None
+
+
 def expected(
-    tok: Tokenish,
-    codes: Sequence[Code],
+    tok: Tokenish | None,
+    codes: Sequence[Reason],
     chain: Sequence[str] | None,
+    discharges: int = 0,
     budgets: Sequence[Spent] = (),
 ) -> Json:
-    out: Json = {"allowed": not codes, "codes": [str(c) for c in codes]}
+    """The decision a vector expects: its reasons (by hand), and what the decision names of
+    the token (verification.md, reasons and decisions), from the token's bytes: nothing before
+    the MAC checks out; then the task id, key id, root id, token id and the agents (the root
+    holder alone after a step-4 failure, the chain cut before the bad hop or VID after a
+    step-5 one), and the earliest expiry once step 5 passed."""
+    if tok is None:
+        reasons = [reason_json(b"", c) for c in codes]
+    else:
+        reasons = [reason_json(tok, c) for c in codes]
+    out: Json = {
+        "allowed": not codes,
+        "reasons": reasons,
+        "agents": [],
+        "task_id": None,
+        "key_id": None,
+        "root_id": None,
+        "token_id": None,
+        "expires": None,
+    }
     if budgets:
         out["budgets"] = [b.to_json() for b in budgets]
+    if chain is not None and codes:
+        raise AssertionError("only an allowed vector states its chain")
+    how, _ = _reached(codes, discharges)
+    if how == "none":
+        return out
+    if tok is None:
+        raise AssertionError("no token, no decision about one")
+    raw = _raw(tok)
+    identifier = cbor2.loads(raw.identifier)
+    out["task_id"] = identifier[4][0]
+    out["key_id"] = identifier[2]
+    out["root_id"] = _crypto.digest_start(raw.identifier)[:ID_BYTES].hex()
+    out["token_id"] = _crypto.chain_digests(raw.identifier, raw.caveats)[-1][:ID_BYTES].hex()
+    if how == "parse":
+        out["agents"] = _links(raw, before=0)
+    elif how == "walk":
+        first = codes[0]
+        cut = first.resolve(tok)[1] if isinstance(first, At) else None
+        out["agents"] = _links(raw, before=cut)
+    else:
+        out["agents"] = _links(raw)
+        expiries = [
+            body[1][2]
+            for c in raw.caveats
+            if _kind(c) == Validity.type_id
+            for body in [cbor2.loads(c.cid)]
+            if 2 in body[1]
+        ]
+        out["expires"] = min(expiries)
     if not codes:
         if chain is None:
             raise AssertionError("an allowed vector states its chain")
-        raw = _wire.decode(token_bytes(tok))
-        out["agents"] = expected_chain(tok, chain)
-        out["task_id"] = decode(text(tok)).task.task_id
-        out["root_id"] = _crypto.digest_start(raw.identifier)[:ID_BYTES].hex()
-        out["token_id"] = _crypto.chain_digests(raw.identifier, raw.caveats)[-1][:ID_BYTES].hex()
-    elif chain is not None:
-        raise AssertionError("only an allowed vector states its chain")
+        if out["agents"] != expected_chain(tok, chain):
+            raise AssertionError("the chain named is not the token's")
     return out
 
 
@@ -112,7 +276,7 @@ class Step:
 
     request: Json
     proof: str | None
-    codes: Sequence[Code] = ()
+    codes: Sequence[Reason] = ()
     chain: Sequence[str] | None = None
     now: int = NOW
     token: Tokenish | None = None
@@ -219,7 +383,7 @@ class VectorFile:
         request: Json,
         proof: str | None,
         *,
-        codes: Sequence[Code] = (),
+        codes: Sequence[Reason] = (),
         chain: Sequence[str] | None = None,
         budgets: Sequence[Spent] = (),
         reserve: bool = False,
@@ -246,7 +410,7 @@ class VectorFile:
             "request": request,
             "proof": proof,
             "now": now,
-            "expected": expected(tok, codes, chain, budgets),
+            "expected": expected(tok, codes, chain, len(discharges), budgets),
         }
         if reserve:
             vector["reserve"] = True
@@ -276,7 +440,9 @@ class VectorFile:
                     "request": step.request,
                     "proof": step.proof,
                     "now": step.now,
-                    "expected": expected(step_tok, step.codes, step.chain, step.budgets),
+                    "expected": expected(
+                        step_tok, step.codes, step.chain, len(step.discharges), step.budgets
+                    ),
                 }
                 if step.reserve:
                     doc["reserve"] = True

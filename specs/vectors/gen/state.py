@@ -7,17 +7,19 @@ from collections.abc import Sequence
 
 from delegation import Code, Request, Scope, UnverifiedToken, _wire, attenuate
 from delegation._token import ID_BYTES
-from delegation.caveats import Call, MaxUses, Validity
+from delegation.caveats import Call, MaxUses, Tool, Validity
 from delegation.stores import RevocationKind
 from delegation.testing.fixtures import labelled
 
 from gen.fixtures import (
+    EXPIRES,
     NOW,
     READ,
     ROOT_KEY_ID,
     TASK,
     UPDATE,
     Json,
+    Tokenish,
     agent_public_key,
     appended,
     approval_discharge,
@@ -25,16 +27,18 @@ from gen.fixtures import (
     bound,
     by_hand,
     caveat_key,
+    cids,
     hop,
     needs,
     pop,
     req,
+    resigned,
     root,
     root_id,
     token_id,
     tp_cids,
 )
-from gen.render import Step, VectorFile, expected_chain
+from gen.render import THIRD_PARTY, At, Reason, Step, VectorFile, expected_chain
 
 
 def build() -> VectorFile:
@@ -56,9 +60,9 @@ def build() -> VectorFile:
     def case(
         name: str,
         description: str,
-        tok: UnverifiedToken,
+        tok: Tokenish,
         signer: str,
-        codes: Sequence[Code],
+        codes: Sequence[Reason],
         *,
         request: Json = READ,
         chain: Sequence[str] | None = None,
@@ -87,10 +91,10 @@ def build() -> VectorFile:
         )
 
     def step(
-        tok: UnverifiedToken,
+        tok: Tokenish,
         signer: str,
         label: str,
-        codes: Sequence[Code] = (),
+        codes: Sequence[Reason] = (),
         chain: Sequence[str] | None = None,
         request: Json = READ,
         discharges: Sequence[str] = (),
@@ -209,7 +213,7 @@ def build() -> VectorFile:
         "A revoked token used outside its scope: both reasons, revocation first.",
         r,
         "orchestrator",
-        [Code.REVOKED, Code.TOOL_NOT_ALLOWED],
+        [Code.REVOKED, At(Code.TOOL_NOT_ALLOWED, family=Tool.type_id)],
         request=req(tool="crm.delete"),
         revoked=[(RevocationKind.TASK, TASK.task_id)],
     )
@@ -238,7 +242,7 @@ def build() -> VectorFile:
         "The revocation store cannot answer and the call is out of scope: both reasons.",
         r,
         "orchestrator",
-        [Code.STORE_UNAVAILABLE, Code.TOOL_NOT_ALLOWED],
+        [Code.STORE_UNAVAILABLE, At(Code.TOOL_NOT_ALLOWED, family=Tool.type_id)],
         request=req(tool="crm.delete"),
         store_failure="revocations",
     )
@@ -290,7 +294,7 @@ def build() -> VectorFile:
         "A call already denied at step 7 never reaches the use counter.",
         single,
         "orchestrator",
-        [Code.TOOL_NOT_ALLOWED],
+        [At(Code.TOOL_NOT_ALLOWED, family=Tool.type_id)],
         request=req(tool="crm.delete"),
         store_failure="uses",
     )
@@ -306,8 +310,18 @@ def build() -> VectorFile:
         [],
         chain=researcher,
         then=[
-            step(one_sub, "researcher", "uses_one_several_calls/2", [Code.USES_EXHAUSTED]),
-            step(one_sub, "researcher", "uses_one_several_calls/3", [Code.USES_EXHAUSTED]),
+            step(
+                one_sub,
+                "researcher",
+                "uses_one_several_calls/2",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
+            step(
+                one_sub,
+                "researcher",
+                "uses_one_several_calls/3",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
         ],
     )
     two = attenuate(r, [MaxUses(2)], now=NOW)
@@ -320,8 +334,18 @@ def build() -> VectorFile:
         chain=orch,
         then=[
             step(two, "orchestrator", "uses_two_several_calls/2", chain=orch),
-            step(two, "orchestrator", "uses_two_several_calls/3", [Code.USES_EXHAUSTED]),
-            step(two, "orchestrator", "uses_two_several_calls/4", [Code.USES_EXHAUSTED]),
+            step(
+                two,
+                "orchestrator",
+                "uses_two_several_calls/3",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
+            step(
+                two,
+                "orchestrator",
+                "uses_two_several_calls/4",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
         ],
     )
     first_proof = pop(two, "orchestrator", READ, "uses_replay_not_counted")
@@ -335,7 +359,12 @@ def build() -> VectorFile:
         then=[
             Step(READ, first_proof, codes=[Code.REPLAY]),
             step(two, "orchestrator", "uses_replay_not_counted/3", chain=orch),
-            step(two, "orchestrator", "uses_replay_not_counted/4", [Code.USES_EXHAUSTED]),
+            step(
+                two,
+                "orchestrator",
+                "uses_replay_not_counted/4",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
         ],
     )
     inner = hop(two, "orchestrator", "researcher")
@@ -349,9 +378,66 @@ def build() -> VectorFile:
         [],
         chain=researcher,
         then=[
-            step(inner_one, "researcher", "uses_nested_limits/2", [Code.USES_EXHAUSTED]),
+            step(
+                inner_one,
+                "researcher",
+                "uses_nested_limits/2",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id, nth=-1)],
+            ),
             step(two, "orchestrator", "uses_nested_limits/3", chain=orch),
-            step(two, "orchestrator", "uses_nested_limits/4", [Code.USES_EXHAUSTED]),
+            step(
+                two,
+                "orchestrator",
+                "uses_nested_limits/4",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
+        ],
+    )
+    # A count is keyed by the chain digest through its own max_uses caveat (state.md, use
+    # counts): two narrowings of one token that differ before their max_uses caveats count
+    # apart, even though their max_uses caveats are the same bytes.
+    only_read = attenuate(r, [Tool(("crm.read",)), MaxUses(1)], now=NOW)
+    read_or_update = attenuate(r, [Tool(("crm.read", "crm.update")), MaxUses(1)], now=NOW)
+    case(
+        "uses_counted_under_their_own_prefix",
+        "Two single-use narrowings of one token, with other tool caveats before their max_uses"
+        " caveats: each has its own count, so each allows its one call, and then neither.",
+        only_read,
+        "orchestrator",
+        [],
+        chain=orch,
+        then=[
+            step(read_or_update, "orchestrator", "uses own prefix/2", chain=orch),
+            step(
+                only_read,
+                "orchestrator",
+                "uses own prefix/3",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
+            step(
+                read_or_update,
+                "orchestrator",
+                "uses own prefix/4",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            ),
+        ],
+    )
+    first_limit = resigned(r.raw.identifier, [MaxUses(1).encode(), *cids(r)])
+    case(
+        "max_uses_before_any_expiry",
+        "A single-use token whose max_uses caveat comes first, before any expiry (MACed by hand:"
+        " mint writes the expiry first): the one call is allowed and counted, a second refused.",
+        first_limit,
+        "orchestrator",
+        [],
+        chain=orch,
+        then=[
+            step(
+                first_limit,
+                "orchestrator",
+                "uses before expiry/2",
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+            )
         ],
     )
     ra = needs(r, "approval-service", "state approval", rules=["crm.update:write"])
@@ -366,7 +452,7 @@ def build() -> VectorFile:
         " call is the one use.",
         single_ra,
         "orchestrator",
-        [Code.APPROVAL_REQUIRED],
+        [At(Code.APPROVAL_REQUIRED, family=THIRD_PARTY)],
         request=UPDATE,
         then=[
             step(single_ra, "orchestrator", "uses_not_spent_by_denied_call/2", chain=orch),
@@ -374,7 +460,7 @@ def build() -> VectorFile:
                 single_ra,
                 "orchestrator",
                 "uses_not_spent_by_denied_call/3",
-                [Code.USES_EXHAUSTED],
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
             ),
         ],
     )
@@ -391,7 +477,7 @@ def build() -> VectorFile:
                 single_ra,
                 "orchestrator",
                 "uses_spent_by_approved_call/2",
-                [Code.USES_EXHAUSTED],
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
             ),
         ],
         discharges=[bound(single_ra, approval)],
@@ -415,7 +501,7 @@ def build() -> VectorFile:
         "A verifier without state cannot count a single-use token's use: state_required.",
         single,
         "orchestrator",
-        [Code.STATE_REQUIRED],
+        [At(Code.STATE_REQUIRED, family=MaxUses.type_id)],
         stateless=True,
     )
     case(
@@ -423,7 +509,7 @@ def build() -> VectorFile:
         "A call already denied at step 7 never gets to step 9: only its own reason.",
         single,
         "orchestrator",
-        [Code.TOOL_NOT_ALLOWED],
+        [At(Code.TOOL_NOT_ALLOWED, family=Tool.type_id)],
         request=req(tool="crm.delete"),
         stateless=True,
     )
@@ -432,7 +518,7 @@ def build() -> VectorFile:
         "A verifier without state cannot spend an approval, good for one call: state_required.",
         ra,
         "orchestrator",
-        [Code.STATE_REQUIRED],
+        [At(Code.STATE_REQUIRED, family=THIRD_PARTY)],
         request=UPDATE,
         discharges=[bound(ra, approval)],
         stateless=True,
@@ -449,7 +535,7 @@ def _kept_until(f: VectorFile, r: UnverifiedToken) -> None:
     inside and just after the time, or after the time a looser rule would pick."""
     nonce = labelled("proof nonce kept until")[:16]
 
-    def same_nonce(at: int, codes: Sequence[Code] = (), tok: UnverifiedToken = r) -> Step:
+    def same_nonce(at: int, codes: Sequence[Reason] = (), tok: UnverifiedToken = r) -> Step:
         signer = "orchestrator" if tok is r else "researcher"
         proof = pop(tok, signer, READ, "", at=at, nonce=nonce)
         chain = (
@@ -518,9 +604,27 @@ def _kept_until(f: VectorFile, r: UnverifiedToken) -> None:
             Step(
                 READ,
                 pop(single, "orchestrator", READ, "uses kept/2", at=NOW + 1000),
-                codes=[Code.USES_EXHAUSTED],
+                codes=[At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
                 now=NOW + 1000,
                 token=single,
+            )
+        ],
+    )
+    f.add(
+        "uses_kept_until_the_expiry",
+        "max_uses 1 (the token expires at now + 3600), spent at now, used again at now + 3599,"
+        " the last second the token is valid: uses_exhausted, as the count is kept past the"
+        " expiry.",
+        single,
+        READ,
+        pop(single, "orchestrator", READ, "uses until expiry/1"),
+        chain=orch,
+        then=[
+            Step(
+                READ,
+                pop(single, "orchestrator", READ, "uses until expiry/2", at=EXPIRES - 1),
+                codes=[At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
+                now=EXPIRES - 1,
             )
         ],
     )
@@ -531,7 +635,7 @@ def _kept_until(f: VectorFile, r: UnverifiedToken) -> None:
     approval = approval_discharge(ra, "orchestrator", UPDATE, cid, key, "state keep")
     narrowed = appended(approval, Validity(None, NOW + 10).encode())
 
-    def later(at: int, discharge: _wire.RawMacaroon, label: str, codes: Sequence[Code]) -> Step:
+    def later(at: int, discharge: _wire.RawMacaroon, label: str, codes: Sequence[Reason]) -> Step:
         proof = pop(ra, "orchestrator", UPDATE, label, at=at)
         chain = None if codes else orch
         return Step(
@@ -548,7 +652,7 @@ def _kept_until(f: VectorFile, r: UnverifiedToken) -> None:
         pop(ra, "orchestrator", UPDATE, "approval kept/1"),
         chain=orch,
         discharges=[bound(ra, narrowed)],
-        then=[later(NOW + 100, approval, "approval kept/2", [Code.REPLAY])],
+        then=[later(NOW + 100, approval, "approval kept/2", [At(Code.REPLAY, family=THIRD_PARTY)])],
     )
     after_call = by_hand(
         cid,
@@ -569,5 +673,25 @@ def _kept_until(f: VectorFile, r: UnverifiedToken) -> None:
         pop(ra, "orchestrator", UPDATE, "approval latest/1"),
         chain=orch,
         discharges=[bound(ra, appended(after_call, Validity(None, NOW + 10).encode()))],
-        then=[later(NOW + 100, after_call, "approval latest/2", [Code.REPLAY])],
+        then=[
+            later(NOW + 100, after_call, "approval latest/2", [At(Code.REPLAY, family=THIRD_PARTY)])
+        ],
+    )
+    f.add(
+        "approval_kept_until_its_expiry",
+        "An approval (expiry now + 300) spent at now, presented again at now + 299, the last"
+        " second it is valid: still a replay, as the spend record is kept past the expiry.",
+        ra,
+        UPDATE,
+        pop(ra, "orchestrator", UPDATE, "approval until expiry/1"),
+        chain=orch,
+        discharges=[bound(ra, approval)],
+        then=[
+            later(
+                NOW + 299,
+                approval,
+                "approval until expiry/2",
+                [At(Code.REPLAY, family=THIRD_PARTY)],
+            )
+        ],
     )

@@ -7,7 +7,16 @@ One module per theme, each adding its vectors in file order; ``cases`` holds wha
 
 from __future__ import annotations
 
-from gen.encoding import caveat_cbor, edges, expansion, framing, identifier, screening, text
+from gen.encoding import (
+    caveat_cbor,
+    decoder,
+    edges,
+    expansion,
+    framing,
+    identifier,
+    screening,
+    text,
+)
 from gen.encoding.cases import Cases
 from gen.fixtures import root
 from gen.render import VectorFile
@@ -27,4 +36,5 @@ def build() -> VectorFile:
     expansion.add(cases)
     screening.add(cases)
     edges.add(cases)
+    decoder.add(cases)
     return f

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from delegation import Code, UnverifiedToken, _wire
 
 from gen.fixtures import READ, Tokenish, appended, cids, pop, resigned
-from gen.render import VectorFile
+from gen.render import At, Reason, VectorFile
 
 
 def varint(n: int) -> bytes:
@@ -47,12 +47,21 @@ class Cases:
         return header + caveats + tail
 
     def mal(
-        self, name: str, description: str, tok: Tokenish, proof_over: Tokenish | None = None
+        self,
+        name: str,
+        description: str,
+        tok: Tokenish,
+        proof_over: Tokenish | None = None,
+        *,
+        at: int | None = None,
     ) -> None:
+        """``tok`` is malformed: as a whole (step 1, no position), or at its caveat ``at``
+        (step 4)."""
         # The proof signs the bytes as presented (or, for a text that is not base64url, the
         # token it misspells), so the encoding is the only thing wrong.
         proof = pop(tok if proof_over is None else proof_over, "orchestrator", READ, name)
-        self.f.add(name, description, tok, READ, proof, codes=[Code.MALFORMED])
+        code: Reason = Code.MALFORMED if at is None else At(Code.MALFORMED, at)
+        self.f.add(name, description, tok, READ, proof, codes=[code])
 
     def big(self, name: str, description: str, data: Tokenish) -> None:
         self.f.add(
@@ -65,7 +74,8 @@ class Cases:
         )
 
     def cbor_case(self, name: str, description: str, cid: bytes) -> None:
-        """``r`` with the caveat ``cid`` appended by the holder: malformed."""
+        """``r`` with the caveat ``cid`` appended by the holder: malformed at step 4, positioned
+        at that last caveat."""
         tok = appended(self.r, cid)
         self.f.add(
             name,
@@ -73,7 +83,7 @@ class Cases:
             tok,
             READ,
             pop(tok, "orchestrator", READ, name),
-            codes=[Code.MALFORMED],
+            codes=[At(Code.MALFORMED, -1)],
         )
 
     def ident_case(self, name: str, description: str, identifier: bytes) -> None:

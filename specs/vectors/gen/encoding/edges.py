@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from delegation import Code, _wire
 from delegation._thirdparty.caveat import PURPOSE_APPROVAL, TicketContents, seal_ticket, seal_vid
+from delegation.caveats import ResourceCaveat, Tool
 
 from gen.encoding.cases import Cases
 from gen.fixtures import (
@@ -41,7 +42,7 @@ from gen.fixtures import (
     tstr,
     uint,
 )
-from gen.render import VectorFile
+from gen.render import At, Reason, VectorFile
 
 TRUE, FALSE = b"\xf5", b"\xf4"
 MAX = 2**53
@@ -53,7 +54,12 @@ def nint(n: int) -> bytes:
 
 
 def _add(
-    f: VectorFile, name: str, description: str, tok: Tokenish, request: Json, codes: Sequence[Code]
+    f: VectorFile,
+    name: str,
+    description: str,
+    tok: Tokenish,
+    request: Json,
+    codes: Sequence[Reason],
 ) -> None:
     chain = None if codes else ["orchestrator"]
     proof = pop(tok, "orchestrator", request, name)
@@ -65,7 +71,7 @@ def add(cases: Cases) -> None:
     f, r, cbor_case, ident_case = cases.f, cases.r, cases.cbor_case, cases.ident_case
 
     def ok(
-        name: str, description: str, cid: bytes, request: Json = READ, codes: Sequence[Code] = ()
+        name: str, description: str, cid: bytes, request: Json = READ, codes: Sequence[Reason] = ()
     ) -> None:
         """``r`` with ``cid`` appended: accepted by the decoder, then decided as ``codes``."""
         _add(f, name, description, appended(r, cid), request, codes)
@@ -302,7 +308,7 @@ def add(cases: Cases) -> None:
         " pattern, resource_not_allowed (not malformed).",
         r,
         req(resource=r1024 + "a"),
-        [Code.RESOURCE_NOT_ALLOWED],
+        [At(Code.RESOURCE_NOT_ALLOWED, family=ResourceCaveat.type_id)],
     )
     seg32 = base + "/".join("s" * 30)  # accounts, 42 and 30 more: 32 segments
     _add(
@@ -319,7 +325,7 @@ def add(cases: Cases) -> None:
         "A request resource of 33 segments: not a resource, it matches nothing.",
         r,
         req(resource=seg32 + "/s"),
-        [Code.RESOURCE_NOT_ALLOWED],
+        [At(Code.RESOURCE_NOT_ALLOWED, family=ResourceCaveat.type_id)],
     )
     ok(
         "resource_pattern_32_segments",
@@ -343,7 +349,7 @@ def add(cases: Cases) -> None:
         "A resource pattern whose scheme is 32 characters of [a-z0-9+.-] (the limit): accepted;"
         " the crm:// read then fails it with resource_not_allowed, not malformed.",
         cav(5, arr(tstr(scheme32 + "://x"))),
-        codes=[Code.RESOURCE_NOT_ALLOWED],
+        codes=[At(Code.RESOURCE_NOT_ALLOWED, -1)],
     )
     cbor_case(
         "resource_pattern_scheme_33_characters",
@@ -362,7 +368,7 @@ def add(cases: Cases) -> None:
         "An application caveat [1024, [[[1]]]]: the 1 is at depth 4 (the limit), so it decodes"
         " and fails as unknown_caveat.",
         cav(1024, arr(arr(arr(uint(1))))),
-        codes=[Code.UNKNOWN_CAVEAT],
+        codes=[At(Code.UNKNOWN_CAVEAT, -1)],
     )
     cbor_case(
         "cbor_depth_5",
@@ -374,7 +380,7 @@ def add(cases: Cases) -> None:
         "An application caveat [1024, [[[[]]]]]: an empty array at depth 4 holds nothing"
         " deeper, so it decodes (unknown_caveat).",
         cav(1024, arr(arr(arr(arr())))),
-        codes=[Code.UNKNOWN_CAVEAT],
+        codes=[At(Code.UNKNOWN_CAVEAT, -1)],
     )
     cbor_case(
         "cbor_depth_5_map_value",
@@ -387,7 +393,7 @@ def add(cases: Cases) -> None:
         "cbor_map_text_keys",
         'An application caveat [1024, {"a": 1, "b": 2}]: text keys decode (unknown_caveat).',
         cav(1024, cmap((tstr("a"), uint(1)), (tstr("b"), uint(2)))),
-        codes=[Code.UNKNOWN_CAVEAT],
+        codes=[At(Code.UNKNOWN_CAVEAT, -1)],
     )
     cbor_case(
         "cbor_map_mixed_key_types",
@@ -414,7 +420,7 @@ def add(cases: Cases) -> None:
         "cbor_map_key_max_int_minus_one",
         "An application caveat [1024, {2^53 - 1: 1}]: the largest key (unknown_caveat).",
         cav(1024, cmap((uint(MAX - 1), uint(1)))),
-        codes=[Code.UNKNOWN_CAVEAT],
+        codes=[At(Code.UNKNOWN_CAVEAT, -1)],
     )
     cbor_case(
         "cbor_map_key_max_int",
@@ -434,7 +440,7 @@ def add(cases: Cases) -> None:
                 f"An application caveat [1024, {'-' if value < 0 else ''}{spelled}]: in range,"
                 " it decodes (unknown_caveat).",
                 cav(1024, body),
-                codes=[Code.UNKNOWN_CAVEAT],
+                codes=[At(Code.UNKNOWN_CAVEAT, -1)],
             )
         else:
             cbor_case(
@@ -471,7 +477,7 @@ def add(cases: Cases) -> None:
         return identifier_cbor(holder=arr(tstr(agent_id), bstr(K["orchestrator"].public_key)))
 
     def ident_ok(
-        name: str, description: str, identifier: bytes, codes: Sequence[Code] = ()
+        name: str, description: str, identifier: bytes, codes: Sequence[Reason] = ()
     ) -> None:
         request = READ if not codes else req(tool="crm.delete")
         _add(f, name, description, resigned(identifier, cids(r)), request, codes)
@@ -530,7 +536,7 @@ def add(cases: Cases) -> None:
         "A holder agent id of 256 characters from every allowed class (A-Z a-z 0-9 - . _ : @ /"
         " +): it decodes, and a call to another tool is tool_not_allowed, not malformed.",
         holder(agent256),
-        [Code.TOOL_NOT_ALLOWED],
+        [At(Code.TOOL_NOT_ALLOWED, family=Tool.type_id)],
     )
     ident_case(
         "identifier_holder_id_257_characters",
@@ -596,7 +602,7 @@ def add(cases: Cases) -> None:
     def rule(*names: str) -> bytes:
         return arr(*(tstr(n) for n in names))
 
-    def tp_case(name: str, description: str, rules: bytes | None, codes: Sequence[Code]) -> None:
+    def tp_case(name: str, description: str, rules: bytes | None, codes: Sequence[Reason]) -> None:
         _add(f, name, description, tp(name, rules), READ, codes)
 
     tp_case(
@@ -604,7 +610,7 @@ def add(cases: Cases) -> None:
         "An approval caveat with rules [[crm.update, write], [crm.read], [crm.read]]: rules are"
         " not a set, kept as written; the read matches, so approval_required.",
         arr(rule("crm.update", "write"), rule("crm.read"), rule("crm.read")),
-        [Code.APPROVAL_REQUIRED],
+        [At(Code.APPROVAL_REQUIRED, -1)],
     )
     tp_case(
         "third_party_rules_32",
@@ -617,35 +623,35 @@ def add(cases: Cases) -> None:
         "third_party_rules_33",
         "An approval caveat with 33 rules: malformed.",
         arr(*(rule(f"t{i:02d}") for i in range(33))),
-        [Code.MALFORMED],
+        [At(Code.MALFORMED, -1)],
     )
     tp_case(
         "third_party_rules_empty",
         "An approval caveat with an empty rules array: malformed (absent means every call).",
         arr(),
-        [Code.MALFORMED],
+        [At(Code.MALFORMED, -1)],
     )
     tp_case(
         "third_party_rule_empty",
         "An approval caveat with the rule []: malformed.",
         arr(arr()),
-        [Code.MALFORMED],
+        [At(Code.MALFORMED, -1)],
     )
     tp_case(
         "third_party_rule_three_names",
         "An approval caveat with the rule [crm.read, read, x]: malformed.",
         arr(rule("crm.read", "read", "x")),
-        [Code.MALFORMED],
+        [At(Code.MALFORMED, -1)],
     )
     tp_case(
         "third_party_rule_tool_257_characters",
         "An approval caveat whose rule names a tool of 257 characters: malformed.",
         arr(rule("t" * 257)),
-        [Code.MALFORMED],
+        [At(Code.MALFORMED, -1)],
     )
     tp_case(
         "third_party_rule_not_array",
         "An approval caveat whose rule is the text crm.read: malformed.",
         arr(tstr("crm.read")),
-        [Code.MALFORMED],
+        [At(Code.MALFORMED, -1)],
     )

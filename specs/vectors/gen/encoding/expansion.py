@@ -109,6 +109,7 @@ def add(cases: Cases) -> None:
         "A third-party caveat section (it has a verification id) whose caveat id is the"
         " value-sharing tree, properly MACed.",
         appended(r, _wire.RawCaveat(tree, b"v" * 60)),
+        at=-1,
     )
     big(
         "cbor_value_sharing_caveat_over_limit",

@@ -181,4 +181,5 @@ def add(cases: Cases) -> None:
         "A caveat section with a verification id, properly MACed, whose caveat id is not a"
         " third-party caveat.",
         third,
+        at=-1,
     )

@@ -8,8 +8,8 @@ from delegation import Code, attenuate
 from delegation.caveats import MaxUses, Validity
 
 from gen.fixtures import NOW, READ, UPDATE, appended, bound, discharge_raw, pop, req
-from gen.render import Step
-from gen.thirdparty.story import Story
+from gen.render import At, Step
+from gen.thirdparty.story import Story, first_tp
 
 
 def add(story: Story) -> None:
@@ -28,7 +28,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [],
-        [Code.APPROVAL_REQUIRED],
+        [first_tp(Code.APPROVAL_REQUIRED)],
     )
     case(
         "approval_not_required_other_tool",
@@ -67,7 +67,7 @@ def add(story: Story) -> None:
         w,
         other_call,
         [approved],
-        [Code.APPROVAL_REQUIRED],
+        [first_tp(Code.APPROVAL_REQUIRED)],
     )
     case(
         "approval_for_other_resource",
@@ -75,7 +75,7 @@ def add(story: Story) -> None:
         w,
         req(**{**UPDATE, "resource": "crm://accounts/42/tasks"}),
         [approved],
-        [Code.APPROVAL_REQUIRED],
+        [first_tp(Code.APPROVAL_REQUIRED)],
     )
     case(
         "approval_root_holder",
@@ -104,7 +104,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [approved],
-        [Code.EXPIRED],
+        [first_tp(Code.EXPIRED)],
         now=NOW + 300,
     )
     old = bound(w, story.approval_of(w, "writer", UPDATE, "expired", at=NOW - 400))
@@ -114,7 +114,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [old],
-        [Code.EXPIRED],
+        [first_tp(Code.EXPIRED)],
     )
 
     # an approval is for one call
@@ -131,7 +131,7 @@ def add(story: Story) -> None:
             Step(
                 UPDATE,
                 pop(w, "writer", UPDATE, "approval_used_twice/2"),
-                codes=[Code.REPLAY],
+                codes=[first_tp(Code.REPLAY)],
                 discharges=[approved],
             ),
             Step(
@@ -154,7 +154,7 @@ def add(story: Story) -> None:
             Step(
                 other_call,
                 pop(w, "writer", other_call, "approval_not_spent_by_denied_call/2"),
-                codes=[Code.APPROVAL_REQUIRED],
+                codes=[first_tp(Code.APPROVAL_REQUIRED)],
                 discharges=[approved],
             ),
             Step(
@@ -187,7 +187,7 @@ def add(story: Story) -> None:
             Step(
                 UPDATE,
                 pop(rebound_to, "writer", UPDATE, "approval_reused_via_attenuated_token/2"),
-                codes=[Code.REPLAY],
+                codes=[first_tp(Code.REPLAY)],
                 token=rebound_to,
                 discharges=[bound(rebound_to, approval)],
             )
@@ -208,7 +208,7 @@ def add(story: Story) -> None:
             Step(
                 UPDATE,
                 pop(w, "writer", UPDATE, "approval_reused_via_attenuated_discharge/2"),
-                codes=[Code.REPLAY],
+                codes=[first_tp(Code.REPLAY)],
                 discharges=[bound(w, reworded)],
             )
         ],
@@ -229,7 +229,7 @@ def add(story: Story) -> None:
             Step(
                 UPDATE,
                 pop(limited, "orchestrator", UPDATE, "approval_not_spent_when_uses_exhausted/2"),
-                codes=[Code.USES_EXHAUSTED],
+                codes=[At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
                 discharges=[bound(limited, root_approval)],
             ),
             Step(

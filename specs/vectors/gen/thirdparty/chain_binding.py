@@ -10,7 +10,7 @@ from delegation.caveats import Validity
 
 from gen.fixtures import NOW, UPDATE, ask, bound, hop, pop
 from gen.render import Step
-from gen.thirdparty.story import Story
+from gen.thirdparty.story import Story, first_tp
 
 
 def add(story: Story) -> None:
@@ -45,7 +45,7 @@ def add(story: Story) -> None:
         sibling,
         UPDATE,
         [bound(sibling, approval)],
-        [Code.WRONG_CHAIN],
+        [first_tp(Code.WRONG_CHAIN)],
         signer="summariser",
         then=[
             Step(
@@ -64,7 +64,7 @@ def add(story: Story) -> None:
         ra,
         UPDATE,
         [bound(ra, approval)],
-        [Code.WRONG_CHAIN],
+        [first_tp(Code.WRONG_CHAIN)],
         signer="orchestrator",
     )
     child = hop(w, "writer", "alice")
@@ -75,7 +75,7 @@ def add(story: Story) -> None:
         child,
         UPDATE,
         [bound(child, approval)],
-        [Code.WRONG_CHAIN],
+        [first_tp(Code.WRONG_CHAIN)],
         signer="alice",
     )
     case(
@@ -85,7 +85,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [bound(w, root_approval)],
-        [Code.WRONG_CHAIN],
+        [first_tp(Code.WRONG_CHAIN)],
     )
     # The writer's key reached through another branch: orchestrator -> summariser -> writer.
     # A key appears once per chain, but it may appear in two chains.
@@ -97,7 +97,7 @@ def add(story: Story) -> None:
         other_branch,
         UPDATE,
         [bound(other_branch, approval)],
-        [Code.WRONG_CHAIN],
+        [first_tp(Code.WRONG_CHAIN)],
     )
     asked_narrowed = story.approval_of(narrowed, "writer", UPDATE, "narrowed")
     case(
@@ -107,7 +107,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [bound(w, asked_narrowed)],
-        [Code.WRONG_CHAIN],
+        [first_tp(Code.WRONG_CHAIN)],
         approval_request=story.asked(narrowed, "writer", UPDATE, "narrowed"),
     )
     case(
@@ -117,7 +117,7 @@ def add(story: Story) -> None:
         sibling,
         UPDATE,
         [bound(sibling, approval)],
-        [Code.EXPIRED, Code.WRONG_CHAIN],
+        [first_tp(Code.EXPIRED), first_tp(Code.WRONG_CHAIN)],
         signer="summariser",
         now=NOW + 300,
     )
@@ -144,13 +144,13 @@ def add(story: Story) -> None:
             Step(
                 UPDATE,
                 pop(w, "writer", UPDATE, "approval_two_approvals_same_call/3"),
-                codes=[Code.REPLAY],
+                codes=[first_tp(Code.REPLAY)],
                 discharges=[bound(w, first)],
             ),
             Step(
                 UPDATE,
                 pop(w, "writer", UPDATE, "approval_two_approvals_same_call/4"),
-                codes=[Code.REPLAY],
+                codes=[first_tp(Code.REPLAY)],
                 discharges=[bound(w, second)],
             ),
         ],

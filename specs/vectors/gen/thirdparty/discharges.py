@@ -23,7 +23,7 @@ from gen.fixtures import (
     text,
     tp_cids,
 )
-from gen.thirdparty.story import Story
+from gen.thirdparty.story import Story, first_tp
 
 
 def add(story: Story) -> None:
@@ -43,7 +43,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [approval],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
     )
     case(
         "discharge_bound_to_parent",
@@ -52,7 +52,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [bound(ra, approval)],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
     )
     case(
         "discharge_bound_to_child_used_with_parent",
@@ -61,7 +61,7 @@ def add(story: Story) -> None:
         ra,
         UPDATE,
         [approved],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
         signer="orchestrator",
     )
     case(
@@ -71,7 +71,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [bound(sibling, approval)],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
     )
     case(
         "discharge_bound_to_writer_used_by_sibling",
@@ -79,7 +79,7 @@ def add(story: Story) -> None:
         sibling,
         UPDATE,
         [approved],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
         signer="summariser",
     )
     case(
@@ -88,7 +88,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [bound(w, approved)],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
     )
 
     # the set of discharges
@@ -123,6 +123,16 @@ def add(story: Story) -> None:
         READ,
         [extra],
         [Code.BAD_DISCHARGE],
+    )
+    case(
+        "discharge_for_token_without_third_party_caveats",
+        "A genuine approval, bound to a token that has no third-party caveat at all: it matches"
+        " no caveat (bad_discharge), even though the token asks for nothing.",
+        r,
+        READ,
+        [bound(r, approval)],
+        [Code.BAD_DISCHARGE],
+        signer="orchestrator",
     )
     case(
         "discharge_garbage_text",
@@ -197,7 +207,7 @@ def add(story: Story) -> None:
         w,
         READ,
         [approved],
-        [Code.APPROVAL_REQUIRED],
+        [first_tp(Code.APPROVAL_REQUIRED)],
     )
     case(
         "discharges_at_limit",

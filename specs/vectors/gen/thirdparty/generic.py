@@ -28,8 +28,8 @@ from gen.fixtures import (
     tp_caveat,
     tp_cids,
 )
-from gen.render import Step
-from gen.thirdparty.story import Story
+from gen.render import THIRD_PARTY, At, Step
+from gen.thirdparty.story import Story, first_tp
 
 
 def add(story: Story) -> None:
@@ -47,7 +47,7 @@ def add(story: Story) -> None:
         generic,
         READ,
         [],
-        [Code.DISCHARGE_REQUIRED],
+        [first_tp(Code.DISCHARGE_REQUIRED)],
         signer="orchestrator",
     )
     case(
@@ -83,7 +83,7 @@ def add(story: Story) -> None:
                 ),
             )
         ],
-        [Code.TOOL_NOT_ALLOWED],
+        [first_tp(Code.TOOL_NOT_ALLOWED)],
         signer="orchestrator",
     )
     both = needs(ra, "notary", "generic after approval", purpose=PURPOSE_THIRD_PARTY, location=None)
@@ -93,7 +93,7 @@ def add(story: Story) -> None:
         both,
         UPDATE,
         [],
-        [Code.APPROVAL_REQUIRED, Code.DISCHARGE_REQUIRED],
+        [first_tp(Code.APPROVAL_REQUIRED), At(Code.DISCHARGE_REQUIRED, family=THIRD_PARTY, nth=-1)],
         signer="orchestrator",
     )
 
@@ -129,7 +129,7 @@ def add(story: Story) -> None:
         nest,
         READ,
         [bound(nest, d) for d in nested(nest, "nest", MAX_DISCHARGE_DEPTH + 1)],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
         signer="orchestrator",
     )
     case(
@@ -138,7 +138,7 @@ def add(story: Story) -> None:
         nest,
         READ,
         [bound(nest, deep_enough[0])],
-        [Code.DISCHARGE_REQUIRED],
+        [first_tp(Code.DISCHARGE_REQUIRED)],
         signer="orchestrator",
     )
     outer, inner = nested(nest, "nest", 1)
@@ -158,7 +158,7 @@ def add(story: Story) -> None:
         nest,
         READ,
         [bound(nest, outer), dtext(inner)],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
         signer="orchestrator",
     )
     case(
@@ -167,7 +167,7 @@ def add(story: Story) -> None:
         nest,
         READ,
         [bound(nest, outer), bound(outer, inner)],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
         signer="orchestrator",
     )
 
@@ -196,7 +196,7 @@ def add(story: Story) -> None:
         generic,
         READ,
         [bound(generic, needs_itself)],
-        [Code.DISCHARGE_REQUIRED],
+        [first_tp(Code.DISCHARGE_REQUIRED)],
         signer="orchestrator",
     )
     bad_inner = tp_caveat(labelled("not the discharge's chain state"), "notary", "bad inner", "x")
@@ -207,7 +207,7 @@ def add(story: Story) -> None:
         nest,
         READ,
         [bound(nest, by_hand(tp_cids(nest)[0], caveat_key("nest"), [expiry, bad_inner]))],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
         signer="orchestrator",
     )
 
@@ -223,7 +223,7 @@ def add(story: Story) -> None:
         with_caveat(wrong_state),
         READ,
         [],
-        [Code.BAD_DISCHARGE],
+        [At(Code.BAD_DISCHARGE, -1, vid=True)],
         signer="orchestrator",
     )
     case(
@@ -232,7 +232,7 @@ def add(story: Story) -> None:
         with_caveat(_wire.RawCaveat(wrong_state.cid, bytes(10))),
         READ,
         [],
-        [Code.BAD_DISCHARGE],
+        [At(Code.BAD_DISCHARGE, -1, vid=True)],
         signer="orchestrator",
     )
     good = tp_caveat(r.raw.signature, "notary", "bad purpose", root_id(r))
@@ -243,6 +243,6 @@ def add(story: Story) -> None:
         with_caveat(_wire.RawCaveat(bad_purpose, good.vid)),
         READ,
         [],
-        [Code.MALFORMED],
+        [At(Code.MALFORMED, -1)],
         signer="orchestrator",
     )

@@ -22,7 +22,7 @@ from gen.fixtures import (
     tstr,
 )
 from gen.render import Step
-from gen.thirdparty.story import Story
+from gen.thirdparty.story import Story, first_tp
 
 
 def add(story: Story) -> None:
@@ -53,7 +53,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [bound(w, by_hand(issuer_cid, issuer_key, [asked, exact]))],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
     )
     case(
         "discharge_with_not_before_only",
@@ -61,7 +61,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [bound(w, by_hand(issuer_cid, issuer_key, [Validity(NOW - 10, None), asked, exact]))],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
     )
     case(
         "approval_discharge_without_call",
@@ -70,7 +70,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [bound(w, by_hand(issuer_cid, issuer_key, [expiry, asked]))],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
     )
     case(
         "approval_discharge_without_approved_for",
@@ -79,7 +79,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [bound(w, by_hand(issuer_cid, issuer_key, [expiry, exact]))],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
     )
     case(
         "approval_discharge_approved_for_after_call",
@@ -88,7 +88,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [bound(w, by_hand(issuer_cid, issuer_key, [expiry, exact, asked]))],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
     )
     case(
         "discharge_not_yet_valid",
@@ -101,7 +101,7 @@ def add(story: Story) -> None:
                 by_hand(issuer_cid, issuer_key, [Validity(NOW + 600, NOW + 900), asked, exact]),
             )
         ],
-        [Code.NOT_YET_VALID],
+        [first_tp(Code.NOT_YET_VALID)],
     )
     for name, forbidden in (
         ("discharge_carries_max_uses", MaxUses(1)),
@@ -115,7 +115,7 @@ def add(story: Story) -> None:
             w,
             UPDATE,
             [bound(w, by_hand(issuer_cid, issuer_key, [expiry, asked, exact, forbidden]))],
-            [Code.BAD_DISCHARGE],
+            [first_tp(Code.BAD_DISCHARGE)],
         )
     case(
         "discharge_carries_hop",
@@ -132,7 +132,7 @@ def add(story: Story) -> None:
                 ),
             )
         ],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
     )
     case(
         "discharge_carries_unknown_caveat",
@@ -149,7 +149,7 @@ def add(story: Story) -> None:
                 ),
             )
         ],
-        [Code.UNKNOWN_CAVEAT],
+        [first_tp(Code.UNKNOWN_CAVEAT)],
     )
     case(
         "discharge_caveat_dropped",
@@ -157,7 +157,7 @@ def add(story: Story) -> None:
         w,
         UPDATE,
         [bound(w, replaced(discharge_raw(approval), caveats=discharge_raw(approval).caveats[:2]))],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
     )
     narrowed = appended(discharge_raw(approval), Validity(None, NOW + 60).encode())
     case(
@@ -174,7 +174,7 @@ def add(story: Story) -> None:
                 UPDATE,
                 pop(w, "writer", UPDATE, "discharge_attenuated_by_holder/2", at=NOW + 60),
                 now=NOW + 60,
-                codes=[Code.EXPIRED],
+                codes=[first_tp(Code.EXPIRED)],
                 discharges=[bound(w, narrowed)],
             )
         ],

@@ -24,8 +24,8 @@ from gen.fixtures import (
     tp_caveat,
     tp_cids,
 )
-from gen.render import Step
-from gen.thirdparty.story import Story
+from gen.render import At, Step
+from gen.thirdparty.story import Story, first_tp
 
 
 def add(story: Story) -> None:
@@ -37,12 +37,15 @@ def add(story: Story) -> None:
     later_tool = attenuate(ra, [Tool(("crm.read",))], now=NOW)
     case(
         "order_first_party_before_discharge_reasons",
-        "A token whose approval caveat (caveat 2) precedes a tool caveat (caveat 3) that"
+        "A token whose approval caveat (caveat 7) precedes a tool caveat (caveat 8) that"
         " UPDATE fails, presented without approval: tool_not_allowed, then approval_required.",
         later_tool,
         UPDATE,
         [],
-        [Code.TOOL_NOT_ALLOWED, Code.APPROVAL_REQUIRED],
+        [
+            At(Code.TOOL_NOT_ALLOWED, family=Tool.type_id, nth=-1),
+            first_tp(Code.APPROVAL_REQUIRED),
+        ],
         signer="orchestrator",
     )
 
@@ -65,8 +68,33 @@ def add(story: Story) -> None:
             Step(
                 UPDATE,
                 pop(single, "orchestrator", UPDATE, "order single/2"),
-                [Code.USES_EXHAUSTED],
+                [At(Code.USES_EXHAUSTED, family=MaxUses.type_id)],
                 discharges=[approval],
+            )
+        ],
+    )
+
+    # max_uses 2 and one approval: the second call has room in its count, and its approval
+    # is spent: replay at the approval's caveat (the limits after the max_uses ones).
+    two = attenuate(ra, [MaxUses(2)], now=NOW)
+    approval_two = bound(two, story.approval_of(two, "orchestrator", UPDATE, "order two"))
+    case(
+        "order_approval_spent_under_max_uses_with_room",
+        "max_uses 2 and an approval: the call is allowed; the same call again, with the same"
+        " approval, has room in its use count, and its approval is spent: replay, positioned at"
+        " the approval caveat.",
+        two,
+        UPDATE,
+        [approval_two],
+        [],
+        signer="orchestrator",
+        chain=["orchestrator"],
+        then=[
+            Step(
+                UPDATE,
+                pop(two, "orchestrator", UPDATE, "order two/2"),
+                [first_tp(Code.REPLAY)],
+                discharges=[approval_two],
             )
         ],
     )
@@ -93,7 +121,7 @@ def add(story: Story) -> None:
         gen,
         READ,
         [bound(gen, no_expiry_wrong_tool)],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
         signer="orchestrator",
     )
 
@@ -113,7 +141,7 @@ def add(story: Story) -> None:
         gen,
         READ,
         [bound(gen, outer)],
-        [Code.BAD_DISCHARGE, Code.DISCHARGE_REQUIRED],
+        [first_tp(Code.BAD_DISCHARGE), first_tp(Code.DISCHARGE_REQUIRED)],
         signer="orchestrator",
     )
     case(
@@ -123,7 +151,7 @@ def add(story: Story) -> None:
         gen,
         READ,
         [bound(gen, outer), bound(gen, inner)],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
         signer="orchestrator",
     )
 

@@ -10,7 +10,7 @@ from delegation import Code, attenuate
 from delegation.caveats import Validity
 
 from gen.fixtures import NOW, UPDATE, ask, bound, pop
-from gen.thirdparty.story import Story
+from gen.thirdparty.story import Story, first_tp
 
 
 def add(story: Story) -> None:
@@ -77,6 +77,6 @@ def add(story: Story) -> None:
             w,
             UPDATE,
             [],
-            [Code.APPROVAL_REQUIRED],
+            [first_tp(Code.APPROVAL_REQUIRED)],
             approval_request=story.refused(w, UPDATE, proof, name),
         )

@@ -18,8 +18,8 @@ from gen.fixtures import (
     pop,
     tp_cids,
 )
-from gen.render import Step
-from gen.thirdparty.story import Story
+from gen.render import THIRD_PARTY, At, Step
+from gen.thirdparty.story import Story, first_tp
 
 
 def add(story: Story) -> None:
@@ -48,7 +48,7 @@ def add(story: Story) -> None:
         selfish,
         UPDATE,
         [own],
-        [Code.APPROVAL_REQUIRED],
+        [first_tp(Code.APPROVAL_REQUIRED)],
     )
     case(
         "self_added_approval_with_issuer_approval",
@@ -81,7 +81,7 @@ def add(story: Story) -> None:
             Step(
                 UPDATE,
                 pop(selfish, "writer", UPDATE, "approval_not_spent_when_other_approval_replayed/2"),
-                codes=[Code.REPLAY],
+                codes=[At(Code.REPLAY, family=THIRD_PARTY, nth=-1)],
                 discharges=[fresh_issuer, own],
             ),
             Step(
@@ -104,7 +104,10 @@ def add(story: Story) -> None:
         copied,
         UPDATE,
         [bound(copied, by_hand(issuer_cid, copy_key, [expiry, asked, exact]))],
-        [Code.BAD_DISCHARGE, Code.APPROVAL_REQUIRED],
+        [
+            first_tp(Code.BAD_DISCHARGE),
+            At(Code.APPROVAL_REQUIRED, family=THIRD_PARTY, nth=-1),
+        ],
     )
     case(
         "self_approval_forged_for_issuer_caveat",
@@ -116,7 +119,7 @@ def add(story: Story) -> None:
                 w, by_hand(issuer_cid, labelled("a key the writer made up"), [expiry, asked, exact])
             )
         ],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
     )
     case(
         "self_approval_with_own_caveat_key",
@@ -125,5 +128,5 @@ def add(story: Story) -> None:
         selfish,
         UPDATE,
         [bound(selfish, by_hand(issuer_cid, own_key, [expiry, asked, exact])), own],
-        [Code.BAD_DISCHARGE],
+        [first_tp(Code.BAD_DISCHARGE)],
     )

@@ -28,7 +28,15 @@ from gen.fixtures import (
     root,
     tp_cids,
 )
-from gen.render import ApprovalRequest, Step, VectorFile
+from gen.render import THIRD_PARTY, ApprovalRequest, At, Reason, Step, VectorFile
+
+
+def first_tp(code: Code) -> At:
+    """A reason positioned at the token's first third-party caveat (in the story's tokens the
+    issuer's approval caveat, minted before any hop): a missing discharge, a discharge's
+    reasons, nested ones included, and a spent approval's replay point at the token's
+    third-party caveat they belong to."""
+    return At(code, family=THIRD_PARTY)
 
 
 def call_digest(request: Json) -> bytes:
@@ -125,7 +133,7 @@ class Story:
         tok: Tokenish,
         request: Json,
         discharges: Sequence[str],
-        codes: Sequence[Code],
+        codes: Sequence[Reason],
         *,
         signer: str = "writer",
         now: int = NOW,
