@@ -265,16 +265,23 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def request(data: bytes) -> None:
-    """Read ``data`` as a JSON request file the way ``delegation verify --request`` does, then
-    build the Request; an accepted one round-trips through its JSON form to the same digest."""
-    try:
-        doc = json.loads(data.decode("utf-8"), object_pairs_hook=_unique)
-    except (ValueError, RecursionError):  # not JSON (or too deep for json): never reaches us
-        return
-    try:
-        built = Request.from_json(doc)
-    except MalformedRequest:
-        return
+    """Read ``data`` as a JSON request file the way ``delegation verify --request`` does, or
+    (first byte 0) as NUL-separated field values (audience, tool, action, resource, intent,
+    then argument names and text values), and build the Request; an accepted one round-trips
+    through its JSON form to the same digest."""
+    if data[:1] == b"\x00":
+        built = _request_from_fields(data[1:])
+        if built is None:
+            return
+    else:
+        try:
+            doc = json.loads(data.decode("utf-8"), object_pairs_hook=_unique)
+        except (ValueError, RecursionError):  # not JSON (or too deep for json): never reaches us
+            return
+        try:
+            built = Request.from_json(doc)
+        except MalformedRequest:
+            return
     digest = built.digest()
     text = json.dumps(built.to_json(), allow_nan=False)
     again = Request.from_json(json.loads(text))
@@ -282,11 +289,45 @@ def request(data: bytes) -> None:
         raise Crash("a request's JSON form reads back as another call")
 
 
+def _request_from_fields(data: bytes) -> Request | None:
+    try:
+        parts = [p.decode("utf-8", "surrogatepass") for p in data.split(b"\x00")]
+    except UnicodeDecodeError:  # a request's texts are Unicode; bytes never reach it
+        return None
+    if len(parts) < 3:
+        return None
+    audience, tool, action, *rest = parts
+    resource = rest[0] if rest and rest[0] else None
+    intent = rest[1] if len(rest) > 1 and rest[1] else None
+    pairs = rest[2:]
+    args: dict[str, Any] = {}
+    for name, value in zip(pairs[::2], pairs[1::2], strict=False):
+        args[name] = int(value) if value.isdigit() and len(value) < 30 else value
+    try:
+        return Request(
+            audience=audience, tool=tool, action=action, resource=resource, intent=intent, args=args
+        )
+    except MalformedRequest:
+        return None
+
+
+def _fields(request: Request) -> bytes:
+    values = [request.audience, request.tool, request.action, request.resource or "",
+              request.intent or ""]  # fmt: skip
+    for name, value in request.args.items():
+        values += [name, str(value)]
+    return b"\x00" + b"\x00".join(v.encode("utf-8", "surrogatepass") for v in values)
+
+
 def request_seeds() -> Iterator[bytes]:
     for doc in request_documents():
         yield doc.encode("utf-8", "surrogatepass")
-    for case in cases()[:20]:
-        yield json.dumps(case.request.to_json()).encode()
+    seen: set[bytes] = set()
+    for case in cases():
+        for data in (json.dumps(case.request.to_json()).encode(), _fields(case.request)):
+            if data not in seen:
+                seen.add(data)
+                yield data
 
 
 # -- discharge: discharges, binding and the approver -------------------------------------------
