@@ -406,6 +406,24 @@ def allowed_by(
     return Answer(not codes, codes, tuple(not_modelled))
 
 
+def requests_allowed_by(
+    token: UnverifiedToken, now: int, *, registry: Registry | None = None
+) -> st.SearchStrategy[Request]:
+    """Requests (``strategies.requests``) that the model says ``token`` allows at ``now``:
+    inside its scope. May be empty for a token that allows nothing (Hypothesis then reports
+    an unsatisfiable filter)."""
+    hint = token.unsafe_caveats(registry or default_registry())
+    return requests(hint).filter(lambda r: allowed_by(token, r, now, registry=registry).allowed)
+
+
+def requests_denied_by(
+    token: UnverifiedToken, now: int, *, registry: Registry | None = None
+) -> st.SearchStrategy[Request]:
+    """Requests that the model says ``token`` denies at ``now``: outside its scope."""
+    hint = token.unsafe_caveats(registry or default_registry())
+    return requests(hint).filter(lambda r: not allowed_by(token, r, now, registry=registry).allowed)
+
+
 # -- the differential check ----------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import given
 
 from delegation import Code, Request, Scope, TokenError, decode
 from delegation._cbor import CBORValue
@@ -20,8 +21,10 @@ from delegation.testing.model import (
     is_canonical_resource,
     matches_agent_pattern,
     matches_resource_pattern,
+    requests_allowed_by,
+    requests_denied_by,
 )
-from delegation.testing.world import NOW, STORY_REQUEST, mint_root
+from delegation.testing.world import NOW, ROOT, STORY_REQUEST, mint_root, verify_as_holder
 
 VECTORS = Path(__file__).resolve().parents[3] / "specs" / "vectors"
 OUTSIDE = {
@@ -160,3 +163,13 @@ def test_max_uses_needs_state_only_when_the_verifier_has_none() -> None:
     token = mint_root(Scope(audiences=["crm"], expires=NOW + 60, max_uses=1))
     assert allowed_by(token, STORY_REQUEST, NOW).allowed
     assert allowed_by(token, STORY_REQUEST, NOW, stateful=False).codes == (Code.STATE_REQUIRED,)
+
+
+@given(requests_allowed_by(ROOT, NOW))
+def test_requests_allowed_by_the_model_are_allowed_by_the_verifier(request: Request) -> None:
+    assert verify_as_holder(ROOT, request).allowed
+
+
+@given(requests_denied_by(ROOT, NOW))
+def test_requests_denied_by_the_model_are_denied_by_the_verifier(request: Request) -> None:
+    assert not verify_as_holder(ROOT, request).allowed
