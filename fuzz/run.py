@@ -17,8 +17,8 @@ import argparse
 import contextlib
 import hashlib
 import os
+import shutil
 import sys
-import tempfile
 import traceback
 from pathlib import Path
 
@@ -152,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         return reproduce(opts.target, opts.reproduce)
     if opts.ci:
         opts.runs, opts.seed = CI_RUNS[opts.target], 1
-        opts.corpus = Path(tempfile.mkdtemp(prefix=f"fuzz-{opts.target}-"))
+        opts.corpus = HERE / "corpus" / f"ci-{opts.target}"
+        shutil.rmtree(opts.corpus, ignore_errors=True)  # a fresh corpus: the same run each time
     corpus = opts.corpus or HERE / "corpus" / opts.target
     crashes = opts.crashes or HERE / "crashes" / opts.target
     if opts.coverage:
