@@ -28,6 +28,7 @@ echo "{name} $*" >> "$CI_TEST_LOG"
 VENV_PYTHON = """case "$*" in
   "-m pytest") exit "${CI_TEST_PYTEST:-0}" ;;
   "specs/vectors/generate.py --check") exit "${CI_TEST_VECTORS:-0}" ;;
+  "-m fuzz.run "*" --ci") exit "${CI_TEST_FUZZ:-0}" ;;
   *) exit 97 ;;
 esac"""
 MAKE_VENV = """if [ "$*" != "-m venv .venv" ]; then exit 98; fi
@@ -61,7 +62,9 @@ def checkout(tmp_path: Path) -> Path:
     return work
 
 
-def run_ci(work: Path, pytest_status: int = 0, vectors_status: int = 0) -> tuple[int, str, str]:
+def run_ci(
+    work: Path, pytest_status: int = 0, vectors_status: int = 0, fuzz_status: int = 0
+) -> tuple[int, str, str]:
     stubs = work.parent / "stubs"
     log = work.parent / "calls.log"
     log.write_text("", encoding="utf-8")
@@ -72,6 +75,7 @@ def run_ci(work: Path, pytest_status: int = 0, vectors_status: int = 0) -> tuple
         "CI_TEST_STUBS": str(stubs),
         "CI_TEST_PYTEST": str(pytest_status),
         "CI_TEST_VECTORS": str(vectors_status),
+        "CI_TEST_FUZZ": str(fuzz_status),
     }
     result = subprocess.run(
         ["bash", str(work / ".ci" / "run")],
@@ -94,6 +98,14 @@ ALL_CHECKS = [
     ".venv/bin/mypy",
     ".venv/bin/python specs/vectors/generate.py --check",
 ]
+FUZZ_CHECKS = [
+    ".venv/bin/pip install -e .[fuzz]",
+    *(
+        f".venv/bin/python -m fuzz.run {target} --ci"
+        for target in ("token", "verify", "request", "discharge", "proof")
+    ),
+]
+"""Each fuzz harness's fixed budget (docs/fuzzing.md), after the checks pre-commit runs too."""
 
 
 def _checks(log: str) -> list[str]:
@@ -104,7 +116,7 @@ def _checks(log: str) -> list[str]:
 def test_a_green_run_runs_every_check_in_order(checkout: Path) -> None:
     status, output, log = run_ci(checkout)
     assert status == 0, output
-    assert _checks(log) == ALL_CHECKS
+    assert _checks(log) == ALL_CHECKS + FUZZ_CHECKS
     assert "ci: all checks passed" in output
 
 
@@ -127,6 +139,13 @@ def test_stale_vectors_fail_ci(checkout: Path) -> None:
     status, output, _ = run_ci(checkout, vectors_status=1)
     assert status != 0
     assert "ci: all checks passed" not in output
+
+
+def test_a_fuzz_crash_fails_ci(checkout: Path) -> None:
+    status, output, log = run_ci(checkout, fuzz_status=1)
+    assert status != 0
+    assert "ci: all checks passed" not in output
+    assert _checks(log) == ALL_CHECKS + FUZZ_CHECKS[:2]
 
 
 def test_ci_uses_the_generators_check_not_a_git_diff() -> None:

@@ -63,9 +63,24 @@ class ParentView:
     hops: int
 
     def of_type(self, cls: type[C]) -> Iterator[tuple[int, C]]:
+        """Every caveat of family ``cls`` with the hops before it. The parent's caveats are
+        read by the default registry, so an application family's own caveats come as unknown
+        caveats of its type id: they are parsed with ``cls`` here (skipped if malformed), so
+        its ``check_narrows`` sees them too."""
+        type_id = getattr(cls, "type_id", None)
         for p in self.placed:
             if isinstance(p.caveat, cls):
                 yield p.hops_before, p.caveat
+            elif (
+                isinstance(p.caveat, UnknownCaveat)
+                and type(type_id) is int
+                and p.caveat.type_id == type_id
+            ):
+                try:
+                    parsed = cls.from_body(p.caveat.to_body())
+                except MalformedToken:
+                    continue  # the verifier denies it anyway
+                yield p.hops_before, parsed
 
 
 class Caveat(ABC):

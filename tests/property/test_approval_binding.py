@@ -36,8 +36,8 @@ from delegation._thirdparty.approval import Approver, require_approval
 from delegation.caveats import Validity
 from delegation.errors import BadDischarge
 from delegation.testing.fixtures import approver_key
+from delegation.testing.world import AGENTS, KEYRING, holder_key, mint_root
 from tests.conftest import NOW
-from tests.property._support import AGENTS, KEYRING, holder_key, mint_root
 from tests.property.test_revocation_props import descends
 from tests.unit._forge import bind_anyway
 

@@ -8,8 +8,8 @@ from collections import Counter
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from tests.property._strategies import draw_chain, requests, times
-from tests.property._support import codes, new_verifier, verify_as_holder
+from delegation.testing.strategies import draw_chain, requests, times
+from delegation.testing.world import codes, new_verifier, verify_as_holder
 
 
 def _caveat_failures(reasons: object) -> set[tuple[str, int | None, int | None]]:

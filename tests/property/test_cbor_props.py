@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from delegation import MalformedToken, _cbor
 from delegation.limits import MAX_CBOR_DEPTH, MAX_INT
-from tests.property._strategies import cbor_values, cbor_values_nested
+from delegation.testing.strategies import cbor_values, cbor_values_nested
 
 # --- the oracle: delegation/_cbor.py loads as it was before the single-pass decoder ----------
 

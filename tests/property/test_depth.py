@@ -14,12 +14,11 @@ from hypothesis import strategies as st
 
 from delegation import Code, NotNarrowing, Request, Scope, attenuate, delegate
 from delegation.caveats import MaxDepth
-from tests.conftest import NOW
-from tests.property._support import (
+from delegation.testing.hostile import append_caveats
+from delegation.testing.world import (
     AGENT_NUMBERS,
     AGENTS,
     codes,
-    force_append,
     force_delegate,
     holder_key,
     mint_root,
@@ -27,6 +26,7 @@ from tests.property._support import (
     no_internal_errors,
     verify_as_holder,
 )
+from tests.conftest import NOW
 
 DEPTH_SCOPE = Scope(audiences=["crm"], expires=NOW + 3600)
 REQUEST = Request(audience="crm", tool="t.read", action="read")
@@ -54,7 +54,7 @@ def test_depth_caps_hold_and_delegate_refuses_exactly_what_would_deny(
                 refused = True
             assert refused == looser, (placed, segment, value)
             placed.append((segment, value, len(token.raw.caveats)))
-            token = force_append(token, [MaxDepth(value)])
+            token = append_caveats(token, [MaxDepth(value)])
         if segment == hops:
             break
         to = AGENTS[order[segment]]

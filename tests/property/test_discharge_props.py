@@ -23,8 +23,8 @@ from delegation import (
 from delegation._thirdparty.approval import Approver, bind_discharge, require_approval
 from delegation._thirdparty.caveat import PURPOSE_THIRD_PARTY, ThirdPartyCaveat
 from delegation.testing.fixtures import approver_key
+from delegation.testing.world import KEYRING, holder_key, mint_root, proof_for
 from tests.conftest import NOW
-from tests.property._support import KEYRING, holder_key, mint_root, proof_for
 from tests.property.test_revocation_props import descends, grow_tree
 
 APPROVER = Approver(approver_key(0x51))

@@ -33,20 +33,20 @@ from delegation import (
 from delegation.caveats.args import OPS
 from delegation.caveats.registry import MAX_TYPE_ID
 from delegation.limits import MAX_INT
-from tests.conftest import NOW
-from tests.property._strategies import B64URL, cbor_values, cbor_values_nested
-from tests.property._support import (
+from delegation.testing.hostile import B64URL, append_raw_caveats
+from delegation.testing.strategies import cbor_values, cbor_values_nested
+from delegation.testing.world import (
     HOP1,
     STORY,
     STORY_REQUEST,
     codes,
-    force_append_raw,
     holder_key,
     new_verifier,
     no_internal_errors,
     proof_for,
     verify_as_holder,
 )
+from tests.conftest import NOW
 
 REGISTRY = default_registry()
 KNOWN_TYPE_IDS = frozenset(f.type_id for f in REGISTRY.families())
@@ -328,7 +328,7 @@ def test_a_caveat_body_decodes_to_a_caveat_or_malformed(cid: bytes) -> None:
 def test_a_holder_appending_any_caveat_body_gets_a_typed_answer(
     token: UnverifiedToken, cid: bytes
 ) -> None:
-    appended = force_append_raw(token, [cid])
+    appended = append_raw_caveats(token, [cid])
     # Signed directly by the holder's key: prove() would parse the new caveat first.
     proof = proof_for(appended, STORY_REQUEST, key=holder_key(token))
     with no_internal_errors():

@@ -14,8 +14,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from delegation import Code, Request, Scope, UnverifiedToken, delegate
-from tests.conftest import NOW, seeded_agent
-from tests.property._support import (
+from delegation.testing.world import (
     AGENT_NUMBERS,
     AGENTS,
     KEYS,
@@ -26,6 +25,7 @@ from tests.property._support import (
     no_internal_errors,
     proof_for,
 )
+from tests.conftest import NOW, seeded_agent
 
 STRANGER = seeded_agent(99)
 """A key no token names. TEST FIXTURE ONLY."""

@@ -24,8 +24,7 @@ from delegation import (
 )
 from delegation.caveats import Hop, Validity
 from delegation.stores import MemoryState, Revocation, RevocationKind
-from tests.conftest import NOW
-from tests.property._support import (
+from delegation.testing.world import (
     AGENT_NUMBERS,
     AGENTS,
     KEYRING,
@@ -33,6 +32,7 @@ from tests.property._support import (
     mint_root,
     proof_for,
 )
+from tests.conftest import NOW
 
 REQUEST = Request(audience="crm", tool="crm.read", action="read")
 ROOT_SCOPE = Scope(audiences=["crm"], tools=["crm.read", "crm.update"], expires=NOW + 3600)

@@ -17,8 +17,9 @@ from delegation import (
     default_registry,
 )
 from delegation.limits import MAX_TOKEN_CHARS
-from tests.property._strategies import B64URL, cbor_values, draw_chain
-from tests.property._support import STORY
+from delegation.testing.hostile import B64URL
+from delegation.testing.strategies import cbor_values, draw_chain
+from delegation.testing.world import STORY
 
 REGISTRY = default_registry()
 

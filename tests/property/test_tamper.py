@@ -25,8 +25,8 @@ from delegation import (
     mint,
 )
 from delegation.caveats import Hop
-from tests.conftest import NOW
-from tests.property._support import (
+from delegation.testing.hostile import append_raw_caveats
+from delegation.testing.world import (
     AGENTS,
     INTEGRITY_CODES,
     KEYRING,
@@ -36,12 +36,12 @@ from tests.property._support import (
     STORY_SCOPE,
     TASK,
     codes,
-    force_append_raw,
     new_verifier,
     no_internal_errors,
     proof_for,
     verify_as_holder,
 )
+from tests.conftest import NOW
 
 WITH_CAVEATS = tuple(t for t in STORY if t.raw.caveats)
 DONOR_CAVEATS = tuple(dict.fromkeys(c for t in STORY for c in t.raw.caveats))
@@ -218,7 +218,7 @@ def test_a_hop_signed_for_one_chain_never_counts_in_another(
                 signed_prefixes.add(prefix)
             prefix = _crypto.digest_step(prefix, cav)
     assume(digest not in signed_prefixes)  # else the hop really was signed for this prefix
-    spliced = force_append_raw(token, [hop.cid])
+    spliced = append_raw_caveats(token, [hop.cid])
     with no_internal_errors():
         decision = new_verifier().verify(
             spliced.encode(), STORY_REQUEST, proof_for(token, STORY_REQUEST)

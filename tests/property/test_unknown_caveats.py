@@ -24,9 +24,8 @@ from delegation import (
 from delegation.caveats import UnknownCaveat
 from delegation.caveats.registry import MAX_TYPE_ID
 from delegation.limits import MAX_CAVEAT_BYTES, MAX_CBOR_DEPTH
-from tests.conftest import NOW
-from tests.property._strategies import cbor_values_nested
-from tests.property._support import (
+from delegation.testing.strategies import cbor_values_nested
+from delegation.testing.world import (
     AGENTS,
     HOP1,
     NARROW,
@@ -37,6 +36,7 @@ from tests.property._support import (
     no_internal_errors,
     verify_as_holder,
 )
+from tests.conftest import NOW
 
 REGISTRY = default_registry()
 KNOWN = frozenset(f.type_id for f in REGISTRY.families())

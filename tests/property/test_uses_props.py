@@ -19,9 +19,16 @@ from hypothesis import strategies as st
 from delegation import Code, Request, Scope, UnverifiedToken, Verifier, attenuate, delegate
 from delegation.caveats import MaxUses, Validity
 from delegation.stores import MemoryState, SQLiteState
+from delegation.testing.world import (
+    AGENT_NUMBERS,
+    AGENTS,
+    KEYRING,
+    holder_key,
+    mint_root,
+    proof_for,
+)
 from tests.clock import Clock
 from tests.conftest import NOW
-from tests.property._support import AGENT_NUMBERS, AGENTS, KEYRING, holder_key, mint_root, proof_for
 
 GOOD = Request(audience="crm", tool="crm.read", action="read")
 BAD = Request(

@@ -7,8 +7,9 @@ import pytest
 from delegation import Code, Request, _crypto
 from delegation.caveats import Hop
 from delegation.limits import MAX_HOPS
+from delegation.testing.hostile import append_caveats
+from delegation.testing.world import ROOT, new_verifier, proof_for
 from tests.conftest import seeded_agent
-from tests.property._support import ROOT, force_append, new_verifier, proof_for
 
 REQUEST = Request(audience="crm", tool="t.read", action="read")
 
@@ -35,7 +36,7 @@ def forged_hops(n: int) -> list[Hop]:
 def test_too_many_forged_hops_are_refused_before_any_hop_signature_is_checked(
     signature_checks: list[bytes],
 ) -> None:
-    token = force_append(ROOT, forged_hops(MAX_HOPS + 1))
+    token = append_caveats(ROOT, forged_hops(MAX_HOPS + 1))
     decision = new_verifier().verify(token.encode(), REQUEST, proof_for(ROOT, REQUEST))
     assert [r.code for r in decision.reasons] == [Code.TOO_LARGE]
     assert signature_checks == []
@@ -44,7 +45,7 @@ def test_too_many_forged_hops_are_refused_before_any_hop_signature_is_checked(
 def test_within_the_limit_the_first_forged_hop_stops_the_walk(
     signature_checks: list[bytes],
 ) -> None:
-    token = force_append(ROOT, forged_hops(MAX_HOPS))
+    token = append_caveats(ROOT, forged_hops(MAX_HOPS))
     decision = new_verifier().verify(token.encode(), REQUEST, proof_for(ROOT, REQUEST))
     assert [r.code for r in decision.reasons] == [Code.BAD_HOP]
     assert len(signature_checks) == 1

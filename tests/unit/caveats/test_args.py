@@ -23,8 +23,8 @@ from delegation import (
 )
 from delegation.caveats import ArgOp, Args, ArgsOnly, MaxUses
 from delegation.limits import MAX_INT, MAX_LIST_ITEMS
+from delegation.testing.world import mint_root
 from tests.conftest import NOW
-from tests.property._support import mint_root
 from tests.unit._forge import caveat_bytes, check_failure, context, parent_of
 
 REGISTRY = default_registry()

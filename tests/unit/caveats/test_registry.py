@@ -8,24 +8,53 @@ types the spec allows" (caveat envelopes).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
 import pytest
 
-from delegation import Caveat, Code, MalformedToken, Registry, _cbor, default_registry
+from delegation import (
+    Caveat,
+    Code,
+    MalformedToken,
+    MemoryState,
+    NotNarrowing,
+    Registry,
+    Scope,
+    Verifier,
+    _cbor,
+    attenuate,
+    default_registry,
+)
 from delegation._cbor import CBORValue
 from delegation.caveats import (
     APPLICATION_TYPE_IDS,
     CORE_FAMILIES,
     Audience,
     CheckContext,
+    ParentView,
     Tool,
     UnknownCaveat,
     Validity,
     _body,
 )
+from delegation.testing.world import KEYRING, NOW, STORY_REQUEST, mint_root, proof_for
 from tests.unit._forge import caveat_bytes, check_failure, context
+
+
+@contextmanager
+def caplog_silenced() -> Iterator[None]:
+    """The library logs a family's bug; these tests expect it, so it is kept off the output."""
+    logger = logging.getLogger("delegation")
+    disabled = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = disabled
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,3 +273,76 @@ def test_unknown_caveat_cannot_be_built_from_a_body() -> None:
 
 def test_caveat_encode_is_type_id_and_body() -> None:
     assert Validity(None, 1).encode() == _cbor.dumps([1, {2: 1}])
+
+
+@dataclass(frozen=True, slots=True)
+class Ceiling(Caveat):
+    """An application family with a narrowing rule: a later ceiling is never higher."""
+
+    type_id: ClassVar[int] = 4097
+    name: ClassVar[str] = "ceiling"
+
+    limit: int
+
+    @classmethod
+    def from_body(cls, body: CBORValue) -> Self:
+        if type(body) is not int:
+            raise MalformedToken("a ceiling is an integer")
+        return cls(body)
+
+    def to_body(self) -> CBORValue:
+        return self.limit
+
+    def check(self, ctx: CheckContext) -> None:
+        pass
+
+    def check_narrows(self, parent: ParentView) -> None:
+        for _, earlier in parent.of_type(Ceiling):
+            if self.limit > earlier.limit:
+                raise NotNarrowing("higher ceiling")
+
+
+def test_an_application_familys_narrowing_rule_sees_the_parents_caveats() -> None:
+    """The parent is read by the default registry, where the family is unknown: of_type
+    still hands the family its own caveats, so attenuate refuses a widening across calls."""
+    root = mint_root(Scope(audiences=["crm"], expires=NOW + 60, extra=[Ceiling(10)]))
+    narrower = attenuate(root, Scope(extra=[Ceiling(5)]), now=NOW)
+    with pytest.raises(NotNarrowing):
+        attenuate(narrower, Scope(extra=[Ceiling(7)]), now=NOW)
+    with pytest.raises(NotNarrowing):
+        attenuate(root, Scope(extra=[Ceiling(11)]), now=NOW)
+
+
+def test_a_family_whose_parser_or_check_raises_denies() -> None:
+    """A bug in an application family (any exception but MalformedToken from from_body, any
+    but CaveatFailed from check) denies with internal_error: it never allows."""
+
+    @dataclass(frozen=True, slots=True)
+    class Broken(Caveat):
+        type_id: ClassVar[int] = 4098
+        name: ClassVar[str] = "broken"
+        where: str
+
+        @classmethod
+        def from_body(cls, body: CBORValue) -> Self:
+            if body == "parse":
+                raise KeyError("a bug")
+            assert isinstance(body, str)
+            return cls(body)
+
+        def to_body(self) -> CBORValue:
+            return self.where
+
+        def check(self, ctx: CheckContext) -> None:
+            raise ZeroDivisionError("a bug")
+
+    registry = default_registry()
+    registry.register(Broken)
+    verifier = Verifier(KEYRING, state=MemoryState(), registry=registry, clock=lambda: NOW)
+    for where in ("parse", "check"):
+        token = mint_root(Scope(audiences=["crm"], expires=NOW + 60, extra=[Broken(where)]))
+        with caplog_silenced():
+            decision = verifier.verify(
+                token.encode(), STORY_REQUEST, proof_for(token, STORY_REQUEST)
+            )
+        assert [r.code for r in decision.reasons] == [Code.INTERNAL_ERROR], where

@@ -1,42 +1,63 @@
-"""Module-level fixtures and helpers for the property tests.
+"""The fixed test world the strategies, the hostile helpers and the model share.
 
-Hypothesis cannot use function-scoped pytest fixtures, so the fixed keys, keyring and clock of
-``tests/conftest.py`` are module constants here, from ``delegation.testing.fixtures``. Every key
-is a TEST FIXTURE ONLY (fixed seeds); never use one for anything real.
+One keyring (``fixtures.keyring()``), one task, eight agents (``agent-1`` .. ``agent-7`` and
+``agent-10``, for prefix confusion), a fixed clock (``fixtures.NOW``), and helpers to mint,
+prove and verify in it without thinking about nonces. ``STORY`` is a small chain of genuine
+tokens, built once, that every tamper property starts from. Every key is a TEST FIXTURE (fixed
+seeds, publicly known): never use one for anything real.
 
-The ``force_*`` helpers play an adversarial holder: they append caveats and hops to the HMAC
-chain exactly as the library does but skip the authoring-time narrowing checks, so the
-properties exercise the verifier's laws rather than the authoring guard rails.
+Hypothesis cannot use function-scoped pytest fixtures, so all of this is module constants.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 
-from delegation import (
-    Agent,
-    AgentKey,
-    Caveat,
-    Decision,
-    MemoryState,
-    Request,
-    Scope,
-    TaskRecord,
-    UnverifiedToken,
-    Verifier,
-    _crypto,
-    _wire,
-    attenuate,
-    delegate,
-)
+from delegation._decision import Decision
+from delegation._keys import AgentKey
 from delegation._proof import Proof, _prove
-from delegation._token import _mint
-from delegation.caveats import Hop
+from delegation._request import Request
+from delegation._task import Agent, TaskRecord
+from delegation._token import Scope, UnverifiedToken, _mint, attenuate, delegate
+from delegation._verifier import Verifier
+from delegation.caveats import Registry
 from delegation.errors import Code
+from delegation.stores import MemoryState
 from delegation.testing.fixtures import NOW, agent_key, keyring
+from delegation.testing.hostile import delegate_unchecked
+
+__all__ = [
+    "AGENTS",
+    "AGENT_NUMBERS",
+    "HOP1",
+    "HOP2",
+    "INTEGRITY_CODES",
+    "KEYRING",
+    "KEYS",
+    "KEY_BY_PUBLIC",
+    "LEGIT_BYTES",
+    "NARROW",
+    "NOW",
+    "OTHER_ROOT",
+    "ROOT",
+    "SIBLING",
+    "STORY",
+    "STORY_REQUEST",
+    "STORY_SCOPE",
+    "TASK",
+    "codes",
+    "force_delegate",
+    "fresh_nonce",
+    "holder_key",
+    "mint_root",
+    "new_verifier",
+    "no_internal_errors",
+    "proof_for",
+    "verify_as_holder",
+]
 
 KEYRING = keyring()
 """Test-only root key, the same as the ``keyring`` fixture."""
@@ -64,15 +85,19 @@ def fresh_nonce() -> bytes:
     return next(_nonces).to_bytes(16, "big")
 
 
-def new_verifier(at: int = NOW) -> Verifier:
-    return Verifier(KEYRING, state=MemoryState(), clock=lambda: at)
+def new_verifier(at: int = NOW, *, registry: Registry | None = None) -> Verifier:
+    """A verifier of ``KEYRING`` with fresh memory state, whose clock stands at ``at``."""
+    return Verifier(KEYRING, state=MemoryState(), registry=registry, clock=lambda: at)
 
 
 def mint_root(scope: Scope, *, holder: int = 1, nonce: bytes = b"\x00" * 16) -> UnverifiedToken:
+    """A root token for ``TASK`` under ``KEYRING``, held by agent ``holder``, minted at ``NOW``.
+    Raises AuthoringError as ``mint`` does."""
     return _mint(KEYRING, TASK, AGENTS[holder], scope, now=NOW, nonce=nonce, location=None)
 
 
 def holder_key(token: UnverifiedToken) -> AgentKey:
+    """The private key of ``token``'s holder (one of ``KEYS``). Raises KeyError otherwise."""
     return KEY_BY_PUBLIC[token.holder.public_key]
 
 
@@ -96,43 +121,14 @@ def verify_as_holder(
 
 
 def codes(decision: Decision) -> tuple[Code, ...]:
+    """The reason codes of ``decision``, in order."""
     return tuple(r.code for r in decision.reasons)
 
 
-def rebuild(
-    token: UnverifiedToken,
-    caveats: Sequence[_wire.RawCaveat],
-    signature: bytes | None = None,
-) -> bytes:
-    """The binary token with other caveats and (optionally) signature, NOT re-signed."""
-    raw = token.raw
-    sig = raw.signature if signature is None else signature
-    return _wire.encode(_wire.RawMacaroon(raw.identifier, tuple(caveats), sig, raw.location))
-
-
-def force_append_raw(token: UnverifiedToken, cids: Sequence[bytes]) -> UnverifiedToken:
-    """Append caveat bodies to the HMAC chain as any holder can, with no narrowing check."""
-    raw = token.raw
-    sig = raw.signature
-    caveats = list(raw.caveats)
-    for cid in cids:
-        cav = _wire.RawCaveat(cid)
-        sig = _crypto.chain_step(sig, cav)
-        caveats.append(cav)
-    return UnverifiedToken(_wire.RawMacaroon(raw.identifier, tuple(caveats), sig, raw.location))
-
-
-def force_append(token: UnverifiedToken, caveats: Sequence[Caveat]) -> UnverifiedToken:
-    return force_append_raw(token, [c.encode() for c in caveats])
-
-
 def force_delegate(token: UnverifiedToken, to: Agent) -> UnverifiedToken:
-    """A hop correctly signed by the holder in force, skipping depth and delegatee checks."""
-    digest = _crypto.digest_start(token.raw.identifier)
-    for raw in token.raw.caveats:
-        digest = _crypto.digest_step(digest, raw)
-    signature = holder_key(token).sign(_crypto.hop_message(digest, to.agent_id, to.public_key))
-    return force_append(token, [Hop(to.agent_id, to.public_key, signature)])
+    """A hop to ``to`` correctly signed by the holder in force, skipping ``delegate``'s depth
+    and delegatee checks (``hostile.delegate_unchecked`` with the holder's key)."""
+    return delegate_unchecked(token, holder_key(token), to)
 
 
 class _ErrorLog(logging.Handler):
