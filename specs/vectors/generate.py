@@ -40,6 +40,7 @@ from gen import (  # noqa: E402
     proof,
     requests,
     sections,
+    service,
     state,
     thirdparty,
     valid,
@@ -56,6 +57,7 @@ BUILDERS: tuple[Callable[[], VectorFile], ...] = (
     thirdparty.build,
     state.build,
     budgets.build,
+    service.build,
     requests.build,
 )
 """One module per vector file: ``gen.<name>.build()`` returns the VectorFile ``<name>.json``."""

@@ -470,6 +470,9 @@ SECTIONS: tuple[Section, ...] = (
             "budget_store_unavailable",
         ),
     ),
+    ("service.md", "Canonical JSON", ("canonical_*",)),
+    ("service.md", "The audit log", ("audit_chain_*", "checkpoint_*")),
+    ("service.md", "Receipts", ("receipt_*",)),
     (
         "budgets.md",
         "Reservations: reserve, then settle",
