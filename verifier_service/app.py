@@ -240,6 +240,8 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
     def settle(body: schemas.Settle, key: AsVerifier) -> dict[str, Any]:
         try:
             settled = service.settle(key, body.reservation, body.costs)
+        except Conflict as exc:
+            raise Refused(403, "not_your_reservation", str(exc)) from exc
         except SettleRefused as exc:
             raise Refused(409, str(exc.reason), exc.detail) from exc
         return {"settled": [

@@ -254,6 +254,8 @@ class Service:
             # An allow without a trace is a hole: no answer at all (the route says 503).
             self.metrics.audit_failures.inc()
             raise
+        if decision.reservation is not None:
+            self.store.add_reservation(decision.reservation, verifier_key.key_id, now)
         code = "none" if decision.code is None else str(decision.code)
         self.metrics.decisions.labels(str(decision.allowed).lower(), code).inc()
         self.metrics.verify_seconds.observe(time.perf_counter() - started)
@@ -288,6 +290,11 @@ class Service:
     def settle(
         self, verifier_key: ApiKey, reservation: str, costs: Mapping[str, int] | None
     ) -> list[SettledCharge]:
+        """Settle (``costs``) or release (None) a reservation this verifier key made. Raises
+        Conflict for another key's reservation (nothing changes), SettleRefused."""
+        owner = self.store.reservation_owner(reservation)
+        if owner is not None and owner != verifier_key.key_id:
+            raise Conflict("the reservation was made for another verifier key")
         if costs is None:
             settled = self.verifier.release(reservation)
         else:

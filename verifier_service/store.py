@@ -52,6 +52,8 @@ _SCHEMA: Final = (
     " decided_by TEXT, task_id TEXT NOT NULL, token_id TEXT NOT NULL, token TEXT NOT NULL,"
     " request TEXT NOT NULL, proof TEXT NOT NULL, summary TEXT NOT NULL, discharges TEXT)",
     "CREATE INDEX IF NOT EXISTS approvals_state ON approvals (state, created_at)",
+    "CREATE TABLE IF NOT EXISTS reservations ("
+    " reservation TEXT PRIMARY KEY, key_id TEXT NOT NULL, created_at INTEGER NOT NULL)",
 )
 APPROVAL_STATES: Final = ("pending", "approved", "denied", "delivered")
 
@@ -250,6 +252,22 @@ class ServiceStore:
                 return None
             db.execute("UPDATE tasks SET closed_at = ? WHERE task_id = ?", (now, task_id))
             return self._append(db, record, now)
+
+    # --- reservations ----------------------------------------------------------------------
+
+    def add_reservation(self, reservation: str, key_id: str, now: int) -> None:
+        """Remember which verifier key a reservation was made for: only it may settle it."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO reservations VALUES (?, ?, ?)", (reservation, key_id, now)
+            )
+
+    def reservation_owner(self, reservation: str) -> str | None:
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT key_id FROM reservations WHERE reservation = ?", (reservation,)
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     # --- approvals -------------------------------------------------------------------------
 

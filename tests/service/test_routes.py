@@ -207,6 +207,22 @@ def test_a_budget_is_reserved_then_settled_through_the_service(
     assert (again.status_code, again.json()["code"]) == (409, "unknown_reservation")
 
 
+def test_only_the_key_that_reserved_may_settle(served: Served, keys: dict[str, str]) -> None:
+    holder = AgentKey.generate()
+    budgets = [{"unit": "usd-cents", "total": 1000, "cost_arg": "amount"}]
+    token = mint(served, keys["approver"], holder, budgets=budgets)["token"]
+    request = {**CALL, "args": {"amount": 600}}
+    with served.client(keys["verifier"]) as verifier:
+        held = verifier.post("/v1/verify", json=call(token, holder, request, reserve=True)).json()
+    other = served.key("verifier", "another-crm-server", ["crm"])
+    with served.client(other) as stranger:
+        refused = stranger.post("/v1/settle", json={"reservation": held["reservation"]})
+    assert (refused.status_code, refused.json()["code"]) == (403, "not_your_reservation")
+    with served.client(keys["verifier"]) as verifier:
+        released = verifier.post("/v1/settle", json={"reservation": held["reservation"]})
+    assert released.json()["settled"][0]["charged"] == 0  # the stranger changed nothing
+
+
 def test_the_audit_log_is_a_hash_chain_with_a_signed_head_and_no_secrets(
     served: Served, keys: dict[str, str]
 ) -> None:
