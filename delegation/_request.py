@@ -8,6 +8,7 @@ clock in. Nothing here comes from a client-supplied header or timestamp.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -197,3 +198,27 @@ def _arg(value: object, depth: int, budget: _Budget) -> None:
                 _arg(item, depth + 1, budget)
         return
     raise MalformedRequest(f"an argument has unsupported type {type(value).__name__}")
+
+
+class _RepeatedKey(Exception):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in doc:
+            raise _RepeatedKey(key)
+        doc[key] = value
+    return doc
+
+
+def loads_unique(text: str | bytes) -> Any:
+    """JSON text as the request shape is read (proof-of-possession.md, the JSON request shape):
+    an object that repeats a key, at any depth, is refused, so that two readers of one text
+    never see two different calls. Raises MalformedRequest for a repeated key, ValueError (or
+    RecursionError) for text that is not JSON."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as exc:
+        raise MalformedRequest(f"the JSON repeats the key {str(exc.args[0])[:40]!r}") from None

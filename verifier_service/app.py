@@ -28,6 +28,7 @@ from delegation import (
     TokenError,
     decode_public_key,
 )
+from delegation._request import loads_unique
 from verifier_service import schemas
 from verifier_service.service import Conflict, NotFound, Service, Verified
 from verifier_service.store import ApiKey, StoreError
@@ -82,6 +83,9 @@ class BodyCap:
             if not message.get("more_body", False):
                 break
         body, sent = b"".join(chunks), False
+        if body and _repeats_a_key(body):
+            await _refuse(send, 422, "invalid_request", "the body repeats a key in an object")
+            return
 
         async def replay() -> Message:
             nonlocal sent
@@ -93,9 +97,26 @@ class BodyCap:
         await self.app(scope, replay, send)
 
 
+def _repeats_a_key(body: bytes) -> bool:
+    """Whether a JSON body repeats a key in some object (two readers could see two different
+    calls: the tool server the first, this service the last). Not JSON at all is left to the
+    route's own parsing, which refuses it."""
+    try:
+        loads_unique(body)
+    except MalformedRequest:
+        return True
+    except (ValueError, RecursionError):
+        return False
+    return False
+
+
 async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"code": "too_large", "detail": f"the body is over {limit} bytes"}).encode()
-    await send({"type": "http.response.start", "status": 413,
+    await _refuse(send, 413, "too_large", f"the body is over {limit} bytes")
+
+
+async def _refuse(send: Send, status: int, code: str, detail: str) -> None:
+    body = json.dumps({"code": code, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})  # fmt: skip
     await send({"type": "http.response.body", "body": body})

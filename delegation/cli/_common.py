@@ -8,7 +8,6 @@ The commands themselves live in :mod:`delegation.cli` (tokens), :mod:`delegation
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -21,11 +20,13 @@ from delegation import (
     AgentKey,
     DelegationError,
     Keyring,
+    MalformedRequest,
     Request,
     UnverifiedToken,
     decode,
     decode_public_key,
 )
+from delegation._request import loads_unique
 from delegation._thirdparty.caveat import ApproverKey
 from delegation._wire import b64decode
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_PROOF_CHARS, MAX_TIME, MAX_TOKEN_CHARS
@@ -111,20 +112,6 @@ def read_file(path: str, limit: int, what: str) -> str:
         raise UsageError(f"{what} {path} is not UTF-8 text") from exc
 
 
-class _DuplicateKey(Exception):
-    pass
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object whose keys are distinct: two readers must never see two different calls."""
-    doc: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in doc:
-            raise _DuplicateKey(key)
-        doc[key] = value
-    return doc
-
-
 def load_request(path: str) -> Request:
     """The request in file ``path`` or, for ``-``, on standard input (one JSON object)."""
     if path == STDIN:
@@ -134,9 +121,9 @@ def load_request(path: str) -> Request:
         where = f"request file {path}"
         text = read_file(path, MAX_REQUEST_FILE_BYTES, "request file")
     try:
-        doc = json.loads(text, object_pairs_hook=_unique_keys)
-    except _DuplicateKey as exc:
-        raise UsageError(f"{where} repeats the key {exc.args[0]!r}") from exc
+        doc = loads_unique(text)
+    except MalformedRequest as exc:
+        raise UsageError(f"{where}: {exc}") from exc
     except (ValueError, RecursionError) as exc:
         raise UsageError(f"{where} is not valid JSON") from exc
     try:

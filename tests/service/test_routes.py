@@ -277,6 +277,12 @@ def test_api_keys_and_root_keys_are_never_stored_in_the_clear(
         (b'{"token": "t", "request": {}, "extra": 1}', 422, "invalid_request"),
         (b'{"token": "' + b"A" * 30000 + b'", "request": {}}', 422, "invalid_request"),
         (b" " * (1 << 20) + b"{}", 413, "too_large"),
+        (b'{"token": "t", "token": "u", "request": {}}', 422, "invalid_request"),
+        (
+            b'{"token": "t", "request": {"audience": "crm", "audience": "mail"}}',
+            422,
+            "invalid_request",
+        ),
     ],
 )
 def test_bad_bodies_are_typed_refusals(

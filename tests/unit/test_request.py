@@ -399,3 +399,26 @@ def test_the_digest_is_sha256_of_the_canonical_cbor_of_the_fields(
         b"delegation/v1/request\x00" + cbor2.dumps(fields, canonical=True)
     ).digest()
     assert request.digest() == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"audience": "crm", "audience": "mail"}',
+        '{"args": {"path": "/a", "path": "/b"}}',
+        '{"args": {"list": [{"k": 1, "k": 2}]}}',
+    ],
+)
+def test_json_that_repeats_a_key_at_any_depth_is_refused(text: str) -> None:
+    from delegation._request import loads_unique
+
+    with pytest.raises(MalformedRequest, match="repeats the key"):
+        loads_unique(text)
+
+
+def test_json_without_repeats_reads_as_json() -> None:
+    from delegation._request import loads_unique
+
+    assert loads_unique(b'{"a": [{"b": 1}, {"b": 2}]}') == {"a": [{"b": 1}, {"b": 2}]}
+    with pytest.raises(ValueError, match="Expecting property name"):
+        loads_unique("{not json")
