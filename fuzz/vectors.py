@@ -92,6 +92,26 @@ def cases() -> tuple[Case, ...]:
 
 
 @cache
+def approval_requests() -> dict[tuple[str, bytes], frozenset[str]]:
+    """Every holder's signed approval request in the vectors, by the token and call it was
+    made for (the vector's ``approval_request``, whose token may be another than the one the
+    vector presents: a narrower or wider token of the same holder)."""
+    out: dict[tuple[str, bytes], set[str]] = {}
+    for name in TOKEN_FILES:
+        doc = json.loads((VECTORS / f"{name}.json").read_text(encoding="utf-8"))
+        for vector in doc["vectors"]:
+            asked = vector.get("approval_request")
+            if not asked or not isinstance(asked.get("proof"), str):
+                continue
+            try:
+                digest = Request.from_json(asked["request"]).digest()
+            except MalformedRequest:
+                continue
+            out.setdefault((asked["token"], digest), set()).add(asked["proof"])
+    return {key: frozenset(proofs) for key, proofs in out.items()}
+
+
+@cache
 def agent_keys() -> dict[bytes, AgentKey]:
     """Every agent key the vector files list, by public key: the harnesses sign as holders."""
     keys: dict[bytes, AgentKey] = {}
