@@ -25,6 +25,21 @@ from delegation.cli._common import (
 MAX_AUDIT_BYTES = 1 << 30
 """An exported log read for checking: refused unread beyond this."""
 
+
+def _read_log(path: str) -> list[str]:
+    """An exported log's lines; refused unread when the file is over MAX_AUDIT_BYTES (its size
+    is read first, so no buffer of the limit's size is ever made)."""
+    try:
+        size = Path(path).stat().st_size
+        if size > MAX_AUDIT_BYTES:
+            raise UsageError(f"audit log {path} is over {MAX_AUDIT_BYTES} bytes")
+        return Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise UsageError(f"cannot read audit log {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"audit log {path} is not UTF-8") from exc
+
+
 DEFAULT_DATA_DIR = "delegation-data"
 DEFAULT_PORT = 8700
 
@@ -110,8 +125,7 @@ def _json_file(path: str, what: str) -> Any:
 def cmd_audit_verify(ns: argparse.Namespace) -> int:
     from verifier_service import audit
 
-    text = read_file(ns.log, MAX_AUDIT_BYTES, "audit log")
-    lines = text.splitlines()
+    lines = _read_log(ns.log)
     if ns.checkpoint is not None:
         if ns.key is None:
             raise UsageError("--checkpoint needs --key, the receipt key that signed it")
@@ -140,12 +154,12 @@ def cmd_receipt_verify(ns: argparse.Namespace) -> int:
     receipt = _json_file(ns.receipt, "receipt")
     records = None
     if ns.log is not None:
-        text = read_file(ns.log, MAX_AUDIT_BYTES, "audit log")
-        checked = audit.check_log(text.splitlines())
+        lines = _read_log(ns.log)
+        checked = audit.check_log(lines)
         if not checked.ok:
             print(f"BROKEN log at record {checked.at}: {checked.problem}")
             return EXIT_DENIED
-        records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        records = [json.loads(line) for line in lines if line.strip()]
     problem = audit.check_receipt(receipt, _receipt_key(ns.key), records)
     if problem is not None:
         print(f"NOT GENUINE: {problem}")
