@@ -835,10 +835,12 @@ _VALUE_MAY_START_WITH_DASH = frozenset(
         "--approved-by",
         "--statement",
         "--key-id",
+        "--key",
     }
 )
-"""Flags whose values are public keys (base64url: '-' is a letter of its alphabet) or agent ids
-(which may start with '-'). argparse would read such a value as an option."""
+"""Flags whose values are public keys (base64url: '-' is a letter of its alphabet; ``receipt
+verify --key``'s receipt key among them) or agent ids (which may start with '-'). argparse
+would read such a value as an option."""
 
 
 def _glue_dash_values(argv: Sequence[str]) -> list[str]:
