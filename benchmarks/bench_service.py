@@ -48,11 +48,12 @@ def _free_port() -> int:
         return port
 
 
-def _start(data: Path, kek: str) -> tuple[subprocess.Popen[str], str]:
+def _start(data: Path, kek: str, workers: int) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
     env = {**os.environ, "DELEGATION_KEK": kek}
     proc = subprocess.Popen(
-        [str(SCRIPT), "serve", "--data-dir", str(data), "--port", str(port), "--no-docs"],
+        [str(SCRIPT), "serve", "--data-dir", str(data), "--port", str(port), "--no-docs",
+         "--workers", str(workers)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -148,11 +149,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1200, help="calls per level")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="delegation serve --workers N")
     ns = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-service-") as tmp:
         data = Path(tmp) / "data"
         kek = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-        proc, url = _start(data, kek)
+        proc, url = _start(data, kek, ns.workers)
         try:
             verifier, token, holder = _setup(url, (data / "admin.key").read_text().strip())
             rows = []
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             proc.terminate()
             proc.wait(timeout=30)
         baseline = _baseline(token, holder, data, kek, ns.calls)
-    text = _render(rows, baseline, ns.calls)
+    text = _render(rows, baseline, ns.calls, ns.workers)
     print(text)
     if not ns.no_write:
         (HERE / "results" / "service.md").write_text(text, encoding="utf-8")
@@ -201,7 +203,10 @@ def _baseline(token: str, holder: AgentKey, data: Path, kek: str, n: int) -> dic
 
 
 def _render(
-    rows: list[tuple[int, dict[str, float], dict[str, float]]], base: dict[str, float], calls: int
+    rows: list[tuple[int, dict[str, float], dict[str, float]]],
+    base: dict[str, float],
+    calls: int,
+    workers: int,
 ) -> str:
     lines = [
         "# The verifier service under load (issue 7)",
@@ -212,8 +217,9 @@ def _render(
         + " / ".join(f"{x:.2f}" for x in os.getloadavg()),
         f"- {calls} holder-bound verifications per level; batches of {BATCH}; the load "
         "generator (threads, keep-alive httpx) on the same machine; `delegation serve` on "
-        "SQLite (one uvicorn worker), every timed call checked to be an allow",
-        "- command: `python benchmarks/bench_service.py`",
+        f"SQLite ({workers} uvicorn worker process{'es' if workers > 1 else ''}), every timed"
+        " call checked to be an allow",
+        f"- command: `python benchmarks/bench_service.py --workers {workers}`",
         "",
         "| concurrency | single: verifies/s | p50 ms | p99 ms | batch: verifies/s | p50 ms"
         " per batch | p99 ms per batch | batch / single |",
@@ -246,7 +252,7 @@ def _render(
         " each, milliseconds on this disk). Group commit shares them among the calls that"
         " wait (and the calls of a batch run side by side to share them), so a batch of 16"
         " costs about two syncs, not 32. What is left at concurrency 16 is the CPU per HTTP"
-        " request in one uvicorn worker (FastAPI, pydantic, JSON, the receipt signature),"
+        " request in each uvicorn worker (FastAPI, pydantic, JSON, the receipt signature),"
         " on the same 2 cores as the load generator.",
         "",
     ]

@@ -354,3 +354,19 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
 
     app.add_middleware(BodyCap, limit=max_body)
     return app
+
+
+DATA_DIR_ENV = "DELEGATION_SERVICE_DATA_DIR"
+DOCS_ENV = "DELEGATION_SERVICE_DOCS"
+
+
+def from_environment() -> FastAPI:
+    """The app for one of ``delegation serve --workers N``'s processes: each opens the data
+    directory named in the environment (made by the first start, in the parent) for itself.
+    The state, the audit log and the approvals are SQLite files that every process shares, each
+    write one transaction under SQLite's write lock, so the processes agree exactly."""
+    import os
+    from pathlib import Path
+
+    service = Service(Path(os.environ[DATA_DIR_ENV]))
+    return create_app(service, docs=os.environ.get(DOCS_ENV, "1") == "1")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,20 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         '-d \'{"role": "approver", "principal": "alice@example.com"}\'',
         flush=True,
     )
+    if ns.workers > 1:
+        # Each worker process opens the data directory itself; this one made it and leaves it.
+        service.close()
+        os.environ[app_module.DATA_DIR_ENV] = str(data_dir.resolve())
+        os.environ[app_module.DOCS_ENV] = "0" if ns.no_docs else "1"
+        uvicorn.run(
+            "verifier_service.app:from_environment",
+            factory=True,
+            host=ns.host,
+            port=ns.port,
+            workers=ns.workers,
+            log_level="warning",
+        )
+        return EXIT_OK
     try:
         uvicorn.run(
             app_module.create_app(service, docs=not ns.no_docs),
@@ -196,6 +211,13 @@ def register(commands: Any) -> None:
         help=f"port to listen on (default {DEFAULT_PORT})",
     )
     sub.add_argument("--no-docs", action="store_true", help="switch the interactive API docs off")
+    sub.add_argument(
+        "--workers",
+        type=whole("--workers", 1, 64),
+        default=1,
+        metavar="N",
+        help="serve from N processes sharing the data directory (default 1)",
+    )
 
     keys = commands.add_parser("apikey", help="make API keys for the verifier service")
     actions = keys.add_subparsers(dest="apikey_command", required=True, metavar="ACTION")

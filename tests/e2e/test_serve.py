@@ -10,6 +10,7 @@ import signal
 import socket
 import stat
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -30,11 +31,20 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(self, data: Path, env: dict[str, str] | None = None, workers: int = 1) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [str(SCRIPT), "serve", "--data-dir", str(data), "--port", str(self.port)],
+            [
+                str(SCRIPT),
+                "serve",
+                "--data-dir",
+                str(data),
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -55,6 +65,11 @@ class Server:
         self.proc.send_signal(signal.SIGKILL)
         out, _ = self.proc.communicate(timeout=30)  # and closes the pipes
         return out
+
+    def stop(self) -> None:
+        """SIGTERM: with workers, the parent takes them down with it."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.communicate(timeout=60)
 
 
 @pytest.fixture
@@ -123,3 +138,57 @@ def test_serve_refuses_to_start_under_another_kek(data: Path) -> None:
     assert other.proc.returncode == 2
     assert "cannot start" in err
     assert "does not open" in err
+
+
+def test_workers_share_one_state_and_one_log(data: Path) -> None:
+    server = Server(data, workers=2)
+    try:
+        admin = (data / "admin.key").read_text().strip()
+        auth = {"Authorization": f"Bearer {admin}"}
+        keys = {}
+        for role, body in (
+            ("approver", {"role": "approver", "principal": "alice"}),
+            ("verifier", {"role": "verifier", "principal": "crm", "audiences": ["crm"]}),
+            ("auditor", {"role": "auditor", "principal": "audit"}),
+        ):
+            keys[role] = httpx.post(f"{server.url}/v1/apikeys", headers=auth, json=body).json()[
+                "api_key"
+            ]
+        holder = AgentKey.generate()
+        minted = httpx.post(
+            f"{server.url}/v1/tasks",
+            headers={"Authorization": f"Bearer {keys['approver']}"},
+            json={
+                "statement": "one read",
+                "holder": {"agent_id": "o", "public_key": encode_public_key(holder.public_key)},
+                "scope": {"audiences": ["crm"], "expires_in": 600, "max_uses": 1},
+            },
+        ).json()
+        bodies = [
+            {"token": minted["token"], "request": CALL,
+             "proof": prove(minted["token"], holder, Request.from_json(CALL))}
+            for _ in range(24)
+        ]  # fmt: skip
+        results: list[dict[str, object]] = []
+
+        def call(body: dict[str, object]) -> None:
+            headers = {"Authorization": f"Bearer {keys['verifier']}"}
+            results.append(httpx.post(f"{server.url}/v1/verify", headers=headers, json=body).json())
+
+        threads = [threading.Thread(target=call, args=(b,)) for b in bodies]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(1 for r in results if r["allowed"]) == 1  # one use, across both workers
+        assert {r["code"] for r in results if not r["allowed"]} == {"uses_exhausted"}
+        log = httpx.get(
+            f"{server.url}/v1/audit", headers={"Authorization": f"Bearer {keys['auditor']}"}
+        ).text
+    finally:
+        server.stop()
+    from verifier_service.audit import check_log
+
+    checked = check_log(log.splitlines())
+    assert checked.ok, checked.problem
+    assert sum(1 for line in log.splitlines() if '"kind": "decision"' in line) == 24
