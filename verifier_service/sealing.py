@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import secrets
@@ -25,6 +24,8 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
 from delegation import AgentKey
 from delegation._crypto import ed25519_verify
+from delegation._wire import b64decode, b64encode
+from delegation.errors import TokenError
 
 KEK_ENV: Final = "DELEGATION_KEK"
 KEK_FILE: Final = "kek"
@@ -57,12 +58,18 @@ def _no_floats(value: Any) -> None:
             _no_floats(item)
 
 
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+b64 = b64encode
+"""Unpadded base64url, as the library writes it."""
 
 
-def unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+def unb64(text: str, max_chars: int = 4096) -> bytes:
+    """Canonical unpadded base64url only (the library's decoder: a character outside the
+    alphabet, padding or unused low bits set is refused, so a key or signature has one
+    spelling). Raises ValueError."""
+    try:
+        return b64decode(text, max_chars, "base64url text")
+    except TokenError as exc:
+        raise ValueError(exc.detail) from None
 
 
 def load_kek(data_dir: Path, environ: dict[str, str] | None = None) -> bytes:

@@ -157,3 +157,17 @@ def test_a_receipt_key_that_starts_with_a_dash_is_a_value(
                     "--key", "-" + exported["key"][1:])  # fmt: skip
     assert code == 1  # read as the key (another one, so not genuine), not as an option
     assert out.startswith("NOT GENUINE")
+
+
+def test_a_signature_has_one_spelling(exported: dict[str, Any]) -> None:
+    from verifier_service.sealing import RECEIPT_DOMAIN, signature_holds, unb64
+
+    receipt = json.loads(exported["files"]["receipt"].read_text())
+    key = unb64(exported["key"])
+    assert signature_holds(key, RECEIPT_DOMAIN, receipt["body"], receipt["signature"])
+    for respelled in (
+        "!" + receipt["signature"],
+        receipt["signature"] + "=",
+        " " + receipt["signature"],
+    ):
+        assert not signature_holds(key, RECEIPT_DOMAIN, receipt["body"], respelled)
