@@ -134,7 +134,9 @@ def pg_schema() -> Iterator[str]:
     name = f"t_{secrets.token_hex(8)}"
     yield name
     with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
+        # the service keeps its own records beside the state, in NAME_service
+        for schema in (name, f"{name}_service"):
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 def make_state(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> State:

@@ -29,6 +29,7 @@ from delegation import (
     decode_public_key,
 )
 from delegation._request import loads_unique
+from delegation.limits import MAX_NAME_CHARS
 from verifier_service import schemas
 from verifier_service.service import Conflict, NotFound, Service, Verified
 from verifier_service.store import ApiKey, StoreError
@@ -153,6 +154,10 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
     AsFeedReader = Annotated[ApiKey, Depends(caller("verifier", "admin", "auditor"))]
     AsAuditor = Annotated[ApiKey, Depends(caller("auditor", "admin"))]
     Cursor = Annotated[int, Query(ge=0, le=2**62)]
+    # Names in paths and queries follow the library's rule (printable, bounded), like bodies:
+    # a control character never reaches a store, where some cannot even be held.
+    TaskId = Annotated[str, Path(min_length=1, max_length=MAX_NAME_CHARS), schemas.Printable]
+    ApprovalId = Annotated[str, Path(min_length=1, max_length=64), schemas.Printable]
     Limit = Annotated[int, Query(ge=1, le=10000)]
 
     @app.exception_handler(Refused)
@@ -224,14 +229,14 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
         return {k: minted[k] for k in ("task_id", "token", "token_id", "root_id", "expires_at")}
 
     @app.get("/v1/tasks/{task_id}")
-    def get_task(task_id: str, _: AsReader) -> dict[str, Any]:
+    def get_task(task_id: TaskId, _: AsReader) -> dict[str, Any]:
         try:
             return service.task(task_id)
         except NotFound as exc:
             raise Refused(404, "not_found", str(exc)) from exc
 
     @app.post("/v1/tasks/{task_id}/close")
-    def close_task(task_id: str, key: AsApprover) -> dict[str, Any]:
+    def close_task(task_id: TaskId, key: AsApprover) -> dict[str, Any]:
         try:
             return service.close_task(key, task_id)
         except NotFound as exc:
@@ -309,7 +314,7 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
 
     @app.post("/v1/approvals/{approval_id}/decision")
     def decide(
-        approval_id: Annotated[str, Path(max_length=64)],
+        approval_id: ApprovalId,
         body: schemas.ApprovalDecision,
         key: AsApprover,
     ) -> dict[str, Any]:
@@ -341,7 +346,10 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
     def audit(
         _: AsAuditor,
         after: Cursor = 0,
-        task: Annotated[str | None, Query(max_length=256)] = None,
+        task: Annotated[
+            Annotated[str, schemas.Printable] | None,
+            Query(min_length=1, max_length=MAX_NAME_CHARS),
+        ] = None,
         limit: Limit = 1000,
     ) -> PlainTextResponse:
         records = service.store.records(after=after, task_id=task, limit=limit)

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from delegation._printable import is_printable
 from delegation.limits import (
     MAX_DISCHARGES,
     MAX_LIST_ITEMS,
@@ -22,9 +23,19 @@ from delegation.limits import (
 BATCH_LIMIT = 64
 """Calls in one ``POST /v1/verify/batch``."""
 
-Name = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_CHARS)]
+
+def _printable(value: str) -> str:
+    """The library's rule for names (``specs/token-format.md``, "Printable text"): no control
+    characters, so nothing unprintable reaches a record, a log or an approver's screen."""
+    if not is_printable(value):
+        raise ValueError("holds control or unassigned characters")
+    return value
+
+
+Printable = AfterValidator(_printable)
+Name = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME_CHARS), Printable]
 Names = Annotated[list[Name], Field(max_length=MAX_LIST_ITEMS)]
-Pattern = Annotated[StrictStr, Field(min_length=1, max_length=1024)]
+Pattern = Annotated[StrictStr, Field(min_length=1, max_length=1024), Printable]
 Amount = Annotated[StrictInt, Field(ge=0, le=2**53 - 1)]
 
 
@@ -66,7 +77,7 @@ class ScopeSpec(Strict):
     budgets: Annotated[list[BudgetSpec], Field(max_length=8)] = []
 
 
-Rule = Annotated[StrictStr, Field(min_length=1, max_length=2 * MAX_NAME_CHARS + 1)]
+Rule = Annotated[StrictStr, Field(min_length=1, max_length=2 * MAX_NAME_CHARS + 1), Printable]
 
 
 class NewTask(Strict):
@@ -112,7 +123,7 @@ class NewRevocation(Strict):
 
 
 class Settle(Strict):
-    reservation: Annotated[StrictStr, Field(min_length=32, max_length=32)]
+    reservation: Annotated[StrictStr, Field(pattern="^[0-9a-f]{32}$")]
     costs: Annotated[dict[Name, Amount], Field(max_length=8)] | None = None
     """Actual cost by unit; null releases the reservation."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Final
 
@@ -87,7 +88,7 @@ def load_kek(data_dir: Path, environ: dict[str, str] | None = None) -> bytes:
         return kek
     path = data_dir / KEK_FILE
     if not path.exists():
-        write_private(path, b64(secrets.token_bytes(32)) + "\n")
+        write_private(path, b64(secrets.token_bytes(32)) + "\n", replace=False)
     if path.stat().st_mode & 0o077:
         raise SealError(f"{path} may be read by others: chmod 600 it")
     kek = unb64(path.read_text(encoding="ascii").strip())
@@ -96,15 +97,26 @@ def load_kek(data_dir: Path, environ: dict[str, str] | None = None) -> bytes:
     return kek
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write ``text`` to a new file only its owner may read (0600), atomically."""
+def write_private(path: Path, text: str, *, replace: bool = True) -> None:
+    """Write ``text`` to a file only its owner may read (0600), atomically: readers see the
+    whole file or none. With ``replace=False`` a file already there is kept: of processes
+    making one at once (the first start of several replicas), the first one's stands and the
+    others read it."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            with suppress(FileExistsError):
+                os.link(tmp, path)  # fails if the name exists: never replaces
+    finally:
+        with suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def seal(kek: bytes, name: str, plaintext: bytes) -> bytes:

@@ -10,6 +10,7 @@ the library does.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -78,11 +79,9 @@ class Verified:
     receipt: dict[str, Any]
 
 
-def _load_sealed(path: Path, kek: bytes, make: Callable[[], bytes]) -> bytes:
-    """The plaintext sealed in ``path``, made (and sealed) by ``make`` on the first start."""
-    if not path.exists():
-        write_private(path, b64(seal(kek, path.name, make())) + "\n")
-    return unseal(kek, path.name, unb64(path.read_text(encoding="ascii").strip()))
+KEY_REFRESH_SECONDS: Final = 1.0
+"""At most this often, a token under a root key id this process does not know makes it look
+for a keyring another replica rotated."""
 
 
 class Service:
@@ -95,29 +94,89 @@ class Service:
         clock: Callable[[], float] = time.time,
         state: State | None = None,
         environ: dict[str, str] | None = None,
+        database_url: str | None = None,
+        schema: str = "delegation",
     ) -> None:
+        """On ``data_dir`` alone: the embedded default, every record in SQLite files there.
+        With ``database_url``: replicas, the state in PostgreSQL schema ``schema`` and the
+        service's records (sealed keys included) in ``<schema>_service``; the data directory
+        then holds only the KEK file (when ``DELEGATION_KEK`` is not set) and the admin key.
+        Raises StoreError, StoreUnavailable, SealError."""
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.data_dir = data_dir
         self.clock = clock
-        kek = load_kek(data_dir, environ)
-        keyring_json = _load_sealed(
-            data_dir / KEYRING_FILE, kek, lambda: Keyring.generate().to_json().encode()
-        )
-        self.keyring = Keyring.from_json(keyring_json.decode())
-        seed = _load_sealed(data_dir / RECEIPT_KEY_FILE, kek, lambda: secrets.token_bytes(32))
-        self.signer = Signer(AgentKey.from_seed(seed))
-        approver_seed = _load_sealed(
-            data_dir / APPROVER_KEY_FILE, kek, lambda: secrets.token_bytes(32)
-        )
-        self.approver = Approver(ApproverKey.from_seed(approver_seed))
-        if state is None:
-            state_path = data_dir / "state.db"
-            state = SQLiteState.create(state_path, group_commit=True)
-        self.state = state
-        self.store = ServiceStore(data_dir / "service.db")
+        self.schema = schema if database_url is not None else None
+        self._kek = load_kek(data_dir, environ)
+        if database_url is None:
+            self.store = ServiceStore.sqlite(data_dir / "service.db")
+        else:
+            self.store = ServiceStore.postgres(database_url, f"{schema}_service")
+        try:
+            if state is None and database_url is None:
+                state = SQLiteState.create(data_dir / "state.db", group_commit=True)
+            elif state is None:
+                from delegation.stores.postgres import PostgresState
+
+                state = PostgresState.create(database_url or "", schema=schema)
+            self.state = state
+            self._keyring_version, self.keyring = self._load_keyring()
+            seed = self._sealed(RECEIPT_KEY_FILE, lambda: secrets.token_bytes(32))
+            self.signer = Signer(AgentKey.from_seed(seed))
+            approver_seed = self._sealed(APPROVER_KEY_FILE, lambda: secrets.token_bytes(32))
+            self.approver = Approver(ApproverKey.from_seed(approver_seed))
+        except BaseException:
+            self.store.close()
+            if state is not None:
+                state.close()
+            raise
         self.verifier = Verifier(self.keyring, state=self.state, clock=clock)
+        self._keys_lock = threading.Lock()
+        self._keys_checked = 0.0
         self.metrics = Metrics()
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="delegation-batch")
+
+    # --- sealed key material ----------------------------------------------------------------
+
+    def _sealed_blob(self, name: str, make: Callable[[], bytes]) -> tuple[int, bytes]:
+        """The sealed blob ``name`` and its version, from the store; on the first start the
+        one a data directory of an earlier version holds as a file, else a new one."""
+
+        def first() -> bytes:
+            legacy = self.data_dir / name
+            if legacy.exists():
+                return unb64(legacy.read_text(encoding="ascii").strip())
+            return seal(self._kek, name, make())
+
+        return self.store.sealed(name, first)
+
+    def _sealed(self, name: str, make: Callable[[], bytes]) -> bytes:
+        return unseal(self._kek, name, self._sealed_blob(name, make)[1])
+
+    def _load_keyring(self) -> tuple[int, Keyring]:
+        version, blob = self._sealed_blob(
+            KEYRING_FILE, lambda: Keyring.generate().to_json().encode()
+        )
+        return version, Keyring.from_json(unseal(self._kek, KEYRING_FILE, blob).decode())
+
+    def _use_keyring(self, version: int, keyring: Keyring) -> None:
+        with self._keys_lock:
+            if version > self._keyring_version:
+                # A keyring is immutable and a verifier's caches are a function of it: a new
+                # keyring means a new verifier (the old one's cached chains go with it).
+                self._keyring_version, self.keyring = version, keyring
+                self.verifier = Verifier(keyring, state=self.state, clock=self.clock)
+
+    def refresh_keys(self, *, force: bool = False) -> bool:
+        """Take the keyring another replica rotated or retired into, if it changed; at most
+        every KEY_REFRESH_SECONDS unless ``force``. Whether it changed."""
+        now = time.monotonic()
+        if not force and now - self._keys_checked < KEY_REFRESH_SECONDS:
+            return False
+        self._keys_checked = now
+        if self.store.sealed_version(KEYRING_FILE) == self._keyring_version:
+            return False
+        self._use_keyring(*self._load_keyring())
+        return True
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -132,9 +191,10 @@ class Service:
     def bootstrap_admin(self) -> Path | None:
         """On the first start, an admin key written to ``admin.key`` (0600); its path, or None
         when keys exist already."""
-        if self.store.has_keys():
+        made = self.store.create_first_key("admin", "admin", self.now())
+        if made is None:
             return None
-        _, text = self.store.create_key("admin", "admin", (), self.now())
+        _, text = made
         path = self.data_dir / ADMIN_KEY_FILE
         write_private(path, text + "\n")
         return path
@@ -164,6 +224,7 @@ class Service:
         matching ``needs_approval`` (``tool`` or ``tool:action``) need a human's yes through
         this service's approvals. Raises Conflict for a task id in use, AuthoringError (and
         friends) for a bad scope."""
+        self.refresh_keys(force=True)  # mint under the current key, whoever rotated it
         now = self.now()
         task = TaskRecord(
             task_id=task_id or f"task-{secrets.token_hex(8)}",
@@ -239,13 +300,11 @@ class Service:
         if request is None:
             decision = Decision(False, (Reason(Code.MALFORMED, str(problem)),), at=now)
         else:
-            decision = self.verifier.verify(
-                token,
-                request,
-                proof,
-                discharges=call.get("discharges", ()),
-                reserve=bool(call.get("reserve", False)),
-            )
+            decision = self._verify(token, request, proof, call)
+            if decision.code is Code.UNKNOWN_KEY and self.refresh_keys():
+                # Minted under a key another replica rotated in since: this process knows it
+                # now. Step 1 denied before anything was claimed, so checking again is safe.
+                decision = self._verify(token, request, proof, call)
         decision_id = secrets.token_hex(16)
         record = _decision_record(decision, decision_id, request, verifier_key)
         try:
@@ -260,6 +319,17 @@ class Service:
         self.metrics.decisions.labels(str(decision.allowed).lower(), code).inc()
         self.metrics.verify_seconds.observe(time.perf_counter() - started)
         return Verified(decision, decision_id, self._receipt(decision, decision_id, audited))
+
+    def _verify(
+        self, token: str, request: Request, proof: str | None, call: Mapping[str, Any]
+    ) -> Decision:
+        return self.verifier.verify(
+            token,
+            request,
+            proof,
+            discharges=call.get("discharges", ()),
+            reserve=bool(call.get("reserve", False)),
+        )
 
     def verify_many(
         self, verifier_key: ApiKey, calls: Sequence[Mapping[str, Any]]
@@ -419,6 +489,65 @@ class Service:
             for r in records
         ]  # fmt: skip
         return {"revocations": items, "cursor": items[-1]["cursor"] if items else since}
+
+    # --- root keys ----------------------------------------------------------------------------
+
+    def keys(self) -> list[dict[str, Any]]:
+        """Each root key id and its state (current, active or retired); never key material."""
+        self.refresh_keys(force=True)
+        ring = self.keyring
+        out = [
+            {"key_id": kid, "state": "current" if kid == ring.current.key_id else "active"}
+            for kid in ring.key_ids
+        ]
+        retired = sorted(
+            r.revocation.value
+            for r in self.state.revocations()
+            if r.revocation.kind is RevocationKind.KEY and r.revocation.value not in ring.key_ids
+        )
+        return out + [{"key_id": kid, "state": "retired"} for kid in retired]
+
+    def rotate_keys(self, admin: ApiKey) -> dict[str, Any]:
+        """A fresh current root key; tokens under the older keys keep verifying."""
+        fresh: list[str] = []
+
+        def change(blob: bytes) -> bytes:
+            ring = Keyring.from_json(unseal(self._kek, KEYRING_FILE, blob).decode()).rotated()
+            fresh.append(ring.current.key_id)
+            return seal(self._kek, KEYRING_FILE, ring.to_json().encode())
+
+        record = {"kind": "key_rotated", "by": admin.principal}
+        version, blob = self.store.replace_sealed(KEYRING_FILE, change, record, self.now())
+        self._use_keyring(
+            version, Keyring.from_json(unseal(self._kek, KEYRING_FILE, blob).decode())
+        )
+        return {"key_id": fresh[-1], "state": "current"}
+
+    def retire_key(self, admin: ApiKey, key_id: str) -> dict[str, Any]:
+        """Retire a root key: every token under it stops verifying, on every replica at once
+        (a ``key`` revocation in the shared state), and it leaves the keyring. Raises NotFound
+        for a key id not in the keyring, Conflict for the current key."""
+        self.refresh_keys(force=True)
+        if self.keyring.get(key_id) is None:
+            raise NotFound(f"no root key {key_id!r} in the keyring")
+        if key_id == self.keyring.current.key_id:
+            raise Conflict("rotate before retiring the current key")
+        now = self.now()
+        self.state.revoke(Revocation(RevocationKind.KEY, key_id), now)  # first: denied at once
+
+        def change(blob: bytes) -> bytes:
+            ring = Keyring.from_json(unseal(self._kek, KEYRING_FILE, blob).decode())
+            if ring.get(key_id) is None:  # another replica retired it meanwhile
+                return blob
+            return seal(self._kek, KEYRING_FILE, ring.without(key_id).to_json().encode())
+
+        record = {"kind": "revocation", "revocation": "key", "value": key_id,
+                  "by": admin.principal, "retired": True}  # fmt: skip
+        version, blob = self.store.replace_sealed(KEYRING_FILE, change, record, now)
+        self._use_keyring(
+            version, Keyring.from_json(unseal(self._kek, KEYRING_FILE, blob).decode())
+        )
+        return {"key_id": key_id, "state": "retired"}
 
     # --- the record ---------------------------------------------------------------------------
 

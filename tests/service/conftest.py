@@ -14,6 +14,7 @@ import httpx
 import pytest
 import uvicorn
 
+from tests.conftest import POSTGRES_DSN
 from verifier_service.app import create_app
 from verifier_service.service import Service
 
@@ -55,9 +56,18 @@ def serve(service: Service, **options: Any) -> tuple[uvicorn.Server, threading.T
     return server, thread, f"http://127.0.0.1:{port}"
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The service's storage: the embedded default (SQLite files in the data directory), or
+    the replicas' (the real PostgreSQL server, in schemas of this test's own)."""
+    if request.param == "sqlite":
+        return {}
+    return {"database_url": POSTGRES_DSN, "schema": request.getfixturevalue("pg_schema")}
+
+
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
-    service = Service(tmp_path / "data", environ={})
+def served(tmp_path: Path, backend: dict[str, Any]) -> Iterator[Served]:
+    service = Service(tmp_path / "data", environ={}, **backend)
     admin_file = service.bootstrap_admin()
     assert admin_file is not None
     server, thread, url = serve(service)

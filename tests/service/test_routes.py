@@ -12,9 +12,11 @@ import httpx
 import pytest
 
 from delegation import AgentKey, Request, encode_public_key, prove
+from tests.conftest import POSTGRES_DSN
 from verifier_service.sealing import (
     CHECKPOINT_DOMAIN,
     RECEIPT_DOMAIN,
+    b64,
     signature_holds,
     unb64,
 )
@@ -258,14 +260,43 @@ def test_api_keys_and_root_keys_are_never_stored_in_the_clear(
 ) -> None:
     data = served.service.data_dir
     everything = b"".join(p.read_bytes() for p in data.iterdir() if p.is_file())
+    backend = served.service.store.backend_name
+    if backend == "postgres":  # every row of every table of both schemas, as text and bytes
+        everything += _postgres_rows(served.service.schema or "")
     for key in keys.values():
         assert key.split("_", 2)[2].encode() not in everything
     secret = served.service.keyring.current.secret
     assert secret not in everything
     assert secret.hex().encode() not in everything
-    db = sqlite3.connect(data / "service.db")
-    assert db.execute("SELECT count(*) FROM api_keys").fetchone()[0] == 5
-    db.close()
+    assert b64(secret).encode() not in everything
+    if backend == "sqlite":
+        db = sqlite3.connect(data / "service.db")
+        assert db.execute("SELECT count(*) FROM api_keys").fetchone()[0] == 5
+        db.close()
+
+
+def _postgres_rows(schema: str) -> bytes:
+    import psycopg
+    from psycopg import sql
+
+    out = []
+    with psycopg.connect(POSTGRES_DSN, autocommit=True) as conn:
+        tables = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_schema IN (%s, %s)",
+            (schema, f"{schema}_service"),
+        ).fetchall()
+        assert len(tables) > 8
+        for table_schema, table in tables:
+            rows = conn.execute(
+                sql.SQL("SELECT * FROM {}.{}").format(
+                    sql.Identifier(table_schema), sql.Identifier(table)
+                )
+            ).fetchall()
+            for row in rows:
+                for value in row:
+                    out.append(bytes(value) if isinstance(value, bytes) else str(value).encode())
+    return b"\n".join(out)
 
 
 @pytest.mark.parametrize(
