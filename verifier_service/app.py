@@ -158,6 +158,7 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
     # a control character never reaches a store, where some cannot even be held.
     TaskId = Annotated[str, Path(min_length=1, max_length=MAX_NAME_CHARS), schemas.Printable]
     ApprovalId = Annotated[str, Path(min_length=1, max_length=64), schemas.Printable]
+    KeyId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
     Limit = Annotated[int, Query(ge=1, le=10000)]
 
     @app.exception_handler(Refused)
@@ -241,6 +242,30 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
             return service.close_task(key, task_id)
         except NotFound as exc:
             raise Refused(404, "not_found", str(exc)) from exc
+
+    @app.get("/v1/tasks/{task_id}/tree")
+    def task_tree(task_id: TaskId, _: AsReader) -> dict[str, Any]:
+        try:
+            return service.task_tree(task_id)
+        except NotFound as exc:
+            raise Refused(404, "not_found", str(exc)) from exc
+
+    @app.get("/v1/keys")
+    def keys(_: AsAdmin) -> dict[str, Any]:
+        return {"keys": service.root_keys()}
+
+    @app.post("/v1/keys/rotate", status_code=201)
+    def rotate(key: AsAdmin) -> dict[str, Any]:
+        return service.rotate_keys(key)
+
+    @app.post("/v1/keys/{key_id}/retire")
+    def retire(key_id: KeyId, key: AsAdmin) -> dict[str, Any]:
+        try:
+            return service.retire_key(key, key_id)
+        except NotFound as exc:
+            raise Refused(404, "not_found", str(exc)) from exc
+        except Conflict as exc:
+            raise Refused(409, "current_key", str(exc)) from exc
 
     def one(key: ApiKey, call: schemas.Call) -> dict[str, Any]:
         audience = call.request.get("audience")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -79,6 +80,11 @@ class Verified:
     receipt: dict[str, Any]
 
 
+TREE_RECORDS: Final = 10_000
+"""Audit records one task tree is built from at most; a longer task's tree says it is partial
+and where to go on (``GET /v1/audit?task=&after=`` has every record)."""
+SEEN_CHAINS: Final = 65_536
+"""Token ids a process remembers having recorded the chain of (``chain`` records)."""
 KEY_REFRESH_SECONDS: Final = 1.0
 """At most this often, a token under a root key id this process does not know makes it look
 for a keyring another replica rotated."""
@@ -131,6 +137,8 @@ class Service:
             raise
         self.verifier = Verifier(self.keyring, state=self.state, clock=clock)
         self._keys_lock = threading.Lock()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen_lock = threading.Lock()
         self._keys_checked = 0.0
         self.metrics = Metrics()
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="delegation-batch")
@@ -308,6 +316,8 @@ class Service:
         decision_id = secrets.token_hex(16)
         record = _decision_record(decision, decision_id, request, verifier_key)
         try:
+            if decision.agents and self._first_sight(decision.token_id):
+                self.store.append(_chain_record(token, decision), now)
             audited = self.store.append(record, now)
         except StoreError:
             # An allow without a trace is a hole: no answer at all (the route says 503).
@@ -319,6 +329,21 @@ class Service:
         self.metrics.decisions.labels(str(decision.allowed).lower(), code).inc()
         self.metrics.verify_seconds.observe(time.perf_counter() - started)
         return Verified(decision, decision_id, self._receipt(decision, decision_id, audited))
+
+    def _first_sight(self, token_id: str | None) -> bool:
+        """Whether this process has not yet recorded the chain of ``token_id``. Bounded; a
+        token forgotten (or seen first by another replica) is recorded again, which the tree
+        merges."""
+        if token_id is None:
+            return False
+        with self._seen_lock:
+            if token_id in self._seen:
+                self._seen.move_to_end(token_id)
+                return False
+            self._seen[token_id] = None
+            if len(self._seen) > SEEN_CHAINS:
+                self._seen.popitem(last=False)
+            return True
 
     def _verify(
         self, token: str, request: Request, proof: str | None, call: Mapping[str, Any]
@@ -343,19 +368,42 @@ class Service:
     def _receipt(
         self, decision: Decision, decision_id: str, audited: AuditRecord
     ) -> dict[str, Any]:
+        return self._receipt_of(audited)
+
+    def _receipt_of(self, audited: AuditRecord) -> dict[str, Any]:
+        """The receipt of a decision record: a function of the record alone, and Ed25519
+        signatures are deterministic, so the task tree hands out the very receipt the tool
+        server got."""
+        record = audited.record
         body = {
-            "decision_id": decision_id,
-            "allowed": decision.allowed,
-            "code": None if decision.code is None else str(decision.code),
-            "task_id": None if decision.task is None else decision.task.task_id,
-            "token_id": decision.token_id,
-            "request_digest": audited.record.get("request_digest"),
-            "at": audited.record["at"],
+            "decision_id": record["decision_id"],
+            "allowed": record["allowed"],
+            "code": record["codes"][0] if record["codes"] else None,
+            "task_id": record["task_id"],
+            "token_id": record["token_id"],
+            "request_digest": record.get("request_digest"),
+            "at": record["at"],
             "audit_seq": audited.seq,
             "audit_hash": audited.hash.hex(),
             "key_id": self.signer.key_id,
         }
         return {"body": body, "signature": self.signer.sign(RECEIPT_DOMAIN, body)}
+
+    # --- the task tree --------------------------------------------------------------------
+
+    def task_tree(self, task_id: str) -> dict[str, Any]:
+        """Who delegated to whom under the task, with what narrowing, and every call each
+        agent made with its decision, approvals and receipt; built from the audit log alone
+        (the first TREE_RECORDS of the task's records). Raises NotFound."""
+        task = self.task(task_id)
+        records = self.store.records(task_id=task_id, limit=TREE_RECORDS + 1)
+        partial = len(records) > TREE_RECORDS
+        return {
+            "task": task,
+            **build_tree(records[:TREE_RECORDS], self._receipt_of),
+            "partial": partial,
+            "next_after": records[TREE_RECORDS - 1].seq if partial else None,
+        }
 
     def settle(
         self, verifier_key: ApiKey, reservation: str, costs: Mapping[str, int] | None
@@ -492,7 +540,7 @@ class Service:
 
     # --- root keys ----------------------------------------------------------------------------
 
-    def keys(self) -> list[dict[str, Any]]:
+    def root_keys(self) -> list[dict[str, Any]]:
         """Each root key id and its state (current, active or retired); never key material."""
         self.refresh_keys(force=True)
         ring = self.keyring
@@ -558,6 +606,97 @@ class Service:
 
     def receipt_keys(self) -> list[dict[str, str]]:
         return [{"key_id": self.signer.key_id, "public_key": b64(self.signer.public_key)}]
+
+
+def _chain_record(token: str, decision: Decision) -> dict[str, Any]:
+    """What a verified chain is, recorded once per token id: its agents and what each hop
+    narrowed (the caveats' public descriptions, as ``delegation inspect --json`` shows them)."""
+    from delegation import decode
+
+    caveats = [
+        {"hop": cav["hop"], "type": cav["type"], "value": cav["value"]}
+        for cav in decode(token).describe()["caveats"]  # describe() holds no secret
+    ]
+    return {
+        "kind": "chain",
+        "task_id": None if decision.task is None else decision.task.task_id,
+        "token_id": decision.token_id,
+        "root_id": decision.root_id,
+        "agents": [link.to_json() for link in decision.agents],
+        "caveats": caveats,
+    }
+
+
+def build_tree(
+    records: Sequence[AuditRecord], receipt: Callable[[AuditRecord], dict[str, Any]]
+) -> dict[str, Any]:
+    """The task tree of a task's audit records (``specs/service.md``, "The task tree")."""
+    nodes: dict[str | None, dict[str, Any]] = {}
+    children: dict[str | None, list[str | None]] = {}
+    by_token: dict[str, str | None] = {}
+    loose: list[dict[str, Any]] = []
+    approvals: list[dict[str, Any]] = []
+    revocations: list[dict[str, Any]] = []
+
+    def node(link: dict[str, Any], parent: str | None, narrowed: list[Any]) -> None:
+        hop = link["hop_id"]
+        if hop not in nodes:
+            nodes[hop] = {**link, "narrowed": narrowed, "tokens": [], "calls": []}
+            if hop is not None:
+                children.setdefault(parent, []).append(hop)
+
+    for audited in records:
+        rec = audited.record
+        kind = rec["kind"]
+        if kind == "mint":
+            link = {"agent_id": rec["holder_id"], "public_key": rec["holder_key"], "hop_id": None}
+            node(link, None, [])
+        elif kind == "chain":
+            parent: str | None = None
+            for index, link in enumerate(rec["agents"]):
+                narrowed = [
+                    {k: v for k, v in c.items() if k != "hop"}
+                    for c in rec["caveats"]
+                    if c["hop"] == index
+                ]
+                node(link, parent, narrowed)
+                if not nodes[link["hop_id"]]["narrowed"]:
+                    nodes[link["hop_id"]]["narrowed"] = narrowed
+                parent = link["hop_id"]
+            by_token[rec["token_id"]] = parent
+            if rec["token_id"] not in nodes[parent]["tokens"]:
+                nodes[parent]["tokens"].append(rec["token_id"])
+        elif kind == "decision":
+            call = {
+                "seq": audited.seq,
+                "at": rec["at"],
+                "decision_id": rec["decision_id"],
+                "allowed": rec["allowed"],
+                "codes": rec["codes"],
+                "call": rec.get("call"),
+                "token_id": rec["token_id"],
+                "receipt": receipt(audited),
+            }
+            hops = rec.get("hop_ids") or []
+            holder = hops[-1] if hops else (None if rec.get("agents") else "?")
+            if holder in nodes:
+                nodes[holder]["calls"].append(call)
+            else:
+                loose.append(call)
+        elif kind in ("approval_request", "approval"):
+            approvals.append({"seq": audited.seq, **rec})
+        elif kind == "revocation":
+            revocations.append({"seq": audited.seq, **rec})
+
+    def tree(hop: str | None) -> dict[str, Any]:
+        return {**nodes[hop], "children": [tree(c) for c in children.get(hop, [])]}
+
+    return {
+        "root": tree(None) if None in nodes else None,
+        "unattributed_calls": loose,
+        "approvals": approvals,
+        "revocations": revocations,
+    }
 
 
 def _approval_view(approval: Approval) -> dict[str, Any]:

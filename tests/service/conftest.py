@@ -75,3 +75,14 @@ def served(tmp_path: Path, backend: dict[str, Any]) -> Iterator[Served]:
     server.should_exit = True
     thread.join(timeout=20)
     service.close()
+
+
+@pytest.fixture
+def keys(served: Served) -> dict[str, str]:
+    """An approver, an auditor and two verifiers: one for ``crm``, one for ``mail`` only."""
+    return {
+        "approver": served.key("approver", "alice@example.com"),
+        "verifier": served.key("verifier", "crm-server", ["crm"]),
+        "auditor": served.key("auditor", "audit-team"),
+        "other": served.key("verifier", "mail-server", ["mail"]),
+    }

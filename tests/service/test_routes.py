@@ -47,16 +47,6 @@ def call(
     return {"token": token, "request": request, "proof": proof, **extra}
 
 
-@pytest.fixture
-def keys(served: Served) -> dict[str, str]:
-    return {
-        "approver": served.key("approver", "alice@example.com"),
-        "verifier": served.key("verifier", "crm-server", ["crm"]),
-        "auditor": served.key("auditor", "audit-team"),
-        "other": served.key("verifier", "mail-server", ["mail"]),
-    }
-
-
 def test_health_and_readiness(served: Served) -> None:
     with served.client() as anyone:
         assert anyone.get("/healthz").json() == {"status": "ok"}
@@ -247,7 +237,8 @@ def test_the_audit_log_is_a_hash_chain_with_a_signed_head_and_no_secrets(
         prev = record_hash(prev, record)
         assert line["hash"] == prev.hex()
     assert {r["kind"] for r in records} >= {"api_key", "mint", "decision"}
-    assert [json.loads(line)["kind"] for line in per_task.splitlines()] == ["mint", "decision"]
+    kinds = [json.loads(line)["kind"] for line in per_task.splitlines()]
+    assert kinds == ["mint", "chain", "decision"]  # a chain is recorded on its first sight
     assert head["body"]["seq"] == len(records)
     assert head["body"]["head"] == prev.hex()
     assert signature_holds(unb64(public), CHECKPOINT_DOMAIN, head["body"], head["signature"])
@@ -392,3 +383,36 @@ def test_metrics_count_decisions(served: Served, keys: dict[str, str]) -> None:
     assert 'delegation_decisions_total{allowed="true",code="none"} 1.0' in metrics
     assert 'delegation_decisions_total{allowed="false",code="tool_not_allowed"} 1.0' in metrics
     assert "delegation_verify_seconds_count 2.0" in metrics
+
+
+def test_root_keys_rotate_and_retire_over_http(served: Served, keys: dict[str, str]) -> None:
+    holder = AgentKey.generate()
+    before = mint(served, keys["approver"], holder)
+    with served.client(served.admin) as admin:
+        listed = admin.get("/v1/keys").json()["keys"]
+        assert [k["state"] for k in listed] == ["current"]
+        assert set(listed[0]) == {"key_id", "state"}  # ids and states, never material
+        old = listed[0]["key_id"]
+        assert admin.post(f"/v1/keys/{old}/retire").status_code == 409  # the current key
+        fresh = admin.post("/v1/keys/rotate")
+        assert fresh.status_code == 201
+        new = fresh.json()["key_id"]
+        after = mint(served, keys["approver"], holder)
+        with served.client(keys["verifier"]) as verifier:
+            for minted in (before, after):
+                answer = verifier.post("/v1/verify", json=call(minted["token"], holder)).json()
+                assert answer["allowed"], answer
+        assert admin.post(f"/v1/keys/{old}/retire").json() == {"key_id": old, "state": "retired"}
+        assert admin.post(f"/v1/keys/{old}/retire").status_code == 404
+        assert admin.post("/v1/keys/no-such-key/retire").status_code == 404
+        assert {k["key_id"]: k["state"] for k in admin.get("/v1/keys").json()["keys"]} == {
+            old: "retired",
+            new: "current",
+        }
+    with served.client(keys["verifier"]) as verifier:
+        answer = verifier.post("/v1/verify", json=call(before["token"], holder)).json()
+        # this replica's keyring no longer has the key (another's denies it as revoked)
+        assert (answer["allowed"], answer["code"]) == (False, "unknown_key")
+        assert verifier.post("/v1/verify", json=call(after["token"], holder)).json()["allowed"]
+        assert verifier.get("/v1/keys").status_code == 403
+        assert verifier.post("/v1/keys/rotate").status_code == 403

@@ -12,8 +12,8 @@ import pytest
 
 from delegation import Agent, AgentKey, Code, Keyring, Request, prove
 from tests.conftest import POSTGRES_DSN
-from verifier_service.sealing import KEK_ENV, b64, seal
 from verifier_service.schemas import ScopeSpec, to_scope
+from verifier_service.sealing import KEK_ENV, b64, seal
 from verifier_service.service import KEYRING_FILE, Conflict, NotFound, Service
 from verifier_service.store import ApiKey
 
@@ -22,9 +22,7 @@ APPROVER = ApiKey("k-approver", "approver", "alice@example.com", ())
 ADMIN = ApiKey("k-admin", "admin", "admin", ())
 VERIFIER = ApiKey("k-verifier", "verifier", "tool", ("crm",))
 CALL = {"audience": "crm", "tool": "crm.read", "action": "read", "resource": "crm://a/42/n"}
-SCOPE = to_scope(
-    ScopeSpec(audiences=["crm"], tools=["crm.read"], actions=["read"], expires_in=600)
-)
+SCOPE = to_scope(ScopeSpec(audiences=["crm"], tools=["crm.read"], actions=["read"], expires_in=600))
 
 
 def _replicas(tmp_path: Path, schema: str, count: int) -> list[Service]:
@@ -44,9 +42,7 @@ def _replicas(tmp_path: Path, schema: str, count: int) -> list[Service]:
 def _call(service: Service, minted: dict[str, Any], key: AgentKey) -> Code | None:
     request = Request.from_json(CALL)
     proof = prove(minted["token"], key, request, now=service.now())
-    verified = service.verify(
-        VERIFIER, {"token": minted["token"], "request": CALL, "proof": proof}
-    )
+    verified = service.verify(VERIFIER, {"token": minted["token"], "request": CALL, "proof": proof})
     return verified.decision.code
 
 
@@ -69,7 +65,7 @@ def test_replicas_starting_at_once_share_one_keyring_and_one_admin_key(
             )
             started.append(service)
             admins.append(service.bootstrap_admin())
-        except BaseException as exc:  # noqa: BLE001 (reported below)
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=start, args=(i,)) for i in range(4)]
@@ -106,9 +102,7 @@ def test_a_data_directory_of_an_earlier_version_keeps_its_keys(tmp_path: Path) -
         again.close()
 
 
-def test_a_key_rotated_on_one_replica_verifies_on_the_other(
-    tmp_path: Path, pg_schema: str
-) -> None:
+def test_a_key_rotated_on_one_replica_verifies_on_the_other(tmp_path: Path, pg_schema: str) -> None:
     one, two = _replicas(tmp_path, pg_schema, 2)
     try:
         old = one.keyring.current.key_id
@@ -118,7 +112,7 @@ def test_a_key_rotated_on_one_replica_verifies_on_the_other(
         minted = one.mint_task(APPROVER, None, "read notes", Agent("orch", key.public_key), SCOPE)
         assert _call(two, minted, key) is None  # two learns the new key on first sight
         assert two.keyring.current.key_id == rotated["key_id"]
-        states = {k["key_id"]: k["state"] for k in two.keys()}
+        states = {k["key_id"]: k["state"] for k in two.root_keys()}
         assert states == {old: "active", rotated["key_id"]: "current"}
     finally:
         one.close()
@@ -141,7 +135,7 @@ def test_a_key_retired_on_one_replica_is_refused_by_the_other_at_once(
         # two has not reloaded its keyring: the shared state's key revocation denies anyway
         assert two.keyring.get(old) is not None
         assert _call(two, minted, key) is Code.REVOKED
-        assert {k["key_id"]: k["state"] for k in two.keys()}[old] == "retired"
+        assert {k["key_id"]: k["state"] for k in two.root_keys()}[old] == "retired"
         with pytest.raises(NotFound):
             two.retire_key(ADMIN, old)
         feed = two.revocation_feed(0, 100)["revocations"]
@@ -168,7 +162,7 @@ def test_two_replicas_rotating_at_once_keep_both_keys(tmp_path: Path, pg_schema:
             thread.start()
         for thread in threads:
             thread.join()
-        listed = {k["key_id"] for k in one.keys()}
+        listed = {k["key_id"] for k in one.root_keys()}
         assert set(made) <= listed
         assert len(listed) == 3  # the first key and both new ones: no rotation lost
     finally:
