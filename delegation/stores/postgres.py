@@ -46,10 +46,12 @@ from delegation.stores.base import (
     settle_amounts,
 )
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """The version in ``delegation_meta`` of the tables below. A schema with a higher one is
-refused (``newer_schema``)."""
+refused (``newer_schema``); one of version 1 (before ``leases``) is upgraded in place."""
 
+_V2: Final = ("CREATE TABLE leases (holder text PRIMARY KEY, until bigint NOT NULL)",)
+"""What version 2 added to version 1: the fast path's leases."""
 _KINDS = ", ".join(f"'{kind.value}'" for kind in RevocationKind)
 _TABLES: Final = (
     "CREATE TABLE delegation_meta (version integer NOT NULL)",
@@ -74,8 +76,12 @@ _TABLES: Final = (
     " unit text NOT NULL, total bigint NOT NULL, amount bigint NOT NULL CHECK (amount >= 0),"
     " expires_at bigint NOT NULL, PRIMARY KEY (reservation, seq))",
     "CREATE INDEX holds_expiry ON holds (expires_at)",
+    *_V2,
 )
-_OURS: Final = frozenset({"delegation_meta", "nonces", "revocations", "uses", "budgets", "holds"})
+_V1_TABLES: Final = frozenset(
+    {"delegation_meta", "nonces", "revocations", "uses", "budgets", "holds"}
+)
+_OURS: Final = _V1_TABLES | {"leases"}
 _SWEEP_EVERY = 256
 _RETRIES = 3
 """Times a transaction is run again after a deadlock or serialization failure (PostgreSQL
@@ -266,6 +272,16 @@ class PostgresState:
         if len(rows) != 1 or type(rows[0][0]) is not int:
             raise _corrupt("its version row is not the one this library wrote")
         version = rows[0][0]
+        if version == 1 and tables == _V1_TABLES:  # made before leases: add them, keep the rest
+            cur.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(%s))", (f"delegation:{self._schema}",)
+            )
+            cur.execute("SELECT version FROM delegation_meta FOR UPDATE")
+            if cur.fetchone() == (1,):
+                for statement in _V2:
+                    cur.execute(statement)
+                cur.execute("UPDATE delegation_meta SET version = %s", (SCHEMA_VERSION,))
+            version, tables = SCHEMA_VERSION, set(_OURS)
         if version > SCHEMA_VERSION:
             raise StoreUnavailable(
                 _R.NEWER_SCHEMA,
@@ -342,6 +358,26 @@ class PostgresState:
                 "ON CONFLICT (kind, value) DO NOTHING",
                 (revocation.kind.value, revocation.value, now),
             )
+
+    def lease(self, holder: str, until: int) -> None:
+        """Record that ``holder`` may claim nonces elsewhere (a fast path: Redis) until
+        ``until``, by its own clock; a lease only ever grows. :meth:`lease_horizon` bounds
+        every claim any holder made (``specs/state.md``, "Redis fast path")."""
+        with self._session() as cur:
+            cur.execute(
+                "INSERT INTO leases (holder, until) VALUES (%s, %s) ON CONFLICT (holder) DO "
+                "UPDATE SET until = GREATEST(leases.until, EXCLUDED.until)",
+                (holder, until),
+            )
+
+    def lease_horizon(self) -> int:
+        """The latest time any holder's lease runs to (0 when none ever was taken)."""
+        with self._session() as cur:
+            cur.execute("SELECT coalesce(max(until), 0) FROM leases")
+            row = cur.fetchone()
+        if row is None or type(row[0]) is not int:
+            raise _corrupt("a lease row this library did not write")
+        return row[0]
 
     def revocations(self) -> list[RevocationRecord]:
         with self._session() as cur:

@@ -219,3 +219,27 @@ def test_bad_arguments_are_refused(dsn: object, schema: str, timeout: float) -> 
 def test_a_timeout_is_positive_and_finite(timeout: float) -> None:
     with pytest.raises(ValueError, match="timeout"):
         PostgresState(POSTGRES_DSN, schema="s", timeout=timeout)
+
+
+def test_a_version_1_schema_is_upgraded_in_place_keeping_its_rows(
+    state: PostgresState, pg_schema: str
+) -> None:
+    state.revoke(Revocation(RevocationKind.TASK, "task-1"), NOW)
+    state.close()
+    with raw(pg_schema) as db:  # as version 1 made it: no leases
+        db.execute("DROP TABLE leases")
+        db.execute("UPDATE delegation_meta SET version = 1")
+    with PostgresState(POSTGRES_DSN, schema=pg_schema) as again:
+        assert [r.revocation.value for r in again.revocations()] == ["task-1"]
+        assert again.lease_horizon() == 0
+        again.lease("replica-a", NOW + 10)
+        assert again.lease_horizon() == NOW + 10
+    with raw(pg_schema) as db:
+        assert db.execute("SELECT version FROM delegation_meta").fetchall() == [(SCHEMA_VERSION,)]
+
+
+def test_a_lease_only_grows_and_the_horizon_is_the_latest(state: PostgresState) -> None:
+    state.lease("a", NOW + 30)
+    state.lease("a", NOW + 5)  # an older renewal arriving late shortens nothing
+    state.lease("b", NOW + 20)
+    assert state.lease_horizon() == NOW + 30
