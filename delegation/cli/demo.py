@@ -31,7 +31,6 @@ from delegation import (
     BadDischarge,
     Budget,
     Code,
-    Decision,
     Keyring,
     Request,
     Scope,
@@ -174,7 +173,7 @@ class _Story:
         self.workdir = workdir
         self.step = 0
         self.surprises = 0
-        self.decisions: list[Decision] = []
+        self.decisions: list[dict[str, Any]] = []
         self.act_one_calls = 0
 
     def say(self, text: str = "") -> None:
@@ -198,25 +197,40 @@ class _Story:
         decision = verifier.verify(
             call.token, call.request, call.proof(), discharges=call.discharges
         )
+        self.show(call, decision.to_json())
+
+    def show(self, call: Call, decision: dict[str, Any]) -> None:
+        """Print ``decision`` (the JSON form of a :class:`Decision`, as the service answers it
+        too) and check it against what ``call`` expects."""
         self.decisions.append(decision)
-        mark = "ALLOW" if decision.allowed else "DENY "
+        mark = "ALLOW" if decision["allowed"] else "DENY "
         self.say(f"   [{mark}] {call.title}")
-        if decision.allowed:
-            agents = " -> ".join(link.agent_id for link in decision.agents)
-            self.say(
-                f"           for {decision.task.task_id if decision.task else '?'} via {agents}"
-            )
-        for b in decision.budgets:
-            self.say(f"           budget {b.unit}: {b.remaining} of {b.total} left")
-        for r in decision.reasons:
-            where = "token" if r.hop is None else f"hop {r.hop}"
-            where += "" if r.caveat is None else f", caveat {r.caveat}"
-            self.say(f"           {r.code} ({where}): {r.detail}")
-        if decision.code != call.expect:
+        if decision["allowed"]:
+            agents = " -> ".join(link["agent_id"] for link in decision["agents"])
+            task = decision["task"]["task_id"] if decision["task"] else "?"
+            self.say(f"           for {task} via {agents}")
+        for b in decision["budgets"]:
+            self.say(f"           budget {b['unit']}: {b['remaining']} of {b['total']} left")
+        for r in decision["reasons"]:
+            where = "token" if r["hop"] is None else f"hop {r['hop']}"
+            where += "" if r["caveat"] is None else f", caveat {r['caveat']}"
+            self.say(f"           {r['code']} ({where}): {r['detail']}")
+        got = decision["code"]
+        if got != call.expect:
             self.surprises += 1
-            self.say(
-                f"           !! expected {call.expect or 'allow'}, got {decision.code or 'allow'}"
-            )
+            self.say(f"           !! expected {call.expect or 'allow'}, got {got or 'allow'}")
+
+    def summary(self) -> None:
+        """How the calls went, and the denial codes they showed."""
+        self.say()
+        decisions = self.decisions
+        denied = [str(d["code"]) for d in decisions if not d["allowed"]]
+        self.say(
+            f"{len(decisions)} calls: {len(decisions) - len(denied)} allowed, {len(denied)} denied"
+            + (", each as expected" if not self.surprises else f"; {self.surprises} surprises!")
+            + f" (act 1: {self.act_one_calls}; act 2: {len(decisions) - self.act_one_calls})."
+        )
+        self.say("denial codes shown: " + ", ".join(dict.fromkeys(denied)))
 
 
 def run(out: TextIO | None = None) -> int:
@@ -225,15 +239,7 @@ def run(out: TextIO | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="delegation-demo-") as tmp:
         story = _Story(out, Path(tmp))
         _play(story)
-    story.say()
-    decisions = story.decisions
-    denied = [str(d.code) for d in decisions if not d.allowed]
-    story.say(
-        f"{len(decisions)} calls: {len(decisions) - len(denied)} allowed, {len(denied)} denied"
-        + (", each as expected" if not story.surprises else f"; {story.surprises} surprises!")
-        + f" (act 1: {story.act_one_calls}; act 2: {len(decisions) - story.act_one_calls})."
-    )
-    story.say("denial codes shown: " + ", ".join(dict.fromkeys(denied)))
+    story.summary()
     story.say("The temporary directory is gone. Next: `delegation --help`.")
     return 0 if not story.surprises else 1
 
