@@ -129,8 +129,9 @@ class Call:
     discharges: Sequence[str] = ()
 
 
-Verify = Callable[[Call], None]
-"""Where the story sends a call: a verifier in this process, or the verifier service."""
+Verify = Callable[[Call], object]
+"""Where the story sends a call: a verifier in this process, or the verifier service
+(what it returns is not looked at)."""
 
 
 def _proof(token: UnverifiedToken, key: AgentKey, request: Request) -> Callable[[], str]:
