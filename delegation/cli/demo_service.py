@@ -433,8 +433,8 @@ def _act_two(
     since = {"since": revoked["cursor"] - 1}
     feed = story.http.json("GET", "/v1/revocations", key=verifier, params=since)["revocations"]
     say(
-        f"   revoked hop {hop_id} (the researcher's); the feed local verifiers follow "
-        f"(GET /v1/revocations) lists it at cursor {revoked['cursor']}"
+        f"   revoked {revoked['kind']} {revoked['value']} (the researcher's hop id); the feed "
+        f"local verifiers follow (GET /v1/revocations) lists it at cursor {revoked['cursor']}"
     )
     if revocation not in [{"kind": r["kind"], "value": r["value"]} for r in feed]:
         story.surprise("the revocation feed does not list it")
