@@ -31,7 +31,6 @@ from delegation import (
     BadDischarge,
     Budget,
     Code,
-    Decision,
     Keyring,
     Request,
     Scope,
@@ -130,6 +129,16 @@ class Call:
     discharges: Sequence[str] = ()
 
 
+Verify = Callable[[Call], object]
+"""Where the story sends a call: a verifier in this process, or the verifier service
+(what it returns is not looked at)."""
+
+
+def _proof(token: UnverifiedToken, key: AgentKey, request: Request) -> Callable[[], str]:
+    """A fresh proof by ``key`` for ``request``, made when the call is sent."""
+    return lambda: prove(token, key, request)
+
+
 def forged_proof(token: UnverifiedToken, key: AgentKey, request: Request) -> str:
     """A well-formed proof signed by ``key`` even though it is not the token's holder.
 
@@ -174,7 +183,7 @@ class _Story:
         self.workdir = workdir
         self.step = 0
         self.surprises = 0
-        self.decisions: list[Decision] = []
+        self.decisions: list[dict[str, Any]] = []
         self.act_one_calls = 0
 
     def say(self, text: str = "") -> None:
@@ -198,25 +207,40 @@ class _Story:
         decision = verifier.verify(
             call.token, call.request, call.proof(), discharges=call.discharges
         )
+        self.show(call, decision.to_json())
+
+    def show(self, call: Call, decision: dict[str, Any]) -> None:
+        """Print ``decision`` (the JSON form of a :class:`Decision`, as the service answers it
+        too) and check it against what ``call`` expects."""
         self.decisions.append(decision)
-        mark = "ALLOW" if decision.allowed else "DENY "
+        mark = "ALLOW" if decision["allowed"] else "DENY "
         self.say(f"   [{mark}] {call.title}")
-        if decision.allowed:
-            agents = " -> ".join(link.agent_id for link in decision.agents)
-            self.say(
-                f"           for {decision.task.task_id if decision.task else '?'} via {agents}"
-            )
-        for b in decision.budgets:
-            self.say(f"           budget {b.unit}: {b.remaining} of {b.total} left")
-        for r in decision.reasons:
-            where = "token" if r.hop is None else f"hop {r.hop}"
-            where += "" if r.caveat is None else f", caveat {r.caveat}"
-            self.say(f"           {r.code} ({where}): {r.detail}")
-        if decision.code != call.expect:
+        if decision["allowed"]:
+            agents = " -> ".join(link["agent_id"] for link in decision["agents"])
+            task = decision["task"]["task_id"] if decision["task"] else "?"
+            self.say(f"           for {task} via {agents}")
+        for b in decision["budgets"]:
+            self.say(f"           budget {b['unit']}: {b['remaining']} of {b['total']} left")
+        for r in decision["reasons"]:
+            where = "token" if r["hop"] is None else f"hop {r['hop']}"
+            where += "" if r["caveat"] is None else f", caveat {r['caveat']}"
+            self.say(f"           {r['code']} ({where}): {r['detail']}")
+        got = decision["code"]
+        if got != call.expect:
             self.surprises += 1
-            self.say(
-                f"           !! expected {call.expect or 'allow'}, got {decision.code or 'allow'}"
-            )
+            self.say(f"           !! expected {call.expect or 'allow'}, got {got or 'allow'}")
+
+    def summary(self) -> None:
+        """How the calls went, and the denial codes they showed."""
+        self.say()
+        decisions = self.decisions
+        denied = [str(d["code"]) for d in decisions if not d["allowed"]]
+        self.say(
+            f"{len(decisions)} calls: {len(decisions) - len(denied)} allowed, {len(denied)} denied"
+            + (", each as expected" if not self.surprises else f"; {self.surprises} surprises!")
+            + f" (act 1: {self.act_one_calls}; act 2: {len(decisions) - self.act_one_calls})."
+        )
+        self.say("denial codes shown: " + ", ".join(dict.fromkeys(denied)))
 
 
 def run(out: TextIO | None = None) -> int:
@@ -225,15 +249,7 @@ def run(out: TextIO | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="delegation-demo-") as tmp:
         story = _Story(out, Path(tmp))
         _play(story)
-    story.say()
-    decisions = story.decisions
-    denied = [str(d.code) for d in decisions if not d.allowed]
-    story.say(
-        f"{len(decisions)} calls: {len(decisions) - len(denied)} allowed, {len(denied)} denied"
-        + (", each as expected" if not story.surprises else f"; {story.surprises} surprises!")
-        + f" (act 1: {story.act_one_calls}; act 2: {len(decisions) - story.act_one_calls})."
-    )
-    story.say("denial codes shown: " + ", ".join(dict.fromkeys(denied)))
+    story.summary()
     story.say("The temporary directory is gone. Next: `delegation --help`.")
     return 0 if not story.surprises else 1
 
@@ -246,13 +262,7 @@ def _play(story: _Story) -> None:
     keyring = Keyring.generate()
     say(f"   {story.save('issuer-keyring.json', keyring)}, current key id {keyring.current.key_id}")
 
-    story.heading("Each agent creates an Ed25519 key; only the public half is shared.")
-    keys = {name: AgentKey.generate() for name in ("orchestrator", "researcher", "writer")}
-    keys["mallory"] = AgentKey.generate()
-    for name, key in keys.items():
-        role = "  (not part of the task)" if name == "mallory" else ""
-        saved = story.save(f"{name}.key.json", key)
-        say(f"   {name:<12} {encode_public_key(key.public_key)}  {saved}{role}")
+    keys = _agent_keys(story)
 
     story.heading("A human approves a task.")
     task = TaskRecord(
@@ -267,6 +277,34 @@ def _play(story: _Story) -> None:
     for line in _scope_lines(ROOT_SCOPE):
         say(f"     {line}")
 
+    tokens = _delegate_to_sub_agents(story, root, keys)
+
+    story.heading("Tool calls reach the CRM, which verifies each token and proof.")
+    verifier = Verifier(keyring, state=MemoryState())  # one CRM process: memory is enough
+    for call in _act_one_calls(tokens, keys):
+        story.call(verifier, call)
+    story.act_one_calls = len(story.decisions)
+    _act_two(story, keyring, keys, task)
+
+
+def _agent_keys(story: _Story) -> dict[str, AgentKey]:
+    """The agents' keys (and mallory's, who is not part of the task), saved in the workdir."""
+    story.heading("Each agent creates an Ed25519 key; only the public half is shared.")
+    keys = {name: AgentKey.generate() for name in ("orchestrator", "researcher", "writer")}
+    keys["mallory"] = AgentKey.generate()
+    for name, key in keys.items():
+        role = "  (not part of the task)" if name == "mallory" else ""
+        saved = story.save(f"{name}.key.json", key)
+        story.say(f"   {name:<12} {encode_public_key(key.public_key)}  {saved}{role}")
+    return keys
+
+
+def _delegate_to_sub_agents(
+    story: _Story, root: UnverifiedToken, keys: dict[str, AgentKey]
+) -> dict[str, UnverifiedToken]:
+    """The orchestrator's hops to the researcher and the writer (offline: only its key signs
+    them); the researcher cannot pass its token on. Each agent's token, by name."""
+    say = story.say
     story.heading("The orchestrator delegates narrower scopes, signing one hop for each.")
     tokens = {"orchestrator": root}
     for name, scope in (("researcher", RESEARCHER_SCOPE), ("writer", WRITER_SCOPE)):
@@ -282,9 +320,14 @@ def _play(story: _Story) -> None:
         story.surprise("the researcher was able to delegate further")
     except AuthoringError as exc:
         say(f"   The researcher tries to pass its token on to mallory: refused ({exc}).")
+    return tokens
 
-    story.heading("Tool calls reach the CRM, which verifies each token and proof.")
-    verifier = Verifier(keyring, state=MemoryState())  # one CRM process: memory is enough
+
+def _act_one_calls(
+    tokens: dict[str, UnverifiedToken], keys: dict[str, AgentKey], writer_note: Code | None = None
+) -> list[Call]:
+    """Act 1's calls: scope, holder binding and integrity. ``writer_note`` is what the writer's
+    first note meets (approval_required where the root token says writes need a human)."""
     researcher, writer = tokens["researcher"], tokens["writer"]
     read_notes = _read("crm://accounts/42/notes")
     first_proof = prove(researcher, keys["researcher"], read_notes)
@@ -304,7 +347,7 @@ def _play(story: _Story) -> None:
     dotdot = _read("crm://accounts/42/../43/notes")
     new_note = _write("crm://accounts/42/notes/summary", 640)
     long_note = _write("crm://accounts/42/notes/summary", 5000)
-    calls = [
+    return [
         Call(
             "researcher reads crm://accounts/42/notes",
             researcher.encode(),
@@ -317,7 +360,7 @@ def _play(story: _Story) -> None:
             writer.encode(),
             new_note,
             proof_by("writer", new_note),
-            None,
+            writer_note,
         ),
         Call(
             "researcher calls crm.update (wrong tool)",
@@ -376,10 +419,6 @@ def _play(story: _Story) -> None:
             Code.BAD_SIGNATURE,
         ),
     ]
-    for call in calls:
-        story.call(verifier, call)
-    story.act_one_calls = len(story.decisions)
-    _act_two(story, keyring, keys, task)
 
 
 def _act_two(story: _Story, keyring: Keyring, keys: dict[str, AgentKey], task: TaskRecord) -> None:
@@ -485,37 +524,10 @@ def _approvals_and_limits(
     ):  # fmt: skip
         story.call(verifier, call)
 
-    story.heading("The orchestrator grants the researcher one read of the contracts (max_uses 1).")
-    to = Agent("researcher", keys["researcher"].public_key)
-    single = delegate(root, keys["orchestrator"], to, SINGLE_USE_SCOPE)
-    contracts = _read("crm://accounts/42/contracts")
-    for verifier, title, expect in (
-        (crm, "researcher reads the contracts", None),
-        (replica, "researcher reads them again, at the other replica", Code.USES_EXHAUSTED),
-    ):
-        proof = proof_by("researcher", contracts, single)
-        story.call(verifier, Call(title, single.encode(), contracts, proof, expect))
-
-    story.heading(
-        "The orchestrator gives the researcher a budget: 50 pages of exports, 20 per call."
-    )
-    budgeted = delegate(root, keys["orchestrator"], to, EXPORT_SCOPE)
-    for verifier, title, pages, expect in (
-        (crm, "researcher exports 20 pages", 20, None),
-        (replica, "researcher exports 20 more, at the other replica", 20, None),
-        (crm, "researcher exports 25 pages in one call", 25, Code.COST_TOO_HIGH),
-        (replica, "researcher exports 15 pages, with 10 left", 15, Code.BUDGET_EXCEEDED),
-    ):
-        export = Request(
-            audience=AUDIENCE,
-            tool="crm.read",
-            action="read",
-            resource="crm://accounts/42/exports/notes",
-            intent="summarise",
-            args={"pages": pages},
-        )
-        proof = proof_by("researcher", export, budgeted)
-        story.call(verifier, Call(title, budgeted.encode(), export, proof, expect))
+    _single_use_and_budget(
+        story, root, keys, lambda c: story.call(crm, c), lambda c: story.call(replica, c),
+        ", at the other replica",
+    )  # fmt: skip
 
     story.heading(
         "The issuer revokes the researcher's hop: its branch dies, the writer's lives on."
@@ -535,6 +547,49 @@ def _approvals_and_limits(
     say("   The human approves one more note for the writer.")
     story.call(crm, Call("writer files the second approved note", writer.encode(), second,
                          proof_by("writer", second), None, (again,)))  # fmt: skip
+
+
+def _single_use_and_budget(
+    story: _Story,
+    root: UnverifiedToken,
+    keys: dict[str, AgentKey],
+    first: Verify,
+    other: Verify,
+    elsewhere: str = "",
+) -> None:
+    """A single-use token and a budget, their calls sent to ``first`` and ``other`` (two
+    replicas sharing state, or one service; ``elsewhere`` says which in a title)."""
+    story.heading("The orchestrator grants the researcher one read of the contracts (max_uses 1).")
+    to = Agent("researcher", keys["researcher"].public_key)
+    single = delegate(root, keys["orchestrator"], to, SINGLE_USE_SCOPE)
+    contracts = _read("crm://accounts/42/contracts")
+    for send, title, expect in (
+        (first, "researcher reads the contracts", None),
+        (other, f"researcher reads them again{elsewhere}", Code.USES_EXHAUSTED),
+    ):
+        proof = _proof(single, keys["researcher"], contracts)
+        send(Call(title, single.encode(), contracts, proof, expect))
+
+    story.heading(
+        "The orchestrator gives the researcher a budget: 50 pages of exports, 20 per call."
+    )
+    budgeted = delegate(root, keys["orchestrator"], to, EXPORT_SCOPE)
+    for send, title, pages, expect in (
+        (first, "researcher exports 20 pages", 20, None),
+        (other, f"researcher exports 20 more{elsewhere}", 20, None),
+        (first, "researcher exports 25 pages in one call", 25, Code.COST_TOO_HIGH),
+        (other, "researcher exports 15 pages, with 10 left", 15, Code.BUDGET_EXCEEDED),
+    ):
+        export = Request(
+            audience=AUDIENCE,
+            tool="crm.read",
+            action="read",
+            resource="crm://accounts/42/exports/notes",
+            intent="summarise",
+            args={"pages": pages},
+        )
+        proof = _proof(budgeted, keys["researcher"], export)
+        send(Call(title, budgeted.encode(), export, proof, expect))
 
 
 __all__ = ["run"]

@@ -51,6 +51,7 @@ from delegation.caveats.budget import MAX_AMOUNT
 from delegation.caveats.uses import MAX_USES_LIMIT
 from delegation.cli import approval as _cli_approval
 from delegation.cli import demo as demo_module
+from delegation.cli import demo_service as _demo_service
 from delegation.cli import serve as _cli_serve
 from delegation.cli import state as _cli_state
 from delegation.cli._common import (
@@ -524,6 +525,8 @@ def cmd_inspect(ns: argparse.Namespace) -> int:
 
 
 def cmd_demo(ns: argparse.Namespace) -> int:
+    if ns.service is not None or ns.admin_key_file is not None:
+        return _demo_service.run(ns.service, ns.admin_key_file)
     return demo_module.run()
 
 
@@ -802,7 +805,13 @@ def build_parser() -> argparse.ArgumentParser:
     _cli_approval.register(commands)
     _cli_state.register(commands)
     _cli_serve.register(commands)
-    command("demo", cmd_demo, "play a whole delegation story in a temporary directory")
+    sub = command(
+        "demo",
+        cmd_demo,
+        "play a whole delegation story in a temporary directory",
+        "With --service URL, every authority step goes through a running verifier service.",
+    )
+    _demo_service.add_flags(sub)
     return parser
 
 
