@@ -199,13 +199,10 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:
-        try:
-            service.store.ping()
-            service.state.revocations()
-        except (StoreError, StoreUnavailable) as exc:
-            why = str(exc.reason) if isinstance(exc, StoreUnavailable) else "service store"
+        why = service.not_ready()
+        if why is not None:
             return JSONResponse({"code": "not_ready", "detail": why}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "ready", "storage": service.backend})
 
     @app.get("/metrics")
     def metrics() -> Response:
@@ -391,6 +388,9 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
 
 DATA_DIR_ENV = "DELEGATION_SERVICE_DATA_DIR"
 DOCS_ENV = "DELEGATION_SERVICE_DOCS"
+DATABASE_URL_ENV = "DELEGATION_SERVICE_DATABASE_URL"
+SCHEMA_ENV = "DELEGATION_SERVICE_SCHEMA"
+REDIS_URL_ENV = "DELEGATION_SERVICE_REDIS_URL"
 
 
 def from_environment() -> FastAPI:
@@ -401,5 +401,10 @@ def from_environment() -> FastAPI:
     import os
     from pathlib import Path
 
-    service = Service(Path(os.environ[DATA_DIR_ENV]))
+    service = Service(
+        Path(os.environ[DATA_DIR_ENV]),
+        database_url=os.environ.get(DATABASE_URL_ENV) or None,
+        schema=os.environ.get(SCHEMA_ENV) or "delegation",
+        redis_url=os.environ.get(REDIS_URL_ENV) or None,
+    )
     return create_app(service, docs=os.environ.get(DOCS_ENV, "1") == "1")

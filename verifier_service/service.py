@@ -41,7 +41,7 @@ from delegation import (
 )
 from delegation.caveats import Validity
 from delegation.errors import Code
-from delegation.stores import SettledCharge, State, StateQuery
+from delegation.stores import SettledCharge, State, StateQuery, StoreUnavailable
 from verifier_service.metrics import Metrics
 from verifier_service.sealing import (
     CHECKPOINT_DOMAIN,
@@ -102,16 +102,24 @@ class Service:
         environ: dict[str, str] | None = None,
         database_url: str | None = None,
         schema: str = "delegation",
+        redis_url: str | None = None,
     ) -> None:
         """On ``data_dir`` alone: the embedded default, every record in SQLite files there.
         With ``database_url``: replicas, the state in PostgreSQL schema ``schema`` and the
         service's records (sealed keys included) in ``<schema>_service``; the data directory
         then holds only the KEK file (when ``DELEGATION_KEK`` is not set) and the admin key.
-        Raises StoreError, StoreUnavailable, SealError."""
+        With ``redis_url`` too, proof nonces are claimed in Redis in front of PostgreSQL
+        (:class:`~delegation.stores.redis.RedisState`). Raises StoreError, StoreUnavailable,
+        SealError, ValueError."""
+        if redis_url is not None and database_url is None:
+            raise ValueError("the Redis fast path sits in front of PostgreSQL: give a database URL")
         data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.data_dir = data_dir
         self.clock = clock
         self.schema = schema if database_url is not None else None
+        self.backend = "sqlite" if database_url is None else "postgres"
+        if redis_url is not None:
+            self.backend = "postgres+redis"
         self._kek = load_kek(data_dir, environ)
         if database_url is None:
             self.store = ServiceStore.sqlite(data_dir / "service.db")
@@ -124,6 +132,10 @@ class Service:
                 from delegation.stores.postgres import PostgresState
 
                 state = PostgresState.create(database_url or "", schema=schema)
+                if redis_url is not None:
+                    from delegation.stores.redis import RedisState
+
+                    state = RedisState(state, redis_url, prefix=f"delegation:{schema}")
             self.state = state
             self._keyring_version, self.keyring = self._load_keyring()
             seed = self._sealed(RECEIPT_KEY_FILE, lambda: secrets.token_bytes(32))
@@ -190,6 +202,26 @@ class Service:
         self._pool.shutdown(wait=True)
         self.store.close()
         self.state.close()
+
+    def not_ready(self) -> str | None:
+        """Why a store cannot be used now (a sentence without secrets), or None when every
+        one can: the service's records, the token state and, if configured, the Redis fast
+        path."""
+        checks: list[tuple[str, Callable[[], object]]] = [
+            ("service records", self.store.ping),
+            ("token state", self.state.revocations),
+        ]
+        ping = getattr(self.state, "ping", None)
+        if ping is not None:
+            checks.append(("redis fast path", ping))
+        for name, check in checks:
+            try:
+                check()
+            except StoreUnavailable as exc:
+                return f"{name}: {exc.reason} ({exc.detail})"
+            except StoreError as exc:
+                return f"{name}: {exc}"
+        return None
 
     def now(self) -> int:
         return int(self.clock())

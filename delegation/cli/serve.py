@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,18 +59,60 @@ def _service_module() -> Any:
     return app, service
 
 
+def _open(service_module: Any, ns: argparse.Namespace) -> Any:
+    """The Service the command line names: a data directory, and the replicas' stores."""
+    if ns.redis_url and not ns.database_url:
+        raise UsageError("--redis-url needs --database-url: the fast path sits in front of it")
+    try:
+        return service_module.Service(
+            Path(ns.data_dir),
+            database_url=ns.database_url,
+            schema=ns.schema,
+            redis_url=ns.redis_url,
+        )
+    except Exception as exc:  # a sealed file under another KEK, a store that will not open
+        # Every store's error is written to hold no secret (no URL, password or key).
+        raise UsageError(f"the service cannot start: {exc}") from exc
+
+
+def _add_storage(sub: Any) -> None:
+    sub.add_argument(
+        "--database-url",
+        metavar="URL",
+        default=os.environ.get("DELEGATION_DATABASE_URL") or None,
+        help="keep everything in PostgreSQL (postgresql://... or key=value; default "
+        "$DELEGATION_DATABASE_URL), shared by replicas; without it, SQLite in --data-dir",
+    )
+    sub.add_argument(
+        "--schema",
+        default="delegation",
+        metavar="NAME",
+        help="the PostgreSQL schema of the token state; the service's own records go in "
+        "NAME_service (default delegation)",
+    )
+    sub.add_argument(
+        "--redis-url",
+        metavar="URL",
+        default=os.environ.get("DELEGATION_REDIS_URL") or None,
+        help="claim proof nonces in Redis in front of PostgreSQL (redis://...; default "
+        "$DELEGATION_REDIS_URL); a Redis restart costs a few seconds of refusals, never a "
+        "replay (specs/state.md)",
+    )
+
+
 def cmd_serve(ns: argparse.Namespace) -> int:
     app_module, service_module = _service_module()
     import uvicorn
 
     data_dir = Path(ns.data_dir)
-    try:
-        service = service_module.Service(data_dir)
-    except Exception as exc:  # a sealed file under another KEK, a store that will not open
-        raise UsageError(f"the service cannot start on {data_dir}: {exc}") from exc
+    service = _open(service_module, ns)
     admin = service.bootstrap_admin()
     base = f"http://{ns.host}:{ns.port}"
-    print(f"delegation verifier service on {base} (data in {data_dir.resolve()})")
+    where = f"data in {data_dir.resolve()}"
+    if ns.database_url:
+        fast = " with the Redis nonce fast path" if ns.redis_url else ""
+        where = f"records in PostgreSQL schemas {ns.schema} and {ns.schema}_service{fast}"
+    print(f"delegation verifier service on {base} ({where})")
     if admin is not None:
         print(f"first start: the admin API key is in {admin.resolve()} (mode 0600); keep it safe")
     print(f"API docs: {base}/docs" if not ns.no_docs else "API docs: off (--no-docs)")
@@ -85,6 +128,9 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         service.close()
         os.environ[app_module.DATA_DIR_ENV] = str(data_dir.resolve())
         os.environ[app_module.DOCS_ENV] = "0" if ns.no_docs else "1"
+        os.environ[app_module.DATABASE_URL_ENV] = ns.database_url or ""
+        os.environ[app_module.SCHEMA_ENV] = ns.schema
+        os.environ[app_module.REDIS_URL_ENV] = ns.redis_url or ""
         uvicorn.run(
             "verifier_service.app:from_environment",
             factory=True,
@@ -110,7 +156,7 @@ def cmd_apikey_create(ns: argparse.Namespace) -> int:
     _, service_module = _service_module()
     if ns.role == "verifier" and not ns.audience:
         raise UsageError("a verifier key serves at least one --audience")
-    service = service_module.Service(Path(ns.data_dir))
+    service = _open(service_module, ns)
     try:
         print(service.create_key(ns.role, ns.principal, ns.audience or []))
     finally:
@@ -161,6 +207,74 @@ def cmd_audit_verify(ns: argparse.Namespace) -> int:
     signed = " and the signed checkpoint" if ns.checkpoint is not None else ""
     print(f"OK: {result.records} records, chain intact{signed}; head {result.head.hex()}")
     return EXIT_OK
+
+
+EXPORT_PAGE = 10_000
+"""Records per ``GET /v1/audit`` page (the route's largest)."""
+
+
+def cmd_audit_export(ns: argparse.Namespace) -> int:
+    """Page through ``GET /v1/audit`` of a running service into a JSON Lines file: the whole
+    log from record 1 (what ``audit verify`` checks), or one task's records. With
+    ``--checkpoint``, the signed head is fetched first, so the log exported covers it."""
+    try:
+        import httpx
+    except ImportError as exc:
+        raise UsageError("audit export needs httpx: pip install -e '.[service]'") from exc
+    key = _api_key(ns)
+    base = ns.service.rstrip("/")
+    headers = {"Authorization": f"Bearer {key}"}
+    out_path = Path(ns.out)
+    try:
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+            if ns.checkpoint is not None:
+                head = _fetched(client.get("/v1/audit/checkpoint"), "the checkpoint")
+                Path(ns.checkpoint).write_text(head.text + "\n", encoding="utf-8")
+            count, after, last = 0, 0, 0
+            with out_path.open("w", encoding="utf-8") as out:
+                while True:
+                    params: dict[str, Any] = {"after": after, "limit": EXPORT_PAGE}
+                    if ns.task is not None:
+                        params["task"] = ns.task
+                    page = _fetched(client.get("/v1/audit", params=params), "the audit log")
+                    lines = [line for line in page.text.splitlines() if line.strip()]
+                    if not lines:
+                        break
+                    for line in lines:
+                        out.write(line + "\n")
+                        last = int(json.loads(line)["seq"])
+                    count += len(lines)
+                    after = last
+    except httpx.HTTPError as exc:
+        raise UsageError(f"the service at {base} cannot be reached ({type(exc).__name__})") from exc
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"cannot export the audit log: {exc}") from exc
+    what = f"task {ns.task!r}'s" if ns.task is not None else "the log's"
+    print(f"exported {what} {count} records (up to seq {last}) to {out_path}", file=sys.stderr)
+    if ns.task is None:
+        check = f"delegation audit verify {out_path}"
+        if ns.checkpoint is not None:
+            check += f" --checkpoint {ns.checkpoint} --key PUBKEY  (GET /v1/receipt-keys)"
+        print(f"check it offline: {check}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _api_key(ns: argparse.Namespace) -> str:
+    if ns.key_file is not None:
+        text = read_file(ns.key_file, 4096, "API key file").strip()
+    else:
+        text = os.environ.get("DELEGATION_API_KEY", "").strip()
+    if not text:
+        raise UsageError("give an auditor's API key: --key-file FILE or $DELEGATION_API_KEY")
+    return text
+
+
+def _fetched(answer: Any, what: str) -> Any:
+    if answer.status_code in (401, 403):
+        raise UsageError(f"the service refused the API key for {what} ({answer.status_code})")
+    if answer.status_code != 200:
+        raise UsageError(f"the service answered {answer.status_code} for {what}")
+    return answer
 
 
 def cmd_receipt_verify(ns: argparse.Namespace) -> int:
@@ -218,6 +332,7 @@ def register(commands: Any) -> None:
         metavar="N",
         help="serve from N processes sharing the data directory (default 1)",
     )
+    _add_storage(sub)
 
     keys = commands.add_parser("apikey", help="make API keys for the verifier service")
     actions = keys.add_subparsers(dest="apikey_command", required=True, metavar="ACTION")
@@ -253,9 +368,25 @@ def register(commands: Any) -> None:
         metavar="DIR",
         help=f"the service's data directory (default ./{DEFAULT_DATA_DIR})",
     )
+    _add_storage(sub)
 
-    group = commands.add_parser("audit", help="check an exported audit log offline")
+    group = commands.add_parser(
+        "audit", help="export the service's audit log; check an exported log offline"
+    )
     actions = group.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    sub = actions.add_parser(
+        "export",
+        help="page a running service's audit log into a JSON Lines file",
+        description="Fetch every record of GET /v1/audit (or one task's) into --out, page by "
+        "page; with --checkpoint, the signed head first. Needs an auditor's (or admin's) API "
+        "key, from --key-file or $DELEGATION_API_KEY; never prints it.",
+    )
+    sub.set_defaults(run=cmd_audit_export)
+    sub.add_argument("--service", required=True, metavar="URL", help="the service's base URL")
+    sub.add_argument("--key-file", metavar="FILE", help="a file holding the API key")
+    sub.add_argument("--out", required=True, metavar="LOG.jsonl", help="the file to write")
+    sub.add_argument("--task", metavar="ID", help="only this task's records")
+    sub.add_argument("--checkpoint", metavar="FILE", help="also write the signed head here")
     sub = actions.add_parser(
         "verify",
         help="recompute the hash chain of an exported log (GET /v1/audit); exit 1 if broken",

@@ -31,7 +31,13 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data: Path, env: dict[str, str] | None = None, workers: int = 1) -> None:
+    def __init__(
+        self,
+        data: Path,
+        env: dict[str, str] | None = None,
+        workers: int = 1,
+        args: tuple[str, ...] = (),
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
@@ -44,6 +50,7 @@ class Server:
                 str(self.port),
                 "--workers",
                 str(workers),
+                *args,
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -50,7 +50,7 @@ def call(
 def test_health_and_readiness(served: Served) -> None:
     with served.client() as anyone:
         assert anyone.get("/healthz").json() == {"status": "ok"}
-        assert anyone.get("/readyz").json() == {"status": "ready"}
+        assert anyone.get("/readyz").json()["status"] == "ready"
         keys = anyone.get("/v1/receipt-keys").json()["keys"]
     assert len(keys) == 1
     assert len(unb64(keys[0]["public_key"])) == 32
