@@ -23,7 +23,8 @@ def test_readme_opens_with_the_two_commands() -> None:
     assert first_block is not None
     commands = first_block.group(1).strip().splitlines()
     assert len(commands) == 2
-    assert commands[0].endswith("delegation demo")
+    assert commands[0].endswith("delegation serve")
+    assert "'.[service]'" in commands[0], "the first command installs what serve needs"
     assert commands[1].endswith("python -m pytest")
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8")
     assert commands[1] in ci, "CI runs the README's test command verbatim"

@@ -156,7 +156,7 @@ def _httpx() -> ModuleType:
     except ImportError as exc:
         # Not the service extra's advice: it has no httpx (the service never calls out).
         raise UsageError(
-            "demo --service needs httpx, which is not installed: pip install httpx"
+            "demo --service needs httpx, which is not installed: pip install -e '.[service]'"
         ) from exc
     return httpx
 
@@ -532,7 +532,18 @@ def _audit(story: _ServiceStory, task_id: str) -> None:
     ).text
     records = [json.loads(line) for line in text.splitlines() if line.strip()]
     kinds = Counter(r.get("kind") for r in records)
-    say(f"   {len(records)} records: " + ", ".join(f"{kind} {n}" for kind, n in kinds.items()))
+    # A chain record is written the first time the service sees a verified token (its agents
+    # and what each hop narrowed): each token whose decisions name agents has one.
+    chains = {r.get("token_id") for r in records if r.get("kind") == "chain"}
+    seen = {r.get("token_id") for r in records if r.get("kind") == "decision" and r.get("agents")}
+    if seen - chains:
+        story.surprise("a verified token has no chain record")
+    n_chains = kinds.pop("chain", 0)
+    say(
+        f"   {len(records) - n_chains} records: "
+        + ", ".join(f"{kind} {n}" for kind, n in kinds.items())
+        + f"; and {n_chains} chain records (each verified token's agents and narrowing, once)"
+    )
     answered = [d for d in story.decisions if (d.get("task") or {}).get("task_id") == task_id]
     expected = {
         "mint": 1,
