@@ -160,6 +160,9 @@ class _Backend(Protocol):
     def tx(self) -> Any:  # a context manager yielding a _Db
         ...
 
+    def read(self) -> Any:  # a context manager yielding a _Db that only reads
+        ...
+
     def lock_log(self, db: _Db) -> None:
         """Make this transaction the only one appending to the audit log until it ends."""
 
@@ -182,6 +185,10 @@ class _SQLite:
             self._db.execute("PRAGMA synchronous=FULL")
             for statement in _schema("BLOB", "INTEGER"):
                 self._db.execute(statement)
+            self._read_lock = threading.Lock()
+            self._reader = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=10
+            )
         except sqlite3.Error as exc:
             raise StoreError(
                 f"the service database cannot be opened ({type(exc).__name__})"
@@ -203,12 +210,30 @@ class _SQLite:
             except sqlite3.Error as exc:
                 raise StoreError(f"the service database failed ({type(exc).__name__})") from exc
 
+    @contextmanager
+    def read(self) -> Iterator[_Db]:
+        """A read transaction on the reading connection: in WAL mode it sees what was
+        committed and neither waits for the writer nor holds it up."""
+        db: Any = self._reader
+        with self._read_lock:
+            try:
+                self._reader.execute("BEGIN DEFERRED")
+                try:
+                    yield db
+                finally:
+                    if self._reader.in_transaction:
+                        self._reader.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                raise StoreError(f"the service database failed ({type(exc).__name__})") from exc
+
     def lock_log(self, db: _Db) -> None:
         pass  # BEGIN IMMEDIATE holds the only write lock already
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._read_lock:
+            self._reader.close()
 
 
 _PG_CONNECTIONS: Final = 4
@@ -288,6 +313,9 @@ class _Postgres:
                     self._idle.put(conn)
             self._slots.release()
 
+    def read(self) -> Any:
+        return self.tx()  # connections are pooled: a read never waits behind a write
+
     def lock_log(self, db: _Db) -> None:
         db.execute("SELECT pg_advisory_xact_lock(?)", (self._log_lock,))
 
@@ -357,6 +385,11 @@ class ServiceStore:
     def _tx(self) -> Any:
         return self._backend.tx()
 
+    def _read(self) -> Any:
+        """A transaction that only reads: on SQLite a connection of its own, so that reads
+        (every request's API key) never wait behind a write being synced."""
+        return self._backend.read()
+
     def ping(self) -> None:
         """Raise StoreError unless the file can be read and written now."""
         with self._tx() as db:
@@ -365,7 +398,7 @@ class ServiceStore:
     # --- API keys ---------------------------------------------------------------------------
 
     def has_keys(self) -> bool:
-        with self._tx() as db:
+        with self._read() as db:
             return db.execute("SELECT 1 FROM api_keys LIMIT 1").fetchone() is not None
 
     def create_key(
@@ -403,7 +436,7 @@ class ServiceStore:
         parts = text.split("_", 2)
         if len(parts) != 3 or parts[0] != "dlg" or len(parts[1]) != 16:
             return None
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute(
                 "SELECT secret_hash, role, principal, audiences, revoked_at FROM api_keys "
                 "WHERE key_id = ?",
@@ -435,7 +468,7 @@ class ServiceStore:
             return self._append(db, record, now)
 
     def task(self, task_id: str) -> dict[str, Any] | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute(
                 "SELECT task_id, approved_by, approved_at, statement, holder_id, holder_key,"
                 " token_id, root_id, expires_at, closed_at FROM tasks WHERE task_id = ?",
@@ -467,7 +500,7 @@ class ServiceStore:
         """The sealed blob stored as ``name`` and its version; on the first start, the one
         ``make`` gives is stored (version 1). Replicas starting at once store one of theirs
         and all use it."""
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute("SELECT version, blob FROM sealed WHERE name = ?", (name,)).fetchone()
         if row is not None:
             return int(row[0]), bytes(row[1])
@@ -505,7 +538,7 @@ class ServiceStore:
         return version, blob
 
     def sealed_version(self, name: str) -> int:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute("SELECT version FROM sealed WHERE name = ?", (name,)).fetchone()
         return 0 if row is None else int(row[0])
 
@@ -520,7 +553,7 @@ class ServiceStore:
             )
 
     def reservation_owner(self, reservation: str) -> str | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute(
                 "SELECT key_id FROM reservations WHERE reservation = ?", (reservation,)
             ).fetchone()
@@ -546,7 +579,7 @@ class ServiceStore:
         return secret
 
     def approval(self, approval_id: str) -> Approval | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute(
                 f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE approval_id = ?",  # noqa: S608
                 (approval_id,),
@@ -554,7 +587,7 @@ class ServiceStore:
         return None if row is None else _approval(row)
 
     def approvals(self, state: str, limit: int) -> list[Approval]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE state = ? "  # noqa: S608
                 "ORDER BY created_at, approval_id LIMIT ?",
@@ -645,7 +678,7 @@ class ServiceStore:
         if kind is not None:
             where.append("kind = ?")
             args.append(kind)  # type: ignore[arg-type]
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 f"SELECT seq, hash, record FROM audit WHERE {' AND '.join(where)} "  # noqa: S608
                 "ORDER BY seq LIMIT ?",
@@ -654,6 +687,6 @@ class ServiceStore:
         return [AuditRecord(seq, bytes(digest), json.loads(text)) for seq, digest, text in rows]
 
     def head(self) -> tuple[int, bytes]:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         return (0, GENESIS) if row is None else (row[0], bytes(row[1]))

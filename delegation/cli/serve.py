@@ -137,6 +137,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
             host=ns.host,
             port=ns.port,
             workers=ns.workers,
+            http=app_module.NO_DELAY_HTTP,
             log_level="warning",
         )
         return EXIT_OK

@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from typing import Any, Final
 
 import psycopg
@@ -84,6 +84,8 @@ _V1_TABLES: Final = frozenset(
 _OURS: Final = _V1_TABLES | {"leases"}
 _SWEEP_EVERY = 256
 _RETRIES = 3
+_CONNECTIONS = 8
+"""Connections one PostgresState opens at most (one per transaction in flight)."""
 """Times a transaction is run again after a deadlock or serialization failure (PostgreSQL
 rolled it back whole, so running it again is safe)."""
 
@@ -131,16 +133,25 @@ class PostgresState:
 
     ``PostgresState(dsn, schema=...)`` uses a schema made by :meth:`create` and nothing else.
     ``timeout`` bounds connecting, waiting for another verifier's row lock
-    (``lock_timeout``) and each statement (``statement_timeout``, 4x), in seconds. One
-    connection per object, used under a lock; after a failure the next call reconnects.
+    (``lock_timeout``), each statement (``statement_timeout``, 4x) and waiting for a free
+    connection (4x), in seconds. Up to ``connections`` connections, each used by one
+    transaction at a time, so the threads of one process check side by side; a connection
+    that failed is closed and the next call connects again.
 
     Raises StoreUnavailable: ``unreachable`` (the server cannot be reached; the object is still
     made, and every call tries again), ``not_a_state_file`` (no such schema, or one this
     library did not make), ``newer_schema``, ``corrupt``.
     """
 
-    def __init__(self, dsn: str, *, schema: str = "delegation", timeout: float = 5.0) -> None:
-        self._setup(dsn, schema, timeout)
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        schema: str = "delegation",
+        timeout: float = 5.0,
+        connections: int = _CONNECTIONS,
+    ) -> None:
+        self._setup(dsn, schema, timeout, connections)
         try:
             with self._session() as cur:
                 self._identify(cur, create=False)
@@ -149,13 +160,20 @@ class PostgresState:
             raise
 
     @classmethod
-    def create(cls, dsn: str, *, schema: str = "delegation", timeout: float = 5.0) -> PostgresState:
+    def create(
+        cls,
+        dsn: str,
+        *,
+        schema: str = "delegation",
+        timeout: float = 5.0,
+        connections: int = _CONNECTIONS,
+    ) -> PostgresState:
         """Make the schema and its tables if they do not exist, and open it. An existing
         schema is used only if this library made it: one holding other tables is refused
         (``not_a_state_file``) and left as it was. Several processes creating one schema at
         once make it once (an advisory lock on its name)."""
         self = cls.__new__(cls)
-        self._setup(dsn, schema, timeout)
+        self._setup(dsn, schema, timeout, connections)
         try:
             with self._session() as cur:
                 lock = f"delegation:{schema}"
@@ -168,16 +186,19 @@ class PostgresState:
             raise
         return self
 
-    def _setup(self, dsn: str, schema: str, timeout: float) -> None:
+    def _setup(self, dsn: str, schema: str, timeout: float, connections: int) -> None:
         if not isinstance(dsn, str) or not isinstance(schema, str) or not schema:
             raise TypeError("PostgresState takes a connection string and a schema name")
         if not (isinstance(timeout, int | float) and math.isfinite(timeout) and timeout > 0):
             raise ValueError("timeout is a positive number of seconds")
+        if type(connections) is not int or not 1 <= connections <= 256:
+            raise ValueError("connections is a whole number from 1 to 256")
         self._dsn = dsn
         self._schema = schema
         self._timeout = float(timeout)
-        self._lock = threading.Lock()
-        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()  # guards _idle and _closed
+        self._idle: list[psycopg.Connection[Any]] = []
+        self._slots = threading.BoundedSemaphore(connections)
         self._closed = False
         self._writes = 0
 
@@ -190,18 +211,11 @@ class PostgresState:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            self._drop()
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            with suppress(psycopg.Error):
-                self._conn.close()
-            self._conn = None
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            _close(conn)
 
     def _connect(self) -> psycopg.Connection[Any]:
-        if self._conn is not None and not self._conn.closed and not self._conn.broken:
-            return self._conn
-        self._drop()
         conn = psycopg.connect(
             self._dsn, autocommit=True, connect_timeout=max(1, math.ceil(self._timeout))
         )
@@ -213,27 +227,40 @@ class PostgresState:
         except BaseException:
             conn.close()
             raise
-        self._conn = conn
         return conn
 
     @contextmanager
-    def _session(self) -> Iterator[psycopg.Cursor[Any]]:
-        """A cursor inside one transaction, under the lock. Every failure becomes
-        StoreUnavailable, the transaction is rolled back, and a broken connection is dropped
-        so that the next call connects again."""
-        with self._lock:
-            if self._closed:
-                raise StoreUnavailable(_R.UNREACHABLE, "the state is closed")
-            try:
+    def _session(self, *, transaction: bool = True) -> Iterator[psycopg.Cursor[Any]]:
+        """A cursor inside one transaction, on a connection no other transaction uses until
+        it ends. Every failure becomes StoreUnavailable, the transaction is rolled back, and
+        a broken connection is closed so that the next call connects again."""
+        if self._closed:
+            raise StoreUnavailable(_R.UNREACHABLE, "the state is closed")
+        if not self._slots.acquire(timeout=4 * self._timeout):
+            raise StoreUnavailable(_R.LOCKED, "every connection to the state stayed busy")
+        conn: psycopg.Connection[Any] | None = None
+        try:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None or conn.closed or conn.broken:
                 conn = self._connect()
-                with conn.transaction(), conn.cursor() as cur:
-                    yield cur
-            except psycopg.Error as exc:
-                broken = self._conn is not None and (self._conn.broken or self._conn.closed)
-                lost = isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None
-                if broken or lost:
-                    self._drop()
-                raise _unavailable(exc) from exc
+            with conn.transaction() if transaction else nullcontext(), conn.cursor() as cur:
+                yield cur
+        except psycopg.Error as exc:
+            lost = isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None
+            if conn is not None and (lost or conn.broken or conn.closed):
+                _close(conn)
+                conn = None
+            raise _unavailable(exc) from exc
+        finally:
+            if conn is not None:
+                with self._lock:
+                    keep = not self._closed and not conn.closed and not conn.broken
+                    if keep:
+                        self._idle.append(conn)
+                if not keep:
+                    _close(conn)
+            self._slots.release()
 
     def _retrying(self, work: Any) -> Any:
         """Run ``work(cursor)`` in one transaction, again after a deadlock or serialization
@@ -294,8 +321,8 @@ class PostgresState:
     # --- the protocol ---------------------------------------------------------------------
 
     def check(self, query: StateQuery, now: int) -> StateAnswer:
-        if not query.writes:
-            with self._session() as cur:
+        if not query.writes:  # one SELECT, in autocommit: one round trip
+            with self._session(transaction=False) as cur:
                 return StateAnswer(_first_revoked(cur, query.revocations))
         answer: StateAnswer = self._retrying(lambda cur: self._check(cur, query, now))
         return answer
@@ -392,6 +419,11 @@ class PostgresState:
             except InvalidRevocation as exc:
                 raise _corrupt("a revocation this library would not record") from exc
         return out
+
+
+def _close(conn: psycopg.Connection[Any]) -> None:
+    with suppress(psycopg.Error):
+        conn.close()
 
 
 def _ints(row: Sequence[object], what: str) -> tuple[int, int]:

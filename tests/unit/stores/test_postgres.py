@@ -133,8 +133,8 @@ def test_an_unreachable_server_says_so_without_the_connection_string() -> None:
 
 def test_it_reconnects_by_itself_after_the_connection_is_lost(state: PostgresState) -> None:
     state.revoke(Revocation(RevocationKind.TASK, "t"), NOW)
-    assert state._conn is not None
-    pid = state._conn.info.backend_pid  # this state's own server process, and no other
+    assert len(state._idle) == 1  # one call at a time: one connection, back in the pool
+    pid = state._idle[0].info.backend_pid  # this state's own server process, and no other
     with psycopg.connect(POSTGRES_DSN, autocommit=True) as admin:
         killed = admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone()
     assert killed == (True,)
@@ -243,3 +243,25 @@ def test_a_lease_only_grows_and_the_horizon_is_the_latest(state: PostgresState) 
     state.lease("a", NOW + 5)  # an older renewal arriving late shortens nothing
     state.lease("b", NOW + 20)
     assert state.lease_horizon() == NOW + 30
+
+
+def test_threads_check_side_by_side_on_several_connections(state: PostgresState) -> None:
+    """Checks from several threads run on connections of their own (up to the pool's size),
+    and counts stay exact: 8 threads, 40 checks each, one limit of 100."""
+    limit = UseLimit(b"p" * 32, 100, KEEP)
+    allowed: list[bool] = []
+    gate = threading.Barrier(8)
+
+    def go() -> None:
+        gate.wait()
+        for _ in range(40):
+            answer = state.check(StateQuery((), None, (limit,)), NOW)
+            allowed.append(answer.exhausted is None)
+
+    threads = [threading.Thread(target=go) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(allowed) == 100
+    assert 1 < len(state._idle) <= 8
