@@ -59,6 +59,19 @@ class Balance:
 
 
 @dataclass(frozen=True, slots=True)
+class PolicyResult:
+    """What the verifier's policy said about the call (``specs/policy.md``): the revision of the
+    policy set that was asked, and the ids of the policies that decided (on a denial, those
+    that refused; none when nothing permitted the call or the policy could not answer)."""
+
+    revision: str | None
+    policy_ids: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"revision": self.revision, "policy_ids": list(self.policy_ids)}
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The verifier's answer, with what a tool server needs to act on it and to log it.
 
@@ -74,7 +87,9 @@ class Decision:
     - ``budgets``: each budget of the chain, in token order, once the state answered for them
       (an allow, or a denial for a spent use or budget); empty otherwise;
     - ``reservation``: for an allow verified with ``reserve=True`` that charged a budget, the
-      id (32 hex digits) to settle or release it with (:meth:`delegation.Verifier.settle`).
+      id (32 hex digits) to settle or release it with (:meth:`delegation.Verifier.settle`);
+    - ``policy``: on a verifier with a policy, what it said when it was asked (every caveat,
+      discharge and the proof passed); None when it was not asked.
     """
 
     allowed: bool
@@ -88,6 +103,7 @@ class Decision:
     at: int | None = None
     budgets: tuple[Balance, ...] = ()
     reservation: str | None = None
+    policy: PolicyResult | None = None
 
     def __post_init__(self) -> None:
         if self.allowed == bool(self.reasons):
@@ -120,4 +136,5 @@ class Decision:
             "at": self.at,
             "budgets": [b.to_json() for b in self.budgets],
             "reservation": self.reservation,
+            "policy": None if self.policy is None else self.policy.to_json(),
         }

@@ -19,6 +19,9 @@ Exception tree::
     │                               (``delegation.stores``)
     ├── InvalidRevocation           a revocation of an unknown kind or a malformed value (also a
     │                               ValueError; ``delegation.stores``)
+    ├── PolicyUnavailable           a policy that cannot answer: an error, an unparseable policy
+    │                               set, a timeout (``delegation.policy``)
+    ├── PolicyLoadError             a policy set that cannot be loaded (``delegation.policy``)
     ├── CaveatFailed                raised by a caveat's ``check``; the verifier collects these
     └── Denied                      a verifier's "no", with every reason (``reasons``)
 
@@ -74,6 +77,8 @@ class Code(StrEnum):
     COST_TOO_HIGH = "cost_too_high"
     BUDGET_EXCEEDED = "budget_exceeded"
     TOKEN_REQUIRED = "token_required"  # noqa: S105 (a reason code, not a secret)
+    POLICY_DENIED = "policy_denied"
+    POLICY_UNAVAILABLE = "policy_unavailable"
     INTERNAL_ERROR = "internal_error"
 
 

@@ -23,6 +23,8 @@ Order of checks (``specs/verification.md``):
    exact call;
 8. check the holder's proof of possession (``pop_required``, ``pop_invalid``) and claim its
    nonce (``replay``);
+8a. on a verifier with a policy, only if steps 7-8 found nothing: ask the policy
+   (``policy_denied``, ``policy_unavailable``); it can only deny;
 9. only if nothing failed, all or nothing, count one use against every ``max_uses`` caveat
    (``uses_exhausted``) and spend each approval discharge used (an approval is for one call;
    ``replay`` if already spent).
@@ -65,6 +67,7 @@ from delegation._verifier._chain import ChainDenied, VerifiedChain, check_chain
 from delegation.caveats import Hop, Registry, default_registry
 from delegation.errors import Code, Denied, MisuseError, TokenError
 from delegation.limits import MAX_DISCHARGES, MAX_TIME
+from delegation.policy._model import Policy
 from delegation.stores import (
     SettledCharge,
     SettleReason,
@@ -97,6 +100,11 @@ class Verifier:
     count a ``max_uses`` caveat or spend an approval. It alone may answer :meth:`verify_at`.
 
     ``clock`` returns Unix seconds and is the only source of time for :meth:`verify`.
+
+    ``policy`` (:mod:`delegation.policy`) is asked about every call that every caveat,
+    discharge and the proof allow, before anything is spent; it can only deny
+    (``policy_denied``, or ``policy_unavailable`` when it cannot answer). The decision names
+    its revision and the policies that decided.
     """
 
     def __init__(
@@ -104,6 +112,7 @@ class Verifier:
         keyring: Keyring,
         *,
         state: State | None,
+        policy: Policy | None = None,
         registry: Registry | None = None,
         clock: Callable[[], float] = time.time,
         hop_cache_size: int = 4096,
@@ -113,6 +122,9 @@ class Verifier:
         self._keyring = keyring
         self._registry = registry if registry is not None else default_registry()
         self._state = state
+        if policy is not None and not isinstance(policy, Policy):
+            raise MisuseError("a policy has an evaluate(document) method (delegation.policy)")
+        self._policy = policy
         self._clock = clock
         self._issued: weakref.WeakSet[VerifiedChain] = weakref.WeakSet()  # by identity
         self._issued_lock = threading.Lock()
@@ -328,12 +340,16 @@ class Verifier:
             return chain.decision((reason,), at)
         checked = cast(tuple[Request, str | None, Sequence[str]], (request, proof, discharges))
         try:
-            outcome = _request.authorize(chain, self._registry, self._state, *checked, at, reserve)
+            outcome = _request.authorize(
+                chain, self._registry, self._state, *checked, at, reserve, self._policy
+            )
         except Exception:  # fail closed on a bug, and make it visible
             log.exception("unexpected error while authorizing a request")
             reason = Reason(Code.INTERNAL_ERROR, "internal error while verifying")
             return chain.decision((reason,), at)
-        return chain.decision(outcome.reasons, at, outcome.budgets, outcome.reservation)
+        return chain.decision(
+            outcome.reasons, at, outcome.budgets, outcome.reservation, outcome.policy
+        )
 
     def _now(self) -> int | None:
         try:

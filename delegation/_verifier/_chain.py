@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from delegation import _crypto
-from delegation._decision import Balance, Decision, Reason
+from delegation._decision import Balance, Decision, PolicyResult, Reason
 from delegation._keys import Keyring, encode_public_key
 from delegation._task import Link, TaskRecord
 from delegation._thirdparty.caveat import ThirdPartyCaveat, open_vid
@@ -125,6 +125,7 @@ class VerifiedChain:
         at: int | None,
         budgets: tuple[Balance, ...] = (),
         reservation: str | None = None,
+        policy: PolicyResult | None = None,
     ) -> Decision:
         """The answer for this chain: allowed exactly when ``reasons`` is empty."""
         return Decision(
@@ -139,6 +140,7 @@ class VerifiedChain:
             at,
             budgets,
             reservation,
+            policy,
         )
 
     def revocation_candidates(self) -> list[Revocation]:

@@ -1,7 +1,8 @@
 """Steps 6-9 on a verified chain: the request, the verifier's clock and the state's one answer.
 
-Everything that needs no state is checked first; then one :meth:`State.check` answers
-revocation, the proof's nonce and the spending of uses and approvals together.
+Everything that needs no state is checked first, then the verifier's policy (step 8a) for a
+call nothing else denied; then one :meth:`State.check` answers revocation, the proof's nonce
+and the spending of uses and approvals together, spending nothing for a call with a reason.
 """
 
 from __future__ import annotations
@@ -12,15 +13,17 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from delegation import _crypto
-from delegation._decision import Balance, Reason
+from delegation._decision import Balance, PolicyResult, Reason
 from delegation._proof import Proof
 from delegation._request import Request
 from delegation._thirdparty.discharges import Approval, check_discharges
 from delegation._verifier._chain import VerifiedChain
+from delegation._verifier._policy import ask_policy
 from delegation.caveats import Registry
 from delegation.caveats.registry import CheckContext, check_caveat
 from delegation.errors import Code, TokenError
 from delegation.limits import CLOCK_SKEW_SECONDS, POP_MAX_AGE_SECONDS, RESERVATION_SECONDS
+from delegation.policy._model import Policy
 from delegation.stores import (
     Charge,
     Hold,
@@ -38,11 +41,13 @@ log = logging.getLogger("delegation")
 
 class Outcome(NamedTuple):
     """Steps 6-9's answer: the reasons to deny, in step order (none: allowed), the chain's
-    budgets as the state left them, and the reservation an allow holds."""
+    budgets as the state left them, the reservation an allow holds, and what the policy said
+    (None: not asked)."""
 
     reasons: tuple[Reason, ...]
     budgets: tuple[Balance, ...] = ()
     reservation: str | None = None
+    policy: PolicyResult | None = None
 
 
 def authorize(
@@ -54,28 +59,36 @@ def authorize(
     discharges: Sequence[str],
     at: int,
     reserve: bool = False,
+    policy: Policy | None = None,
 ) -> Outcome:
-    """Steps 6-9.
+    """Steps 6-9, with the policy (step 8a) when there is one.
 
-    The nonce is claimed only for a proof whose signature verified; uses are counted, budgets
-    charged and approvals spent only when nothing else failed.
+    The nonce is claimed only for a proof whose signature verified; the policy is asked only
+    when steps 7-8 found nothing; uses are counted, budgets charged and approvals spent only
+    when nothing else failed, the policy included.
     """
     reasons = check_caveats(chain, request, at)
     discharge_reasons, approvals = check_discharges(registry, chain, request, discharges, at)
     reasons += discharge_reasons
     proof_reasons, nonce = check_proof(chain, request, proof, at)
     reasons += proof_reasons
-    spend = [] if reasons else limits(chain, approvals)
-    charges = [] if reasons else charges_of(chain, request)
+    said: PolicyResult | None = None
+    refused: list[Reason] = []
+    if policy is not None and not reasons:
+        objection, said = ask_policy(policy, chain, request, approvals, at)
+        refused = [] if objection is None else [objection]
+    spend = [] if reasons or refused else limits(chain, approvals)
+    charges = [] if reasons or refused else charges_of(chain, request)
     if state is None:
         if spend or charges:
-            return Outcome((state_required(chain, approvals),))
-        return Outcome(tuple(reasons))
+            return Outcome((state_required(chain, approvals),), policy=said)
+        return Outcome((*reasons, *refused), policy=said)
     hold = None
     if reserve and charges:
         hold = Hold(os.urandom(16), at + RESERVATION_SECONDS)
     query = StateQuery(chain._revocations, nonce, spend, charges, hold)
-    return ask_state(state, chain, approvals, query, reasons, at)
+    outcome = ask_state(state, chain, approvals, query, reasons, at, refused)
+    return outcome._replace(policy=said)
 
 
 def check_caveats(chain: VerifiedChain, request: Request, now: int) -> list[Reason]:
@@ -158,8 +171,10 @@ def ask_state(
     query: StateQuery,
     reasons: list[Reason],
     now: int,
+    refused: Sequence[Reason] = (),
 ) -> Outcome:
-    """Steps 6, 8 (the nonce) and 9 in one question; ``reasons`` are steps 7-8's."""
+    """Steps 6, 8 (the nonce) and 9 in one question; ``reasons`` are steps 7-8's, ``refused``
+    step 8a's (the policy's), reported after the proof's replay."""
     charges = query.charges
     try:
         answer = state.check(query, now)
@@ -170,7 +185,7 @@ def ask_state(
         ):
             raise TypeError("the state answered something that is not a StateAnswer")
     except Exception as exc:  # any store failure denies; it takes step 6's place
-        return Outcome((store_failure(exc), *reasons))
+        return Outcome((store_failure(exc), *reasons, *refused))
     out = []
     if answer.revoked is not None:
         hit = answer.revoked
@@ -178,6 +193,7 @@ def ask_state(
     out += reasons
     if answer.replayed:
         out.append(Reason(Code.REPLAY, "this proof has been used before"))
+    out += refused
     if not out and answer.exhausted is not None:
         out.append(exhausted(chain, approvals, answer.exhausted))
     elif not out and answer.over_budget is not None:

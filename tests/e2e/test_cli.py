@@ -68,7 +68,7 @@ CLI = (sys.executable, "-m", "delegation.cli")
 HEX32 = re.compile(r"[0-9a-f]{32}")
 DECISION_KEYS = {
     "allowed", "code", "reasons", "task", "agents", "token_id", "root_id", "key_id", "expires",
-    "at", "budgets", "reservation",
+    "at", "budgets", "reservation", "policy",
 }  # fmt: skip
 REASON_KEYS = {"code", "hop", "caveat", "detail"}
 TASK_KEYS = {"task_id", "approved_by", "approved_at", "statement", "digest"}

@@ -24,6 +24,7 @@ from delegation import (
     encode_public_key,
     prove,
 )
+from delegation.policy import PolicyResult
 from delegation.testing.fixtures import root_secret
 from tests.conftest import NOW
 
@@ -97,6 +98,7 @@ def test_decision_json_shape_for_an_allow(
         "at": NOW,
         "budgets": [],
         "reservation": None,
+        "policy": None,  # no policy was asked
     }
     assert json.loads(json.dumps(doc)) == doc
 
@@ -114,7 +116,7 @@ def test_decision_json_shape_for_a_denial(
     doc = verifier.verify(root_token, request, None).to_json()
     assert list(doc) == [
         "allowed", "code", "reasons", "task", "agents", "token_id", "root_id", "key_id", "expires",
-        "at", "budgets", "reservation",
+        "at", "budgets", "reservation", "policy",
     ]  # fmt: skip
     assert doc["allowed"] is False
     assert doc["code"] == "tool_not_allowed"
@@ -153,7 +155,18 @@ def test_decision_json_for_an_unreadable_token() -> None:
         "at": None,
         "budgets": [],
         "reservation": None,
+        "policy": None,
     }
+
+
+def test_a_policy_result_is_in_the_json() -> None:
+    result = PolicyResult("9f2c", ("no-writes-after-hours",))
+    decision = Decision(False, (Reason(Code.POLICY_DENIED, "x"),), policy=result)
+    assert decision.to_json()["policy"] == {
+        "revision": "9f2c",
+        "policy_ids": ["no-writes-after-hours"],
+    }
+    assert PolicyResult(None).to_json() == {"revision": None, "policy_ids": []}
 
 
 def test_holder_is_the_last_link() -> None:

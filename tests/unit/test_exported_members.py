@@ -12,6 +12,7 @@ from pathlib import Path
 
 import delegation
 import delegation.caveats
+import delegation.policy
 import delegation.stores
 
 EXPECTED = [
@@ -103,7 +104,7 @@ def test_private_machinery_is_not_exported() -> None:
 
 
 def test_subpackage_exports_resolve() -> None:
-    for module in (delegation.caveats, delegation.stores):
+    for module in (delegation.caveats, delegation.stores, delegation.policy):
         assert len(set(module.__all__)) == len(module.__all__)
         for name in module.__all__:
             assert getattr(module, name) is not None, (module.__name__, name)
@@ -139,6 +140,7 @@ PUBLIC_SUBPACKAGES = {
     "errors": "the exception tree and the reason codes (also exported here)",
     "limits": "the hard limits of specs/token-format.md, for servers sizing headers and bodies",
     "stores": "the State protocol and its backends, for services that implement their own",
+    "policy": "the policy hook, its input document and the Cedar and Rego engines (extras)",
     "testing": "fixtures (and strategies) for tests and security engineers; not imported here",
     "cli": "the command line; not imported here",
 }
