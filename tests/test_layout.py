@@ -50,6 +50,7 @@ ALLOWLIST: dict[str, tuple[str, str]] = {
     ),
     "delegation/cli/approval.py": ("tests/e2e/test_cli_approval.py", "end to end"),
     "delegation/cli/state.py": ("tests/e2e/test_cli_state.py", "end to end"),
+    "delegation/cli/policy.py": ("tests/e2e/test_cli_policy.py", "end to end"),
     "delegation/cli/demo.py": ("tests/e2e/test_cli.py", "test_demo_plays_the_whole_story"),
     "delegation/cli/serve.py": ("tests/e2e/test_serve.py", "end to end, a real server process"),
     "delegation/_verifier/_chain.py": (

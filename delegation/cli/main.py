@@ -52,6 +52,7 @@ from delegation.caveats.uses import MAX_USES_LIMIT
 from delegation.cli import approval as _cli_approval
 from delegation.cli import demo as demo_module
 from delegation.cli import demo_service as _demo_service
+from delegation.cli import policy as _cli_policy
 from delegation.cli import serve as _cli_serve
 from delegation.cli import state as _cli_state
 from delegation.cli._common import (
@@ -95,6 +96,7 @@ from delegation.limits import (
     POP_MAX_AGE_SECONDS,
     RESERVATION_SECONDS,
 )
+from delegation.policy import load_policy
 
 DEFAULT_EXPIRES_IN = 3600
 MAX_KEY_FILE_BYTES = 1 << 16
@@ -241,6 +243,9 @@ def _print_decision(decision: Decision) -> None:
         )
     if decision.reservation is not None:
         print(f"reserved  {decision.reservation}  (settle it: delegation settle ID --cost UNIT=N)")
+    if decision.policy is not None:
+        ids = ", ".join(shown(i) for i in decision.policy.policy_ids) or "none"
+        print(f"policy    revision {decision.policy.revision}, decided by {ids}")
     for reason in doc["reasons"]:
         where = "token" if reason["hop"] is None else f"hop {reason['hop']}"
         if reason["caveat"] is not None:
@@ -448,8 +453,9 @@ def cmd_verify(ns: argparse.Namespace) -> int:
     discharges = _discharges(ns.discharge)
     if ns.at is not None and ns.state is not None:
         raise UsageError("--at is for offline analysis: it cannot spend state (drop --state)")
+    policy = None if ns.policy is None else load_policy(ns.policy, reload_interval=None)
     if ns.state is None:  # stateless: nothing revoked is known, replay is not remembered
-        verifier = Verifier(keyring, state=None)
+        verifier = Verifier(keyring, state=None, policy=policy)
         if ns.reserve:
             raise UsageError("--reserve holds budget charges in shared state: add --state FILE")
         if ns.at is None:
@@ -459,7 +465,7 @@ def cmd_verify(ns: argparse.Namespace) -> int:
     else:
         state = _cli_state.open_state(ns.state)
         try:
-            verifier = Verifier(keyring, state=state)
+            verifier = Verifier(keyring, state=state, policy=policy)
             decision = verifier.verify(
                 token, request, proof, discharges=discharges, reserve=ns.reserve
             )
@@ -789,6 +795,12 @@ def build_parser() -> argparse.ArgumentParser:
         "afterwards (delegation settle); unsettled, it stands in full after "
         f"{RESERVATION_SECONDS} s",
     )
+    sub.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="also ask this policy set (.cedar, .rego or a policy.toml manifest) about a call "
+        "the token allows; it can only deny (policy_denied, policy_unavailable)",
+    )
 
     sub = command(
         "inspect",
@@ -805,6 +817,7 @@ def build_parser() -> argparse.ArgumentParser:
     _cli_approval.register(commands)
     _cli_state.register(commands)
     _cli_serve.register(commands)
+    _cli_policy.register(commands)
     sub = command(
         "demo",
         cmd_demo,

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-from delegation._keys import encode_public_key
+from delegation._keys import decode_public_key, encode_public_key
 from delegation._printable import is_printable
 from delegation._request import Request
 from delegation._task import TaskRecord
-from delegation._wire import b64encode
+from delegation._wire import b64decode, b64encode
 from delegation.errors import DelegationError
 
 INPUT_VERSION = 1
@@ -144,6 +144,13 @@ class PolicyInput:
         """How many signed hops the chain has: 0 for the root holder's own call."""
         return len(self.chain) - 1
 
+    @classmethod
+    def from_json(cls, doc: object) -> PolicyInput:
+        """Read a stored document (``delegation policy test``): exactly the shape
+        :meth:`to_json` writes, with the task's digest, the holder and the depth agreeing with
+        the rest. Raises ValueError (MalformedRequest, MalformedToken among them)."""
+        return _read_input(doc)
+
     def to_json(self) -> dict[str, Any]:
         task = self.task
         return {
@@ -176,6 +183,125 @@ class PolicyInput:
                 "key_id": self.key_id,
             },
         }
+
+
+def _object(doc: object, keys: Sequence[str], what: str) -> dict[str, Any]:
+    if not isinstance(doc, dict) or list(doc) != list(keys):
+        raise ValueError(f"{what} is an object with exactly {', '.join(keys)}, in that order")
+    return doc
+
+
+def _int(value: object, what: str) -> int:
+    if type(value) is not int:
+        raise ValueError(f"{what} is an integer")
+    return value
+
+
+def _str(value: object, what: str, *, optional: bool = False) -> Any:
+    if (value is None and optional) or isinstance(value, str):
+        return value
+    raise ValueError(f"{what} is text{' or null' if optional else ''}")
+
+
+def _read_input(doc: object) -> PolicyInput:
+    try:
+        return _read_input_unchecked(doc)
+    except (DelegationError, TypeError) as exc:  # a field the library's own types refuse
+        raise ValueError(str(exc)) from exc
+
+
+def _read_input_unchecked(doc: object) -> PolicyInput:
+    top = _object(
+        doc,
+        ("version", "task", "chain", "holder", "request", "approvals", "context"),
+        "a policy input",
+    )
+    if top["version"] != INPUT_VERSION:
+        raise ValueError(f"a policy input's version is {INPUT_VERSION}")
+    t = _object(
+        top["task"], ("id", "approver", "approved_at", "statement", "digest", "intents"), "task"
+    )
+    task = TaskRecord(
+        task_id=t["id"],
+        approved_by=t["approver"],
+        approved_at=t["approved_at"],
+        statement=t["statement"],
+    )
+    if t["digest"] != task.digest():
+        raise ValueError("the task's digest is not the digest of its fields")
+    intents = t["intents"]
+    if intents is not None and not (
+        isinstance(intents, list) and all(isinstance(i, str) for i in intents)
+    ):
+        raise ValueError("the task's intents are a list of texts, or null")
+    if not isinstance(top["chain"], list) or not top["chain"]:
+        raise ValueError("the chain is a non-empty list of agents")
+    chain = []
+    for depth, a in enumerate(top["chain"]):
+        a = _object(a, ("agent_id", "public_key", "hop_id", "depth", "narrowed"), "an agent")
+        if a["depth"] != depth or (a["hop_id"] is None) != (depth == 0):
+            raise ValueError("agent depths count from 0, and only the root holder has no hop id")
+        narrowed = []
+        if not isinstance(a["narrowed"], list):
+            raise ValueError("an agent's narrowed is a list")
+        for n in a["narrowed"]:
+            n = _object(n, ("caveat", "type", "value"), "a narrowing caveat")
+            narrowed.append(
+                Narrowed(
+                    _int(n["caveat"], "a caveat index"),
+                    _str(n["type"], "a caveat type"),
+                    json_view(n["value"]),
+                )
+            )
+        chain.append(
+            PolicyAgent(
+                _str(a["agent_id"], "an agent id"),
+                decode_public_key(_str(a["public_key"], "a public key")),
+                _str(a["hop_id"], "a hop id", optional=True),
+                depth,
+                tuple(narrowed),
+            )
+        )
+    if top["holder"] != chain[-1].to_json(narrowed=False):
+        raise ValueError("the holder is the chain's last agent")
+    r = top["request"]
+    if not isinstance(r, dict):
+        raise ValueError("the request is an object")
+    request = Request.from_json(
+        {k: v for k, v in r.items() if v is not None or k not in ("resource", "intent")}
+    )
+    if not isinstance(top["approvals"], list):
+        raise ValueError("the approvals are a list")
+    approvals = []
+    for a in top["approvals"]:
+        a = _object(a, ("service", "location", "hop", "caveat"), "an approval")
+        approvals.append(
+            PolicyApproval(
+                b64decode(
+                    _str(a["service"], "an approval service key"), 64, "approval service key"
+                ),
+                _str(a["location"], "a location", optional=True),
+                _int(a["hop"], "an approval's hop"),
+                _int(a["caveat"], "an approval's caveat"),
+            )
+        )
+    c = _object(
+        top["context"], ("time", "expires", "depth", "token_id", "root_id", "key_id"), "the context"
+    )
+    if c["depth"] != len(chain) - 1:
+        raise ValueError("the context's depth is the number of hops in the chain")
+    return PolicyInput(
+        task=task,
+        task_intents=None if intents is None else tuple(intents),
+        chain=tuple(chain),
+        request=request,
+        approvals=tuple(approvals),
+        time=_int(c["time"], "the time"),
+        expires=_int(c["expires"], "the expiry"),
+        token_id=_str(c["token_id"], "the token id"),
+        root_id=_str(c["root_id"], "the root id"),
+        key_id=_str(c["key_id"], "the key id"),
+    )
 
 
 def _copy(value: Any) -> Any:
