@@ -49,6 +49,7 @@ from delegation.caveats import (
 )
 from delegation.errors import AuthoringError
 from delegation.limits import CLOCK_SKEW_SECONDS, MAX_CBOR_DEPTH, MAX_HOPS, MAX_INT
+from delegation.policy import PolicyFailure, PolicyInput, PolicyUnavailable, Verdict
 from delegation.testing.fixtures import NOW, agent_key, approver_key
 from delegation.testing.hostile import B64URL, append_caveats
 from delegation.testing.world import (
@@ -85,6 +86,7 @@ __all__ = [
     "child_scopes",
     "delegated_chains",
     "draw_chain",
+    "policies",
     "requests",
     "resource_patterns",
     "resources",
@@ -534,3 +536,42 @@ def cbor_values_nested(depth: int) -> st.SearchStrategy[_cbor.CBORValue]:
 
 cbor_values = cbor_values_nested(MAX_CBOR_DEPTH)
 """Every kind of value the spec allows, nested as deep as it allows."""
+
+
+class ScriptedPolicy:
+    """A policy (``delegation.policy.Policy``) that answers as it was drawn, whatever the call:
+    allow (naming ``ids`` as the permitting policies), deny (naming ``ids``), raise
+    ``PolicyUnavailable`` for ``reason``, raise another exception, or return something that is
+    not a Verdict. It counts the calls it was asked about."""
+
+    def __init__(self, mode: str, ids: tuple[str, ...], reason: PolicyFailure) -> None:
+        self.mode, self.ids, self.reason = mode, ids, reason
+        self.asked = 0
+
+    def evaluate(self, document: PolicyInput) -> Verdict:
+        self.asked += 1
+        if self.mode == "allow":
+            return Verdict.allow("scripted", self.ids)
+        if self.mode == "deny":
+            return Verdict.deny("scripted", self.ids, "scripted refusal")
+        if self.mode == "unavailable":
+            raise PolicyUnavailable(self.reason, "scripted", "scripted")
+        if self.mode == "raise":
+            raise RuntimeError("a scripted bug")
+        return "allow"  # type: ignore[return-value]  # not a Verdict: must deny
+
+    def __repr__(self) -> str:
+        return f"ScriptedPolicy({self.mode!r}, {self.ids!r}, {self.reason.value!r})"
+
+
+POLICY_MODES = ("allow", "deny", "unavailable", "raise", "junk")
+
+
+@st.composite
+def policies(draw: st.DrawFn) -> ScriptedPolicy:
+    """A policy for the policy hook's laws (``tests/property/test_policy_props.py``): any
+    answer a policy can give, a well-formed one or not."""
+    mode = draw(st.sampled_from(POLICY_MODES), label="policy answers")
+    ids = draw(st.lists(st.sampled_from(("p-a", "p-b", "p-c")), unique=True, max_size=3))
+    reason = draw(st.sampled_from(tuple(PolicyFailure)))
+    return ScriptedPolicy(mode, tuple(ids), reason)
