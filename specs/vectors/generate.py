@@ -37,6 +37,7 @@ from gen import (  # noqa: E402
     chain,
     encoding,
     integrity,
+    policy,
     proof,
     requests,
     sections,
@@ -57,6 +58,7 @@ BUILDERS: tuple[Callable[[], VectorFile], ...] = (
     thirdparty.build,
     state.build,
     budgets.build,
+    policy.build,
     service.build,
     requests.build,
 )

@@ -34,6 +34,7 @@ from delegation import (
     Verifier,
 )
 from delegation._keys import RootKey
+from delegation.policy import PolicyFailure, PolicyInput, PolicyUnavailable, Verdict
 from delegation.stores import (
     MemoryState,
     Revocation,
@@ -67,9 +68,12 @@ OPTIONAL_VECTOR_KEYS = {
     "stateless",
     "approval_request",
     "reserve",
+    "policy",
 }
 STEP_KEYS = {"request", "proof", "now", "expected"}
-OPTIONAL_STEP_KEYS = {"token", "discharges", "reserve"}
+OPTIONAL_STEP_KEYS = {"token", "discharges", "reserve", "policy"}
+POLICY_KEYS = {"answer", "revision", "policy_ids", "detail"}
+OPTIONAL_POLICY_KEYS = {"reason", "input"}
 SETTLE_STEP_KEYS = {"settle", "now", "expected"}
 SETTLED_KEYS = {"unit", "total", "held", "charged", "spent"}
 BALANCE_KEYS = {"unit", "total", "charged", "spent", "remaining", "hop", "caveat"}
@@ -87,7 +91,7 @@ EXPECTED_KEYS = {
 }
 REASON_KEYS = {"code", "hop", "caveat"}
 LINK_KEYS = {"agent_id", "public_key", "hop_id"}
-OPTIONAL_EXPECTED_KEYS = {"budgets"}
+OPTIONAL_EXPECTED_KEYS = {"budgets", "policy"}
 APPROVAL_REQUEST_KEYS = {
     "third_party",
     "token",
@@ -149,15 +153,38 @@ class _Failing(MemoryState):
         return super().check(query, now)
 
 
+class _Scripted:
+    """The vector's policy (``policy``, policy.md "Vectors"): it answers as the presentation's
+    ``policy`` says, and fails the vector if it is shown another document than ``input``."""
+
+    def __init__(self, spec: Json) -> None:
+        self.spec = spec
+        self.shown: list[Json] = []
+
+    def evaluate(self, document: PolicyInput) -> Verdict:
+        shown = document.to_json()
+        self.shown.append(shown)
+        spec = self.spec
+        if "input" in spec:
+            assert shown == spec["input"], f"the policy was shown {shown}"
+        if spec["answer"] == "unavailable":
+            raise PolicyUnavailable(PolicyFailure(spec["reason"]), "vector", spec["revision"])
+        if spec["answer"] == "deny":
+            return Verdict.deny(spec["revision"], spec["policy_ids"], spec["detail"])
+        return Verdict.allow(spec["revision"], spec["policy_ids"])
+
+
 def _verifier(doc: Json, vector: Json, clock: list[int]) -> Verifier:
-    """A fresh verifier with the vector's keyring and state (or none), the failing store."""
+    """A fresh verifier with the vector's keyring and state (or none), the failing store, and
+    its scripted policy (or none)."""
     keyring = _keyring(vector["keyring"] if "keyring" in vector else doc["keyring"])
     state: State | None = None
     if not vector.get("stateless", False):
         state = _Failing(vector.get("store_failure"))
         for kind, value in vector.get("state", {}).get("revocations", []):
             state.revoke(Revocation(RevocationKind(kind), value), vector["now"])
-    return Verifier(keyring, state=state, clock=lambda: clock[0])
+    policy = _Scripted(vector["policy"]) if "policy" in vector else None
+    return Verifier(keyring, state=state, policy=policy, clock=lambda: clock[0])
 
 
 def _check(decision: Decision, expected: Json, now: int, where: str) -> None:
@@ -180,6 +207,8 @@ def _check(decision: Decision, expected: Json, now: int, where: str) -> None:
     assert decision.at == now, where
     balances = [b.to_json() for b in decision.budgets]
     assert balances == expected.get("budgets", []), f"{where}: budgets {balances}"
+    said = None if decision.policy is None else decision.policy.to_json()
+    assert said == expected.get("policy"), f"{where}: policy {said}"
 
 
 def _settle(verifier: Verifier, step: Json, reservations: dict[int, str | None]) -> None:
@@ -219,6 +248,8 @@ def test_vector(doc: Json, vector: Json, caplog: pytest.LogCaptureFixture) -> No
             _settle(verifier, step, reservations)
             continue
         token = step.get("token", vector["token"])
+        if isinstance(verifier._policy, _Scripted):
+            verifier._policy.spec = step.get("policy", vector["policy"])
         decision = verifier.verify(
             token,
             Request.from_json(step["request"]),
@@ -295,6 +326,14 @@ def test_vector_files_are_well_formed() -> None:
                 if "error" in answer:
                     Code(answer["error"])
             for index, step in enumerate([vector, *vector.get("then", [])]):
+                if "policy" in step:
+                    spec = step["policy"]
+                    assert "policy" in vector, vector["name"]  # a step changes the answer
+                    assert POLICY_KEYS <= set(spec) <= POLICY_KEYS | OPTIONAL_POLICY_KEYS
+                    assert spec["answer"] in ("allow", "deny", "unavailable"), vector["name"]
+                    assert ("reason" in spec) == (spec["answer"] == "unavailable")
+                    if "reason" in spec:
+                        PolicyFailure(spec["reason"])
                 if "settle" in step:
                     assert set(step) == SETTLE_STEP_KEYS, vector["name"]
                     assert set(step["settle"]) == {"of", "costs"}, vector["name"]

@@ -283,6 +283,47 @@ class Step:
     discharges: Sequence[str] = ()
     budgets: Sequence[Spent] = ()
     reserve: bool = False
+    policy: Policy | None = None
+    """What the scripted policy answers this presentation (None: as the vector's policy)."""
+    asked: Json | None | bool = False
+    """The policy result this decision names (the vector's ``expected.policy``); False: as
+    for the vector."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A scripted policy ([policy.md](../../policy.md), "Vectors"): the document it must be
+    shown (None: not pinned) and its answer, ``allow``, ``deny`` (naming ``policy_ids``) or
+    ``unavailable`` (for ``reason``), under ``revision``."""
+
+    answer: str
+    revision: str = "vec-policy-1"
+    policy_ids: Sequence[str] = ()
+    detail: str = ""
+    reason: str | None = None
+    input: Json | None = None
+
+    def to_json(self) -> Json:
+        if self.answer not in ("allow", "deny", "unavailable"):
+            raise AssertionError(f"unknown policy answer {self.answer}")
+        if (self.answer == "unavailable") != (self.reason is not None):
+            raise AssertionError("an unavailable policy, and only it, has a reason")
+        doc: Json = {
+            "answer": self.answer,
+            "revision": self.revision,
+            "policy_ids": list(self.policy_ids),
+            "detail": self.detail,
+        }
+        if self.reason is not None:
+            doc["reason"] = self.reason
+        if self.input is not None:
+            doc["input"] = self.input
+        return doc
+
+
+def policy_result(revision: str | None, ids: Sequence[str] = ()) -> Json:
+    """The ``policy`` of an expected decision: what the policy said when it was asked."""
+    return {"revision": revision, "policy_ids": list(ids)}
 
 
 @dataclass
@@ -395,7 +436,11 @@ class VectorFile:
         store_failure: str | None = None,
         stateless: bool = False,
         approval_request: ApprovalRequest | None = None,
+        policy: Policy | None = None,
+        asked: Json | None = None,
     ) -> None:
+        """``policy``: the verifier's scripted policy; ``asked``: the policy result the
+        decision names (None: not asked). Both only in policy.json."""
         if any(v["name"] == name for v in self.vectors):
             raise AssertionError(f"duplicate vector name {name}")
         if store_failure is not None and store_failure not in STORES:
@@ -426,6 +471,9 @@ class VectorFile:
             vector["stateless"] = True
         if approval_request is not None:
             vector["approval_request"] = approval_request.to_json()
+        if policy is not None:
+            vector["policy"] = policy.to_json()
+            vector["expected"]["policy"] = asked
         if then:
             steps = []
             for index, step in enumerate(then):
@@ -450,6 +498,10 @@ class VectorFile:
                     doc["token"] = text(step.token)
                 if step.discharges:
                     doc["discharges"] = list(step.discharges)
+                if step.policy is not None:
+                    doc["policy"] = step.policy.to_json()
+                if policy is not None:
+                    doc["expected"]["policy"] = asked if step.asked is False else step.asked
                 steps.append(doc)
             vector["then"] = steps
         self.vectors.append(vector)

@@ -306,6 +306,7 @@ SECTIONS: tuple[Section, ...] = (
         "Step 8: proof of possession",
         ("pop_*", "caveat_failure_and_missing_proof", "store_nonces_unavailable*"),
     ),
+    ("verification.md", "Step 8a: the policy", ("policy_*",)),
     (
         "verification.md",
         "Step 9: count uses and spend approvals",
@@ -433,7 +434,9 @@ SECTIONS: tuple[Section, ...] = (
         ("store_*",),
     ),
     ("state.md", "Fail-closed rules", ("store_*",)),
-    ("state.md", "A verifier without state", ("stateless_*",)),
+    ("state.md", "A verifier without state", ("stateless_*", "policy_*_stateless*")),
+    ("policy.md", "The hook", ("policy_*",)),
+    ("policy.md", "The input document", ("policy_allows", "policy_input_of_a_root_call")),
     ("state.md", "Nonces", ("nonce_*", "replay_*")),
     ("state.md", "Revocations", ("revoked_*", "revocations_of_others")),
     (
