@@ -5,7 +5,6 @@ call nothing else denies, and that a refusal spends nothing but the proof's nonc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from delegation import Code, Scope, attenuate, decode
@@ -98,8 +97,7 @@ def build() -> VectorFile:
     update = req(tool="crm.update", action="write", intent="update-notes", args={"n": 3})
     f.add(
         "policy_input_of_a_root_call",
-        "The document for the root holder's own call: depth 0, no hop id, the arguments as"
-        " sent.",
+        "The document for the root holder's own call: depth 0, no hop id, the arguments as sent.",
         r,
         update,
         pop(r, "orchestrator", update, "policy_input_of_a_root_call"),
@@ -116,7 +114,9 @@ def build() -> VectorFile:
         READ,
         proof,
         codes=refused(),
-        policy=Policy("deny", REVISION, ["no-reads"], "reads are off today", input=document(one, READ)),
+        policy=Policy(
+            "deny", REVISION, ["no-reads"], "reads are off today", input=document(one, READ)
+        ),
         asked=policy_result(REVISION, ["no-reads"]),
         then=[Step(READ, proof, codes=refused(Code.REPLAY))],
     )

@@ -285,7 +285,7 @@ class Step:
     reserve: bool = False
     policy: Policy | None = None
     """What the scripted policy answers this presentation (None: as the vector's policy)."""
-    asked: Json | None | bool = False
+    asked: Json | bool | None = False
     """The policy result this decision names (the vector's ``expected.policy``); False: as
     for the vector."""
 
