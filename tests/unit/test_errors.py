@@ -25,6 +25,7 @@ from delegation import (
     errors,
 )
 from delegation.errors import BadDischarge, BadProof, CaveatFailed, PatternError
+from delegation.policy import PolicyLoadError, PolicyUnavailable
 
 
 def test_code_vocabulary_is_stable() -> None:
@@ -62,6 +63,8 @@ def test_code_vocabulary_is_stable() -> None:
         "COST_TOO_HIGH": "cost_too_high",
         "BUDGET_EXCEEDED": "budget_exceeded",
         "TOKEN_REQUIRED": "token_required",
+        "POLICY_DENIED": "policy_denied",
+        "POLICY_UNAVAILABLE": "policy_unavailable",
         "INTERNAL_ERROR": "internal_error",
     }
 
@@ -118,6 +121,7 @@ def test_the_docstring_tree_is_the_exception_tree() -> None:
     assert documented["NotNarrowing"] == "AuthoringError"
     everything = {name: getattr(delegation, name) for name in delegation.__all__}
     everything.update({"CaveatFailed": CaveatFailed, "StoreUnavailable": StoreUnavailable})
+    everything.update({"PolicyUnavailable": PolicyUnavailable, "PolicyLoadError": PolicyLoadError})
     raised = {
         n: c for n, c in everything.items() if isinstance(c, type) and issubclass(c, Exception)
     }
