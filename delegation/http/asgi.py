@@ -86,7 +86,7 @@ class DelegationMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, self._closing(send))
             return
         if scope["type"] != "http":  # a websocket carries no per-message proof: refused
             await send({"type": "websocket.close", "code": 1008})
@@ -97,6 +97,18 @@ class DelegationMiddleware:
             log.exception("DelegationMiddleware failed")
             reason = Reason(Code.INTERNAL_ERROR, "internal error while verifying")
             await _send(send, denial([reason], realm=self.audience))
+
+    def _closing(self, send: Send) -> Send:
+        """``send`` that first closes the verifier's connections (remote mode) when the app
+        has shut down."""
+
+        async def closing(message: Message) -> None:
+            close = getattr(self.verifier, "aclose", None)
+            if message["type"] == "lifespan.shutdown.complete" and close is not None:
+                await close()
+            await send(message)
+
+        return closing
 
     def _routes(self, scope: Scope) -> Sequence[Any]:
         router = self.router
