@@ -36,6 +36,7 @@ from gen import (  # noqa: E402
     caveats,
     chain,
     encoding,
+    http,
     integrity,
     proof,
     requests,
@@ -58,6 +59,7 @@ BUILDERS: tuple[Callable[[], VectorFile], ...] = (
     state.build,
     budgets.build,
     service.build,
+    http.build,
     requests.build,
 )
 """One module per vector file: ``gen.<name>.build()`` returns the VectorFile ``<name>.json``."""
