@@ -65,6 +65,7 @@ class World:
     state: MemoryState
     calls: list[tuple[str, dict[str, Any]]]
     seen: list[dict[str, Any]]
+    server: MCPServer
 
     def token(self, key: AgentKey, **scope: Any) -> str:
         task = TaskRecord(
@@ -132,7 +133,7 @@ def world() -> Iterator[World]:
         assert time.monotonic() < deadline, "the MCP server did not start"
         assert thread.is_alive(), "the MCP server did not start"
         time.sleep(0.02)
-    yield World(url, keyring, state, calls, seen)
+    yield World(url, keyring, state, calls, seen, server)
     runner.should_exit = True
     thread.join(timeout=20)
 
@@ -282,3 +283,22 @@ def test_without_a_credential_the_sdk_answers_401_pointing_at_its_metadata(
     metadata = httpx2.get(f"{world.url}/.well-known/oauth-protected-resource/mcp").json()
     assert metadata["resource"] == f"{world.url}/mcp"
     assert world.calls == []
+
+
+def test_without_headers_the_credential_travels_in_the_calls_meta(world: World) -> None:
+    """The SDK's in-memory client, like stdio, has no HTTP request and no Authorization
+    header: the session's credential in ``_meta`` is all the server checks."""
+    key = AgentKey.generate()
+    token = world.token(key, tools=["read_notes"])
+
+    async def work() -> tuple[Any, Any]:
+        async with Client(world.server) as client:
+            session = DelegatedSession(client, token, key)
+            allowed = await session.call_tool("read_notes", {"account_id": "42"})
+            bare = await client.call_tool("read_notes", {"account_id": "42"})
+            return allowed, bare
+
+    allowed, bare = anyio.run(work)
+    assert not allowed.is_error
+    assert _codes(bare) == ["token_required"]
+    assert world.calls == [("read_notes", {"account_id": "42"})]
