@@ -2,6 +2,8 @@
 
 :class:`DelegatedSession` wraps the SDK's ``ClientSession`` (or anything with its
 ``list_tools`` and ``call_tool``). Each ``call_tool`` derives the call's ``Request`` from the
+``audience`` the agent means to call (its own, pinned: never one a server tells it, or a hostile
+server that published another server's audience would collect proofs good over there) and the
 tool's declaration (published by the server in ``tools/list``, ``_meta["delegation"]``),
 signs a fresh proof for exactly that call with the agent's key, and sends the ``dlg1.``
 credential in the call's ``_meta["delegation/credential"]``, which every transport carries.
@@ -31,7 +33,8 @@ class ApprovalRefused(DelegationError):
 
 
 class DelegatedSession:
-    """``session`` with ``token`` held by ``key``; ``discharges`` are sent with every call."""
+    """``session`` with ``token`` held by ``key``, calling the server whose audience is
+    ``audience``; ``discharges`` are sent with every call."""
 
     def __init__(
         self,
@@ -39,6 +42,7 @@ class DelegatedSession:
         token: str,
         key: AgentKey,
         *,
+        audience: str,
         discharges: Sequence[str] = (),
         approval_timeout: float = 300.0,
         poll_every: float = 1.0,
@@ -46,12 +50,13 @@ class DelegatedSession:
     ) -> None:
         self.session = session
         self.token = token
+        self.audience = audience
         self._key = key
         self._discharges = tuple(discharges)
         self._timeout = approval_timeout
         self._poll_every = poll_every
         self._progress = on_progress or (lambda _line: None)
-        self._declared: dict[str, tuple[str, ToolDeclaration]] = {}
+        self._declared: dict[str, ToolDeclaration] = {}
 
     async def list_tools(self) -> Any:
         """The server's ``tools/list`` (the tools this token may call, when it filters), and
@@ -59,8 +64,10 @@ class DelegatedSession:
         listed = await self.session.list_tools()
         for tool in listed.tools:
             doc = (tool.meta or {}).get(META_DECLARATION)
-            if isinstance(doc, Mapping) and isinstance(doc.get("audience"), str):
-                self._declared[tool.name] = (doc["audience"], ToolDeclaration.from_json(doc))
+            # A server naming another audience than the one pinned is not the server this
+            # session means to call: its tools get no proof.
+            if isinstance(doc, Mapping) and doc.get("audience", self.audience) == self.audience:
+                self._declared[tool.name] = ToolDeclaration.from_json(doc)
         return listed
 
     async def call_tool(self, name: str, arguments: Mapping[str, Any] | None = None) -> Any:
@@ -74,8 +81,7 @@ class DelegatedSession:
             from delegation.errors import MalformedRequest
 
             raise MalformedRequest(f"the server declares no delegation check for tool {name!r}")
-        audience, declared = self._declared[name]
-        request = declared.request(audience, name, args)
+        request = self._declared[name].request(self.audience, name, args)
         result = await self._call(name, args, request, self._discharges)
         body = (result.meta or {}).get(META_DECLARATION) if result.is_error else None
         if not isinstance(body, Mapping) or body.get("code") != "approval_required":

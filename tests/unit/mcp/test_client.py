@@ -154,8 +154,9 @@ async def _call(stack: Stack, token: str, key: AgentKey, progress: list[str]) ->
         Client(streamable_http_client(f"{stack.url}/mcp", http_client=http)) as client,
     ):
         session = DelegatedSession(
-            client, token, key, poll_every=0.05, approval_timeout=20, on_progress=progress.append
-        )
+            client, token, key, audience="crm", poll_every=0.05, approval_timeout=20,
+            on_progress=progress.append,
+        )  # fmt: skip
         return await session.call_tool("add_note", {"account_id": "42", "text": "summary"})
 
 

@@ -162,7 +162,7 @@ def test_a_call_the_chain_allows_runs_with_the_task_and_chain_visible(world: Wor
     token = world.token(key, tools=["read_notes"], actions=["read"])
 
     async def work(client: Any) -> Any:
-        session = DelegatedSession(client, token, key)
+        session = DelegatedSession(client, token, key, audience="crm")
         listed = await session.list_tools()
         return listed, await session.call_tool("read_notes", {"account_id": "42"})
 
@@ -252,7 +252,7 @@ def test_a_stolen_token_and_a_revoked_one_are_denied(world: World) -> None:
     world.state.revoke(Revocation(RevocationKind.TASK, "task-7"), int(time.time()))
 
     async def revoked(client: Any) -> Any:
-        return await DelegatedSession(client, token, key).call_tool(
+        return await DelegatedSession(client, token, key, audience="crm").call_tool(
             "read_notes", {"account_id": "42"}
         )
 
@@ -267,7 +267,7 @@ def test_a_sub_agent_calls_with_its_own_narrowed_token(world: World) -> None:
                      Scope(tools=["read_notes"], actions=["read"])).encode()  # fmt: skip
 
     async def work(client: Any) -> Any:
-        session = DelegatedSession(client, child, researcher)
+        session = DelegatedSession(client, child, researcher, audience="crm")
         return await session.call_tool("read_notes", {"account_id": "42"})
 
     assert not _run(_session(world, Credential(child).header(), work)).is_error
@@ -293,7 +293,7 @@ def test_without_headers_the_credential_travels_in_the_calls_meta(world: World) 
 
     async def work() -> tuple[Any, Any]:
         async with Client(world.server) as client:
-            session = DelegatedSession(client, token, key)
+            session = DelegatedSession(client, token, key, audience="crm")
             allowed = await session.call_tool("read_notes", {"account_id": "42"})
             bare = await client.call_tool("read_notes", {"account_id": "42"})
             return allowed, bare
@@ -302,3 +302,25 @@ def test_without_headers_the_credential_travels_in_the_calls_meta(world: World) 
     assert not allowed.is_error
     assert _codes(bare) == ["token_required"]
     assert world.calls == [("read_notes", {"account_id": "42"})]
+
+
+def test_a_server_publishing_another_audience_gets_no_proof(world: World) -> None:
+    """The session pins the audience it means to call: a server whose tools name another
+    audience (one that mirrors another server's, to collect proofs good there) is refused
+    before anything is signed."""
+    from delegation.errors import MalformedRequest
+
+    key = AgentKey.generate()
+    token = world.token(key, tools=["read_notes"])
+
+    async def work(client: Any) -> Any:
+        session = DelegatedSession(client, token, key, audience="payments")
+        return await session.call_tool("read_notes", {"account_id": "42"})
+
+    with pytest.raises(BaseException) as caught:  # noqa: PT011 (unwrapped below)
+        _run(_session(world, Credential(token).header(), work))
+    inner = caught.value
+    while isinstance(inner, BaseExceptionGroup) and len(inner.exceptions) == 1:
+        inner = inner.exceptions[0]
+    assert isinstance(inner, MalformedRequest)
+    assert world.calls == []
