@@ -163,6 +163,7 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
     TaskId = Annotated[str, Path(min_length=1, max_length=MAX_NAME_CHARS), schemas.Printable]
     ApprovalId = Annotated[str, Path(min_length=1, max_length=64), schemas.Printable]
     KeyId = Annotated[str, Path(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+    ApiKeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$")]
     Limit = Annotated[int, Query(ge=1, le=10000)]
 
     @app.exception_handler(Refused)
@@ -367,6 +368,15 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
         if body.role == "verifier" and not body.audiences:
             raise Refused(422, "invalid_request", "a verifier key serves at least one audience")
         return {"api_key": service.create_key(body.role, body.principal, body.audiences)}
+
+    @app.post("/v1/apikeys/{key_id}/revoke")
+    def revoke_api_key(key_id: ApiKeyId, key: AsAdmin) -> dict[str, Any]:
+        try:
+            return service.revoke_key(key, key_id)
+        except NotFound as exc:
+            raise Refused(404, "not_found", str(exc)) from exc
+        except Conflict as exc:
+            raise Refused(409, "own_key", str(exc)) from exc
 
     @app.get("/v1/audit")
     def audit(

@@ -209,7 +209,8 @@ class Service:
         path."""
         checks: list[tuple[str, Callable[[], object]]] = [
             ("service records", self.store.ping),
-            ("token state", self.state.revocations),
+            # one indexed read (a budget nobody has): the state answers, whatever its size
+            ("token state", lambda: self.state.spent(bytes(32), self.now())),
         ]
         ping = getattr(self.state, "ping", None)
         if ping is not None:
@@ -247,6 +248,16 @@ class Service:
             self.now(),
         )  # fmt: skip
         return text
+
+    def revoke_key(self, admin: ApiKey, key_id: str) -> dict[str, Any]:
+        """Revoke an API key: refused from its next request. Raises NotFound for no such
+        live key, Conflict for the admin's own key (an admin cannot lock itself out)."""
+        if key_id == admin.key_id:
+            raise Conflict("an admin key cannot revoke itself")
+        record = {"kind": "api_key_revoked", "key_id": key_id, "by": admin.principal}
+        if not self.store.revoke_key(key_id, record, self.now()):
+            raise NotFound(f"no live API key {key_id!r}")
+        return {"key_id": key_id, "revoked": True}
 
     # --- tasks ------------------------------------------------------------------------------
 
@@ -498,7 +509,8 @@ class Service:
         return {"approval_id": approval.approval_id, "poll_secret": secret}
 
     def pending_approvals(self, limit: int) -> list[dict[str, Any]]:
-        return [_approval_view(a) for a in self.store.approvals("pending", limit)]
+        found = self.store.approvals("pending", limit, live_at=self.now())
+        return [_approval_view(a) for a in found]
 
     def decide(self, approver: ApiKey, approval_id: str, approve: bool) -> dict[str, Any]:
         """A person's decision on a pending approval (once, before it expires). On a yes, the

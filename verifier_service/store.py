@@ -431,6 +431,18 @@ class ServiceStore:
             )
         return ApiKey(key_id, role, principal, audiences), f"dlg_{key_id}_{secret}"
 
+    def revoke_key(self, key_id: str, record: dict[str, Any], now: int) -> bool:
+        """Revoke an API key (once) with its audit record; False if there is no such live
+        key. Its holder is refused from the next request on."""
+        with self._tx() as db:
+            changed = db.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                (now, key_id),
+            ).rowcount
+            if changed:
+                self._append(db, record, now)
+        return bool(changed)
+
     def authenticate(self, text: str) -> ApiKey | None:
         """The live key ``text`` names, or None. Compares the secret's hash in constant time."""
         parts = text.split("_", 2)
@@ -586,12 +598,14 @@ class ServiceStore:
             ).fetchone()
         return None if row is None else _approval(row)
 
-    def approvals(self, state: str, limit: int) -> list[Approval]:
+    def approvals(self, state: str, limit: int, *, live_at: int | None = None) -> list[Approval]:
+        """Approvals in ``state``, oldest first; with ``live_at``, only those whose request
+        has not expired by then (a request past its time can no longer be decided)."""
         with self._read() as db:
             rows = db.execute(
                 f"SELECT {_APPROVAL_COLUMNS} FROM approvals WHERE state = ? "  # noqa: S608
-                "ORDER BY created_at, approval_id LIMIT ?",
-                (state, limit),
+                "AND expires_at > ? ORDER BY created_at, approval_id LIMIT ?",
+                (state, -1 if live_at is None else live_at, limit),
             ).fetchall()
         return [_approval(row) for row in rows]
 

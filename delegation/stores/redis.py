@@ -239,7 +239,10 @@ class RedisState:
         # Redis server's clock runs ahead of it.
         ttl_ms = max(1, nonce.expires_at - now + CLOCK_SKEW_SECONDS) * 1000
         keys = [self._epoch_key, self._nonce_key(query)]
-        for attempt in range(8):
+        deadline = time.monotonic() + 2 * _PENDING_MS / 1000  # a mark lives _PENDING_MS
+        attempt = 0
+        while True:
+            attempt += 1
             self._keep_lease(now)
             state = self._run(self._claim, keys, [issued_at, ttl_ms, claim])
             if state == 1:
@@ -252,11 +255,14 @@ class RedisState:
                     "the proof was issued before the nonce fast path's current epoch began "
                     "(Redis lost its nonces); sign a fresh proof",
                 )
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(
+                    _R.ERROR, "the nonce fast path's epoch is still being opened"
+                )
             if state == 3:  # another verifier is opening the epoch: a round trip or two
-                time.sleep(0.005 * 2**attempt)
+                time.sleep(min(0.005 * 2**attempt, 0.1))
             else:
                 self._open_epoch()
-        raise StoreUnavailable(_R.ERROR, "the nonce fast path's epoch is still being opened")
 
     def _run(self, script: Any, keys: list[str], args: list[Any]) -> int:
         try:

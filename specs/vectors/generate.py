@@ -36,6 +36,7 @@ from gen import (  # noqa: E402
     caveats,
     chain,
     encoding,
+    http,
     integrity,
     policy,
     proof,
@@ -60,6 +61,7 @@ BUILDERS: tuple[Callable[[], VectorFile], ...] = (
     budgets.build,
     policy.build,
     service.build,
+    http.build,
     requests.build,
 )
 """One module per vector file: ``gen.<name>.build()`` returns the VectorFile ``<name>.json``."""

@@ -179,3 +179,19 @@ def test_the_approvals_are_in_the_audit_log(served: Served, story: dict[str, Any
     secret = asked["poll_url"].rsplit("/", 1)[1]
     assert secret not in text
     assert story["token"] not in text
+
+
+def test_a_request_past_its_time_leaves_the_pending_list(
+    served: Served, story: dict[str, Any]
+) -> None:
+    from verifier_service.service import APPROVAL_REQUEST_SECONDS
+
+    asked = ask(served, story["token"], story["holder"])
+    approval_id = asked.json()["approval_id"]
+    with served.client(story["approver"]) as human:
+        listed = human.get("/v1/approvals").json()["approvals"]
+        assert [a["approval_id"] for a in listed] == [approval_id]
+        served.service.clock = lambda: time.time() + APPROVAL_REQUEST_SECONDS  # an hour on
+        assert human.get("/v1/approvals").json()["approvals"] == []
+        late = human.post(f"/v1/approvals/{approval_id}/decision", json={"approve": True})
+        assert late.status_code == 409

@@ -21,6 +21,7 @@ from .conftest import Served
 
 ROLES = {
     "/v1/apikeys": "admin",
+    "/v1/apikeys/{key_id}/revoke": "admin",
     "/v1/tasks": "approver",
     "/v1/tasks/{task_id}": "approver",
     "/v1/tasks/{task_id}/close": "approver",

@@ -416,3 +416,26 @@ def test_root_keys_rotate_and_retire_over_http(served: Served, keys: dict[str, s
         assert verifier.post("/v1/verify", json=call(after["token"], holder)).json()["allowed"]
         assert verifier.get("/v1/keys").status_code == 403
         assert verifier.post("/v1/keys/rotate").status_code == 403
+
+
+def test_an_api_key_revoked_is_refused_from_its_next_request(
+    served: Served, keys: dict[str, str]
+) -> None:
+    key_id = keys["verifier"].split("_")[1]
+    holder = AgentKey.generate()
+    minted = mint(served, keys["approver"], holder)
+    with served.client(keys["verifier"]) as verifier:
+        assert verifier.post("/v1/verify", json=call(minted["token"], holder)).status_code == 200
+    with served.client(served.admin) as admin:
+        answer = admin.post(f"/v1/apikeys/{key_id}/revoke")
+        assert answer.json() == {"key_id": key_id, "revoked": True}
+        assert admin.post(f"/v1/apikeys/{key_id}/revoke").status_code == 404  # once
+        own = served.admin.split("_")[1]
+        assert admin.post(f"/v1/apikeys/{own}/revoke").status_code == 409
+        assert admin.post("/v1/apikeys/not-a-key-id/revoke").status_code == 422
+    with served.client(keys["verifier"]) as verifier:
+        refused = verifier.post("/v1/verify", json=call(minted["token"], holder))
+    assert refused.status_code == 401
+    with served.client(keys["auditor"]) as auditor:
+        kinds = [json.loads(line)["kind"] for line in auditor.get("/v1/audit").text.splitlines()]
+    assert "api_key_revoked" in kinds

@@ -51,6 +51,8 @@ VECTORS_DIR = Path(__file__).resolve().parents[2] / "specs" / "vectors"
 FORMAT = "delegation-test-vectors/6"
 REQUESTS_FILE = "requests.json"
 SERVICE_FILE = "service.json"
+HTTP_FILE = "http.json"
+"""The HTTP wire-format vectors (tests/vectors/test_http_vectors.py)."""
 """The file of the service's record vectors (tests/vectors/test_service_vectors.py)."""
 """The file of request vectors (JSON request text and what building it gives); every other
 file holds decision vectors."""
@@ -112,7 +114,9 @@ def _all_files() -> list[Path]:
 
 def _files() -> list[Path]:
     """The files of decision vectors."""
-    return [path for path in _all_files() if path.name not in (REQUESTS_FILE, SERVICE_FILE)]
+    return [
+        path for path in _all_files() if path.name not in (REQUESTS_FILE, SERVICE_FILE, HTTP_FILE)
+    ]
 
 
 def _load(path: Path) -> Json:
@@ -420,7 +424,7 @@ def test_every_vector_file_is_generated_and_loaded() -> None:
     generated = set(_generator().render_all())
     on_disk = {p.name for p in _all_files()}
     loaded = {path.name for path in _files() if _load(path).get("vectors")}
-    assert on_disk == generated == loaded | {REQUESTS_FILE, SERVICE_FILE}
+    assert on_disk == generated == loaded | {REQUESTS_FILE, SERVICE_FILE, HTTP_FILE}
 
 
 class _RepeatedKey(ValueError):

@@ -476,6 +476,11 @@ SECTIONS: tuple[Section, ...] = (
     ("service.md", "Canonical JSON", ("canonical_*",)),
     ("service.md", "The audit log", ("audit_chain_*", "checkpoint_*")),
     ("service.md", "Receipts", ("receipt_*",)),
+    ("http.md", "The credential", ("http_credential_*",)),
+    ("http.md", "HTTP request to `Request`", ("http_derive_*",)),
+    ("http.md", "The route map", ("http_match_*",)),
+    ("http.md", "Denials", ("http_status_*",)),
+    ("http.md", "What the proof binds", ("http_call_*",)),
     (
         "budgets.md",
         "Reservations: reserve, then settle",

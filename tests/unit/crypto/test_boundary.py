@@ -32,6 +32,10 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
         "A policy set's revision: a keyless SHA-256 over the policy files' public names and "
         "bytes (specs/policy.md), to name which set decided; nothing secret, no MAC."
     ),
+    ("http/routes.py", "hashlib"): (
+        "The body digest of a digest-bound route (specs/http.md): SHA-256 of the public body "
+        "bytes the holder's proof then binds; no key, nothing secret."
+    ),
     ("testing/fixtures.py", "hashlib"): (
         "Publicly known TEST FIXTURE seeds: SHA-256 of a label, so every test key is derived "
         "from its name. Nothing it makes may protect anything."

@@ -257,14 +257,17 @@ def test_an_epoch_left_half_open_does_not_block_the_others(
     client = redis.Redis.from_url(server.url)
     run = client.info("server")["run_id"]
     client.set("t:epoch", f"{run} pending:dead", px=300)  # a verifier died while opening
-    state = fast(server, pg_schema)
-    with pytest.raises(StoreUnavailable):
-        state.check(claim(NOW), NOW)  # refused while the mark stands: never claimed unguarded
-    time.sleep(0.35)
-    # the mark expired: the epoch opens, guarding up to the lease this verifier took meanwhile
-    later = NOW + LEASE_SECONDS + CLOCK_SKEW_SECONDS + 1
-    assert state.check(claim(later), later).replayed is False
-    state.close()
+    with fast(server, pg_schema) as state:
+        started = time.monotonic()
+        # Nothing is claimed while the mark stands: the check waits for it to expire, then
+        # opens the epoch itself, guarding up to the lease it took meanwhile (NOW + 10), so
+        # this proof, issued before that, is refused...
+        with pytest.raises(StoreUnavailable):
+            state.check(claim(NOW), NOW)
+        assert time.monotonic() - started >= 0.25
+        # ...and one issued after the guard is claimed.
+        later = NOW + LEASE_SECONDS + CLOCK_SKEW_SECONDS + 1
+        assert state.check(claim(later), later).replayed is False
 
 
 def test_a_redis_that_may_evict_keys_is_refused(tmp_path: Path, pg_schema: str) -> None:
