@@ -142,6 +142,7 @@ PUBLIC_SUBPACKAGES = {
     "testing": "fixtures (and strategies) for tests and security engineers; not imported here",
     "cli": "the command line; not imported here",
     "http": "tool servers and agents over HTTP (the http extra); not imported here",
+    "mcp": "MCP servers and agents on the official SDK (the mcp extra); not imported here",
 }
 """The public modules besides the names of ``__all__``; every other module is private (``_x``)."""
 
