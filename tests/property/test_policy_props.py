@@ -95,7 +95,7 @@ def test_a_policy_can_only_deny() -> None:
 def test_a_refusal_spends_nothing() -> None:
     seen: Counter[str] = Counter()
 
-    @settings(max_examples=100, deadline=None)
+    @settings(max_examples=200, deadline=None)
     @given(data=st.data())
     def law(data: st.DataObject) -> None:
         chain = data.draw(chains())
@@ -123,4 +123,5 @@ def test_a_refusal_spends_nothing() -> None:
         assert codes(second) == codes(reference)
 
     law()
-    assert seen["refused, and allowed after"] >= 10, seen
+    # Not vacuous: about one example in ten is a call the token allows that the policy refuses.
+    assert seen["refused, and allowed after"] >= 5, seen
