@@ -14,7 +14,11 @@ from delegation.errors import Code
 NOT_DECLARED = "not_declared"
 """This layer's own code: a route that declares nothing and is not public."""
 
-UNAVAILABLE = frozenset({Code.STORE_UNAVAILABLE, Code.INTERNAL_ERROR, Code.STATE_REQUIRED})
+UNAVAILABLE = frozenset(
+    {Code.STORE_UNAVAILABLE, Code.INTERNAL_ERROR, Code.STATE_REQUIRED, Code.POLICY_UNAVAILABLE}
+)
+"""Codes that mean the server could not decide (503, with ``Retry-After``): a policy that
+errs or times out included, as a store that cannot answer."""
 UNAUTHENTICATED = frozenset(
     {
         Code.TOKEN_REQUIRED,

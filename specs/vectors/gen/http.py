@@ -504,6 +504,8 @@ def statuses(f: HttpFile) -> None:
         "temporarily_unavailable",
     )
     case("internal_error", ["internal_error"], 503, "temporarily_unavailable")
+    case("policy_unavailable", ["policy_unavailable"], 503, "temporarily_unavailable")
+    case("policy_denied", ["policy_denied"], 403, "insufficient_scope")
 
 
 def calls(f: HttpFile) -> None:
