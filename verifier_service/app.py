@@ -207,7 +207,9 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
         why = service.not_ready()
         if why is not None:
             return JSONResponse({"code": "not_ready", "detail": why}, status_code=503)
-        return JSONResponse({"status": "ready", "storage": service.backend})
+        return JSONResponse(
+            {"status": "ready", "storage": service.backend, "policies": service.policy_revisions()}
+        )
 
     @app.get("/metrics")
     def metrics() -> Response:
@@ -424,6 +426,17 @@ DOCS_ENV = "DELEGATION_SERVICE_DOCS"
 DATABASE_URL_ENV = "DELEGATION_SERVICE_DATABASE_URL"
 SCHEMA_ENV = "DELEGATION_SERVICE_SCHEMA"
 REDIS_URL_ENV = "DELEGATION_SERVICE_REDIS_URL"
+POLICIES_ENV = "DELEGATION_SERVICE_POLICIES"
+"""``--workers N``: the policy files by audience, as a JSON object."""
+
+
+def load_policies(files: dict[str, str]) -> dict[str, Any]:
+    """The policy set of each audience, from its file. Raises PolicyLoadError."""
+    if not files:
+        return {}
+    from delegation.policy import load_policy
+
+    return {audience: load_policy(path) for audience, path in files.items()}
 
 
 def from_environment() -> FastAPI:
@@ -439,5 +452,6 @@ def from_environment() -> FastAPI:
         database_url=os.environ.get(DATABASE_URL_ENV) or None,
         schema=os.environ.get(SCHEMA_ENV) or "delegation",
         redis_url=os.environ.get(REDIS_URL_ENV) or None,
+        policies=load_policies(json.loads(os.environ.get(POLICIES_ENV) or "{}")),
     )
     return create_app(service, docs=os.environ.get(DOCS_ENV, "1") == "1")

@@ -9,6 +9,7 @@ the library does.
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 import time
@@ -103,13 +104,16 @@ class Service:
         database_url: str | None = None,
         schema: str = "delegation",
         redis_url: str | None = None,
+        policies: Mapping[str, Any] | None = None,
     ) -> None:
         """On ``data_dir`` alone: the embedded default, every record in SQLite files there.
         With ``database_url``: replicas, the state in PostgreSQL schema ``schema`` and the
         service's records (sealed keys included) in ``<schema>_service``; the data directory
         then holds only the KEK file (when ``DELEGATION_KEK`` is not set) and the admin key.
         With ``redis_url`` too, proof nonces are claimed in Redis in front of PostgreSQL
-        (:class:`~delegation.stores.redis.RedisState`). Raises StoreError, StoreUnavailable,
+        (:class:`~delegation.stores.redis.RedisState`). ``policies`` maps an audience to its
+        policy set (``delegation.policy.load_policy``): calls to that audience are verified
+        with it (step 8a), the others with none. Raises StoreError, StoreUnavailable,
         SealError, ValueError."""
         if redis_url is not None and database_url is None:
             raise ValueError("the Redis fast path sits in front of PostgreSQL: give a database URL")
@@ -147,8 +151,9 @@ class Service:
             if state is not None:
                 state.close()
             raise
-        self.verifier = Verifier(self.keyring, state=self.state, clock=clock)
+        self.policies: dict[str, Any] = dict(policies or {})
         self._keys_lock = threading.Lock()
+        self._build_verifiers(self.keyring)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._seen_lock = threading.Lock()
         self._keys_checked = 0.0
@@ -184,7 +189,15 @@ class Service:
                 # A keyring is immutable and a verifier's caches are a function of it: a new
                 # keyring means a new verifier (the old one's cached chains go with it).
                 self._keyring_version, self.keyring = version, keyring
-                self.verifier = Verifier(keyring, state=self.state, clock=self.clock)
+                self._build_verifiers(keyring)
+
+    def _build_verifiers(self, keyring: Keyring) -> None:
+        """The verifier for audiences without a policy set, and one per audience with one."""
+        self._by_audience = {
+            audience: Verifier(keyring, state=self.state, clock=self.clock, policy=policy)
+            for audience, policy in self.policies.items()
+        }
+        self.verifier = Verifier(keyring, state=self.state, clock=self.clock)
 
     def refresh_keys(self, *, force: bool = False) -> bool:
         """Take the keyring another replica rotated or retired into, if it changed; at most
@@ -215,6 +228,8 @@ class Service:
         ping = getattr(self.state, "ping", None)
         if ping is not None:
             checks.append(("redis fast path", ping))
+        for audience, policy in sorted(self.policies.items()):
+            checks.append((f"policy set for {audience}", functools.partial(_policy_loads, policy)))
         for name, check in checks:
             try:
                 check()
@@ -223,6 +238,10 @@ class Service:
             except StoreError as exc:
                 return f"{name}: {exc}"
         return None
+
+    def policy_revisions(self) -> dict[str, str]:
+        """Each audience's policy set revision in force."""
+        return {audience: str(policy.revision) for audience, policy in self.policies.items()}
 
     def now(self) -> int:
         return int(self.clock())
@@ -391,7 +410,8 @@ class Service:
     def _verify(
         self, token: str, request: Request, proof: str | None, call: Mapping[str, Any]
     ) -> Decision:
-        return self.verifier.verify(
+        verifier = self._by_audience.get(request.audience, self.verifier)
+        return verifier.verify(
             token,
             request,
             proof,
@@ -430,6 +450,8 @@ class Service:
             "audit_hash": audited.hash.hex(),
             "key_id": self.signer.key_id,
         }
+        if record.get("policy") is not None:  # a call its audience's policy set was asked about
+            body["policy"] = record["policy"]
         return {"body": body, "signature": self.signer.sign(RECEIPT_DOMAIN, body)}
 
     # --- the task tree --------------------------------------------------------------------
@@ -779,4 +801,19 @@ def _decision_record(
         record["budgets"] = [[b.unit, b.charged, b.spent, b.total] for b in decision.budgets]
     if decision.reservation is not None:
         record["reservation"] = decision.reservation
+    if decision.policy is not None:  # the set's revision and the ids that decided
+        record["policy"] = decision.policy.to_json()
     return record
+
+
+def _policy_loads(policy: Any) -> None:
+    """Raise StoreError while ``policy``'s files in force do not load: its audience's calls
+    are all denied (``policy_unavailable``) until they do."""
+    from delegation.policy import PolicyFailure, PolicyUnavailable
+    from delegation.policy._model import example_input
+
+    try:
+        policy.evaluate(example_input())
+    except PolicyUnavailable as exc:
+        if exc.reason is PolicyFailure.UNPARSEABLE:
+            raise StoreError(f"unparseable (revision {exc.revision})") from None

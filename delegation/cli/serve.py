@@ -63,16 +63,38 @@ def _open(service_module: Any, ns: argparse.Namespace) -> Any:
     """The Service the command line names: a data directory, and the replicas' stores."""
     if ns.redis_url and not ns.database_url:
         raise UsageError("--redis-url needs --database-url: the fast path sits in front of it")
+    files = _policy_files(getattr(ns, "policy", None))
     try:
+        policies = app_module_policies(files)
         return service_module.Service(
             Path(ns.data_dir),
             database_url=ns.database_url,
             schema=ns.schema,
             redis_url=ns.redis_url,
+            policies=policies,
         )
     except Exception as exc:  # a sealed file under another KEK, a store that will not open
         # Every store's error is written to hold no secret (no URL, password or key).
         raise UsageError(f"the service cannot start: {exc}") from exc
+
+
+def _policy_files(given: list[str] | None) -> dict[str, str]:
+    """``--policy AUDIENCE=FILE`` values as a mapping (one set per audience)."""
+    out: dict[str, str] = {}
+    for text in given or ():
+        audience, sep, path = text.partition("=")
+        if not sep or not audience or not path:
+            raise UsageError(f"--policy takes AUDIENCE=FILE, not {text!r}")
+        if audience in out:
+            raise UsageError(f"--policy names audience {audience!r} twice")
+        out[audience] = str(Path(path).resolve())
+    return out
+
+
+def app_module_policies(files: dict[str, str]) -> dict[str, Any]:
+    from verifier_service.app import load_policies
+
+    return load_policies(files)
 
 
 def _add_storage(sub: Any) -> None:
@@ -131,6 +153,7 @@ def cmd_serve(ns: argparse.Namespace) -> int:
         os.environ[app_module.DATABASE_URL_ENV] = ns.database_url or ""
         os.environ[app_module.SCHEMA_ENV] = ns.schema
         os.environ[app_module.REDIS_URL_ENV] = ns.redis_url or ""
+        os.environ[app_module.POLICIES_ENV] = json.dumps(_policy_files(ns.policy))
         uvicorn.run(
             "verifier_service.app:from_environment",
             factory=True,
@@ -332,6 +355,13 @@ def register(commands: Any) -> None:
         default=1,
         metavar="N",
         help="serve from N processes sharing the data directory (default 1)",
+    )
+    sub.add_argument(
+        "--policy",
+        action="append",
+        metavar="AUDIENCE=FILE",
+        help="verify calls to AUDIENCE with the policy set in FILE (.cedar, .rego or a "
+        "policy.toml manifest; reloaded when it changes); repeat for several audiences",
     )
     _add_storage(sub)
 
