@@ -64,10 +64,7 @@ class Route:
     body: BodyBinding = BodyBinding.JSON
 
     def __post_init__(self) -> None:
-        if self.resource is not None:
-            rest = _PLACEHOLDER.sub("", self.resource)
-            if "{" in rest or "}" in rest:
-                raise MisuseError(f"a resource template's placeholders are {{name}}: {rest!r}")
+        check_template(self.resource)
         object.__setattr__(self, "body", BodyBinding(self.body))
 
     @property
@@ -135,6 +132,36 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+def check_template(template: str | None) -> None:
+    """Raise MisuseError unless ``template``'s only braces are ``{name}`` placeholders."""
+    if template is not None:
+        rest = _PLACEHOLDER.sub("", template)
+        if "{" in rest or "}" in rest:
+            raise MisuseError(f"a resource template's placeholders are {{name}}: {rest!r}")
+
+
+def fill_template(template: str, values: Mapping[str, object], source: str) -> str:
+    """``template`` with each ``{name}`` replaced by ``values[name]``: non-empty text, or an
+    integer in decimal (never a boolean). Raises MalformedRequest naming ``source`` (where
+    the values come from) for one missing or of another kind. The HTTP route's path
+    parameters and the MCP tool's arguments fill their templates by this one rule."""
+
+    def fill(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise MalformedRequest(f"the resource names {name!r}, which the {source} has not")
+        value = values[name]
+        if type(value) is int:
+            return str(value)
+        if isinstance(value, str) and value:
+            return value
+        raise MalformedRequest(
+            f"the {source}'s {name!r} fills the resource: non-empty text or an integer"
+        )
+
+    return _PLACEHOLDER.sub(fill, template)
+
+
 def derive_request(
     route: Route,
     *,
@@ -154,17 +181,8 @@ def derive_request(
 
     resource = None
     if route.resource is not None:
-
-        def fill(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name not in path_params:
-                raise MalformedRequest(f"the resource names {name!r}, which the path has not")
-            value = _text(path_params[name])
-            if not value:
-                raise MalformedRequest(f"the path parameter {name!r} is empty")
-            return value
-
-        resource = _PLACEHOLDER.sub(fill, route.resource)
+        texts = {name: _text(value) for name, value in path_params.items()}
+        resource = fill_template(route.resource, texts, "path")
     named = set(route.placeholders)
     for name, value in path_params.items():
         if name not in named:

@@ -47,6 +47,7 @@ from delegation.caveats import Tool, Validity
 from delegation.errors import Code, DelegationError, MalformedRequest, MisuseError
 from delegation.http._credential import BadCredential, Credential
 from delegation.http._denial import denial
+from delegation.http.routes import check_template, fill_template
 from delegation.http.verify import CallVerifier, Granted
 
 META_CREDENTIAL: Final = "delegation/credential"
@@ -79,12 +80,7 @@ class ToolDeclaration:
     intent: str | None = None
 
     def __post_init__(self) -> None:
-        if self.resource is not None:
-            rest = self.resource
-            for name in _placeholders(self.resource):
-                rest = rest.replace("{" + name + "}", "")
-            if "{" in rest or "}" in rest:
-                raise MisuseError(f"a resource template's placeholders are {{name}}: {rest!r}")
+        check_template(self.resource)
 
     def to_json(self) -> dict[str, Any]:
         return {"action": self.action, "resource": self.resource, "intent": self.intent}
@@ -108,19 +104,9 @@ class ToolDeclaration:
         text or an integer; arguments the library's request shape refuses)."""
         if not isinstance(arguments, Mapping):
             raise MalformedRequest("a tool call's arguments are an object")
-        resource = self.resource
-        if resource is not None:
-            for name in _placeholders(resource):
-                value = arguments.get(name)
-                if type(value) is int:
-                    text = str(value)
-                elif isinstance(value, str) and value:
-                    text = value
-                else:
-                    raise MalformedRequest(
-                        f"the resource template needs argument {name!r} as text or an integer"
-                    )
-                resource = resource.replace("{" + name + "}", text)
+        resource = None
+        if self.resource is not None:
+            resource = fill_template(self.resource, arguments, "call's arguments")
         doc: dict[str, Any] = {"audience": audience, "tool": tool, "action": self.action,
                                "args": dict(arguments)}  # fmt: skip
         if resource is not None:
@@ -128,18 +114,6 @@ class ToolDeclaration:
         if self.intent is not None:
             doc["intent"] = self.intent
         return Request.from_json(doc)
-
-
-def _placeholders(template: str) -> list[str]:
-    out, rest = [], template
-    while "{" in rest:
-        start = rest.index("{")
-        end = rest.find("}", start)
-        if end < 0:
-            break
-        out.append(rest[start + 1 : end])
-        rest = rest[end + 1 :]
-    return [name for name in out if name.isidentifier()]
 
 
 class DelegatedTools:
