@@ -45,6 +45,7 @@ from delegation.http import (
     public,
 )
 from tests.service.conftest import Served, serve
+from tests.serving import serve_asgi
 from verifier_service.service import Service
 
 AUDIENCE = "crm"
@@ -111,17 +112,7 @@ class Running:
 
 
 def _serve_app(app: FastAPI) -> tuple[uvicorn.Server, threading.Thread, str]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the tool server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, thread, f"http://127.0.0.1:{port}"
+    return serve_asgi(app, what="the tool server")
 
 
 @pytest.fixture

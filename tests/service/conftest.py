@@ -4,7 +4,6 @@ thread of the test process, over a data directory of the test's own."""
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 import uvicorn
 
 from tests.conftest import POSTGRES_DSN
+from tests.serving import serve_asgi
 from verifier_service.app import create_app
 from verifier_service.service import Service
 
@@ -41,19 +41,7 @@ class Served:
 
 
 def serve(service: Service, **options: Any) -> tuple[uvicorn.Server, threading.Thread, str]:
-    config = uvicorn.Config(
-        create_app(service, **options), host="127.0.0.1", port=0, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the service did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, thread, f"http://127.0.0.1:{port}"
+    return serve_asgi(create_app(service, **options), what="the service")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -17,7 +17,6 @@ import anyio
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
@@ -30,6 +29,7 @@ from delegation.http.remote import RemoteVerifier
 from delegation.mcp import DelegatedSession, DelegatedTools, DelegationTokenVerifier
 from delegation.mcp.client import ApprovalRefused
 from tests.service.conftest import serve
+from tests.serving import serve_asgi
 from tests.unit.mcp.test_server import _free_port
 from verifier_service.service import Service
 
@@ -76,14 +76,9 @@ class Stack:
             return "filed"
 
         tools.install(server)
-        config = uvicorn.Config(
-            server.streamable_http_app(), host="127.0.0.1", port=port, log_level="warning"
+        self._mcp, self._mcp_thread, _ = serve_asgi(
+            server.streamable_http_app(), port=port, what="the MCP server"
         )
-        self._mcp = uvicorn.Server(config)
-        self._mcp_thread = threading.Thread(target=self._mcp.run, daemon=True)
-        self._mcp_thread.start()
-        while not self._mcp.started:
-            time.sleep(0.02)
 
     def _key(self, role: str, principal: str, audiences: list[str] | None = None) -> str:
         body: dict[str, Any] = {"role": role, "principal": principal}

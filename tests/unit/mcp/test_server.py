@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.server import MCPServer
@@ -49,6 +47,7 @@ from delegation.mcp import (
     DelegationTokenVerifier,
     current_grant,
 )
+from tests.serving import serve_asgi
 
 
 def _free_port() -> int:
@@ -123,16 +122,7 @@ def world() -> Iterator[World]:
         return "ran"
 
     tools.install(server)
-    config = uvicorn.Config(server.streamable_http_app(), host="127.0.0.1", port=port,
-                            log_level="warning")  # fmt: skip
-    runner = uvicorn.Server(config)
-    thread = threading.Thread(target=runner.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not runner.started:
-        assert time.monotonic() < deadline, "the MCP server did not start"
-        assert thread.is_alive(), "the MCP server did not start"
-        time.sleep(0.02)
+    runner, thread, _ = serve_asgi(server.streamable_http_app(), port=port, what="the MCP server")
     yield World(url, keyring, state, calls, seen, server)
     runner.should_exit = True
     thread.join(timeout=20)
