@@ -170,6 +170,11 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
     async def refused(_: Request, exc: Refused) -> JSONResponse:
         return JSONResponse({"code": exc.code, "detail": exc.detail}, status_code=exc.status)
 
+    @app.exception_handler(NotFound)
+    async def not_found(_: Request, exc: NotFound) -> JSONResponse:
+        # No such task, approval, key or API key: one answer for every route.
+        return JSONResponse({"code": "not_found", "detail": str(exc)}, status_code=404)
+
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
@@ -235,24 +240,15 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
 
     @app.get("/v1/tasks/{task_id}")
     def get_task(task_id: TaskId, _: AsReader) -> dict[str, Any]:
-        try:
-            return service.task(task_id)
-        except NotFound as exc:
-            raise Refused(404, "not_found", str(exc)) from exc
+        return service.task(task_id)
 
     @app.post("/v1/tasks/{task_id}/close")
     def close_task(task_id: TaskId, key: AsApprover) -> dict[str, Any]:
-        try:
-            return service.close_task(key, task_id)
-        except NotFound as exc:
-            raise Refused(404, "not_found", str(exc)) from exc
+        return service.close_task(key, task_id)
 
     @app.get("/v1/tasks/{task_id}/tree")
     def task_tree(task_id: TaskId, _: AsReader) -> dict[str, Any]:
-        try:
-            return service.task_tree(task_id)
-        except NotFound as exc:
-            raise Refused(404, "not_found", str(exc)) from exc
+        return service.task_tree(task_id)
 
     @app.get("/v1/keys")
     def keys(_: AsAdmin) -> dict[str, Any]:
@@ -266,8 +262,6 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
     def retire(key_id: KeyId, key: AsAdmin) -> dict[str, Any]:
         try:
             return service.retire_key(key, key_id)
-        except NotFound as exc:
-            raise Refused(404, "not_found", str(exc)) from exc
         except Conflict as exc:
             raise Refused(409, "current_key", str(exc)) from exc
 
@@ -327,10 +321,7 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
 
     @app.get("/v1/approvals/poll/{secret}")
     def poll(secret: Annotated[str, Path(max_length=64)]) -> JSONResponse:
-        try:
-            answer = service.poll(secret)
-        except NotFound as exc:
-            raise Refused(404, "not_found", str(exc)) from exc
+        answer = service.poll(secret)
         return JSONResponse(answer, status_code=202 if answer["state"] == "pending" else 200)
 
     @app.get("/v1/approvals")
@@ -349,8 +340,6 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
     ) -> dict[str, Any]:
         try:
             return service.decide(key, approval_id, body.approve)
-        except NotFound as exc:
-            raise Refused(404, "not_found", str(exc)) from exc
         except Conflict as exc:
             raise Refused(409, "already_decided", str(exc)) from exc
 
@@ -375,8 +364,6 @@ def create_app(service: Service, *, docs: bool = True, max_body: int = MAX_BODY_
     def revoke_api_key(key_id: ApiKeyId, key: AsAdmin) -> dict[str, Any]:
         try:
             return service.revoke_key(key, key_id)
-        except NotFound as exc:
-            raise Refused(404, "not_found", str(exc)) from exc
         except Conflict as exc:
             raise Refused(409, "own_key", str(exc)) from exc
 
