@@ -63,19 +63,6 @@ class HttpFile(VectorFile):
     """A file of wire-format vectors: a ``kind`` (credential, derive, match, status, call),
     what is ``given`` and what reading it gives. Keys and the keyring are for ``call``."""
 
-    def add_case(self, name: str, description: str, kind: str, given: Json, expected: Json) -> None:
-        if any(v["name"] == name for v in self.vectors):
-            raise AssertionError(f"duplicate vector name {name}")
-        self.vectors.append(
-            {
-                "name": name,
-                "description": description,
-                "kind": kind,
-                "given": given,
-                "expected": expected,
-            }
-        )
-
     def render(self) -> str:
         doc = {
             "format": FORMAT,
@@ -104,7 +91,7 @@ def refused(code: str, status: int) -> Json:
 
 def credentials(f: HttpFile) -> None:
     def case(name: str, description: str, headers: list[str], expected: Json) -> None:
-        f.add_case(
+        f.add_given(
             f"http_credential_{name}",
             description,
             "credential",
@@ -230,7 +217,7 @@ def derivations(f: HttpFile) -> None:
             "body": "",
             **given,
         }
-        f.add_case(f"http_derive_{name}", description, "derive", doc, expected)
+        f.add_given(f"http_derive_{name}", description, "derive", doc, expected)
 
     notes42 = "crm://accounts/42/notes"
     case(
@@ -431,7 +418,7 @@ def derivations(f: HttpFile) -> None:
 def matches(f: HttpFile) -> None:
     def case(name: str, description: str, method: str, path: str, expected: Json) -> None:
         given = {"method": method, "path": path}
-        f.add_case(f"http_match_{name}", description, "match", given, expected)
+        f.add_given(f"http_match_{name}", description, "match", given, expected)
 
     case(
         "int_param",
@@ -481,7 +468,7 @@ def matches(f: HttpFile) -> None:
 
 def statuses(f: HttpFile) -> None:
     def case(name: str, codes: list[str], status: int, error: str | None) -> None:
-        f.add_case(
+        f.add_given(
             f"http_status_{name}",
             "The status and error of a denial with these codes (the first row that applies).",
             "status",
@@ -526,7 +513,7 @@ def calls(f: HttpFile) -> None:
     }
 
     def case(name: str, description: str, expected: Json, **changes: Any) -> None:
-        f.add_case(f"http_call_{name}", description, "call", {**base, **changes}, expected)
+        f.add_given(f"http_call_{name}", description, "call", {**base, **changes}, expected)
 
     digest = Request.from_json(call_doc).digest().hex()
     case(

@@ -416,6 +416,27 @@ class VectorFile:
     third_parties: bool = False
     """Whether the file lists the third parties' X25519 seeds (files that use them do)."""
 
+    def append(self, vector: Json) -> None:
+        """Add ``vector``; its name is one no other vector of the file has."""
+        if any(v["name"] == vector["name"] for v in self.vectors):
+            raise AssertionError(f"duplicate vector name {vector['name']}")
+        self.vectors.append(vector)
+
+    def add_given(
+        self, name: str, description: str, kind: str, given: Json, expected: Json
+    ) -> None:
+        """A vector of what is ``given`` and what reading it gives (files whose vectors check
+        no token: wire formats, records)."""
+        self.append(
+            {
+                "name": name,
+                "description": description,
+                "kind": kind,
+                "given": given,
+                "expected": expected,
+            }
+        )
+
     def add(
         self,
         name: str,
@@ -441,8 +462,6 @@ class VectorFile:
     ) -> None:
         """``policy``: the verifier's scripted policy; ``asked``: the policy result the
         decision names (None: not asked). Both only in policy.json."""
-        if any(v["name"] == name for v in self.vectors):
-            raise AssertionError(f"duplicate vector name {name}")
         if store_failure is not None and store_failure not in STORES:
             raise AssertionError(f"unknown store {store_failure}")
         if stateless and (revoked or store_failure is not None):
@@ -504,7 +523,7 @@ class VectorFile:
                     doc["expected"]["policy"] = asked if step.asked is False else step.asked
                 steps.append(doc)
             vector["then"] = steps
-        self.vectors.append(vector)
+        self.append(vector)
 
     def render(self) -> str:
         doc = {
@@ -546,10 +565,8 @@ class RequestFile(VectorFile):
     def add_request(
         self, name: str, description: str, request_json: str, digest: str | None
     ) -> None:
-        if any(v["name"] == name for v in self.vectors):
-            raise AssertionError(f"duplicate vector name {name}")
         answer: Json = {"error": str(Code.MALFORMED)} if digest is None else {"digest": digest}
-        self.vectors.append(
+        self.append(
             {
                 "name": name,
                 "description": description,

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from delegation.testing.fixtures import labelled
 
-from gen.fixtures import NOW, Json
+from gen.fixtures import NOW
 from gen.render import FORMAT, VectorFile
 
 AUDIT = b"delegation-service/v1/audit\x00"
@@ -60,21 +60,6 @@ class ServiceFile(VectorFile):
     """A file of record vectors: a ``kind`` (canonical, audit_log, checkpoint, receipt), what
     is ``given`` and what checking it gives. It names no token keys: no token is checked."""
 
-    def add_record(
-        self, name: str, description: str, kind: str, given: Json, expected: Json
-    ) -> None:
-        if any(v["name"] == name for v in self.vectors):
-            raise AssertionError(f"duplicate vector name {name}")
-        self.vectors.append(
-            {
-                "name": name,
-                "description": description,
-                "kind": kind,
-                "given": given,
-                "expected": expected,
-            }
-        )
-
     def render(self) -> str:
         doc = {
             "format": FORMAT,
@@ -95,7 +80,7 @@ def build() -> ServiceFile:
         ("canonical_sorted_keys", {"b": 1, "a": [True, None, "x"], "É": {"z": 0, "y": -1}}),
         ("canonical_non_ascii_as_is", {"statement": "résumé 🙂", "quote": '"\\\n'}),
     ):
-        f.add_record(
+        f.add_given(
             name,
             "The canonical JSON bytes of a value (service.md, canonical JSON).",
             "canonical",
@@ -146,7 +131,7 @@ def build() -> ServiceFile:
         ]
     )
     head = records[-1]["hash"]
-    f.add_record(
+    f.add_given(
         "audit_chain_intact",
         "Five records as GET /v1/audit exports them: the chain holds.",
         "audit_log",
@@ -170,7 +155,7 @@ def build() -> ServiceFile:
         ("audit_chain_records_swapped", swapped, 2, "records 2 and 3 swapped"),
         ("audit_chain_record_rehashed", rehashed, 5, "record 4 changed and re-hashed"),
     ):
-        f.add_record(
+        f.add_given(
             name,
             f"The chain breaks at the first record that does not hold: {what}.",
             "audit_log",
@@ -179,7 +164,7 @@ def build() -> ServiceFile:
         )
 
     checkpoint = signed(CHECKPOINT, {"seq": 5, "head": head, "at": NOW + 9, "key_id": KEY_ID})
-    f.add_record(
+    f.add_given(
         "checkpoint_signed",
         "The signed head of the intact log: it holds, at record 5.",
         "checkpoint",
@@ -188,7 +173,7 @@ def build() -> ServiceFile:
     )
     forged = copy.deepcopy(checkpoint)
     forged["body"]["seq"] = 4
-    f.add_record(
+    f.add_given(
         "checkpoint_body_changed",
         "A checkpoint whose body changed after signing.",
         "checkpoint",
@@ -211,7 +196,7 @@ def build() -> ServiceFile:
             "key_id": KEY_ID,
         },
     )
-    f.add_record(
+    f.add_given(
         "receipt_signed",
         "A receipt and its record (record 4 of the intact log).",
         "receipt",
@@ -220,7 +205,7 @@ def build() -> ServiceFile:
     )
     flipped = copy.deepcopy(receipt)
     flipped["body"]["allowed"] = True
-    f.add_record(
+    f.add_given(
         "receipt_decision_flipped",
         "A receipt that says allowed where the service said no.",
         "receipt",
@@ -228,7 +213,7 @@ def build() -> ServiceFile:
         {"ok": False},
     )
     other = signed(RECEIPT, {**receipt["body"], "audit_hash": records[2]["hash"]})
-    f.add_record(
+    f.add_given(
         "receipt_names_another_record",
         "A genuine signature over a receipt whose record is not in the log with that hash.",
         "receipt",
