@@ -47,22 +47,7 @@ class Proof:
     @classmethod
     def decode(cls, text: str) -> Proof:
         """Parse a proof. Raises MalformedToken or TokenTooLarge."""
-        data = _wire.b64decode(text, MAX_PROOF_CHARS, "proof")
-        # The layout is fixed, so it is read byte by byte rather than through a generic
-        # decoder: array(4), unsigned 1, unsigned issued_at (shortest form), bytes(16), bytes(64).
-        if data[:2] != b"\x84\x01":
-            raise MalformedToken("a proof is [1, issued_at, nonce, signature]")
-        issued_at, pos = _read_uint(data, 2)
-        if not 0 <= issued_at < MAX_TIME:
-            raise MalformedToken("proof issued_at is not a valid time")
-        sig_at = pos + 1 + NONCE_BYTES + 2
-        if (
-            len(data) != sig_at + SIGNATURE_BYTES
-            or data[pos] != 0x50
-            or data[sig_at - 2 : sig_at] != b"\x58\x40"
-        ):
-            raise MalformedToken("a proof is [1, issued_at, nonce(16), signature(64)]")
-        return cls(issued_at, data[pos + 1 : sig_at - 2], data[sig_at:])
+        return cls(*parse(text))
 
     def message(
         self, token_bytes: bytes, request: Request, domain: bytes = _crypto.POP_DOMAIN
@@ -72,7 +57,42 @@ class Proof:
         )
 
     def replay_key(self, holder_public_key: bytes) -> bytes:
-        return holder_public_key + self.nonce
+        return replay_key(holder_public_key, self.nonce)
+
+
+def replay_key(holder_public_key: bytes, nonce: bytes) -> bytes:
+    """What a verifier records to accept a proof once: the holder's key, then the nonce."""
+    return holder_public_key + nonce
+
+
+def parse(text: str) -> tuple[int, bytes, bytes]:
+    """:meth:`Proof.decode`'s fields (issued_at, nonce, signature), for the verifier, which
+    reads each once. Raises MalformedToken or TokenTooLarge."""
+    data = _wire.b64decode(text, MAX_PROOF_CHARS, "proof")
+    # The layout is fixed, so it is read byte by byte rather than through a generic
+    # decoder: array(4), unsigned 1, unsigned issued_at (shortest form), bytes(16), bytes(64).
+    if data[:2] != b"\x84\x01":
+        raise MalformedToken("a proof is [1, issued_at, nonce, signature]")
+    if data[2:3] == b"\x1a" and len(data) >= 7:  # four bytes: every time of this century
+        issued_at, pos = int.from_bytes(data[3:7], "big"), 7
+        if issued_at < 0x10000:
+            raise MalformedToken("proof issued_at is not in its shortest form")
+    else:
+        issued_at, pos = _read_uint(data, 2)
+    if not 0 <= issued_at < MAX_TIME:
+        raise MalformedToken("proof issued_at is not a valid time")
+    sig_at = pos + 1 + NONCE_BYTES + 2
+    if (
+        len(data) != sig_at + SIGNATURE_BYTES
+        or data[pos] != 0x50
+        or data[sig_at - 2 : sig_at] != b"\x58\x40"
+    ):
+        raise MalformedToken("a proof is [1, issued_at, nonce(16), signature(64)]")
+    return issued_at, data[pos + 1 : sig_at - 2], data[sig_at:]
+
+
+_UINT_SIZES = {24: 1, 25: 2, 26: 4, 27: 8}
+"""The bytes after a CBOR head whose additional information is 24 to 27."""
 
 
 def _read_uint(data: bytes, pos: int) -> tuple[int, int]:
@@ -82,7 +102,7 @@ def _read_uint(data: bytes, pos: int) -> tuple[int, int]:
     info = data[pos] & 0x1F
     if info < 24:
         return info, pos + 1
-    size = {24: 1, 25: 2, 26: 4, 27: 8}.get(info)
+    size = _UINT_SIZES.get(info)
     if size is None or pos + 1 + size > len(data):
         raise MalformedToken("proof issued_at is not an unsigned integer")
     value = int.from_bytes(data[pos + 1 : pos + 1 + size], "big")

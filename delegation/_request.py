@@ -115,8 +115,29 @@ class Request:
         return hashlib.sha256(encoded).digest()
 
 
+_TEXTS: dict[str, bytes] = {}
+"""Encoded request texts, by text: audiences, tools and actions recur on every call. A pure
+function's memo, at most ``_TEXTS_MAX`` entries of at most ``_TEXT_MEMO_CHARS`` characters,
+emptied when full."""
+_TEXTS_MAX = 1024
+_TEXT_MEMO_CHARS = 128
+
+
 def _cbor_text(value: str) -> bytes:
     """A text string in canonical CBOR: its head, shortest form, then its UTF-8 bytes."""
+    if type(value) is not str:  # a subclass may define its own equality: never memoized
+        return _encode_text(value)
+    encoded = _TEXTS.get(value)
+    if encoded is None:
+        encoded = _encode_text(value)
+        if len(value) <= _TEXT_MEMO_CHARS:
+            if len(_TEXTS) >= _TEXTS_MAX:
+                _TEXTS.clear()
+            _TEXTS[value] = encoded
+    return encoded
+
+
+def _encode_text(value: str) -> bytes:
     data = value.encode("utf-8")
     n = len(data)
     if n < 24:

@@ -170,6 +170,8 @@ def pop_message(
 
 def _uint(value: int) -> bytes:
     """A non-negative integer below 2^64 as a shortest-form CBOR unsigned integer."""
+    if 0x10000 <= value < 0x100000000:  # Unix times from 1970-01-01T18:12 to 2106
+        return b"\x1a" + value.to_bytes(4, "big")
     if value < 24:
         return bytes((value,))
     for head, size in ((0x18, 1), (0x19, 2), (0x1A, 4), (0x1B, 8)):

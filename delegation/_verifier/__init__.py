@@ -237,9 +237,12 @@ class Verifier:
         return chain
 
     def _check_chain(self, token: str | UnverifiedToken) -> VerifiedChain:
-        if not isinstance(token, str | UnverifiedToken):
+        if type(token) is str:
+            key = token
+        elif isinstance(token, str | UnverifiedToken):
+            key = token if isinstance(token, str) else token.encode()  # one entry, either form
+        else:
             raise Denied([_token_problem(token)])
-        key = token if isinstance(token, str) else token.encode()  # one entry, either form
         cached = self._chains.get(key)
         if cached is not None and self._chains_generation == self._registry._generation:
             return cached
@@ -307,7 +310,7 @@ class Verifier:
         at: int | None,
         reserve: bool,
     ) -> Decision:
-        if token is None or not isinstance(token, str | UnverifiedToken):
+        if type(token) is not str and not isinstance(token, UnverifiedToken | str):
             return Decision(False, (_token_problem(token),), at=at)
         try:
             chain = self._check_chain(token)  # made and used here: nothing to remember
@@ -332,16 +335,30 @@ class Verifier:
         at: int | None,
         reserve: bool,
     ) -> Decision:
-        problem = _input_problem(request, proof, discharges)
-        if problem is not None:
-            return chain.decision((problem,), at)
+        # The common case (a Request, a proof text, no discharges) has nothing to ask of types.
+        if not (
+            type(request) is Request
+            and type(proof) is str
+            and type(discharges) is tuple
+            and not discharges
+        ):
+            problem = _input_problem(request, proof, discharges)
+            if problem is not None:
+                return chain.decision((problem,), at)
         if at is None:
             reason = Reason(Code.INTERNAL_ERROR, "the verifier's clock gives no usable time")
             return chain.decision((reason,), at)
-        checked = cast(tuple[Request, str | None, Sequence[str]], (request, proof, discharges))
         try:
             outcome = _request.authorize(
-                chain, self._registry, self._state, *checked, at, reserve, self._policy
+                chain,
+                self._registry,
+                self._state,
+                cast(Request, request),
+                cast(str | None, proof),
+                cast(Sequence[str], discharges),
+                at,
+                reserve,
+                self._policy,
             )
         except Exception:  # fail closed on a bug, and make it visible
             log.exception("unexpected error while authorizing a request")
@@ -353,7 +370,10 @@ class Verifier:
 
     def _now(self) -> int | None:
         try:
-            return _whole_seconds(self._clock())
+            when = self._clock()
+            if (type(when) is float or type(when) is int) and 0 <= when < MAX_TIME:  # NaN fails
+                return int(when)
+            return _whole_seconds(when)
         except Exception:  # a broken clock denies (internal_error), it never guesses a time
             log.exception("the verifier's clock failed")
             return None

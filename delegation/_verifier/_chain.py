@@ -80,6 +80,8 @@ class VerifiedChain:
     # authorized many times (the verifier's chain cache), so per-call work stays per call.
     _revocations: tuple[Revocation, ...] = field(init=False, repr=False)
     _token_digest: bytes = field(init=False, repr=False)
+    _token_id: str = field(init=False, repr=False)
+    _root_id: str = field(init=False, repr=False)
     _checks: tuple[tuple[int, int, Caveat], ...] = field(init=False, repr=False)
     """(index, segment, caveat) of every caveat checked against the request one by one."""
     _later_agents: tuple[tuple[str, ...], ...] = field(init=False, repr=False)
@@ -95,6 +97,8 @@ class VerifiedChain:
         derived = (
             ("_revocations", tuple(self._revocation_candidates())),
             ("_token_digest", _crypto.token_digest(self.token.token_bytes)),
+            ("_token_id", self.prefix_digests[-1][:ID_BYTES].hex()),
+            ("_root_id", self.prefix_digests[0][:ID_BYTES].hex()),
             ("_checks", checks),
             ("_later_agents", tuple(tuple(ids[s:]) for s in range(len(self.agents)))),
             ("_scope", scope),
@@ -109,11 +113,11 @@ class VerifiedChain:
 
     @property
     def token_id(self) -> str:
-        return self.prefix_digests[-1][:ID_BYTES].hex()
+        return self._token_id
 
     @property
     def root_id(self) -> str:
-        return self.prefix_digests[0][:ID_BYTES].hex()
+        return self._root_id
 
     @property
     def key_id(self) -> str:
@@ -133,9 +137,9 @@ class VerifiedChain:
             reasons,
             self.task,
             self.agents,
-            self.token_id,
-            self.root_id,
-            self.key_id,
+            self._token_id,
+            self._root_id,
+            self.token.identifier.key_id,
             self.expires,
             at,
             budgets,

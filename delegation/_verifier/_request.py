@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 from delegation import _crypto
 from delegation._decision import Balance, PolicyResult, Reason
-from delegation._proof import Proof
+from delegation._proof import parse as parse_proof
+from delegation._proof import replay_key
 from delegation._request import Request
 from delegation._thirdparty.discharges import Approval, check_discharges
 from delegation._verifier._chain import VerifiedChain
@@ -50,6 +51,9 @@ class Outcome(NamedTuple):
     policy: PolicyResult | None = None
 
 
+_ALLOWED = Outcome(())
+
+
 def authorize(
     chain: VerifiedChain,
     registry: Registry,
@@ -68,8 +72,11 @@ def authorize(
     when nothing else failed, the policy included.
     """
     reasons = check_caveats(chain, request, at)
-    discharge_reasons, approvals = check_discharges(registry, chain, request, discharges, at)
-    reasons += discharge_reasons
+    if discharges or chain.third_party:
+        discharge_reasons, approvals = check_discharges(registry, chain, request, discharges, at)
+        reasons += discharge_reasons
+    else:
+        approvals = []
     proof_reasons, nonce = check_proof(chain, request, proof, at)
     reasons += proof_reasons
     said: PolicyResult | None = None
@@ -77,8 +84,9 @@ def authorize(
     if policy is not None and not reasons:
         objection, said = ask_policy(policy, chain, request, approvals, at)
         refused = [] if objection is None else [objection]
-    spend = [] if reasons or refused else limits(chain, approvals)
-    charges = [] if reasons or refused else charges_of(chain, request)
+    counted = not reasons and not refused
+    spend = limits(chain, approvals) if counted and (chain.use_limits or approvals) else []
+    charges = charges_of(chain, request) if counted and chain.budgets else []
     if state is None:
         if spend or charges:
             return Outcome((state_required(chain, approvals),), policy=said)
@@ -88,7 +96,7 @@ def authorize(
         hold = Hold(os.urandom(16), at + RESERVATION_SECONDS)
     query = StateQuery(chain._revocations, nonce, spend, charges, hold)
     outcome = ask_state(state, chain, approvals, query, reasons, at, refused)
-    return outcome._replace(policy=said)
+    return outcome if said is None else outcome._replace(policy=said)
 
 
 def check_caveats(chain: VerifiedChain, request: Request, now: int) -> list[Reason]:
@@ -121,22 +129,20 @@ def check_proof(
         reason = Reason(Code.POP_REQUIRED, "a proof of possession by the holder is required")
         return [reason], None
     try:
-        parsed = Proof.decode(proof)
+        issued_at, nonce, signature = parse_proof(proof)
     except TokenError:
         return [Reason(Code.POP_INVALID, "the proof of possession is malformed")], None
-    if parsed.issued_at > now + CLOCK_SKEW_SECONDS:
+    if issued_at > now + CLOCK_SKEW_SECONDS:
         return [Reason(Code.POP_INVALID, "the proof is dated in the future")], None
-    if now - parsed.issued_at > POP_MAX_AGE_SECONDS:
+    if now - issued_at > POP_MAX_AGE_SECONDS:
         return [Reason(Code.POP_INVALID, "the proof is too old; sign a fresh one")], None
-    holder = chain.holder.public_key
-    message = _crypto.pop_message(
-        chain._token_digest, request.digest(), parsed.issued_at, parsed.nonce
-    )
-    if not _crypto.ed25519_verify(holder, parsed.signature, message):
+    holder = chain.agents[-1].public_key
+    message = _crypto.pop_message(chain._token_digest, request.digest(), issued_at, nonce)
+    if not _crypto.ed25519_verify(holder, signature, message):
         detail = "the proof is not the holder's signature over this token and request"
         return [Reason(Code.POP_INVALID, detail)], None
-    expires = parsed.issued_at + POP_MAX_AGE_SECONDS + CLOCK_SKEW_SECONDS
-    return [], NonceClaim(parsed.replay_key(holder), expires)
+    expires = issued_at + POP_MAX_AGE_SECONDS + CLOCK_SKEW_SECONDS
+    return [], NonceClaim(replay_key(holder, nonce), expires)
 
 
 def limits(chain: VerifiedChain, approvals: list[Approval]) -> list[UseLimit]:
@@ -186,6 +192,16 @@ def ask_state(
             raise TypeError("the state answered something that is not a StateAnswer")
     except Exception as exc:  # any store failure denies; it takes step 6's place
         return Outcome((store_failure(exc), *reasons, *refused))
+    if (
+        answer.revoked is None
+        and not answer.replayed
+        and not reasons
+        and not refused
+        and answer.exhausted is None
+        and answer.over_budget is None
+        and not answer.spent
+    ):
+        return _ALLOWED  # nothing to report, and no budget charged
     out = []
     if answer.revoked is not None:
         hit = answer.revoked

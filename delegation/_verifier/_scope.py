@@ -64,8 +64,12 @@ class CollapsedScope:
                 parsed = patterns.parse_resource(request.resource)
             except PatternError:
                 return False
+            matches = patterns.resource_matches
             for group in self.resources:
-                if not any(patterns.resource_matches(p, parsed) for p in group):
+                for pattern in group:
+                    if matches(pattern, parsed):
+                        break
+                else:
                     return False
         return True
 

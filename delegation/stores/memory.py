@@ -30,6 +30,9 @@ from delegation.stores.base import (
 )
 
 _SWEEP_EVERY = 1024
+_NOTHING_FOUND = StateAnswer()
+"""The answer to a check that found nothing and spent nothing (it may have claimed a nonce):
+immutable, so one object serves every such check."""
 
 
 class MemoryState:
@@ -86,7 +89,8 @@ class MemoryState:
             nonce = query.nonce
             replayed = False
             if nonce is not None:
-                self._drop_expired_nonces(now)
+                if self._expiry and self._expiry[0][0] <= now:
+                    self._drop_expired_nonces(now)
                 replayed = nonce.key in self._nonces
                 if not replayed and len(self._nonces) >= self._max:
                     raise StoreUnavailable(UnavailableReason.FULL, "the nonce table is full")
@@ -114,6 +118,8 @@ class MemoryState:
                 assert counted is not None
                 self._count(query.spend, counted)
                 balances = self._charge(query, balances)
+            if revoked is None and not replayed and not attempted:
+                return _NOTHING_FOUND
             return StateAnswer(revoked, replayed, exhausted, over, tuple(balances))
 
     def _make_room(self, query: StateQuery, now: int) -> None:

@@ -401,6 +401,42 @@ def test_the_digest_is_sha256_of_the_canonical_cbor_of_the_fields(
     assert request.digest() == expected
 
 
+def test_the_memo_of_encoded_texts_is_bounded_and_changes_no_digest() -> None:
+    from delegation import _request
+
+    requests = [
+        Request(audience=f"aud-{i}", tool="crm.read", action="read", resource=f"crm://a/{i}")
+        for i in range(3 * _request._TEXTS_MAX)
+    ]
+    for request in requests:
+        fields: list[object] = [request.audience, "crm.read", "read", request.resource, None, {}]
+        expected = hashlib.sha256(
+            b"delegation/v1/request\x00" + cbor2.dumps(fields, canonical=True)
+        ).digest()
+        assert request.digest() == expected == request.digest()  # memo filled, then read
+        assert len(_request._TEXTS) <= _request._TEXTS_MAX
+
+
+def test_a_text_subclass_is_never_memoized() -> None:
+    # A subclass may define an equality under which it equals another text: the memo must
+    # never answer for it with another text's encoding.
+    from delegation import _request
+
+    class Sly(str):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        def __hash__(self) -> int:
+            return hash("crm")
+
+    plain = Request(audience="crm", tool="t", action="a")
+    plain.digest()
+    assert "crm" in _request._TEXTS
+    sly = Request(audience=Sly("mail"), tool="t", action="a")
+    assert sly.digest() == Request(audience="mail", tool="t", action="a").digest()
+    assert sly.digest() != plain.digest()
+
+
 @pytest.mark.parametrize(
     "text",
     [

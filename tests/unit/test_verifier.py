@@ -80,7 +80,13 @@ from delegation.caveats import (
     Tool,
     Validity,
 )
-from delegation.limits import CLOCK_SKEW_SECONDS, MAX_HOPS, MAX_TOKEN_CHARS, POP_MAX_AGE_SECONDS
+from delegation.limits import (
+    CLOCK_SKEW_SECONDS,
+    MAX_HOPS,
+    MAX_TIME,
+    MAX_TOKEN_CHARS,
+    POP_MAX_AGE_SECONDS,
+)
 from delegation.stores import StateAnswer, StateQuery, UnavailableReason
 from delegation.testing.fixtures import approver_key, root_secret
 from tests.clock import Clock
@@ -1222,11 +1228,18 @@ def test_authorize_checks_request_and_proof_on_a_verified_chain(
     assert triples(expired) == [(Code.EXPIRED, 0, 0), (Code.POP_REQUIRED, None, None)]
 
 
+@pytest.mark.parametrize(
+    "broken", [float("nan"), float("inf"), -1.0, -1, float(MAX_TIME), MAX_TIME, True, "0", None]
+)
 def test_verify_never_raises_even_when_its_own_clock_breaks(
-    keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
+    keyring: Keyring,
+    root_token: UnverifiedToken,
+    orchestrator: AgentKey,
+    read_request: Request,
+    broken: object,
 ) -> None:
     proof = _prove(root_token, orchestrator, read_request, now=NOW, nonce=nonce())
-    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: float("nan"))
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: broken)  # type: ignore[arg-type,return-value]
     decision = verifier.verify(root_token, read_request, proof)
     assert not decision
     assert [r.code for r in decision.reasons] == [Code.INTERNAL_ERROR]
