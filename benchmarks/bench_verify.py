@@ -56,6 +56,7 @@ PACKAGES = (
 LIBSODIUM = "ed25519 libsodium"
 OPENSSL = "ed25519 OpenSSL"
 HMAC = "HMAC floor"
+PY_FLOOR = "least Python warm verify"
 OURS = ours.HolderBound.name
 BEARER = ours.Bearer.name
 LONG_LIVED = ours.LongLived.name
@@ -80,6 +81,10 @@ def _constant(call: Timed) -> Callable[[int], Timed]:
     return lambda n: call
 
 
+def _python_floor(holder: ours.HolderBound) -> Callable[[int], Timed]:
+    return lambda n: timed(floors.python_warm_floor, holder.warm_inputs(n, IN_SCOPE))
+
+
 def build_ops(depths: tuple[int, ...], say: Callable[[str], None]) -> list[Op]:
     """Every op at every depth, each system's verdicts checked first. Raises SystemExit if a
     system allows a call out of scope or denies the one in scope."""
@@ -93,6 +98,7 @@ def build_ops(depths: tuple[int, ...], say: Callable[[str], None]) -> list[Op]:
             Op(LIBSODIUM, depth, _constant(floors.ed25519_libsodium())),
             Op(OPENSSL, depth, _constant(floors.ed25519_openssl())),
             Op(HMAC, depth, _constant(floors.hmac_chain(key, messages))),
+            Op(PY_FLOOR, depth, _python_floor(holder)),
         ]
         systems: list[System[Any]] = [holder, ours.Bearer(depth)]
         systems += [peer(depth) for peer in HOLDER_PEERS + BEARER_PEERS]
@@ -133,6 +139,12 @@ def _over(num: str, den: str, depth: int, den_depth: int | None = None) -> Ratio
     """One op's time over another's, in the same round."""
     other = depth if den_depth is None else den_depth
     return lambda us: us(num, depth) / us(den, other)
+
+
+def _bearer_bound(depth: int) -> Ratio:
+    """pymacaroons' cold check over the D signature verifications our bearer check cannot skip:
+    the most any such check could be faster than pymacaroons on this machine."""
+    return lambda us: us(f"{Pymacaroons.name} cold", depth) / (depth * us(LIBSODIUM, depth))
 
 
 def _first_sight(depth: int) -> Ratio:
@@ -260,6 +272,7 @@ SIGNATURES = {
     LIBSODIUM: "1",
     OPENSSL: "1",
     HMAC: "0 (caveats + 1 HMACs)",
+    PY_FLOOR: "1 (not a verifier: floors.py)",
     **{
         f"{system.name} {mode}": system.signatures[i]
         for system in SYSTEMS
@@ -341,6 +354,15 @@ def render(run: Run) -> str:
         " a fresh one: " + _ratios(s, depths, f"{LONG_LIVED} cold", f"{OURS} cold") + "; warm"
         " verify that charges a budget / one that does not (issue 13): "
         + _ratios(s, depths, f"{BUDGETED} warm", f"{OURS} warm")
+        + ".",
+        "",
+        "Bounds, not targets: the least a pure-Python warm verify can do (floors.py: the proof"
+        " read, the request digested, one libsodium verify, one state check, one Decision) / one"
+        " libsodium verify: " + _ratios(s, depths, PY_FLOOR, LIBSODIUM) + "; ours warm / that"
+        " least: " + _ratios(s, depths, f"{OURS} warm", PY_FLOOR) + "; the most any bearer"
+        " check that verifies the D hop signatures could be faster than pymacaroons cold, here"
+        " (pymacaroons cold / D libsodium verifies, before any parsing; the target asks 3x): "
+        + ", ".join(f"D={d} {s.paired(_bearer_bound(d)):.2f}x" for d in depths)
         + ".",
         "",
         "## Cache memory (tracemalloc: bytes that emptying the cache frees, per entry)",

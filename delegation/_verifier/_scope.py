@@ -116,6 +116,8 @@ def _narrowest(
     """The pattern sets left when each set implied by another kept one is dropped."""
     kept: list[tuple[patterns.Resource, ...]] = []
     for group in groups:
+        if group in kept:  # the same set again, as each hop's narrowing often restates it
+            continue
         if any(_implies(k, group) for k in kept):
             continue  # a kept set is at least as narrow
         kept = [k for k in kept if not _implies(group, k)]
