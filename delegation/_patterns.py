@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 
+from delegation._memo import Memo
 from delegation.errors import PatternError
 from delegation.limits import MAX_NAME_CHARS, MAX_RESOURCE_CHARS, MAX_RESOURCE_SEGMENTS
 
@@ -34,9 +34,25 @@ class Resource:
     segments: tuple[str, ...]
 
 
-@lru_cache(maxsize=4096)
+_RESOURCES: Memo[str, Resource] = Memo(4096, 256 * 1024)
+_PATTERNS: Memo[str, Resource] = Memo(4096, 256 * 1024)
+"""Parsed resources and patterns by text: at most 4096 of each and 256 Ki characters of text
+(requests name resources, so presenters choose what enters the first)."""
+
+
 def parse_resource(text: str, pattern: bool = False) -> Resource:
     """Split ``text`` into scheme and segments. Raises PatternError if not canonical."""
+    memo = _PATTERNS if pattern else _RESOURCES
+    if type(text) is not str:  # a subclass may define its own equality: never memoized
+        return _parse_resource(text, pattern)
+    found = memo.get(text)
+    if found is None:
+        found = _parse_resource(text, pattern)
+        memo.put(text, found)
+    return found
+
+
+def _parse_resource(text: str, pattern: bool) -> Resource:
     what = "resource pattern" if pattern else "resource"
     if len(text) > MAX_RESOURCE_CHARS:
         raise PatternError(f"{what} is longer than {MAX_RESOURCE_CHARS} characters")

@@ -16,6 +16,7 @@ from typing import Any
 
 import cbor2
 
+from delegation._memo import Memo
 from delegation._printable import is_printable
 from delegation.errors import MalformedRequest
 from delegation.limits import (
@@ -115,12 +116,11 @@ class Request:
         return hashlib.sha256(encoded).digest()
 
 
-_TEXTS: dict[str, bytes] = {}
-"""Encoded request texts, by text: audiences, tools and actions recur on every call. A pure
-function's memo, at most ``_TEXTS_MAX`` entries of at most ``_TEXT_MEMO_CHARS`` characters,
-emptied when full."""
 _TEXTS_MAX = 1024
 _TEXT_MEMO_CHARS = 128
+_TEXTS: Memo[str, bytes] = Memo(_TEXTS_MAX, _TEXTS_MAX * _TEXT_MEMO_CHARS)
+"""Encoded request texts, by text: audiences, tools and actions recur on every call. At most
+``_TEXTS_MAX`` entries of at most ``_TEXT_MEMO_CHARS`` characters each."""
 
 
 def _cbor_text(value: str) -> bytes:
@@ -131,9 +131,7 @@ def _cbor_text(value: str) -> bytes:
     if encoded is None:
         encoded = _encode_text(value)
         if len(value) <= _TEXT_MEMO_CHARS:
-            if len(_TEXTS) >= _TEXTS_MAX:
-                _TEXTS.clear()
-            _TEXTS[value] = encoded
+            _TEXTS.put(value, encoded)
     return encoded
 
 

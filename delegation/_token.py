@@ -16,6 +16,7 @@ from typing import Any
 
 from delegation import _cbor, _crypto, _wire
 from delegation._keys import AgentKey, Keyring
+from delegation._memo import Memo
 from delegation._printable import is_printable
 from delegation._task import Agent, Link, TaskRecord
 from delegation._thirdparty.caveat import ThirdPartyCaveat
@@ -94,18 +95,17 @@ class Identifier:
         )
 
 
-_IDENTIFIERS: dict[bytes, Identifier] = {}
-_IDENTIFIER_CACHE_LIMIT = 4096
+_IDENTIFIERS: Memo[bytes, Identifier] = Memo(4096, 1 << 20)
+"""Parsed identifiers, by their bytes: 4096 of them, 1 MiB of identifier bytes at most. A
+token's identifier is parsed before its MAC is checked, so presenters choose what enters."""
 
 
 def _decode_identifier(data: bytes) -> Identifier:
-    """Identifier.decode, memoised: parsing is a pure function of the bytes (bounded cache)."""
+    """Identifier.decode, memoised: parsing is a pure function of the bytes (bounded)."""
     found = _IDENTIFIERS.get(data)
     if found is None:
         found = Identifier.decode(data)
-        if len(_IDENTIFIERS) >= _IDENTIFIER_CACHE_LIMIT:
-            _IDENTIFIERS.clear()
-        _IDENTIFIERS[data] = found
+        _IDENTIFIERS.put(data, found)
     return found
 
 

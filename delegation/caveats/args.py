@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar, Self
+from typing import ClassVar, Self, cast
 
 from delegation import _cbor
 from delegation import _patterns as patterns
@@ -141,7 +141,8 @@ class ArgConstraint:
             parsed = patterns.parse_resource(arg)
         except PatternError:
             return False
-        return patterns.resource_matches(patterns.parse_resource(value, pattern=True), parsed)
+        pattern = patterns.parse_resource(cast(str, value), pattern=True)  # resource: text
+        return patterns.resource_matches(pattern, parsed)
 
     def to_cbor(self) -> list[CBORValue]:
         value = list(self.value) if isinstance(self.value, tuple) else self.value
@@ -163,8 +164,8 @@ class ArgConstraint:
         elif self.op == parent.op == "max" and self.value > parent.value:  # type: ignore[operator]
             return f"{self.describe()} is above the token's {parent.describe()}"
         elif self.op == parent.op == "resource" and not patterns.resource_covers(
-            patterns.parse_resource(parent.value, pattern=True),
-            patterns.parse_resource(self.value, pattern=True),
+            patterns.parse_resource(cast(str, parent.value), pattern=True),  # resource: text
+            patterns.parse_resource(cast(str, self.value), pattern=True),
         ):
             return f"{self.describe()} is not inside the token's {parent.describe()}"
         return None

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, NamedTuple, Self, TypeVar
 
 from delegation import _cbor
 from delegation._cbor import CBORValue
+from delegation._memo import Memo
 from delegation._request import Request
 from delegation.errors import CaveatFailed, Code, MalformedToken
 
@@ -23,6 +24,8 @@ MAX_TYPE_ID = 2**32 - 1
 CORE_TYPE_IDS = range(1, 128)
 APPLICATION_TYPE_IDS = range(1024, MAX_TYPE_ID + 1)
 _CACHE_LIMIT = 4096
+_CACHE_BYTES = 1 << 20
+"""The parse memo holds at most 4096 caveats and 1 MiB of caveat bytes."""
 log = logging.getLogger("delegation")
 
 C = TypeVar("C", bound="Caveat")
@@ -169,7 +172,7 @@ class Registry:
     def __init__(self, families: Sequence[type[Caveat]] = ()) -> None:
         self._by_id: dict[int, type[Caveat]] = {}
         self._by_name: dict[str, type[Caveat]] = {}
-        self._cache: dict[bytes, Caveat] = {}
+        self._cache: Memo[bytes, Caveat] = Memo(_CACHE_LIMIT, _CACHE_BYTES)
         self._generation = 0
         """Bumped by every register(): whatever was parsed or checked under an older
         generation (a verifier's cached chains) may parse differently now."""
@@ -223,7 +226,5 @@ class Registry:
             canonical = caveat.encode() == cid
         if not canonical:
             raise MalformedToken(f"{family.name if family else 'caveat'} body is not canonical")
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[cid] = caveat
+        self._cache.put(cid, caveat)
         return caveat
