@@ -243,6 +243,7 @@ def _load() -> str:
 class Run:
     samples: Samples
     memory: list[ours.CacheMemory]
+    memos: list[ours.MemoMemory]
     depths: tuple[int, ...]
     quick: bool
     clock: str
@@ -381,6 +382,22 @@ def render(run: Run) -> str:
         )
     lines += [
         "",
+        "The memos that presenters fill (tokens, caveats, requests), each bounded in entries and"
+        " in the input it keeps, emptied when either would be passed; bytes per entry as above,"
+        " for workload-like inputs and for the largest input each keeps:",
+        "",
+        "| memo | entries at most | and at most | typical entry | largest entry"
+        " | largest entries that fit | so at most |",
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for memo in run.memos:
+        lines.append(
+            f"| {memo.name} | {memo.entries:,} | {memo.input_limit} | {memo.typical:,.0f} B"
+            f" | {memo.largest:,.0f} B | {memo.most_entries_largest:,}"
+            f" | {memo.bound_bytes / 2**20:.1f} MiB |"
+        )
+    lines += [
+        "",
         "## Calls per timed batch",
         "",
         f"| op | {head} |",
@@ -436,11 +453,14 @@ def main(argv: list[str] | None = None) -> int:
     samples = harness.measure(ops, rounds, batch_ns, args.clock, say)
     say(f"cache memory: {cached} tokens at each depth")
     memory = [ours.cache_memory(depth, cached) for depth in DEPTHS]
+    say(f"memo memory: {cached} entries each")
+    memos = ours.memo_memory(cached)
     command = "python benchmarks/bench_verify.py" + (" --quick" if args.quick else "")
     command += "" if args.clock == "wall" else f" --clock {args.clock}"
     run = Run(
         samples,
         memory,
+        memos,
         DEPTHS,
         args.quick,
         args.clock,

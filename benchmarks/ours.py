@@ -42,13 +42,17 @@ from delegation import (
     attenuate,
     delegate,
 )
+from delegation import _patterns as patterns
+from delegation import _request as request_module
 from delegation import _token as _token_module
 from delegation._crypto import ed25519
+from delegation._memo import Memo
 from delegation._proof import _prove
 from delegation._token import _mint
 from delegation._verifier import _request, entry_cost
 from delegation.caveats import Caveat, ResourceCaveat, Tool, Validity
 from delegation.errors import Denied, TokenError
+from delegation.limits import MAX_RESOURCE_CHARS, MAX_TEXT_CHARS
 from delegation.testing import fixtures
 
 ROOT_SECRET = fixtures.root_secret(1)  # a TEST FIXTURE: publicly known, benchmarks only
@@ -303,7 +307,7 @@ def _traced_bytes() -> int:
     return sum(stat.size for stat in tracemalloc.take_snapshot().statistics("filename"))
 
 
-def _freed_per_entry(cache: dict[Any, Any]) -> float:
+def _freed_per_entry(cache: dict[Any, Any] | Memo[Any, Any]) -> float:
     entries = len(cache)
     before = _traced_bytes()
     cache.clear()
@@ -359,6 +363,191 @@ def cache_memory(depth: int, n: int) -> CacheMemory:
         min(1024, (32 * 1024 * 1024) // charged),
         charged,
     )
+
+
+@dataclass(frozen=True)
+class MemoMemory:
+    """One process-wide (or per-registry) memo: its bounds, and the bytes an entry keeps alive
+    for the workload's inputs and for the largest input it takes."""
+
+    name: str
+    entries: int
+    """At most this many entries."""
+    input_limit: str
+    """What else bounds it (the input size it keeps, or none beyond entries)."""
+    typical: float
+    largest: float
+    most_entries_largest: int
+    """How many of the largest entries fit its bounds."""
+
+    @property
+    def bound_bytes(self) -> float:
+        return self.most_entries_largest * self.largest
+
+
+def _memo_bytes(fill: Callable[[], int], clear: Callable[[], None]) -> float:
+    """Bytes per entry that ``fill`` (returning how many entries it made) keeps alive."""
+    clear()
+    tracemalloc.start()
+    try:
+        before = _traced_bytes()
+        made = fill()
+        filled = _traced_bytes()
+        clear()
+    finally:
+        tracemalloc.stop()
+    return (filled - before) / max(made, 1)
+
+
+def memo_memory(n: int) -> list[MemoMemory]:
+    """The memos that presenters fill, each measured with ``n`` workload-like entries and with
+    ``n`` entries of the largest input it keeps (up to its entry bound)."""
+    ring = keyring()
+    registry = Verifier(ring, state=None)._registry
+    big_statement = "s" * MAX_TEXT_CHARS
+
+    def identifiers(statement: str | None) -> Callable[[], int]:
+        tokens = [build_token(ring, 0, fixture_keys(0))[0] for _ in range(n)]
+        if statement is not None:
+            task = TaskRecord(
+                task_id="task-42",
+                approved_by="alice@example.com",
+                approved_at=NOW - 60,
+                statement=statement,
+            )
+            holder = Agent("orchestrator", fixtures.agent_key(1).public_key)
+            scope = Scope(audiences=["crm"], expires=NOW + TTL)
+            tokens = [
+                _mint(ring, task, holder, scope, now=NOW, nonce=_nonce(), location=None)
+                for _ in range(n)
+            ]
+        raw = [t.raw.identifier for t in tokens]
+
+        def fill() -> int:
+            for data in raw:
+                _token_module._decode_identifier(bytes(data))  # a copy made while tracing
+            return len(_token_module._IDENTIFIERS)
+
+        return fill
+
+    def big_tool(i: int) -> bytes:  # near MAX_CAVEAT_BYTES: 32 names of 60 characters
+        return Tool(tuple(f"{i:08d}-{j:02d}-" + "t" * 48 for j in range(32))).encode()
+
+    def caveats(big: bool) -> Callable[[], int]:
+        if big:
+            cids = [big_tool(i) for i in range(n)]
+        else:
+            cids = [Tool((f"crm.read.{i}",)).encode() for i in range(n)]
+
+        def fill() -> int:
+            for cid in cids:
+                registry.decode(bytes(cid))
+            return len(registry._cache)
+
+        return fill
+
+    new_keys_ = [AgentKey.generate().public_key for _ in range(n)]
+
+    def keys() -> int:
+        for key in new_keys_:
+            ed25519.is_safe_public_key(bytes(key))
+        return ed25519.is_safe_public_key.cache_info().currsize
+
+    def texts(length: int) -> Callable[[], int]:
+        values = [f"{i:08d}".ljust(length, "t") for i in range(n)]
+
+        def fill() -> int:
+            for value in values:
+                request_module._cbor_text(value[:])
+            return len(request_module._TEXTS)
+
+        return fill
+
+    def resources(length: int) -> Callable[[], int]:
+        values = ["crm://" + f"{i:08d}".ljust(length - 6, "r") for i in range(n)]
+
+        def fill() -> int:
+            for value in values:
+                patterns.parse_resource(value[:])
+            return len(patterns._RESOURCES)
+
+        return fill
+
+    def count(memo_size: int, charge_limit: int, charge: int) -> int:
+        return min(memo_size, charge_limit // max(charge, 1))
+
+    clear_ids = _token_module._IDENTIFIERS.clear
+    id_typical = _memo_bytes(identifiers(None), clear_ids)
+    id_largest = _memo_bytes(identifiers(big_statement), clear_ids)
+    big_id = len(
+        _mint(
+            ring,
+            TaskRecord(
+                task_id="task-42",
+                approved_by="alice@example.com",
+                approved_at=NOW - 60,
+                statement=big_statement,
+            ),
+            Agent("orchestrator", fixtures.agent_key(1).public_key),
+            Scope(audiences=["crm"], expires=NOW + TTL),
+            now=NOW,
+            nonce=_nonce(),
+            location=None,
+        ).raw.identifier
+    )
+    ids = _token_module._IDENTIFIERS
+    cav_typical = _memo_bytes(caveats(False), registry._cache.clear)
+    cav_largest = _memo_bytes(caveats(True), registry._cache.clear)
+    big_cav = len(big_tool(0))
+    key_bytes = _memo_bytes(keys, ed25519.is_safe_public_key.cache_clear)
+    text_typical = _memo_bytes(texts(8), request_module._TEXTS.clear)
+    text_largest = _memo_bytes(texts(request_module._TEXT_MEMO_CHARS), request_module._TEXTS.clear)
+    screening = ed25519.is_safe_public_key.cache_info().maxsize or 0
+    res = patterns._RESOURCES
+    res_typical = _memo_bytes(resources(len("crm://accounts/42/notes")), res.clear)
+    res_largest = _memo_bytes(resources(MAX_RESOURCE_CHARS), res.clear)
+    return [
+        MemoMemory(
+            "parsed identifiers (process-wide, filled before the MAC check)",
+            ids._entries,
+            f"{ids._charge_limit:,} identifier bytes",
+            id_typical,
+            id_largest,
+            count(ids._entries, ids._charge_limit, big_id),
+        ),
+        MemoMemory(
+            "parsed caveats (per registry)",
+            registry._cache._entries,
+            f"{registry._cache._charge_limit:,} caveat bytes",
+            cav_typical,
+            cav_largest,
+            count(registry._cache._entries, registry._cache._charge_limit, big_cav),
+        ),
+        MemoMemory(
+            "key screening (process-wide)",
+            screening,
+            "keys are 32 bytes",
+            key_bytes,
+            key_bytes,
+            screening,
+        ),
+        MemoMemory(
+            "encoded request texts (process-wide)",
+            request_module._TEXTS._entries,
+            f"texts of at most {request_module._TEXT_MEMO_CHARS} characters",
+            text_typical,
+            text_largest,
+            request_module._TEXTS._entries,
+        ),
+        MemoMemory(
+            "parsed resources (process-wide; a second memo as large for patterns)",
+            res._entries,
+            f"{res._charge_limit:,} characters of text",
+            res_typical,
+            res_largest,
+            count(res._entries, res._charge_limit, MAX_RESOURCE_CHARS),
+        ),
+    ]
 
 
 # --- profiling ------------------------------------------------------------------------------
