@@ -4,6 +4,9 @@ Parsing an identifier, a caveat or a request text is a pure function of its inpu
 result can be kept and handed out again. Inputs come from presenters, so a memo is bounded in
 entries and in the input size it keeps (the charge, about what an entry holds), and it is
 emptied when either would be passed: a presenter can make it forget, never make it grow.
+
+Only exact ``bytes`` and ``str`` keys take part: a subclass may define an equality under which
+it equals another key, and must never be answered with that key's result.
 """
 
 from __future__ import annotations
@@ -29,9 +32,13 @@ class Memo(Generic[K, V]):
         self._lock = threading.Lock()
 
     def get(self, key: K) -> V | None:
+        if type(key) is not bytes and type(key) is not str:
+            return None
         return self._data.get(key)
 
     def put(self, key: K, value: V) -> None:
+        if type(key) is not bytes and type(key) is not str:
+            return
         cost = len(key)
         if cost > self._charge_limit or self._entries <= 0:
             return

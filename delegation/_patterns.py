@@ -43,9 +43,7 @@ _PATTERNS: Memo[str, Resource] = Memo(4096, 256 * 1024)
 def parse_resource(text: str, pattern: bool = False) -> Resource:
     """Split ``text`` into scheme and segments. Raises PatternError if not canonical."""
     memo = _PATTERNS if pattern else _RESOURCES
-    if type(text) is not str:  # a subclass may define its own equality: never memoized
-        return _parse_resource(text, pattern)
-    found = memo.get(text)
+    found = memo.get(text)  # None for a str subclass, which the memo never answers
     if found is None:
         found = _parse_resource(text, pattern)
         memo.put(text, found)

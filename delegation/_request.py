@@ -125,9 +125,7 @@ _TEXTS: Memo[str, bytes] = Memo(_TEXTS_MAX, _TEXTS_MAX * _TEXT_MEMO_CHARS)
 
 def _cbor_text(value: str) -> bytes:
     """A text string in canonical CBOR: its head, shortest form, then its UTF-8 bytes."""
-    if type(value) is not str:  # a subclass may define its own equality: never memoized
-        return _encode_text(value)
-    encoded = _TEXTS.get(value)
+    encoded = _TEXTS.get(value)  # None for a str subclass, which the memo never answers
     if encoded is None:
         encoded = _encode_text(value)
         if len(value) <= _TEXT_MEMO_CHARS:

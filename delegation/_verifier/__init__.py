@@ -239,8 +239,10 @@ class Verifier:
     def _check_chain(self, token: str | UnverifiedToken) -> VerifiedChain:
         if type(token) is str:
             key = token
-        elif isinstance(token, str | UnverifiedToken):
-            key = token if isinstance(token, str) else token.encode()  # one entry, either form
+        elif isinstance(token, str):  # an exact copy: a subclass's equality never finds a chain
+            token = key = str.__str__(token)
+        elif isinstance(token, UnverifiedToken):
+            key = token.encode()  # one entry, either form
         else:
             raise Denied([_token_problem(token)])
         cached = self._chains.get(key)

@@ -48,6 +48,36 @@ def test_a_key_longer_than_the_whole_charge_is_not_kept_and_evicts_nothing() -> 
     assert memo.charged == 3
 
 
+def test_a_subclass_key_is_never_answered_nor_kept() -> None:
+    # A subclass may define an equality under which it equals another key.
+    class SlyBytes(bytes):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        def __hash__(self) -> int:
+            return hash(b"real")
+
+    class SlyText(str):
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        def __hash__(self) -> int:
+            return hash("real")
+
+    by_bytes: Memo[bytes, str] = Memo(4, 100)
+    by_bytes.put(b"real", "the real key's result")
+    assert by_bytes.get(SlyBytes(b"other")) is None
+    by_bytes.put(SlyBytes(b"other"), "sly")
+    assert len(by_bytes) == 1
+    assert by_bytes.get(b"real") == "the real key's result"
+    by_text: Memo[str, str] = Memo(4, 100)
+    by_text.put("real", "the real key's result")
+    assert by_text.get(SlyText("other")) is None
+    by_text.put(SlyText("other"), "sly")
+    assert by_text.get("real") == "the real key's result"
+    assert len(by_text) == 1
+
+
 def test_clear_forgets_everything_and_its_charge() -> None:
     memo: Memo[str, int] = Memo(4, 100)
     memo.put("a", 1)

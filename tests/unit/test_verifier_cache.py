@@ -71,6 +71,37 @@ def test_a_token_seen_before_is_not_checked_again(
     assert verifier.check_chain(root_token.encode()) is verifier.check_chain(root_token)
 
 
+class _Sly(str):
+    """A text that claims to equal every other text, and hashes as ``target`` does."""
+
+    target = ""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return hash(self.target)
+
+    __ne__ = str.__ne__
+
+
+def test_a_str_subclass_token_is_checked_as_its_own_text_never_found_by_its_equality(
+    keyring: Keyring, root_token: UnverifiedToken, orchestrator: AgentKey, read_request: Request
+) -> None:
+    verifier = Verifier(keyring, state=MemoryState(), clock=lambda: NOW)
+    assert _verify(verifier, root_token, orchestrator, read_request) == []  # now cached
+    text = root_token.encode()
+    _Sly.target = text  # found under the cached token's hash, equal to it by its own say
+    tampered = _Sly(text[:-2] + ("A" if text[-2] != "A" else "B") + text[-1])
+    proof = prove(root_token, orchestrator, read_request, now=NOW)
+    decision = verifier.verify(tampered, read_request, proof)
+    assert not decision
+    assert decision.reasons[0].code in (Code.BAD_SIGNATURE, Code.MALFORMED)
+    # and the genuine text in a subclass is the genuine token
+    again = prove(root_token, orchestrator, read_request, now=NOW)
+    assert verifier.verify(_Sly(text), read_request, again)
+
+
 def test_what_is_decided_per_call_is_decided_per_call_on_a_cached_chain(
     keyring: Keyring,
     root_token: UnverifiedToken,
