@@ -12,21 +12,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from delegation import Request, Scope, encode_public_key
+from delegation import Request, Scope
 
 from gen.fixtures import (
     AGENT_NAMES,
     KEYRING_JSON,
     NOW,
-    SEEDS,
     Json,
-    K,
     hop,
     pop,
     root,
     text,
 )
-from gen.render import FORMAT, VectorFile
+from gen.render import FORMAT, VectorFile, agents_json
 
 NOTES = {
     "tool": "crm.update",
@@ -68,13 +66,7 @@ class HttpFile(VectorFile):
             "format": FORMAT,
             "description": self.description,
             "keyring": KEYRING_JSON,
-            "agents": {
-                name: {
-                    "seed_hex": SEEDS[name].hex(),
-                    "public_key": encode_public_key(K[name].public_key),
-                }
-                for name in AGENT_NAMES[:3]
-            },
+            "agents": agents_json(AGENT_NAMES[:3]),
             "route_map": ROUTE_MAP,
             "vectors": self.vectors,
         }

@@ -408,6 +408,14 @@ STORES = ("revocations", "nonces", "uses", "budgets")
 """What ``store_failure`` may name: the state's answers that need it raise StoreUnavailable."""
 
 
+def agents_json(names: Sequence[str]) -> dict[str, dict[str, str]]:
+    """The fixture agents a vector file names: each one's seed (TEST FIXTURES) and public key."""
+    return {
+        name: {"seed_hex": SEEDS[name].hex(), "public_key": encode_public_key(K[name].public_key)}
+        for name in names
+    }
+
+
 @dataclass
 class VectorFile:
     filename: str
@@ -530,13 +538,7 @@ class VectorFile:
             "format": FORMAT,
             "description": self.description,
             "keyring": KEYRING_JSON,
-            "agents": {
-                name: {
-                    "seed_hex": SEEDS[name].hex(),
-                    "public_key": encode_public_key(K[name].public_key),
-                }
-                for name in AGENT_NAMES
-            },
+            "agents": agents_json(AGENT_NAMES),
             "vectors": self.vectors,
         }
         if self.third_parties:
