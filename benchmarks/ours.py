@@ -406,22 +406,25 @@ def memo_memory(n: int) -> list[MemoMemory]:
     registry = Verifier(ring, state=None)._registry
     big_statement = "s" * MAX_TEXT_CHARS
 
+    def identifier(statement: str) -> bytes:
+        """A root token's identifier whose task states ``statement``."""
+        task = TaskRecord(
+            task_id="task-42",
+            approved_by="alice@example.com",
+            approved_at=NOW - 60,
+            statement=statement,
+        )
+        holder = Agent("orchestrator", fixtures.agent_key(1).public_key)
+        scope = Scope(audiences=["crm"], expires=NOW + TTL)
+        return _mint(
+            ring, task, holder, scope, now=NOW, nonce=_nonce(), location=None
+        ).raw.identifier
+
     def identifiers(statement: str | None) -> Callable[[], int]:
-        tokens = [build_token(ring, 0, fixture_keys(0))[0] for _ in range(n)]
-        if statement is not None:
-            task = TaskRecord(
-                task_id="task-42",
-                approved_by="alice@example.com",
-                approved_at=NOW - 60,
-                statement=statement,
-            )
-            holder = Agent("orchestrator", fixtures.agent_key(1).public_key)
-            scope = Scope(audiences=["crm"], expires=NOW + TTL)
-            tokens = [
-                _mint(ring, task, holder, scope, now=NOW, nonce=_nonce(), location=None)
-                for _ in range(n)
-            ]
-        raw = [t.raw.identifier for t in tokens]
+        if statement is None:  # the workload's own
+            raw = [build_token(ring, 0, fixture_keys(0))[0].raw.identifier for _ in range(n)]
+        else:
+            raw = [identifier(statement) for _ in range(n)]
 
         def fill() -> int:
             for data in raw:
@@ -479,22 +482,7 @@ def memo_memory(n: int) -> list[MemoMemory]:
     clear_ids = _token_module._IDENTIFIERS.clear
     id_typical = _memo_bytes(identifiers(None), clear_ids)
     id_largest = _memo_bytes(identifiers(big_statement), clear_ids)
-    big_id = len(
-        _mint(
-            ring,
-            TaskRecord(
-                task_id="task-42",
-                approved_by="alice@example.com",
-                approved_at=NOW - 60,
-                statement=big_statement,
-            ),
-            Agent("orchestrator", fixtures.agent_key(1).public_key),
-            Scope(audiences=["crm"], expires=NOW + TTL),
-            now=NOW,
-            nonce=_nonce(),
-            location=None,
-        ).raw.identifier
-    )
+    big_id = len(identifier(big_statement))
     ids = _token_module._IDENTIFIERS
     cav_typical = _memo_bytes(caveats(False), registry._cache.clear)
     cav_largest = _memo_bytes(caveats(True), registry._cache.clear)
