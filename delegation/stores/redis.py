@@ -124,6 +124,15 @@ if rest ~= 'pending:' .. ARGV[1] then return 0 end
 return redis.call('DEL', KEYS[1])
 """
 )
+# KEYS[1] epoch. 1 open, 3 being opened, -1 no epoch of this server run.
+_STATE: Final = (
+    _EPOCH_OF_THIS_RUN
+    + """
+if not rest then return -1 end
+if string.sub(rest, 1, 8) == 'pending:' then return 3 end
+return 1
+"""
+)
 _PENDING_MS: Final = 5000
 
 # KEYS[1] nonce; ARGV[1] claim id. Deletes the nonce only if this claim made it.
@@ -172,6 +181,7 @@ class RedisState:
         self._guard = self._redis.register_script(_GUARD)
         self._unmark = self._redis.register_script(_UNMARK)
         self._release = self._redis.register_script(_RELEASE)
+        self._epoch_state = self._redis.register_script(_STATE)
         self._epoch_key = f"{prefix}:epoch"
         try:
             self._check_eviction()
@@ -270,6 +280,23 @@ class RedisState:
         except redis.RedisError as exc:
             raise _unavailable(exc) from exc
 
+    def _find_open_epoch(self) -> None:
+        """Return once an epoch of the running Redis server is open: opened here, or by
+        another verifier while this one waits (at most twice the life of a mark). Raises
+        StoreUnavailable."""
+        deadline = time.monotonic() + 2 * _PENDING_MS / 1000
+        attempt = 0
+        while True:
+            self._open_epoch()
+            if self._run(self._epoch_state, [self._epoch_key], []) == 1:
+                return
+            if time.monotonic() > deadline:
+                raise StoreUnavailable(
+                    _R.ERROR, "the nonce fast path's epoch is still being opened"
+                )
+            attempt += 1
+            time.sleep(min(0.005 * 2**attempt, 0.1))
+
     def _open_epoch(self) -> None:
         """Open an epoch for the running Redis server, guarding every claim made before it.
 
@@ -293,13 +320,18 @@ class RedisState:
         """Make sure this verifier's lease in PostgreSQL runs past ``now``: recorded there
         before any claim it covers is made. Before a lease is first taken or renewed, an
         epoch is opened if none is, so that this verifier's own new lease never delays it
-        (the first start on an empty Redis opens with nothing to guard)."""
+        (the first start on an empty Redis opens with nothing to guard).
+
+        While another verifier is opening the epoch, this one waits for it before recording a
+        lease: a lease recorded between that verifier's mark and its horizon read would push
+        the guard some 40 seconds ahead and refuse every proof until then (two replicas
+        starting together did), though no claim under it could belong to the old epoch."""
         if now < self._lease_until - LEASE_SECONDS // 2:
             return
         with self._lease_lock:
             if now < self._lease_until - LEASE_SECONDS // 2:
                 return
-            self._open_epoch()
+            self._find_open_epoch()
             until = now + LEASE_SECONDS
             self._durable.lease(self._holder, until)
             self._lease_until = until

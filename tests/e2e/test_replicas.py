@@ -140,33 +140,22 @@ def test_a_single_use_token_is_accepted_once_across_both_under_load(
     calls = [(replicas.urls[i % 2], body(minted["token"], holder)) for i in range(24)]
     with ThreadPoolExecutor(max_workers=12) as pool:
         answers = list(pool.map(lambda c: replicas.verify(*c).json(), calls))
-    assert sum(a["allowed"] for a in answers) == 1
-    assert {a["code"] for a in answers if not a["allowed"]} == {"uses_exhausted"}
+    codes = [a["code"] for a in answers]
+    assert sum(a["allowed"] for a in answers) == 1, codes
+    assert {a["code"] for a in answers if not a["allowed"]} == {"uses_exhausted"}, codes
 
 
 def test_one_proof_is_accepted_once_across_both(replicas: Replicas) -> None:
     holder = AgentKey.generate()
     minted = replicas.mint(holder)
-    accepted_rounds = 0
     for _ in range(3):
         one_proof = body(minted["token"], holder)
         with ThreadPoolExecutor(max_workers=8) as pool:
             futures = [pool.submit(replicas.verify, url, one_proof) for url in replicas.urls * 4]
             answers = [f.result().json() for f in futures]
         codes = [a["code"] for a in answers]
-        allowed = sum(a["allowed"] for a in answers)
-        assert allowed <= 1, codes  # never twice, whatever the load
-        if allowed == 1:
-            accepted_rounds += 1
-            assert {a["code"] for a in answers if not a["allowed"]} == {"replay"}, codes
-        else:
-            # The one way a round may allow nothing: the call that claimed the nonce did not
-            # get its durable check from PostgreSQL in time (a starved machine; CI once saw a
-            # round with none allowed), gave the nonce back and denied with store_unavailable
-            # after the others had seen it claimed. Closed, never open.
-            assert "store_unavailable" in codes, codes
-            assert set(codes) <= {"replay", "store_unavailable"}, codes
-    assert accepted_rounds >= 1
+        assert sum(a["allowed"] for a in answers) == 1, codes
+        assert {a["code"] for a in answers if not a["allowed"]} == {"replay"}, codes
 
 
 def test_the_audit_log_is_one_chain_across_both(replicas: Replicas) -> None:
